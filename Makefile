@@ -1,0 +1,14 @@
+# The two quick-start commands of the README. Both set up .venv first.
+.PHONY: setup demo test bench
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	@.venv/bin/kopilka price --bundle examples/bundle.json examples/basket.json
+
+test: setup
+	@bash scripts/test.sh
+
+bench: setup
+	.venv/bin/python benchmarks/bench_engine.py

@@ -1,0 +1,27 @@
+"""The ``kopilka`` command: one click group, thin commands.
+
+Each package contributes its commands from its own ``_cli`` module; this
+file only assembles them. Library errors reach the user as one line on
+stderr (``ClickException``), never as a traceback.
+"""
+from __future__ import annotations
+
+import click
+
+from fastcore._cli import price
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="kopilka")
+def main() -> None:
+    """kopilka: the loyalty plugin and sync agent of a store till.
+
+    Example: kopilka price --bundle examples/bundle.json examples/basket.json
+    """
+
+
+main.add_command(price)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

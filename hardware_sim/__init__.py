@@ -1,0 +1,4 @@
+"""Twins of every till device, speaking the real protocol over the real transport."""
+from __future__ import annotations
+
+__all__: list[str] = []
