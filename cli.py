@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import click
 
+from drivers._cli import hw
 from fastcore._cli import price
+from hardware_sim._cli import sim
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,7 +22,9 @@ def main() -> None:
     """
 
 
+main.add_command(hw)
 main.add_command(price)
+main.add_command(sim)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,16 @@
+"""``kopilka hw ...``: store IT checks against the real (or simulated) devices.
+
+The ``hw`` group is shared: scanner and printer checks live here, the camera
+checks (``hw decode``, ``hw test-camera``) add their commands to it.
+"""
+from __future__ import annotations
+
+import click
+
+
+@click.group()
+def hw() -> None:
+    """Check the till's hardware: print a test receipt, read test scans.
+
+    Example: kopilka hw test-print --printer tcp://127.0.0.1:9100
+    """

@@ -1,0 +1,16 @@
+"""``kopilka sim ...``: run a device twin from the command line.
+
+The ``sim`` group is shared: scanner and printer twins live here, the camera
+and phone twins add their commands to the same group.
+"""
+from __future__ import annotations
+
+import click
+
+
+@click.group()
+def sim() -> None:
+    """Run a simulated till device (scanner, printer, camera, phone).
+
+    Example: kopilka sim printer --port 9100 --out receipts/
+    """
