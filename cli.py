@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 
+from agent._cli import token
 from drivers._cli import hw
 from fastcore._cli import price
 from hardware_sim._cli import sim
@@ -25,6 +26,7 @@ def main() -> None:
 main.add_command(hw)
 main.add_command(price)
 main.add_command(sim)
+main.add_command(token)
 
 
 if __name__ == "__main__":  # pragma: no cover
