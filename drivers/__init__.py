@@ -1,4 +1,29 @@
 """Real till hardware behind small interfaces: scanner, camera, printer."""
 from __future__ import annotations
 
-__all__: list[str] = []
+from drivers._barcode import BarcodeRules, WeightRules, interpret
+from drivers._device import Device, DeviceHealth, DeviceState
+from drivers._errors import DeviceError, PrinterError, ScannerError
+from drivers._framing import Frame, Framer, Noise
+from drivers._scan_event import ScanEvent, ScanKind, ScanRejected
+from drivers._scanner import Scanner, ScannerConfig
+
+__all__ = [
+    "BarcodeRules",
+    "Device",
+    "DeviceError",
+    "DeviceHealth",
+    "DeviceState",
+    "Frame",
+    "Framer",
+    "Noise",
+    "PrinterError",
+    "ScanEvent",
+    "ScanKind",
+    "ScanRejected",
+    "Scanner",
+    "ScannerConfig",
+    "ScannerError",
+    "WeightRules",
+    "interpret",
+]
