@@ -1,4 +1,6 @@
 """Twins of every till device, speaking the real protocol over the real transport."""
 from __future__ import annotations
 
-__all__: list[str] = []
+from ._scanner import ScannerTwin
+
+__all__: list[str] = ["ScannerTwin"]
