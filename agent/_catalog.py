@@ -1,0 +1,82 @@
+"""The bundle the till sells with: engine, catalog names, keys, customers.
+
+Built once per bundle version and swapped whole (an attribute assignment),
+so a new bundle never pauses scanning and a bad one never replaces a good
+one: ``load_bundle`` validates first.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Mapping
+from zoneinfo import ZoneInfo
+
+import fastcore
+
+from ._token import KeySet
+
+_QTY = re.compile(r"[0-9]+(\.[0-9]{1,3})?")
+
+
+class Catalog:
+    """One validated bundle version, ready to price with."""
+
+    def __init__(self, doc: Mapping[str, Any]) -> None:
+        self.doc = dict(doc)
+        self.bundle = fastcore.load_bundle(self.doc)
+        self.engine = fastcore.Engine(self.bundle)
+        self.version = int(self.doc.get("version", 0))
+        self.items: dict[str, dict[str, Any]] = {it["sku"]: it for it in self.doc.get("catalog", [])}
+        self.keys = KeySet.from_jwks(self.doc.get("keys"))
+        customers = self.doc.get("customers") or []
+        self.customers: dict[str, dict[str, Any]] = {
+            c["card"]: c for c in customers if isinstance(c, Mapping) and isinstance(c.get("card"), str)
+        }
+        self.program: dict[str, Any] = dict(self.doc.get("program") or {})
+        self.point_value = int(self.program.get("point_value", 100))
+        self.offline_card_redeem_cap = int(self.program.get("offline_card_redeem_cap") or 0)
+        self._stores = {s["id"]: s for s in self.doc.get("stores", [])}
+
+    def price(self, basket: Mapping[str, Any]) -> dict[str, Any]:
+        """The §7 result dict; raises ``fastcore.BasketError``."""
+        return dict(self.engine.price(dict(basket)).to_json())
+
+    def zone(self, store: str) -> ZoneInfo:
+        tz = (self._stores.get(store) or {}).get("timezone") or self.program.get("timezone") or "UTC"
+        return ZoneInfo(tz)
+
+    def local_now(self, store: str, epoch: float) -> str:
+        """``epoch`` as an ISO instant in the store's time zone (basket ``at``)."""
+        return datetime.fromtimestamp(int(epoch), tz=self.zone(store)).isoformat()
+
+    def name(self, sku: str) -> str:
+        return str(self.items.get(sku, {}).get("name", sku))
+
+    def unit(self, sku: str) -> str:
+        return str(self.items.get(sku, {}).get("unit", "pcs"))
+
+
+def normalize_qty(qty: Any, unit: str) -> str:
+    """A quantity as the decimal string a basket carries; ValueError if bad."""
+    if isinstance(qty, bool) or not isinstance(qty, (int, str)):
+        raise ValueError("qty must be an integer or a decimal string")
+    text = str(qty)
+    if not _QTY.fullmatch(text):
+        raise ValueError("qty must look like 2 or 0.455 (at most 3 decimals)")
+    whole, _, frac = text.partition(".")
+    milli = int(whole) * 1000 + int((frac + "000")[:3])
+    if milli <= 0:
+        raise ValueError("qty must be above 0")
+    if unit == "pcs" and milli % 1000:
+        raise ValueError("a piece item takes a whole quantity")
+    return milli_to_text(milli)
+
+
+def qty_milli(text: str) -> int:
+    whole, _, frac = str(text).partition(".")
+    return int(whole) * 1000 + int((frac + "000")[:3])
+
+
+def milli_to_text(milli: int) -> str:
+    whole, frac = divmod(milli, 1000)
+    return str(whole) if not frac else f"{whole}.{frac:03d}".rstrip("0")

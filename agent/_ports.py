@@ -1,0 +1,63 @@
+"""What the sale path needs from the outside world, as small Protocols.
+
+The till runs against these and never against a concrete library, so the
+same code runs on real devices, on the simulators, and in tests; the sync
+package's hold client and the drivers' printer plug in behind them.
+"""
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from ._errors import AgentError
+
+
+class LedgerUnavailable(AgentError):
+    """The ledger did not answer within the budget (or answered an error)."""
+
+
+class InsufficientBalance(AgentError):
+    """The ledger refused a hold: the account has less than asked."""
+
+    def __init__(self, available: int) -> None:
+        self.available = available
+        super().__init__("insufficient_balance", f"only {available} points available")
+
+
+class PrinterFailed(AgentError):
+    """The receipt did not print (paper out, cover open, unreachable)."""
+
+
+class LedgerPort(Protocol):
+    """Online look-ups and holds, each bounded by ``timeout`` seconds."""
+
+    def customer(self, card: str, timeout: float) -> dict[str, Any] | None: ...
+
+    def hold(self, account: str, points: int, txn_id: str, timeout: float) -> dict[str, Any]: ...
+
+    def release(self, hold_id: str, timeout: float) -> None: ...
+
+
+class PrinterPort(Protocol):
+    """Prints one receipt given as text lines; raises ``PrinterFailed``."""
+
+    def print_receipt(self, text: str) -> None: ...
+
+
+class OfflineLedger:
+    """The ledger port of a till with no ledger configured: always offline."""
+
+    def customer(self, card: str, timeout: float) -> dict[str, Any] | None:
+        raise LedgerUnavailable("offline", "no ledger configured")
+
+    def hold(self, account: str, points: int, txn_id: str, timeout: float) -> dict[str, Any]:
+        raise LedgerUnavailable("offline", "no ledger configured")
+
+    def release(self, hold_id: str, timeout: float) -> None:
+        raise LedgerUnavailable("offline", "no ledger configured")
+
+
+class NoPrinter:
+    """A till without a printer: every receipt stays queued for reprint."""
+
+    def print_receipt(self, text: str) -> None:
+        raise PrinterFailed("no_printer", "no printer configured")

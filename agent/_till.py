@@ -1,0 +1,479 @@
+"""The till: one sale at a time, from first scan to printed receipt.
+
+Data flows one way: event → session → engine → outbox → printer. Nothing
+on this path waits for the network longer than the hold budget; the ledger
+is asked only for online identification and holds, and any failure there
+falls back to the offline rules of spec/token.md.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from typing import Any, Callable
+
+import fastcore
+from sync._outbox import Outbox
+from sync._tilldb import TillDb
+
+from . import _store
+from ._catalog import Catalog, normalize_qty
+from ._errors import SessionError, TokenError
+from ._events import EventBus
+from ._ports import InsufficientBalance, LedgerPort, LedgerUnavailable, OfflineLedger, NoPrinter, PrinterFailed, PrinterPort
+from ._receipt import sale_receipt
+from ._session import Session, SessionState
+from ._token import Card, Token, mask_card, message_for, offline_redeemable, verify
+
+log = logging.getLogger(__name__)
+
+
+def _birthday(bd: Any) -> str | None:
+    # A token carries MM-DD; the engine wants a date. 2000 is a leap year,
+    # so a 29 February birthday survives.
+    return f"2000-{bd}" if isinstance(bd, str) and len(bd) == 5 else None
+
+
+class Till:
+    """The sale path of one till; thread-safe (one lock, short sections)."""
+
+    def __init__(
+        self,
+        db: TillDb,
+        catalog: Catalog,
+        *,
+        till: str,
+        store: str,
+        program: str,
+        ledger: LedgerPort | None = None,
+        printer: PrinterPort | None = None,
+        events: EventBus | None = None,
+        clock: Callable[[], float] = time.time,
+        hold_budget_s: float = 0.3,
+        receipt_header: str = "",
+    ) -> None:
+        self.db = db
+        self.catalog = catalog
+        self.till, self.store, self.program = till, store, program
+        self.ledger: LedgerPort = ledger or OfflineLedger()
+        self.printer: PrinterPort = printer or NoPrinter()
+        self.events = events or EventBus()
+        self.clock = clock
+        self.hold_budget_s = hold_budget_s
+        self.receipt_header = receipt_header
+        self.lock = threading.RLock()
+        _store.migrate(db, clock())
+        self.outbox = Outbox(db, till=till, store=store, clock=clock)
+        self.sessions: dict[str, Session] = {}
+        self._restore()
+
+    # ------------------------------------------------------------ journal
+
+    def _restore(self) -> None:
+        """Reload open and committed-but-unprinted sessions after a crash."""
+        with self.db.lock:
+            rows = self.db.conn.execute(
+                "SELECT body FROM agent_session WHERE state IN ('open', 'committed') ORDER BY opened_at"
+            ).fetchall()
+        for (body,) in rows:
+            s = Session.from_json(json.loads(body))
+            self.sessions[s.id] = s
+            log.info("session %s restored in state %s with %d lines", s.id, s.state.value, len(s.lines))
+        for s in list(self.sessions.values()):
+            if s.state is SessionState.COMMITTED:
+                self._finish_commit(s)
+
+    def _journal(self, s: Session) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO agent_session (id, txn_id, state, body, opened_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET state = excluded.state,"
+                " body = excluded.body, updated_at = excluded.updated_at",
+                (s.id, s.txn_id, s.state.value, json.dumps(s.to_json()), self.clock(), self.clock()),
+            )
+
+    def _publish(self, s: Session, what: str) -> None:
+        self.events.publish("session", action=what, session=s.public())
+
+    # ------------------------------------------------------------ sessions
+
+    def get(self, sid: str) -> Session:
+        s = self.sessions.get(sid)
+        if s is None:
+            raise SessionError("unknown_session", f"no sale {sid}")
+        return s
+
+    def current(self) -> Session | None:
+        """The open sale, if any (a till serves one customer at a time)."""
+        for s in self.sessions.values():
+            if s.state is SessionState.OPEN:
+                return s
+        return None
+
+    def open_session(self) -> Session:
+        with self.lock:
+            if self.current() is not None:
+                raise SessionError("session_open", "a sale is already open at this till")
+            s = Session(id=uuid.uuid4().hex[:12], txn_id=str(uuid.uuid4()),
+                        opened_at=self.catalog.local_now(self.store, self.clock()))
+            self.sessions[s.id] = s
+            self._journal(s)
+            self._publish(s, "opened")
+            return s
+
+    def _edit(self, sid: str, action: str, change: Callable[[Session], None]) -> Session:
+        """Apply ``change``, re-price, journal; on any error nothing changes."""
+        with self.lock:
+            s = self.get(sid)
+            s.require_open(action)
+            before = s.to_json()
+            try:
+                change(s)
+                self._reprice(s)
+            except Exception:
+                restored = Session.from_json(before)
+                self.sessions[sid] = restored
+                raise
+            self._journal(s)
+            self._publish(s, action)
+            return s
+
+    def _reprice(self, s: Session) -> None:
+        if not s.lines:
+            s.result = None
+            return
+        basket = s.basket(self.store)
+        basket["at"] = self.catalog.local_now(self.store, self.clock())
+        try:
+            s.result = self.catalog.price(basket)
+        except fastcore.BasketError as exc:
+            raise SessionError("basket", str(exc)) from exc
+
+    def add_line(self, sid: str, sku: str, qty: Any = 1) -> Session:
+        if sku not in self.catalog.items:
+            raise SessionError("unknown_sku", f"no item with barcode {sku}")
+        try:
+            text = normalize_qty(qty, self.catalog.unit(sku))
+        except ValueError as exc:
+            raise SessionError("bad_qty", str(exc)) from exc
+
+        def change(s: Session) -> None:
+            for ln in s.lines:
+                if ln["sku"] == sku and self.catalog.unit(sku) == "pcs":
+                    ln["qty"] = str(int(ln["qty"]) + int(text))
+                    return
+            s.lines.append({"sku": sku, "qty": text})
+
+        return self._edit(sid, "line_added", change)
+
+    def set_qty(self, sid: str, index: int, qty: Any) -> Session:
+        def change(s: Session) -> None:
+            line = self._line(s, index)
+            try:
+                line["qty"] = normalize_qty(qty, self.catalog.unit(line["sku"]))
+            except ValueError as exc:
+                raise SessionError("bad_qty", str(exc)) from exc
+
+        return self._edit(sid, "qty_changed", change)
+
+    def void_line(self, sid: str, index: int) -> Session:
+        return self._edit(sid, "line_voided", lambda s: (self._line(s, index), s.lines.pop(index)))
+
+    @staticmethod
+    def _line(s: Session, index: int) -> dict[str, Any]:
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(s.lines):
+            raise SessionError("unknown_line", f"no line {index} in this sale")
+        return s.lines[index]
+
+    # ------------------------------------------------------------ identification
+
+    def used_jti(self, jti: str) -> bool:
+        with self.db.lock:
+            return self.db.conn.execute("SELECT 1 FROM agent_jti WHERE jti = ?", (jti,)).fetchone() is not None
+
+    def redeemed_since(self, account: str, since_epoch: float) -> int:
+        with self.db.lock:
+            row = self.db.conn.execute(
+                "SELECT COALESCE(SUM(redeemed_points), 0) FROM agent_sale"
+                " WHERE account = ? AND kind = 'sale' AND at_epoch >= ?",
+                (account, since_epoch),
+            ).fetchone()
+        return int(row[0])
+
+    def verify_code(self, code: str) -> Card | Token:
+        """spec/token.md against this till's keys, program, clock and jti log."""
+        return verify(code, self.catalog.keys, now=self.clock(), program=self.program, used_jti=self.used_jti)
+
+    def _online_customer(self, card: str) -> dict[str, Any] | None:
+        try:
+            return self.ledger.customer(card, self.hold_budget_s)
+        except LedgerUnavailable as exc:
+            log.info("customer %s: ledger unavailable (%s), offline rules", mask_card(card), exc.reason)
+            return None
+
+    def identify(self, sid: str, code: str) -> Session:
+        """Identify the customer of an open sale by a scanned card or app code."""
+        with self.lock:
+            self.get(sid).require_open("identify")
+            try:
+                ident = self.verify_code(code)
+            except TokenError as exc:
+                log.warning("identify refused: %s", exc.reason)
+                self.events.publish("identify_refused", session_id=sid, reason=exc.reason,
+                                    message=message_for(exc.reason))
+                raise
+            customer = self._customer_for(ident)
+            return self._edit(sid, "identified", lambda s: self._set_customer(s, customer))
+
+    def _customer_for(self, ident: Card | Token) -> dict[str, Any]:
+        online = self._online_customer(ident.card)
+        if isinstance(ident, Token):
+            c = ident.claims
+            fav = c.get("fav") or {}
+            customer = {
+                "card": c["sub"], "account": c["acc"], "tier": c["tier"], "segments": c["seg"],
+                "offers": c["ofr"][:8], "birthday": _birthday(c.get("bd")),
+                "birthday_bonus_available": c.get("bdok") if c.get("bdok") is not None else True,
+                "favorite_category": fav.get("cat"), "favorite_until": fav.get("until"),
+                "first_purchase": c["new"], "source": "token", "jti": c["jti"], "claims": c,
+                "balance": c["bal"], "iat": c["iat"],
+            }
+            offline = offline_redeemable(ident, self.redeemed_since(c["acc"], c["iat"]))
+        else:
+            cached = online or self.catalog.customers.get(ident.card)
+            if cached is None:
+                raise SessionError("unknown_card", "this card is not known at this store; sell without the card")
+            customer = {
+                "card": ident.card, "account": cached["account"], "tier": cached.get("tier"),
+                "segments": cached.get("segments") or [], "offers": cached.get("offers") or [],
+                "birthday": cached.get("birthday"), "birthday_bonus_available": True,
+                "favorite_category": cached.get("favorite_category"),
+                "favorite_until": cached.get("favorite_until"),
+                "first_purchase": bool(cached.get("first_purchase")), "source": "card", "jti": None,
+                "claims": None, "balance": int(cached.get("balance") or 0), "iat": None,
+            }
+            offline = min(customer["balance"], self.catalog.offline_card_redeem_cap)
+        customer["offline_points"] = offline
+        if online is not None:
+            customer["balance"] = int(online.get("balance", customer["balance"]))
+            customer["available_points"] = customer["balance"]
+            customer["mode"] = "online"
+        else:
+            customer["available_points"] = offline
+            customer["mode"] = "offline"
+        return customer
+
+    def _set_customer(self, s: Session, customer: dict[str, Any]) -> None:
+        if s.hold is not None:
+            self._release(s)
+        s.customer = customer
+        s.mode = customer["mode"]
+
+    # ------------------------------------------------------------ redemption
+
+    def redeem(self, sid: str, points: int | str) -> Session:
+        """The cashier's redeem decision: 0, a number of points, or "max"."""
+        if not (points == "max" or (isinstance(points, int) and not isinstance(points, bool) and points >= 0)):
+            raise SessionError("bad_redeem", 'redeem is "max" or a whole number of points >= 0')
+        with self.lock:
+            s = self.get(sid)
+            s.require_open("redeem")
+            if s.customer is None and points != 0:
+                raise SessionError("no_customer", "identify the customer before spending points")
+            self._edit(sid, "redeem", lambda s: setattr(s, "redeem", points))
+            s = self.get(sid)
+            self._secure_points(s)
+            self._journal(s)
+            self._publish(s, "redeem")
+            return s
+
+    def _points(self, s: Session) -> int:
+        return int((s.result or {}).get("redeem", {}).get("points", 0))
+
+    def _secure_points(self, s: Session) -> None:
+        """Online: hold the points on the ledger; else fall back offline."""
+        need = self._points(s)
+        if s.customer is None or s.mode != "online":
+            return
+        if need == 0 or (s.hold is not None and s.hold["points"] >= need):
+            return
+        if s.hold is not None:
+            self._release(s)
+        try:
+            s.hold = dict(self.ledger.hold(s.customer["account"], need, s.txn_id, self.hold_budget_s))
+            s.hold.setdefault("points", need)
+            log.info("session %s: hold %s for %d points", s.id, s.hold.get("hold_id"), need)
+            return
+        except InsufficientBalance as exc:
+            s.customer["available_points"] = s.customer["balance"] = exc.available
+            log.info("session %s: ledger has only %d points", s.id, exc.available)
+        except LedgerUnavailable as exc:
+            log.info("session %s: hold failed (%s), offline redemption", s.id, exc.reason)
+            s.mode = s.customer["mode"] = "offline"
+            s.customer["available_points"] = s.customer["offline_points"]
+        self._reprice(s)
+        if s.mode == "online" and self._points(s):
+            self._secure_points(s)
+
+    def _release(self, s: Session) -> None:
+        hold, s.hold = s.hold, None
+        if hold and hold.get("hold_id"):
+            try:
+                self.ledger.release(hold["hold_id"], self.hold_budget_s)
+            except LedgerUnavailable:
+                log.info("hold %s not released now; it expires on the ledger", hold["hold_id"])
+
+    def cancel(self, sid: str) -> Session:
+        with self.lock:
+            s = self.get(sid)
+            s.transition(SessionState.CANCELLED, "cancelled by cashier")
+            self._release(s)
+            self._journal(s)
+            del self.sessions[sid]
+            self._publish(s, "cancelled")
+            return s
+
+    # ------------------------------------------------------------ payment
+
+    def pay(self, sid: str, method: str = "cash") -> Session:
+        """Commit the sale (final once this returns), then print it."""
+        with self.lock:
+            s = self.get(sid)
+            s.require_open("pay")
+            if not s.lines:
+                raise SessionError("empty", "scan at least one item before payment")
+            before = s.to_json()
+            try:
+                self._reprice(s)
+                self._secure_points(s)
+            except Exception:
+                self.sessions[sid] = Session.from_json(before)
+                raise
+            s.payment = {"method": method, "amount": s.result["totals"]["paid"] if s.result else 0}
+            self._commit(s)
+            self._finish_commit(s)
+            return s
+
+    def _txn(self, s: Session) -> dict[str, Any]:
+        assert s.result is not None
+        cust = None
+        if s.customer is not None:
+            cust = {"card": s.customer["card"], "account": s.customer["account"],
+                    "jti": s.customer.get("jti"), "claims": s.customer.get("claims")}
+        basket = s.basket(self.store)
+        basket["at"] = self.catalog.local_now(self.store, self.clock())
+        return {
+            "txn_id": s.txn_id, "kind": "sale", "at": basket["at"], "customer": cust,
+            "mode": s.mode if s.customer is not None else "offline",
+            "hold_id": (s.hold or {}).get("hold_id"), "basket": basket, "result": s.result,
+            "bundle_version": self.catalog.version, "engine_version": fastcore.ENGINE_VERSION,
+            "original_txn_id": None, "returned": None,
+        }
+
+    def _commit(self, s: Session) -> None:
+        txn = self._txn(s)
+        s.transition(SessionState.COMMITTED, f"txn {s.txn_id}")
+        now = self.clock()
+        receipt_prefix = f"{self.till}/"
+        account = (s.customer or {}).get("account")
+        points = self._points(s)
+        extra: list[tuple[str, Any]] = [
+            ("UPDATE agent_session SET state = 'committed', updated_at = ?, body = ? WHERE id = ?",
+             (now, json.dumps(s.to_json()), s.id)),
+            ("INSERT INTO agent_sale (txn_id, receipt_id, kind, account, redeemed_points, at_epoch, body)"
+             " VALUES (?, ? || (SELECT seq FROM outbox WHERE txn_id = ?), 'sale', ?, ?, ?, ?)",
+             (s.txn_id, receipt_prefix, s.txn_id, account, points, now, json.dumps(txn))),
+        ]
+        jti = (s.customer or {}).get("jti")
+        if jti:
+            extra.append(("INSERT INTO agent_jti (jti, txn_id, at_epoch) VALUES (?, ?, ?)", (jti, s.txn_id, now)))
+        try:
+            row = self.outbox.append(txn, extra=extra)
+        except Exception:
+            s.state = SessionState.OPEN
+            raise
+        s.seq = row.seq
+        s.receipt_id = f"{receipt_prefix}{row.seq}"
+        log.info("sale %s committed: seq %d, paid %d, points %d", s.receipt_id, row.seq,
+                 s.result["totals"]["paid"] if s.result else 0, points)
+
+    def _finish_commit(self, s: Session) -> None:
+        """After the commit: queue and print the receipt, close the session."""
+        row = self.sale(s.txn_id)
+        if row is None:  # pragma: no cover - the commit wrote it in the same transaction
+            raise SessionError("lost", f"committed sale {s.txn_id} not found")
+        s.receipt_id, s.seq = row["receipt_id"], int(row["txn"]["seq"])
+        txn = dict(row["txn"], receipt_id=row["receipt_id"], payment=s.payment)
+        text = sale_receipt(txn, self.catalog, header=self.receipt_header)
+        with self.db.transaction() as conn:
+            have = conn.execute("SELECT 1 FROM agent_print WHERE txn_id = ?", (s.txn_id,)).fetchone()
+            if not have:
+                conn.execute("INSERT INTO agent_print (txn_id, text, created_at) VALUES (?, ?, ?)",
+                             (s.txn_id, text, self.clock()))
+        s.transition(SessionState.CLOSED, "receipt queued")
+        self._journal(s)
+        self.sessions.pop(s.id, None)
+        self._publish(s, "paid")
+        self.print_pending()
+
+    # ------------------------------------------------------------ printing
+
+    def print_pending(self) -> int:
+        """Print every queued receipt; a failure keeps it queued. Returns printed."""
+        with self.db.lock:
+            jobs = self.db.conn.execute(
+                "SELECT id, txn_id, text FROM agent_print WHERE status = 'pending' ORDER BY id"
+            ).fetchall()
+        printed = 0
+        for job_id, txn_id, text in jobs:
+            try:
+                self.printer.print_receipt(text)
+            except PrinterFailed as exc:
+                with self.db.transaction() as conn:
+                    conn.execute("UPDATE agent_print SET attempts = attempts + 1, last_error = ? WHERE id = ?",
+                                 (exc.message, job_id))
+                log.warning("receipt for %s not printed (%s); queued for reprint", txn_id, exc.reason)
+                self.events.publish("printer", ok=False, reason=exc.reason, message=exc.message)
+                break
+            with self.db.transaction() as conn:
+                conn.execute("UPDATE agent_print SET status = 'printed', attempts = attempts + 1 WHERE id = ?",
+                             (job_id,))
+            printed += 1
+            self.events.publish("printer", ok=True, txn_id=txn_id)
+        return printed
+
+    def queue_print(self, txn_id: str, text: str) -> None:
+        with self.db.transaction() as conn:
+            conn.execute("INSERT INTO agent_print (txn_id, text, created_at) VALUES (?, ?, ?)",
+                         (txn_id, text, self.clock()))
+
+    def print_queue(self) -> int:
+        with self.db.lock:
+            return int(self.db.conn.execute("SELECT COUNT(*) FROM agent_print WHERE status='pending'").fetchone()[0])
+
+    # ------------------------------------------------------------ lookups
+
+    def sale(self, key: str) -> dict[str, Any] | None:
+        """A committed sale or return by txn_id or receipt id."""
+        with self.db.lock:
+            row = self.db.conn.execute(
+                "SELECT a.txn_id, a.receipt_id, a.kind, o.body FROM agent_sale a"
+                " JOIN outbox o ON o.txn_id = a.txn_id WHERE a.txn_id = ? OR a.receipt_id = ?",
+                (key, key),
+            ).fetchone()
+        if row is None:
+            return None
+        return {"txn_id": row[0], "receipt_id": row[1], "kind": row[2], "txn": json.loads(row[3])}
+
+    def status(self) -> dict[str, Any]:
+        q = self.outbox.status()
+        cur = self.current()
+        return {
+            "till": self.till, "store": self.store, "bundle_version": self.catalog.version,
+            "engine_version": fastcore.ENGINE_VERSION,
+            "queue_depth": q.queue_depth, "oldest_unsynced_age_s": round(q.oldest_unsynced_age_s, 1),
+            "rejected": q.rejected, "last_seq": q.last_seq, "acked_through": q.acked_through,
+            "print_queue": self.print_queue(), "open_session": cur.id if cur else None,
+        }
