@@ -1,6 +1,7 @@
 """Twins of every till device, speaking the real protocol over the real transport."""
 from __future__ import annotations
 
+from ._netproxy import ChaosMode, ChaosProxy
 from ._scanner import ScannerTwin
 
-__all__: list[str] = ["ScannerTwin"]
+__all__: list[str] = ["ChaosMode", "ChaosProxy", "ScannerTwin"]

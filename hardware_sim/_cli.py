@@ -14,3 +14,8 @@ def sim() -> None:
 
     Example: kopilka sim printer --port 9100 --out receipts/
     """
+
+
+from ._chaos_cli import chaos  # noqa: E402  (the network twin)
+
+sim.add_command(chaos)

@@ -1,4 +1,45 @@
 """Both ends of the till ⇄ ledger protocol (docs/sync-protocol.md)."""
 from __future__ import annotations
 
-__all__: list[str] = []
+from ._backoff import Backoff, parse_retry_after
+from ._delta import apply_delta
+from ._errors import BundleRefused, OutboxError, SyncError, TillDbCorrupt, UploaderBusy
+from ._hashchain import GENESIS, canonical_json, txn_hash, verify_chain
+from ._holds import CardLookup, HoldClient, HoldOutcome
+from ._lease import UploaderLock
+from ._outbox import AckCounts, Outbox, OutboxRow, OutboxStatus
+from ._promocache import PromoCache
+from ._puller import BundlePuller, PullOutcome
+from ._tilldb import TillDb, WalStatus
+from ._uploader import SyncReport, Uploader, UploaderCounters
+
+__all__: list[str] = [
+    "AckCounts",
+    "Backoff",
+    "BundlePuller",
+    "BundleRefused",
+    "CardLookup",
+    "GENESIS",
+    "HoldClient",
+    "HoldOutcome",
+    "Outbox",
+    "OutboxError",
+    "OutboxRow",
+    "OutboxStatus",
+    "PromoCache",
+    "PullOutcome",
+    "SyncError",
+    "SyncReport",
+    "TillDb",
+    "TillDbCorrupt",
+    "Uploader",
+    "UploaderBusy",
+    "UploaderCounters",
+    "UploaderLock",
+    "WalStatus",
+    "apply_delta",
+    "canonical_json",
+    "parse_retry_after",
+    "txn_hash",
+    "verify_chain",
+]

@@ -1,0 +1,349 @@
+"""The till's outbox: where a sale becomes final.
+
+A sale is final when its row is committed here, in the same SQLite
+transaction that gives it the next per-till ``seq`` (gap-free from 1) and
+links it into the hash chain. The uploader later marks rows acknowledged,
+and only on the ledger's answer; rows the ledger rejects are set aside in
+``quarantine`` so they never block the rows behind them.
+
+Restore epoch: every ledger answer carries an ``epoch``. When it differs
+from the one recorded with our last acknowledgement, the ledger was
+restored from a backup and may have forgotten what it acknowledged, so
+every row above the ledger's reported contiguous high-water mark (its last
+verified acknowledgement of us) is offered again; duplicates are harmless.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ._errors import OutboxError
+from ._hashchain import GENESIS, canonical_json, txn_hash, verify_chain
+from ._tilldb import TillDb
+
+log = logging.getLogger(__name__)
+
+#: Extra statements run in the append's transaction: ``(sql, params)``.
+Statement = tuple[str, "Sequence[Any] | Mapping[str, Any]"]
+
+_DEFAULTS: dict[str, Any] = {
+    "kind": "sale",
+    "customer": None,
+    "mode": "offline",
+    "hold_id": None,
+    "original_txn_id": None,
+    "returned": None,
+}
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """One committed outbox row; ``body`` is the exact JSON sent upstream."""
+
+    seq: int
+    txn_id: str
+    prev_hash: str
+    hash: str
+    body: str
+    created_at: float
+    status: str = "pending"
+
+    @property
+    def txn(self) -> dict[str, Any]:
+        """The TXN as a dict (parsed from ``body``)."""
+        return dict(json.loads(self.body))
+
+
+@dataclass(frozen=True)
+class OutboxStatus:
+    """What the status screen and the heartbeat report about the queue."""
+
+    queue_depth: int
+    oldest_unsynced_age_s: float
+    rejected: int
+    last_seq: int
+    acked_through: int
+    epoch: str | None
+    ledger_high_water: int | None
+
+
+@dataclass(frozen=True)
+class AckCounts:
+    """How one ledger answer was recorded."""
+
+    accepted: int = 0
+    duplicate: int = 0
+    rejected: int = 0
+    reoffered: int = 0
+
+
+_ROW_COLS = "seq, txn_id, prev_hash, hash, body, created_at, status"
+
+
+def _row(r: Sequence[Any]) -> OutboxRow:
+    return OutboxRow(int(r[0]), r[1], r[2], r[3], r[4], float(r[5]), r[6])
+
+
+class Outbox:
+    """Append sales, hand batches to the uploader, record the ledger's answers."""
+
+    def __init__(
+        self,
+        db: TillDb,
+        *,
+        till: str,
+        store: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.db = db
+        self.till = till
+        self.store = store
+        self.clock = clock
+        self._listeners: list[Callable[[OutboxRow], None]] = []
+
+    # -- the sale path ----------------------------------------------------------
+
+    def add_listener(self, callback: Callable[[OutboxRow], None]) -> None:
+        """Call ``callback(row)`` after each committed append (e.g. wake the uploader)."""
+        self._listeners.append(callback)
+
+    def _prepare(self, txn: Mapping[str, Any], seq: int, prev: str) -> tuple[str, str, dict[str, Any]]:
+        body = {**_DEFAULTS, **txn}
+        body.pop("hash", None)
+        body.setdefault("txn_id", str(uuid.uuid4()))
+        if not isinstance(body["txn_id"], str) or not body["txn_id"]:
+            raise OutboxError("invalid", "txn_id must be a non-empty string")
+        if body["kind"] not in ("sale", "return"):
+            raise OutboxError("invalid", f"kind must be sale or return, not {body['kind']!r}")
+        body.update(till=self.till, store=self.store, seq=seq, prev_hash=prev)
+        digest = txn_hash(body)
+        body["hash"] = digest
+        return digest, canonical_json(body), body
+
+    def _head(self, conn: sqlite3.Connection) -> tuple[int, str]:
+        row = conn.execute("SELECT seq, hash FROM outbox ORDER BY seq DESC LIMIT 1").fetchone()
+        return (0, GENESIS) if row is None else (int(row[0]), row[1])
+
+    def append(self, txn: Mapping[str, Any], *, extra: Iterable[Statement] = ()) -> OutboxRow:
+        """Commit one sale or return; it is final when this returns.
+
+        ``extra`` statements run in the same transaction (the agent journals
+        the session closing there), so the sale and that state change are
+        committed together or not at all.
+        """
+        try:
+            with self.db.transaction() as conn:
+                last, prev = self._head(conn)
+                digest, text, body = self._prepare(txn, last + 1, prev)
+                now = self.clock()
+                conn.execute(
+                    "INSERT INTO outbox (seq, txn_id, body, prev_hash, hash, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (last + 1, body["txn_id"], text, prev, digest, now),
+                )
+                for sql, params in extra:
+                    conn.execute(sql, params)
+        except sqlite3.IntegrityError as exc:
+            if "txn_id" in str(exc):
+                raise OutboxError("duplicate_txn_id", f"txn_id {txn.get('txn_id')} already in the outbox") from exc
+            raise OutboxError("integrity", str(exc)) from exc
+        except sqlite3.Error as exc:
+            raise OutboxError("database", str(exc)) from exc
+        row = OutboxRow(last + 1, body["txn_id"], prev, digest, text, now)
+        for cb in self._listeners:
+            try:
+                cb(row)
+            except Exception:  # a listener must never undo or block a sale
+                log.exception("outbox listener failed")
+        return row
+
+    def append_many(self, txns: Iterable[Mapping[str, Any]]) -> int:
+        """Commit many rows in one transaction (imports, tests, benchmarks)."""
+        n = 0
+        with self.db.transaction() as conn:
+            last, prev = self._head(conn)
+            now = self.clock()
+            params = []
+            for txn in txns:
+                last += 1
+                digest, text, body = self._prepare(txn, last, prev)
+                params.append((last, body["txn_id"], text, prev, digest, now))
+                prev = digest
+                n += 1
+            conn.executemany(
+                "INSERT INTO outbox (seq, txn_id, body, prev_hash, hash, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                params,
+            )
+        return n
+
+    # -- the uploader side ------------------------------------------------------
+
+    def pending(self, limit: int = 500, after_seq: int = 0) -> list[OutboxRow]:
+        """The oldest unsent rows, oldest first."""
+        with self.db.lock:
+            rows = self.db.conn.execute(
+                f"SELECT {_ROW_COLS} FROM outbox WHERE status = 'pending' AND seq > ?"
+                " ORDER BY seq LIMIT ?",
+                (after_seq, limit),
+            ).fetchall()
+        return [_row(r) for r in rows]
+
+    def record_results(
+        self,
+        results: Sequence[Mapping[str, Any]],
+        *,
+        epoch: str | None,
+        high_water: int | None,
+    ) -> AckCounts:
+        """Record one ledger answer in one transaction; the cursor moves only here."""
+        accepted = duplicate = rejected = reoffered = 0
+        now = self.clock()
+        with self.db.transaction() as conn:
+            for res in results:
+                status = res.get("status")
+                txn_id = res.get("txn_id")
+                row = conn.execute(
+                    "SELECT seq, status FROM outbox WHERE txn_id = ?", (txn_id,)
+                ).fetchone()
+                if row is None:
+                    log.warning("ledger answered for unknown txn_id %s", txn_id)
+                    continue
+                seq = int(row[0])
+                if status in ("accepted", "duplicate"):
+                    conn.execute(
+                        "UPDATE outbox SET status = 'acked', acked_at = ?, ack_status = ? WHERE seq = ?",
+                        (now, status, seq),
+                    )
+                    if status == "accepted":
+                        accepted += 1
+                    else:
+                        duplicate += 1
+                elif status == "rejected":
+                    self._quarantine(conn, seq, str(txn_id), str(res.get("reason") or "rejected"),
+                                     res.get("detail"), now)
+                    rejected += 1
+                else:
+                    log.warning("ledger answered unknown status %r for %s", status, txn_id)
+            if epoch is not None:
+                reoffered = self._epoch(conn, epoch, high_water)
+        return AckCounts(accepted, duplicate, rejected, reoffered)
+
+    def _quarantine(self, conn: sqlite3.Connection, seq: int, txn_id: str, reason: str,
+                    detail: Any, now: float) -> None:
+        conn.execute("UPDATE outbox SET status = 'rejected', ack_status = ? WHERE seq = ?", (reason, seq))
+        conn.execute(
+            "INSERT OR REPLACE INTO quarantine (seq, txn_id, reason, detail, at) VALUES (?, ?, ?, ?, ?)",
+            (seq, txn_id, reason, None if detail is None else str(detail), now),
+        )
+        log.warning("outbox seq %d (%s) rejected by the ledger: %s", seq, txn_id, reason)
+
+    def quarantine(self, seq: int, reason: str, detail: str | None = None) -> None:
+        """Set one row aside (the uploader does this for a row the ledger refuses with a 4xx)."""
+        with self.db.transaction() as conn:
+            row = conn.execute("SELECT txn_id FROM outbox WHERE seq = ?", (seq,)).fetchone()
+            if row is None:
+                raise OutboxError("unknown_seq", f"no outbox row {seq}")
+            self._quarantine(conn, seq, row[0], reason, detail, self.clock())
+
+    def quarantined(self) -> list[dict[str, Any]]:
+        """Rows set aside, oldest first, for status screens and reports."""
+        with self.db.lock:
+            rows = self.db.conn.execute(
+                "SELECT seq, txn_id, reason, detail, at FROM quarantine ORDER BY seq"
+            ).fetchall()
+        return [dict(zip(("seq", "txn_id", "reason", "detail", "at"), r)) for r in rows]
+
+    def requeue(self, seq: int) -> None:
+        """Offer a quarantined row again (after head office fixed the cause)."""
+        with self.db.transaction() as conn:
+            cur = conn.execute("DELETE FROM quarantine WHERE seq = ?", (seq,))
+            if cur.rowcount == 0:
+                raise OutboxError("not_quarantined", f"seq {seq} is not in quarantine")
+            conn.execute("UPDATE outbox SET status = 'pending', ack_status = NULL WHERE seq = ?", (seq,))
+
+    # -- restore epoch ------------------------------------------------------------
+
+    def _epoch(self, conn: sqlite3.Connection, epoch: str, high_water: int | None) -> int:
+        known = conn.execute("SELECT value FROM sync_state WHERE key = 'epoch'").fetchone()
+        reoffered = 0
+        if known is not None and known[0] is not None and known[0] != epoch:
+            if high_water is None:
+                # No watermark in this answer (a heartbeat): re-offer our newest
+                # acknowledged row as a probe; its answer carries the new epoch's
+                # high-water mark, and the rest is re-offered then.
+                last = conn.execute(
+                    "SELECT MAX(seq) FROM outbox WHERE status = 'acked'"
+                ).fetchone()[0]
+                if last is not None:
+                    conn.execute("UPDATE outbox SET status = 'pending' WHERE seq = ?", (last,))
+                    log.warning("ledger restore epoch changed to %s: probing with seq %d", epoch, last)
+                    return 1
+            else:
+                cur = conn.execute(
+                    "UPDATE outbox SET status = 'pending', acked_at = NULL"
+                    " WHERE status = 'acked' AND seq > ?",
+                    (high_water,),
+                )
+                reoffered = cur.rowcount
+                log.warning(
+                    "ledger restore epoch changed %s -> %s: re-offering %d rows above seq %d",
+                    known[0], epoch, reoffered, high_water,
+                )
+        TillDb.set_state(conn, "epoch", epoch)
+        if high_water is not None:
+            TillDb.set_state(conn, "ledger_high_water", str(high_water))
+        return reoffered
+
+    def observe_epoch(self, epoch: str, high_water: int | None = None) -> int:
+        """Record an epoch seen outside an upload (heartbeat); returns rows re-offered."""
+        with self.db.transaction() as conn:
+            return self._epoch(conn, epoch, high_water)
+
+    # -- status and audit ---------------------------------------------------------
+
+    def status(self) -> OutboxStatus:
+        """Queue depth, oldest unsynced age, rejects and cursors."""
+        with self.db.lock:
+            c = self.db.conn
+            depth, oldest = c.execute(
+                "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE status = 'pending'"
+            ).fetchone()
+            rejected = c.execute("SELECT COUNT(*) FROM quarantine").fetchone()[0]
+            last = c.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox").fetchone()[0]
+            first_pending = c.execute(
+                "SELECT MIN(seq) FROM outbox WHERE status = 'pending'"
+            ).fetchone()[0]
+        hw = self.db.get_state("ledger_high_water")
+        age = 0.0 if oldest is None else max(0.0, self.clock() - float(oldest))
+        return OutboxStatus(
+            queue_depth=int(depth),
+            oldest_unsynced_age_s=age,
+            rejected=int(rejected),
+            last_seq=int(last),
+            acked_through=int(last) if first_pending is None else int(first_pending) - 1,
+            epoch=self.db.get_state("epoch"),
+            ledger_high_water=None if hw is None else int(hw),
+        )
+
+    def rows(self) -> list[OutboxRow]:
+        """Every row, by seq (audits and tests)."""
+        with self.db.lock:
+            rows = self.db.conn.execute(f"SELECT {_ROW_COLS} FROM outbox ORDER BY seq").fetchall()
+        return [_row(r) for r in rows]
+
+    def verify(self) -> int:
+        """Verify seqs and the hash chain of the whole outbox; return the row count.
+
+        Raises ``OutboxError("broken_chain")`` naming the first bad row.
+        """
+        try:
+            return verify_chain(r.txn for r in self.rows())
+        except ValueError as exc:
+            raise OutboxError("broken_chain", str(exc)) from exc

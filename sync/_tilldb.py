@@ -1,0 +1,279 @@
+"""The till's own SQLite database: outbox, quarantine, promo cache, sync state.
+
+Why so careful: a sale is final when its outbox row is committed here, so
+this file is the till's book of record until the ledger acknowledges it.
+It runs in WAL mode with ``synchronous=FULL`` (a committed sale survives a
+power cut), is checked with ``PRAGMA quick_check`` on every start, changes
+its schema only through the numbered migrations below (each recorded in
+``_migrations``), and has its WAL checkpointed on a schedule so that the
+``-wal`` file cannot grow without bound while the link is down for days.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from ._errors import TillDbCorrupt
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+def _script(conn: sqlite3.Connection, sql: str) -> None:
+    # executescript() would COMMIT the migration's transaction first; run
+    # each statement inside it instead.
+    for stmt in sql.split(";"):
+        if stmt.strip():
+            conn.execute(stmt)
+
+
+def _m1_core(conn: sqlite3.Connection) -> None:
+    _script(conn, 
+        """
+        CREATE TABLE outbox (
+            seq INTEGER PRIMARY KEY,
+            txn_id TEXT NOT NULL UNIQUE,
+            body TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'acked', 'rejected')),
+            acked_at REAL,
+            ack_status TEXT
+        );
+        CREATE INDEX outbox_pending ON outbox(status, seq);
+        CREATE TABLE quarantine (
+            seq INTEGER PRIMARY KEY REFERENCES outbox(seq),
+            txn_id TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            detail TEXT,
+            at REAL NOT NULL
+        );
+        CREATE TABLE sync_state (
+            key TEXT PRIMARY KEY,
+            value TEXT
+        );
+        """
+    )
+
+
+def _m2_promo(conn: sqlite3.Connection) -> None:
+    _script(conn, 
+        """
+        CREATE TABLE promo_bundle (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            version INTEGER NOT NULL,
+            body TEXT NOT NULL,
+            stored_at REAL NOT NULL
+        );
+        CREATE TABLE promo_refused (
+            id INTEGER PRIMARY KEY,
+            version INTEGER,
+            reason TEXT NOT NULL,
+            field TEXT,
+            detail TEXT,
+            at REAL NOT NULL
+        );
+        """
+    )
+
+
+#: Numbered migrations; append only, never edit a released one.
+MIGRATIONS: list[tuple[int, str, Callable[[sqlite3.Connection], None]]] = [
+    (1, "outbox, quarantine and sync state", _m1_core),
+    (2, "promo cache", _m2_promo),
+]
+
+
+@dataclass(frozen=True)
+class WalStatus:
+    """Size of the WAL file and when it was last checkpointed (for status)."""
+
+    wal_bytes: int
+    last_checkpoint_at: float | None
+    checkpoints: int
+
+
+class TillDb:
+    """One connection to the till database, shared by threads under a lock.
+
+    Open it once per process part (the agent's sale path and its uploader may
+    share one, or each open its own: WAL lets readers run beside the writer
+    and ``busy_timeout`` orders writers).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        checkpoint_every_s: float = 300.0,
+        wal_warn_bytes: int = 64 * 1024 * 1024,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = os.fspath(path)
+        self.clock = clock
+        self.checkpoint_every_s = checkpoint_every_s
+        self.wal_warn_bytes = wal_warn_bytes
+        self.lock = threading.RLock()
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self._quick_check(conn)
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":  # pragma: no cover - only on odd filesystems
+                raise TillDbCorrupt("no_wal", f"journal_mode is {mode}")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            # We checkpoint ourselves on a schedule; keep SQLite's automatic
+            # one too as a safety net.
+            conn.execute("PRAGMA wal_autocheckpoint = 10000")
+        except BaseException:
+            conn.close()
+            raise
+        self.conn = conn
+        self.db = sqlite_utils.Database(conn)
+        self._last_checkpoint: float | None = None
+        self._checkpoints = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.migrate()
+
+    # -- integrity and schema -------------------------------------------------
+
+    @staticmethod
+    def _quick_check(conn: sqlite3.Connection) -> None:
+        try:
+            rows = conn.execute("PRAGMA quick_check").fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise TillDbCorrupt("corrupt", str(exc)) from exc
+        problems = [r[0] for r in rows if r[0] != "ok"]
+        if problems:
+            raise TillDbCorrupt("corrupt", "; ".join(problems[:5]))
+
+    def migrate(self) -> list[int]:
+        """Apply the migrations not yet recorded; return the numbers applied."""
+        applied: list[int] = []
+        with self.transaction() as conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS _migrations ("
+                " id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+            )
+            done = {r[0] for r in conn.execute("SELECT id FROM _migrations")}
+            for number, name, fn in MIGRATIONS:
+                if number in done:
+                    continue
+                fn(conn)
+                conn.execute(
+                    "INSERT INTO _migrations (id, name, applied_at) VALUES (?, ?, ?)",
+                    (number, name, self.clock()),
+                )
+                applied.append(number)
+        if applied:
+            log.info("till db %s: applied migrations %s", self.path, applied)
+        return applied
+
+    def migrations(self) -> list[int]:
+        """Numbers of the recorded migrations, in order."""
+        with self.lock:
+            return [r[0] for r in self.conn.execute("SELECT id FROM _migrations ORDER BY id")]
+
+    # -- transactions ---------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT`` (or ``ROLLBACK`` on any exception).
+
+        IMMEDIATE takes the write lock up front so that two connections
+        never both read the last seq and then race to insert.
+        """
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            else:
+                self.conn.execute("COMMIT")
+
+    def get_state(self, key: str) -> str | None:
+        """A value of the small key/value ``sync_state`` table."""
+        with self.lock:
+            row = self.conn.execute("SELECT value FROM sync_state WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    @staticmethod
+    def set_state(conn: sqlite3.Connection, key: str, value: str | None) -> None:
+        """Set a ``sync_state`` value inside the caller's transaction."""
+        conn.execute(
+            "INSERT INTO sync_state (key, value) VALUES (?, ?)"
+            " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    # -- WAL ------------------------------------------------------------------
+
+    def wal_bytes(self) -> int:
+        """Current size of the ``-wal`` file (0 when absent)."""
+        try:
+            return os.path.getsize(self.path + "-wal")
+        except OSError:
+            return 0
+
+    def checkpoint(self) -> tuple[int, int, int]:
+        """Checkpoint the WAL (TRUNCATE: the file shrinks back to zero when idle).
+
+        Returns SQLite's ``(busy, log_frames, checkpointed_frames)``.
+        """
+        with self.lock:
+            busy, frames, done = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        self._last_checkpoint = self.clock()
+        self._checkpoints += 1
+        size = self.wal_bytes()
+        if size > self.wal_warn_bytes:
+            log.warning("till db %s: WAL is %d bytes after checkpoint (busy=%s)", self.path, size, busy)
+        return int(busy), int(frames), int(done)
+
+    def wal_status(self) -> WalStatus:
+        """What ``kopilka status`` shows about the WAL."""
+        return WalStatus(self.wal_bytes(), self._last_checkpoint, self._checkpoints)
+
+    def start_checkpointer(self) -> None:
+        """Checkpoint every ``checkpoint_every_s`` seconds in a daemon thread."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._checkpoint_loop, name="tilldb-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _checkpoint_loop(self) -> None:
+        while not self._stop.wait(self.checkpoint_every_s):
+            try:
+                self.checkpoint()
+            except sqlite3.Error:  # pragma: no cover - logged, retried next round
+                log.exception("till db %s: checkpoint failed", self.path)
+
+    def close(self) -> None:
+        """Stop the checkpointer and close the connection."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        with self.lock:
+            self.conn.close()
+
+    def __enter__(self) -> TillDb:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
