@@ -1,0 +1,169 @@
+"""Basket reading (spec/pricing.md §2), shared by both engines.
+
+The reader resolves skus, the store and its local clock, the customer's tier
+and the redemption request once, so the engines see only checked values.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from ._bundle import Bundle, Item, Store, Tier
+from ._errors import BasketError
+from ._values import is_int, parse_date, parse_instant, parse_milli
+
+MAX = "max"
+
+
+@dataclass(frozen=True)
+class Customer:
+    card: str | None
+    account: str | None
+    tier: Tier
+    segments: frozenset[str]
+    offers: frozenset[str]
+    birthday: date | None
+    birthday_bonus_available: bool
+    favorite_category: str | None
+    favorite_until: date | None
+    first_purchase: bool
+    available_points: int
+
+
+@dataclass(frozen=True)
+class Line:
+    item: Item
+    qty_milli: int
+
+
+@dataclass(frozen=True)
+class Basket:
+    store: Store
+    at: datetime
+    local: datetime  # ``at`` on the store's wall clock
+    customer: Customer | None
+    coupons: tuple[str, ...]
+    lines: tuple[Line, ...]
+    redeem: int | str  # points, or "max"
+
+
+def _strs(obj: dict[str, Any], key: str, path: str) -> list[str]:
+    v = obj.get(key)
+    if v is None:
+        return []
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise BasketError(path, "must be a list of strings")
+    return v
+
+
+def _bool(obj: dict[str, Any], key: str, path: str, default: bool) -> bool:
+    v = obj.get(key)
+    if v is None:
+        return default
+    if not isinstance(v, bool):
+        raise BasketError(path, f"must be true or false, not {v!r}")
+    return v
+
+
+def _opt_str(obj: dict[str, Any], key: str, path: str) -> str | None:
+    v = obj.get(key)
+    if v is not None and not isinstance(v, str):
+        raise BasketError(path, f"must be a string, not {v!r}")
+    return v
+
+
+def _opt_date(obj: dict[str, Any], key: str, path: str) -> date | None:
+    v = obj.get(key)
+    if v is None:
+        return None
+    d = parse_date(v)
+    if d is None:
+        raise BasketError(path, f"must be a YYYY-MM-DD date, not {v!r}")
+    return d
+
+
+def _customer(raw: Any, bundle: Bundle) -> Customer | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise BasketError("customer", "must be a JSON object or null")
+    points = raw.get("available_points")
+    if points is None:
+        points = 0
+    if not is_int(points) or points < 0:
+        raise BasketError("customer.available_points", f"must be a JSON integer >= 0, not {points!r}")
+    tier = _opt_str(raw, "tier", "customer.tier")
+    return Customer(
+        card=_opt_str(raw, "card", "customer.card"),
+        account=_opt_str(raw, "account", "customer.account"),
+        tier=bundle.tier(tier),
+        segments=frozenset(_strs(raw, "segments", "customer.segments")),
+        offers=frozenset(_strs(raw, "offers", "customer.offers")),
+        birthday=_opt_date(raw, "birthday", "customer.birthday"),
+        birthday_bonus_available=_bool(raw, "birthday_bonus_available", "customer.birthday_bonus_available", True),
+        favorite_category=_opt_str(raw, "favorite_category", "customer.favorite_category"),
+        favorite_until=_opt_date(raw, "favorite_until", "customer.favorite_until"),
+        first_purchase=_bool(raw, "first_purchase", "customer.first_purchase", False),
+        available_points=points,
+    )
+
+
+def read_lines(raw: Any, catalog: Any) -> tuple[Line, ...]:
+    """Resolve ``lines``: known skus, exact quantities, whole ``pcs``."""
+    if raw is None:
+        raw = []
+    if not isinstance(raw, list):
+        raise BasketError("lines", "must be a list")
+    if not raw:
+        raise BasketError("lines", "a basket needs at least one line")
+    lines = []
+    for i, line in enumerate(raw):
+        if not isinstance(line, dict):
+            raise BasketError(f"lines[{i}]", "must be a JSON object")
+        sku = line.get("sku")
+        item = catalog.get(sku) if isinstance(sku, str) else None
+        if item is None:
+            raise BasketError(f"lines[{i}].sku", f"unknown sku {sku!r}")
+        qty = line.get("qty")
+        milli = parse_milli(qty)
+        if milli is None or milli == 0:
+            raise BasketError(f"lines[{i}].qty", f"quantity must be > 0 with at most 3 decimals, not {qty!r}")
+        if item.unit == "pcs" and milli % 1000:
+            raise BasketError(f"lines[{i}].qty", f"{sku} is sold by the piece; {qty} is not a whole number")
+        lines.append(Line(item, milli))
+    return tuple(lines)
+
+
+def read_redeem(raw: Any) -> int | str:
+    """``0``, a JSON integer >= 0, or ``"max"``."""
+    if raw is None:
+        return 0
+    if raw == MAX and isinstance(raw, str):
+        return MAX
+    if not is_int(raw) or raw < 0:
+        raise BasketError("redeem", f"must be \"max\" or a JSON integer >= 0, not {raw!r}")
+    return raw
+
+
+def read_basket(raw: Any, bundle: Bundle) -> Basket:
+    """Check a basket against the bundle; raises ``BasketError`` naming the field."""
+    if not isinstance(raw, dict):
+        raise BasketError("basket", "must be a JSON object")
+    store_id = raw.get("store")
+    store = bundle.stores.get(store_id) if isinstance(store_id, str) else None
+    if store is None:
+        raise BasketError("store", f"unknown store {store_id!r}")
+    at = parse_instant(raw.get("at"), strict=False)
+    if at is None:
+        raise BasketError("at", f"must be an ISO-8601 instant with an offset, not {raw.get('at')!r}")
+    coupons = tuple(_strs(raw, "coupons", "coupons"))
+    return Basket(
+        store=store,
+        at=at,
+        local=at.astimezone(store.zone),
+        customer=_customer(raw.get("customer"), bundle),
+        coupons=coupons,
+        lines=read_lines(raw.get("lines"), bundle.catalog),
+        redeem=read_redeem(raw.get("redeem")),
+    )

@@ -1,0 +1,415 @@
+"""Bundle loading and validation (spec/pricing.md §2–3).
+
+``load_bundle`` turns the JSON a ledger ships into a frozen ``Bundle`` whose
+promotions are already in visit order. Every rule of the spec is checked
+here, once per bundle version, so that neither engine validates per basket.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ._errors import BundleError
+from ._json import loads
+from ._values import is_int, parse_hhmm, parse_instant, parse_milli
+
+LINE_KINDS = ("percent", "amount_off", "fixed_price", "n_for_m")
+BASKET_KINDS = ("basket_percent", "basket_amount")
+BONUS_KINDS = ("bonus_multiplier", "bonus_points")
+PHASE = {k: 0 for k in LINE_KINDS} | {k: 1 for k in BASKET_KINDS} | {k: 2 for k in BONUS_KINDS}
+
+
+@dataclass(frozen=True)
+class Program:
+    point_value: int
+    redeem_cap_bp: int
+    accrue_on_redeemed: bool
+    welcome_points: int
+    birthday_points: int
+    favorite_multiplier_pct: int
+    timezone: str | None
+    offline_card_redeem_cap: int
+
+
+@dataclass(frozen=True)
+class Tier:
+    id: str
+    rate_bp: int
+
+
+@dataclass(frozen=True)
+class Store:
+    id: str
+    chain: str | None
+    timezone: str
+    zone: ZoneInfo = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Item:
+    sku: str
+    name: str
+    price: int
+    category: str | None
+    brand: str | None
+    unit: str
+    min_price: int
+    no_discount: bool
+    no_accrual: bool
+    no_redeem: bool
+
+
+@dataclass(frozen=True)
+class Target:
+    skus: frozenset[str]
+    categories: tuple[str, ...]
+    brands: frozenset[str]
+
+    @property
+    def empty(self) -> bool:
+        return not (self.skus or self.categories or self.brands)
+
+
+@dataclass(frozen=True)
+class Promotion:
+    id: str
+    kind: str
+    phase: int  # 0 line, 1 basket, 2 bonus
+    value: int
+    targets: Target
+    exclude: Target
+    when_from: datetime | None
+    when_until: datetime | None
+    days: frozenset[int]
+    hours: tuple[tuple[int, int], ...]
+    chains: frozenset[str]
+    stores: frozenset[str]
+    tiers: frozenset[str]
+    segments: frozenset[str]
+    personal: bool
+    coupon: str | None
+    members_only: bool
+    min_qty_milli: int
+    min_amount: int
+    priority: int
+    group: str | None
+    stack: bool
+    n: int
+    m: int
+    per: str | None
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A validated bundle; ``promotions`` are in visit order (§4)."""
+
+    version: int
+    program: Program
+    tiers: tuple[Tier, ...]
+    stores: Mapping[str, Store]
+    catalog: Mapping[str, Item]
+    promotions: tuple[Promotion, ...]
+    raw: Mapping[str, Any] = field(compare=False, repr=False)
+
+    def tier(self, tier_id: str | None) -> Tier:
+        """The customer's tier; the first tier when none or unknown."""
+        for t in self.tiers:
+            if t.id == tier_id:
+                return t
+        return self.tiers[0]
+
+
+class _Reader:
+    """Typed field access that names the offending path in its errors."""
+
+    def __init__(self, obj: Any, path: str) -> None:
+        if obj is None:
+            obj = {}
+        if not isinstance(obj, dict):
+            raise BundleError(path or "bundle", "must be a JSON object")
+        self.obj = obj
+        self.path = path
+
+    def at(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def get(self, key: str) -> Any:
+        return self.obj.get(key)
+
+    def int(self, key: str, default: int = 0, *, minimum: int | None = 0) -> int:
+        v = self.obj.get(key)
+        if v is None:
+            return default
+        if not is_int(v):
+            raise BundleError(self.at(key), f"must be a JSON integer, not {v!r}")
+        if minimum is not None and v < minimum:
+            raise BundleError(self.at(key), f"must be >= {minimum}, not {v}")
+        return v
+
+    def bool(self, key: str, default: bool = False) -> bool:
+        v = self.obj.get(key)
+        if v is None:
+            return default
+        if not isinstance(v, bool):
+            raise BundleError(self.at(key), f"must be true or false, not {v!r}")
+        return v
+
+    def str(self, key: str, *, required: bool = False) -> str | None:
+        v = self.obj.get(key)
+        if v is None:
+            if required:
+                raise BundleError(self.at(key), "is required")
+            return None
+        if not isinstance(v, str):
+            raise BundleError(self.at(key), f"must be a string, not {v!r}")
+        return v
+
+    def strs(self, key: str) -> list[str]:
+        v = self.obj.get(key)
+        if v is None:
+            return []
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            raise BundleError(self.at(key), "must be a list of strings")
+        return v
+
+    def list(self, key: str) -> list[Any]:
+        v = self.obj.get(key)
+        if v is None:
+            return []
+        if not isinstance(v, list):
+            raise BundleError(self.at(key), "must be a list")
+        return v
+
+
+def _zone(name: str, path: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise BundleError(path, f"unknown time zone {name!r}") from exc
+
+
+def _program(r: _Reader) -> Program:
+    point_value = r.int("point_value")
+    if point_value < 1:
+        raise BundleError(r.at("point_value"), "must be at least 1")
+    tz = r.str("timezone")
+    if tz is not None:
+        _zone(tz, r.at("timezone"))
+    return Program(
+        point_value=point_value,
+        redeem_cap_bp=r.int("redeem_cap_bp"),
+        accrue_on_redeemed=r.bool("accrue_on_redeemed"),
+        welcome_points=r.int("welcome_points"),
+        birthday_points=r.int("birthday_points"),
+        favorite_multiplier_pct=r.int("favorite_multiplier_pct"),
+        timezone=tz,
+        offline_card_redeem_cap=r.int("offline_card_redeem_cap"),
+    )
+
+
+def _tiers(top: _Reader) -> tuple[Tier, ...]:
+    tiers: list[Tier] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(top.list("tiers")):
+        r = _Reader(raw, f"tiers[{i}]")
+        tid = r.str("id", required=True)
+        assert tid is not None
+        if tid in seen:
+            raise BundleError(r.at("id"), f"duplicate tier id {tid!r}")
+        seen.add(tid)
+        tiers.append(Tier(tid, r.int("rate_bp")))
+    if not tiers:
+        raise BundleError("tiers", "at least one tier is required")
+    return tuple(tiers)
+
+
+def _stores(top: _Reader, program: Program) -> dict[str, Store]:
+    stores: dict[str, Store] = {}
+    for i, raw in enumerate(top.list("stores")):
+        r = _Reader(raw, f"stores[{i}]")
+        sid = r.str("id", required=True)
+        assert sid is not None
+        if sid in stores:
+            raise BundleError(r.at("id"), f"duplicate store id {sid!r}")
+        tz = r.str("timezone")
+        if tz is None:
+            if program.timezone is None:
+                raise BundleError(r.at("timezone"), "store has no time zone and the program has none")
+            tz = program.timezone
+        stores[sid] = Store(sid, r.str("chain"), tz, _zone(tz, r.at("timezone")))
+    return stores
+
+
+def _catalog(top: _Reader) -> dict[str, Item]:
+    catalog: dict[str, Item] = {}
+    for i, raw in enumerate(top.list("catalog")):
+        r = _Reader(raw, f"catalog[{i}]")
+        sku = r.str("sku", required=True)
+        assert sku is not None
+        if sku in catalog:
+            raise BundleError(r.at("sku"), f"duplicate sku {sku!r}")
+        price = r.int("price")
+        min_price = r.int("min_price")
+        if min_price > price:
+            raise BundleError(r.at("min_price"), f"min_price {min_price} is above price {price} (sku {sku})")
+        unit = r.get("unit")
+        if unit is None:
+            unit = "pcs"
+        if unit not in ("pcs", "kg"):
+            raise BundleError(r.at("unit"), f"unit must be 'pcs' or 'kg', not {unit!r} (sku {sku})")
+        flags = set(r.strs("flags"))
+        catalog[sku] = Item(
+            sku=sku,
+            name=r.str("name") or "",
+            price=price,
+            category=r.str("category"),
+            brand=r.str("brand"),
+            unit=unit,
+            min_price=min_price,
+            no_discount="no_discount" in flags,
+            no_accrual="no_accrual" in flags,
+            no_redeem="no_redeem" in flags,
+        )
+    return catalog
+
+
+def _target(raw: Any, path: str) -> Target:
+    r = _Reader(raw, path)
+    return Target(frozenset(r.strs("skus")), tuple(r.strs("categories")), frozenset(r.strs("brands")))
+
+
+def _instant(r: _Reader, key: str) -> datetime | None:
+    v = r.get(key)
+    if v is None:
+        return None
+    parsed = parse_instant(v, strict=True)
+    if parsed is None:
+        raise BundleError(r.at(key), f"must be an RFC 3339 instant with an offset, not {v!r}")
+    return parsed
+
+
+def _hours(r: _Reader) -> tuple[tuple[int, int], ...]:
+    windows = []
+    for j, w in enumerate(r.list("hours")):
+        path = r.at(f"hours[{j}]")
+        if not isinstance(w, list) or len(w) != 2:
+            raise BundleError(path, "an hours window is a pair [\"HH:MM\", \"HH:MM\"]")
+        start = parse_hhmm(w[0], allow_24=False)
+        end = parse_hhmm(w[1], allow_24=True)
+        if start is None or end is None:
+            raise BundleError(path, f"bad hours window {w!r} (\"24:00\" is allowed as an end only)")
+        if start >= end:
+            raise BundleError(path, f"window start {w[0]} is not before its end {w[1]}")
+        windows.append((start, end))
+    return tuple(windows)
+
+
+def _days(r: _Reader) -> frozenset[int]:
+    days = r.list("days")
+    for j, d in enumerate(days):
+        if not is_int(d) or not 1 <= d <= 7:
+            raise BundleError(r.at(f"days[{j}]"), f"weekday must be 1..7, not {d!r}")
+    return frozenset(days)
+
+
+def _promotion(raw: Any, path: str) -> Promotion:
+    r = _Reader(raw, path)
+    pid = r.str("id", required=True)
+    assert pid is not None
+    kind = r.get("kind")
+    if kind not in PHASE:
+        raise BundleError(r.at("kind"), f"unknown kind {kind!r} (promotion {pid})")
+    if kind == "n_for_m":
+        value = 0
+    else:
+        if r.get("value") is None:
+            raise BundleError(r.at("value"), f"value is required (promotion {pid})")
+        value = r.int("value")
+        if kind in ("percent", "basket_percent") and value > 10000:
+            raise BundleError(r.at("value"), f"percent value {value} is over 10000 bp (promotion {pid})")
+    n = r.int("n")
+    m = r.int("m")
+    if kind == "n_for_m" and (r.get("n") is None or r.get("m") is None or not n > m >= 0):
+        raise BundleError(r.at("n"), f"n_for_m needs integers n > m >= 0 (promotion {pid})")
+    per = r.get("per")
+    if kind == "bonus_points":
+        if per not in ("unit", "receipt"):
+            raise BundleError(r.at("per"), f"bonus_points needs per 'unit' or 'receipt' (promotion {pid})")
+    elif per is not None and not isinstance(per, str):
+        raise BundleError(r.at("per"), "must be a string")
+    min_qty = r.get("min_qty")
+    min_qty_milli = 0 if min_qty is None else parse_milli(min_qty)
+    if min_qty_milli is None:
+        raise BundleError(r.at("min_qty"), f"bad quantity {min_qty!r} (promotion {pid})")
+    when = _Reader(r.get("when"), r.at("when"))
+    who = _Reader(r.get("who"), r.at("who"))
+    return Promotion(
+        id=pid,
+        kind=kind,
+        phase=PHASE[kind],
+        value=value,
+        targets=_target(r.get("targets"), r.at("targets")),
+        exclude=_target(r.get("exclude"), r.at("exclude")),
+        when_from=_instant(when, "from"),
+        when_until=_instant(when, "until"),
+        days=_days(when),
+        hours=_hours(when),
+        chains=frozenset(who.strs("chains")),
+        stores=frozenset(who.strs("stores")),
+        tiers=frozenset(who.strs("tiers")),
+        segments=frozenset(who.strs("segments")),
+        personal=who.bool("personal"),
+        coupon=who.str("coupon"),
+        members_only=who.bool("members_only"),
+        min_qty_milli=min_qty_milli,
+        min_amount=r.int("min_amount"),
+        priority=r.int("priority", 100, minimum=None),
+        group=r.str("group"),
+        stack=r.bool("stack"),
+        n=n,
+        m=m,
+        per=per,
+    )
+
+
+def _promotions(top: _Reader) -> tuple[Promotion, ...]:
+    promos: list[Promotion] = []
+    seen: set[str] = set()
+    group_phase: dict[str, int] = {}
+    for i, raw in enumerate(top.list("promotions")):
+        p = _promotion(raw, f"promotions[{i}]")
+        if p.id in seen:
+            raise BundleError(f"promotions[{i}].id", f"duplicate promotion id {p.id!r}")
+        seen.add(p.id)
+        if p.group is not None:
+            if p.kind == "bonus_multiplier":
+                raise BundleError(f"promotions[{i}].group", f"a bonus_multiplier cannot be in a group (promotion {p.id})")
+            if group_phase.setdefault(p.group, p.phase) != p.phase:
+                raise BundleError(f"promotions[{i}].group", f"group {p.group!r} mixes phases (promotion {p.id})")
+        promos.append(p)
+    promos.sort(key=lambda p: (p.phase if p.phase < 2 else 2, p.priority, p.id))
+    return tuple(promos)
+
+
+def load_bundle(source: Any) -> Bundle:
+    """Validate a bundle (JSON text, bytes or an already parsed dict).
+
+    Raises ``BundleError`` naming the field at the first problem found.
+    """
+    if isinstance(source, Bundle):
+        return source
+    if isinstance(source, (str, bytes, bytearray)):
+        try:
+            source = loads(source)
+        except ValueError as exc:
+            raise BundleError("bundle", f"not valid JSON: {exc}") from exc
+    top = _Reader(source, "")
+    version = top.int("version")
+    program = _program(_Reader(top.get("program"), "program"))
+    tiers = _tiers(top)
+    stores = _stores(top, program)
+    catalog = _catalog(top)
+    promotions = _promotions(top)
+    return Bundle(version, program, tiers, stores, catalog, promotions, source)

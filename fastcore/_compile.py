@@ -1,0 +1,188 @@
+"""Compilation of a validated bundle into flat integer tables.
+
+Done once per bundle version. The Cython engine keeps only these tables
+(and a few dicts used at the Python boundary), so its per-basket loops touch
+integers and arrays, never Python objects.
+
+Keys: every category prefix of every item ("a", "a/b", "a/b/c"), every
+brand, and every sku named by a promotion get a key id. An item lists its
+keys; a key lists the promotions that target it (``key_targets``) or exclude
+it (``key_excludes``). A basket's candidate promotions are the union over
+its lines' keys plus the promotions whose targets are empty (``global``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from ._bundle import Bundle
+
+KIND_CODE = {
+    "percent": 0, "amount_off": 1, "fixed_price": 2, "n_for_m": 3,
+    "basket_percent": 4, "basket_amount": 5, "bonus_multiplier": 6, "bonus_points": 7,
+}
+NO_DISCOUNT, NO_ACCRUAL, NO_REDEEM, KG = 1, 2, 4, 8
+LIMIT = 1 << 62  # larger inputs are priced by the reference twin (exact big ints)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_US = timedelta(microseconds=1)
+
+
+def epoch_us(moment: datetime) -> int:
+    """An aware instant as integer microseconds since 1970 (exact)."""
+    return (moment - _EPOCH) // _US
+
+
+def prefixes(category: str | None) -> list[str]:
+    """Every whole-segment prefix of a category path, shortest first."""
+    if category is None:
+        return []
+    parts = category.split("/")
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def _csr(rows: list[list[int]]) -> tuple[list[int], list[int]]:
+    ptr = [0]
+    data: list[int] = []
+    for row in rows:
+        data.extend(row)
+        ptr.append(len(data))
+    return ptr, data
+
+
+@dataclass
+class Compiled:
+    sku_index: dict[str, int] = field(default_factory=dict)
+    prefix_index: dict[str, int] = field(default_factory=dict)
+    store_index: dict[str, int] = field(default_factory=dict)
+    store_chain: list[int] = field(default_factory=list)
+    tier_index: dict[str, int] = field(default_factory=dict)
+    segment_index: dict[str, int] = field(default_factory=dict)
+    coupon_index: dict[str, int] = field(default_factory=dict)
+    promo_rank: dict[str, int] = field(default_factory=dict)
+    items: dict[str, list[int]] = field(default_factory=dict)
+    item_keys: tuple[list[int], list[int]] = ([0], [])
+    promos: dict[str, list[int]] = field(default_factory=dict)
+    hours: tuple[list[int], list[int]] = ([0], [])
+    chains: tuple[list[int], list[int]] = ([0], [])
+    stores: tuple[list[int], list[int]] = ([0], [])
+    tiers: tuple[list[int], list[int]] = ([0], [])
+    segments: tuple[list[int], list[int]] = ([0], [])
+    key_targets: tuple[list[int], list[int]] = ([0], [])
+    key_excludes: tuple[list[int], list[int]] = ([0], [])
+    global_promos: list[int] = field(default_factory=list)
+    n_groups: int = 0
+    too_large: bool = False  # some number needs big-int arithmetic
+
+
+def compile_bundle(bundle: Bundle) -> Compiled:
+    """Build the integer tables of ``bundle`` (see the module docstring)."""
+    c = Compiled()
+    keys: dict[tuple[str, str], int] = {}
+
+    def key(kind: str, name: str) -> int:
+        return keys.setdefault((kind, name), len(keys))
+
+    big = 0  # prices, values, amounts: products with these stay within 128 bits
+    big_rate = 0  # rates and multipliers: four of them multiply in the accrual
+    # items and their keys
+    item_rows: list[list[int]] = []
+    price, min_price, flags = [], [], []
+    for sku, item in bundle.catalog.items():
+        c.sku_index[sku] = len(price)
+        price.append(item.price)
+        min_price.append(item.min_price)
+        big = max(big, item.price)
+        flags.append(
+            (NO_DISCOUNT if item.no_discount else 0) | (NO_ACCRUAL if item.no_accrual else 0)
+            | (NO_REDEEM if item.no_redeem else 0) | (KG if item.unit == "kg" else 0)
+        )
+        row = [key("c", p) for p in prefixes(item.category)]
+        if item.brand is not None:
+            row.append(key("b", item.brand))
+        item_rows.append(row)
+    c.prefix_index = {name: k for (kind, name), k in keys.items() if kind == "c"}
+    # skus named by promotions get a key too
+    named = set()
+    for p in bundle.promotions:
+        named |= p.targets.skus | p.exclude.skus
+    for sku in sorted(named):
+        if sku in c.sku_index:
+            item_rows[c.sku_index[sku]].append(key("s", sku))
+    c.items = {"price": price, "min_price": min_price, "flags": flags}
+    c.item_keys = _csr(item_rows)
+
+    for i, store in enumerate(bundle.stores.values()):
+        c.store_index[store.id] = i
+    chain_ids: dict[str | None, int] = {}
+    for store in bundle.stores.values():
+        c.store_chain.append(chain_ids.setdefault(store.chain, len(chain_ids)) if store.chain is not None else -1)
+    c.tier_index = {t.id: i for i, t in enumerate(bundle.tiers)}
+    for t in bundle.tiers:
+        big_rate = max(big_rate, t.rate_bp)
+
+    groups: dict[str, int] = {}
+    targets: dict[int, list[int]] = {}
+    excludes: dict[int, list[int]] = {}
+    cols: dict[str, list[int]] = {name: [] for name in (
+        "kind", "phase", "value", "n", "m", "per_unit", "stack", "group", "need_customer", "personal",
+        "coupon", "min_qty", "min_amount", "has_from", "from", "has_until", "until", "days")}
+    hours, chains, stores, tiers, segments = [], [], [], [], []
+
+    def target_keys(target: Any) -> list[int]:
+        out = [keys[("c", cat)] for cat in target.categories if ("c", cat) in keys]
+        out += [keys[("b", b)] for b in target.brands if ("b", b) in keys]
+        out += [keys[("s", s)] for s in target.skus if ("s", s) in keys]
+        return sorted(set(out))
+
+    for rank, p in enumerate(bundle.promotions):
+        c.promo_rank[p.id] = rank
+        cols["kind"].append(KIND_CODE[p.kind])
+        cols["phase"].append(p.phase)
+        cols["value"].append(p.value)
+        cols["n"].append(p.n)
+        cols["m"].append(p.m)
+        cols["per_unit"].append(1 if p.per == "unit" else 0)
+        cols["stack"].append(1 if p.stack else 0)
+        cols["group"].append(groups.setdefault(p.group, len(groups)) if p.group is not None else -1)
+        cols["need_customer"].append(1 if (p.members_only or p.phase == 2) else 0)
+        cols["personal"].append(1 if p.personal else 0)
+        cols["coupon"].append(c.coupon_index.setdefault(p.coupon, len(c.coupon_index)) if p.coupon is not None else -1)
+        cols["min_qty"].append(p.min_qty_milli)
+        cols["min_amount"].append(p.min_amount)
+        cols["has_from"].append(p.when_from is not None)
+        cols["from"].append(epoch_us(p.when_from) if p.when_from is not None else 0)
+        cols["has_until"].append(p.when_until is not None)
+        cols["until"].append(epoch_us(p.when_until) if p.when_until is not None else 0)
+        cols["days"].append(sum(1 << d for d in p.days))
+        big = max(big, p.value, p.n, p.min_qty_milli, p.min_amount)
+        if p.kind == "bonus_multiplier":
+            big_rate = max(big_rate, p.value)
+        hours.append([x for window in p.hours for x in window])
+        chains.append(sorted(chain_ids[ch] for ch in p.chains if ch in chain_ids) or ([-2] if p.chains else []))
+        stores.append(sorted(c.store_index[s] for s in p.stores if s in c.store_index) or ([-2] if p.stores else []))
+        tiers.append(sorted(c.tier_index[t] for t in p.tiers if t in c.tier_index) or ([-2] if p.tiers else []))
+        segments.append(sorted(c.segment_index.setdefault(s, len(c.segment_index)) for s in p.segments))
+        if p.targets.empty:
+            c.global_promos.append(rank)
+        else:
+            for k in target_keys(p.targets):
+                targets.setdefault(k, []).append(rank)
+        for k in target_keys(p.exclude):
+            excludes.setdefault(k, []).append(rank)
+
+    program = bundle.program
+    big = max(big, program.point_value, program.redeem_cap_bp, program.welcome_points, program.birthday_points)
+    big_rate = max(big_rate, program.favorite_multiplier_pct)
+    c.promos = cols
+    c.hours = _csr(hours)
+    c.chains = _csr(chains)
+    c.stores = _csr(stores)
+    c.tiers = _csr(tiers)
+    c.segments = _csr(segments)
+    c.key_targets = _csr([targets.get(k, []) for k in range(len(keys))])
+    c.key_excludes = _csr([excludes.get(k, []) for k in range(len(keys))])
+    c.n_groups = len(groups)
+    c.too_large = big >= (1 << 40) or big_rate >= (1 << 20)
+    return c
+

@@ -1,0 +1,149 @@
+# Declarations of the compiled pricing engine (fastcore/_engine.pyx).
+
+cdef extern from *:
+    ctypedef long long i128 "__int128"
+
+ctypedef long long i64
+
+
+cdef struct Ctx:
+    int L            # lines
+    int K            # candidate promotions (slots, in visit order)
+    bint too_large
+    # per line
+    i64 *item
+    i64 *flags
+    i64 *q
+    i64 *amount
+    i64 *floor
+    i64 *disc
+    i64 *closed
+    i64 *redeemed
+    i64 *base
+    i64 *points
+    i64 *mult
+    i64 *mult_slot
+    # scratch per line
+    i64 *tmp
+    i64 *best
+    i64 *touched
+    i64 *w
+    i64 *cap
+    i64 *share
+    i64 *rem
+    i64 *act
+    i64 *out
+    i64 *order
+    # per slot
+    i64 *cand
+    i64 *static_ok
+    i64 *disc_tot
+    i64 *pts_tot
+    i64 *mult_set
+    i64 *judged      # per group
+    # per slot x line
+    signed char *E   # eligible
+    signed char *C   # contributed (promos of a line)
+    # basket facts
+    i64 at_us
+    i64 weekday
+    i64 minute
+    i64 store
+    i64 chain
+    bint has_customer
+    i64 tier
+    i64 rate
+    i64 n_seg
+    i64 *seg
+    i64 n_offer
+    i64 *offer
+    i64 n_coupon
+    i64 *coupon
+    i64 *coupon_used
+
+
+cdef class _Csr:
+    # A compressed sparse row table of ints: row r is data[ptr[r]:ptr[r+1]].
+    cdef object _ptr_buf
+    cdef object _data_buf
+    cdef const i64[::1] ptr
+    cdef const i64[::1] data
+
+
+cdef class Engine:
+    cdef readonly object bundle
+    cdef object _reference
+    cdef dict _sku_index
+    cdef dict _store_index
+    cdef dict _tier_index
+    cdef dict _segment_index
+    cdef dict _coupon_index
+    cdef dict _promo_rank
+    cdef dict _prefix_index
+    cdef tuple _promo_ids
+    cdef tuple _skus
+    cdef list _store_zones
+    cdef int n_items
+    cdef int n_promos
+    cdef int n_groups
+    cdef int n_global
+    # program
+    cdef i64 point_value
+    cdef i64 redeem_cap_bp
+    cdef bint accrue_on_redeemed
+    cdef i64 welcome_points
+    cdef i64 birthday_points
+    cdef i64 favorite_pct
+    # items
+    cdef object _item_bufs
+    cdef const i64[::1] item_price
+    cdef const i64[::1] item_min_price
+    cdef const i64[::1] item_flags
+    cdef _Csr item_keys
+    # promotions (index = visit rank)
+    cdef object _promo_bufs
+    cdef const i64[::1] p_kind
+    cdef const i64[::1] p_phase
+    cdef const i64[::1] p_value
+    cdef const i64[::1] p_n
+    cdef const i64[::1] p_m
+    cdef const i64[::1] p_per_unit
+    cdef const i64[::1] p_stack
+    cdef const i64[::1] p_group
+    cdef const i64[::1] p_need_customer
+    cdef const i64[::1] p_personal
+    cdef const i64[::1] p_coupon
+    cdef const i64[::1] p_min_qty
+    cdef const i64[::1] p_min_amount
+    cdef const i64[::1] p_has_from
+    cdef const i64[::1] p_from
+    cdef const i64[::1] p_has_until
+    cdef const i64[::1] p_until
+    cdef const i64[::1] p_days
+    cdef const i64[::1] global_promos
+    cdef const i64[::1] group_first
+    cdef object _global_buf
+    cdef object _group_first_buf
+    cdef object _tier_rates
+    cdef object _store_chain
+    cdef bint _too_large
+    cdef _Csr p_hours
+    cdef _Csr p_chains
+    cdef _Csr p_stores
+    cdef _Csr p_tiers
+    cdef _Csr p_segments
+    cdef _Csr key_targets
+    cdef _Csr key_excludes
+
+    cdef object _price(self, object basket)
+    cdef void _read_lines(self, Ctx *c, list raw_lines) except *
+    cdef int _candidates(self, Ctx *c, i64 *cand, char *mark) noexcept
+    cdef void _eligibility(self, Ctx *c) noexcept
+    cdef bint _static_ok(self, Ctx *c, int s) noexcept
+    cdef int _applicable(self, Ctx *c, int s) noexcept
+    cdef i64 _effect(self, Ctx *c, int s, int n) noexcept
+    cdef void _give(self, Ctx *c, int s, i64 *by_line) noexcept
+    cdef void _visit(self, Ctx *c, int bonus) noexcept
+    cdef dict _redeem(self, Ctx *c, object customer, object requested)
+    cdef tuple _accrue(self, Ctx *c, object customer, object local)
+    cdef object _result(self, Ctx *c, dict redeem, tuple bonus, list coupons)

@@ -1,0 +1,875 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""The compiled pricing engine: spec/pricing.md in C arithmetic.
+
+Same API and same results as ``fastcore.reference``. Per basket it reads
+the JSON-like dict once at the Python boundary, then works on C arrays of
+64-bit integers; every product is taken in 128 bits. Quantities too large
+for that (beyond any real till) are handed to the reference twin, which
+uses Python's big integers, so results never depend on the engine chosen.
+
+Bounds and wrap-around checks are off: every index below comes from a loop
+bound or from the compiled tables, whose consistency ``_compile`` ensures
+and the differential tests exercise.
+"""
+from array import array
+
+from libc.stdlib cimport free, malloc, qsort
+from libc.string cimport memset
+
+from ._basket import MAX, _customer, _strs, read_redeem
+from ._bundle import load_bundle
+from ._compile import LIMIT, compile_bundle, epoch_us
+from ._errors import BasketError
+from ._result import Result
+from ._values import milli_text, parse_instant, parse_milli
+
+DEF NO_DISCOUNT = 1
+DEF NO_ACCRUAL = 2
+DEF NO_REDEEM = 4
+DEF KG = 8
+DEF K_PERCENT = 0
+DEF K_AMOUNT_OFF = 1
+DEF K_FIXED = 2
+DEF K_NFORM = 3
+DEF K_BPERCENT = 4
+DEF K_BAMOUNT = 5
+DEF K_MULT = 6
+DEF K_BPOINTS = 7
+DEF INF = -1
+
+cdef i64 C_LIMIT = 1LL << 61
+cdef list _QTY_CACHE = [str(i) for i in range(1000)]
+
+
+class _TooLarge(Exception):
+    """Raised inside the engine when a value needs big-int arithmetic."""
+
+
+cdef class _Csr:
+    def __init__(self, tuple table):
+        self._ptr_buf = array("q", table[0])
+        self._data_buf = array("q", table[1] or [0])
+        self.ptr = self._ptr_buf
+        self.data = self._data_buf
+
+
+cdef inline i64 _rhu(i128 n, i128 d):
+    return <i64>((2 * n + d) // (2 * d))
+
+
+cdef inline bint _in_row(_Csr t, i64 row, i64 value) noexcept:
+    cdef i64 j
+    for j in range(t.ptr[row], t.ptr[row + 1]):
+        if t.data[j] == value:
+            return True
+    return False
+
+
+cdef inline i64 _fit(Ctx *c, i128 x) noexcept:
+    if x > C_LIMIT or x < -C_LIMIT:
+        c.too_large = True
+        return 0
+    return <i64>x
+
+
+cdef void _allocate(Ctx *c, i64 total, int n) noexcept:
+    """spec §1 allocate over c.w/c.cap (cap INF = none) into c.out[0:n]."""
+    cdef int i, j, k, na = 0, nn
+    cdef i64 W, given, extra, key_r, key_i
+    cdef i128 t
+    cdef bint over
+    for i in range(n):
+        c.out[i] = 0
+        if c.w[i] > 0 and c.cap[i] != 0:
+            c.act[na] = i
+            na += 1
+    while na > 0 and total > 0:
+        W = 0
+        for j in range(na):
+            W += c.w[c.act[j]]
+        given = 0
+        for j in range(na):
+            t = <i128>total * c.w[c.act[j]]
+            c.share[j] = <i64>(t // W)
+            c.rem[j] = <i64>(t % W)
+            given += c.share[j]
+        extra = total - given
+        if extra > 0:
+            # order positions by remainder descending, then line ascending (stable)
+            for j in range(na):
+                c.order[j] = j
+            for j in range(1, na):
+                k = j
+                key_i = c.order[j]
+                key_r = c.rem[key_i]
+                while k > 0 and c.rem[c.order[k - 1]] < key_r:
+                    c.order[k] = c.order[k - 1]
+                    k -= 1
+                c.order[k] = key_i
+            for j in range(extra):
+                c.share[c.order[j]] += 1
+        over = False
+        for j in range(na):
+            i = c.act[j]
+            if c.cap[i] != INF and c.share[j] > c.cap[i]:
+                over = True
+                break
+        if not over:
+            for j in range(na):
+                c.out[c.act[j]] = c.share[j]
+            return
+        nn = 0
+        for j in range(na):
+            i = c.act[j]
+            if c.cap[i] != INF and c.share[j] > c.cap[i]:
+                c.out[i] = c.cap[i]
+                total -= c.cap[i]
+            else:
+                c.act[nn] = i
+                nn += 1
+        na = nn
+
+
+cdef class Engine:
+    """Prices baskets against one bundle; the compiled implementation."""
+
+    name = "compiled"
+
+    def __init__(self, bundle):
+        self.bundle = load_bundle(bundle)
+        self._reference = None
+        cdef object comp = compile_bundle(self.bundle)
+        self._sku_index = comp.sku_index
+        self._skus = tuple(self.bundle.catalog)
+        self._prefix_index = comp.prefix_index
+        self._store_index = comp.store_index
+        self._store_zones = [s.zone for s in self.bundle.stores.values()]
+        self._store_chain = array("q", comp.store_chain or [0])
+        self._tier_index = comp.tier_index
+        self._segment_index = comp.segment_index
+        self._coupon_index = comp.coupon_index
+        self._promo_rank = comp.promo_rank
+        self._promo_ids = tuple(p.id for p in self.bundle.promotions)
+        self.n_items = len(self._skus)
+        self.n_promos = len(self._promo_ids)
+        self.n_groups = comp.n_groups
+        self._too_large = comp.too_large
+        prog = self.bundle.program
+        self.point_value = prog.point_value if not comp.too_large else 1
+        self.redeem_cap_bp = prog.redeem_cap_bp if not comp.too_large else 0
+        self.accrue_on_redeemed = prog.accrue_on_redeemed
+        self.welcome_points = prog.welcome_points if not comp.too_large else 0
+        self.birthday_points = prog.birthday_points if not comp.too_large else 0
+        self.favorite_pct = prog.favorite_multiplier_pct if not comp.too_large else 0
+        self._tier_rates = array("q", [t.rate_bp if not comp.too_large else 0 for t in self.bundle.tiers])
+        if comp.too_large:
+            return
+        self._item_bufs = [array("q", comp.items[k] or [0]) for k in ("price", "min_price", "flags")]
+        self.item_price, self.item_min_price, self.item_flags = self._item_bufs
+        self.item_keys = _Csr(comp.item_keys)
+        cols = comp.promos
+        names = ("kind", "phase", "value", "n", "m", "per_unit", "stack", "group", "need_customer",
+                 "personal", "coupon", "min_qty", "min_amount", "has_from", "from", "has_until", "until", "days")
+        self._promo_bufs = [array("q", [int(v) for v in cols[k]] or [0]) for k in names]
+        (self.p_kind, self.p_phase, self.p_value, self.p_n, self.p_m, self.p_per_unit, self.p_stack,
+         self.p_group, self.p_need_customer, self.p_personal, self.p_coupon, self.p_min_qty,
+         self.p_min_amount, self.p_has_from, self.p_from, self.p_has_until, self.p_until,
+         self.p_days) = self._promo_bufs
+        self._global_buf = array("q", comp.global_promos or [0])
+        self.global_promos = self._global_buf
+        self.n_global = len(comp.global_promos)
+        first = {}
+        for rank, g in enumerate(cols["group"]):
+            if g >= 0:
+                first.setdefault(g, rank)
+        self._group_first_buf = array("q", [first[g] for g in range(comp.n_groups)] or [0])
+        self.group_first = self._group_first_buf
+        self.p_hours = _Csr(comp.hours)
+        self.p_chains = _Csr(comp.chains)
+        self.p_stores = _Csr(comp.stores)
+        self.p_tiers = _Csr(comp.tiers)
+        self.p_segments = _Csr(comp.segments)
+        self.key_targets = _Csr(comp.key_targets)
+        self.key_excludes = _Csr(comp.key_excludes)
+
+    @property
+    def version(self):
+        """The bundle version this engine prices with."""
+        return self.bundle.version
+
+    def price(self, basket):
+        """Price one basket (§2 JSON as a dict); raises ``BasketError``."""
+        if not self._too_large:
+            try:
+                return self._price(basket)
+            except _TooLarge:
+                pass
+        if self._reference is None:
+            from .reference import Engine as Reference
+            self._reference = Reference(self.bundle)
+        return self._reference.price(basket)
+
+    def price_many(self, baskets):
+        """Price a day of receipts (the ledger's audit) in one call."""
+        return [self.price(b) for b in baskets]
+
+    # -- the Python boundary: read the basket -------------------------------------------
+
+    cdef object _price(self, object basket):
+        if not isinstance(basket, dict):
+            raise BasketError("basket", "must be a JSON object")
+        store_id = basket.get("store")
+        store = self._store_index.get(store_id) if isinstance(store_id, str) else None
+        if store is None:
+            raise BasketError("store", f"unknown store {store_id!r}")
+        at_raw = basket.get("at")
+        at = parse_instant(at_raw, strict=False)
+        if at is None:
+            raise BasketError("at", f"must be an ISO-8601 instant with an offset, not {at_raw!r}")
+        coupons = _strs(basket, "coupons", "coupons")
+        customer = _customer(basket.get("customer"), self.bundle)
+        raw_lines = basket.get("lines")
+        if raw_lines is None:
+            raw_lines = []
+        if not isinstance(raw_lines, list):
+            raise BasketError("lines", "must be a list")
+        if not raw_lines:
+            raise BasketError("lines", "a basket needs at least one line")
+        cdef int L = len(raw_lines)
+        cdef int ncp = len(coupons)
+        cdef int nseg = len(customer.segments) if customer is not None else 0
+        cdef int noff = len(customer.offers) if customer is not None else 0
+        cdef Ctx c
+        memset(&c, 0, sizeof(Ctx))
+        c.L = L
+        cdef int j
+        cdef i64 *lines_block = <i64 *>malloc(sizeof(i64) * (L * 23 + ncp * 2 + nseg + noff + 4))
+        if lines_block == NULL:
+            raise MemoryError()
+        cdef i64 *p = lines_block
+        c.item = p; p += L
+        c.flags = p; p += L
+        c.q = p; p += L
+        c.amount = p; p += L
+        c.floor = p; p += L
+        c.disc = p; p += L
+        c.closed = p; p += L
+        c.redeemed = p; p += L
+        c.base = p; p += L
+        c.points = p; p += L
+        c.mult = p; p += L
+        c.mult_slot = p; p += L
+        c.tmp = p; p += L
+        c.best = p; p += L
+        c.touched = p; p += L
+        c.w = p; p += L
+        c.cap = p; p += L
+        c.share = p; p += L
+        c.rem = p; p += L
+        c.act = p; p += L
+        c.out = p; p += L
+        c.order = p; p += L
+        c.seg = p; p += nseg
+        c.offer = p; p += noff
+        c.coupon = p; p += ncp
+        c.coupon_used = p; p += ncp + 1
+        cdef i64 *slots = NULL
+        cdef signed char *matrix = NULL
+        cdef i64 *slot_of = NULL
+        try:
+            self._read_lines(&c, raw_lines)
+            requested = read_redeem(basket.get("redeem"))
+            # basket facts
+            local = at.astimezone(self._store_zones[store])
+            c.at_us = epoch_us(at)
+            c.weekday = local.isoweekday()
+            c.minute = local.hour * 60 + local.minute
+            c.store = store
+            c.chain = self._store_chain[store]
+            c.has_customer = customer is not None
+            c.n_coupon = ncp
+            for j in range(ncp):
+                c.coupon[j] = self._coupon_index.get(coupons[j], -1)
+            for j in range(ncp + 1):
+                c.coupon_used[j] = 0
+            if customer is not None:
+                if customer.available_points >= LIMIT:
+                    raise _TooLarge()
+                c.tier = self._tier_index[customer.tier.id]
+                c.rate = self._tier_rates[c.tier]
+                c.n_seg = 0
+                for s in customer.segments:
+                    sid = self._segment_index.get(s)
+                    if sid is not None:
+                        c.seg[c.n_seg] = sid
+                        c.n_seg += 1
+                c.n_offer = 0
+                for o in customer.offers:
+                    r = self._promo_rank.get(o)
+                    if r is not None:
+                        c.offer[c.n_offer] = r
+                        c.n_offer += 1
+            # candidates
+            slot_of = <i64 *>malloc(sizeof(i64) * (self.n_promos + 1) + self.n_promos + 1)
+            if slot_of == NULL:
+                raise MemoryError()
+            c.K = self._candidates(&c, slot_of, <char *>(slot_of + self.n_promos + 1))
+            slots = <i64 *>malloc(sizeof(i64) * (c.K * 6 + self.n_groups + 2))
+            matrix = <signed char *>malloc(c.K * L * 2 + 2)
+            if slots == NULL or matrix == NULL:
+                raise MemoryError()
+            c.cand = slot_of
+            c.static_ok = slots
+            c.disc_tot = slots + c.K
+            c.pts_tot = slots + 2 * c.K
+            c.mult_set = slots + 3 * c.K
+            c.judged = slots + 4 * c.K
+            for j in range(c.K):
+                c.static_ok[j] = -1
+                c.disc_tot[j] = 0
+                c.pts_tot[j] = 0
+                c.mult_set[j] = 0
+            for j in range(self.n_groups):
+                c.judged[j] = 0
+            c.E = matrix
+            c.C = matrix + c.K * L
+            memset(matrix, 0, c.K * L * 2)
+            self._eligibility(&c)
+            # §4, §5, §6
+            self._visit(&c, 0)
+            redeem = self._redeem(&c, customer, requested)
+            bonus = self._accrue(&c, customer, local)
+            if c.too_large:
+                raise _TooLarge()
+            return self._result(&c, redeem, bonus, coupons)
+        finally:
+            free(lines_block)
+            free(slot_of)
+            free(slots)
+            free(matrix)
+
+    cdef void _read_lines(self, Ctx *c, list raw_lines) except *:
+        cdef int i
+        cdef i64 idx, q, price, flags
+        cdef i128 total = 0, total_q = 0
+        sku_index = self._sku_index
+        for i in range(c.L):
+            line = raw_lines[i]
+            if type(line) is not dict:
+                raise BasketError(f"lines[{i}]", "must be a JSON object")
+            sku = (<dict>line).get("sku")
+            found = sku_index.get(sku) if type(sku) is str else None
+            if found is None:
+                raise BasketError(f"lines[{i}].sku", f"unknown sku {sku!r}")
+            idx = found
+            qty = (<dict>line).get("qty")
+            if type(qty) is int and 0 < qty < 1000000:
+                q = qty * 1000
+            else:
+                milli = parse_milli(qty)
+                if milli is None or milli == 0:
+                    raise BasketError(f"lines[{i}].qty", f"quantity must be > 0 with at most 3 decimals, not {qty!r}")
+                if milli >= LIMIT:
+                    raise _TooLarge()
+                q = milli
+            flags = self.item_flags[idx]
+            if not (flags & KG) and q % 1000:
+                raise BasketError(f"lines[{i}].qty", f"{sku} is sold by the piece; {qty} is not a whole number")
+            c.item[i] = idx
+            c.flags[i] = flags
+            c.q[i] = q
+            price = self.item_price[idx]
+            c.amount[i] = _fit(c, (<i128>price * q * 2 + 1000) // 2000)
+            if flags & NO_DISCOUNT:
+                c.floor[i] = c.amount[i]
+            else:
+                c.floor[i] = _fit(c, (<i128>self.item_min_price[idx] * q * 2 + 1000) // 2000)
+            c.disc[i] = 0
+            c.closed[i] = 0
+            c.redeemed[i] = 0
+            c.base[i] = 0
+            c.points[i] = 0
+            c.mult[i] = 100
+            c.mult_slot[i] = -1
+            total += c.amount[i]
+            total_q += q
+        if c.too_large or total > C_LIMIT or total_q > C_LIMIT:
+            raise _TooLarge()
+
+    cdef int _candidates(self, Ctx *c, i64 *cand, char *mark) noexcept:
+        """The promotions any line can reach, in visit order (rank ascending).
+
+        The first member of a reached group is always a candidate too: its
+        turn is when the group is judged (§4), even if it reaches no line.
+        """
+        cdef int K = 0, l, j, jj
+        cdef i64 key, r, g
+        memset(mark, 0, self.n_promos)
+        for j in range(self.n_global):
+            r = self.global_promos[j]
+            if not mark[r]:
+                mark[r] = 1
+                cand[K] = r
+                K += 1
+        for l in range(c.L):
+            for j in range(self.item_keys.ptr[c.item[l]], self.item_keys.ptr[c.item[l] + 1]):
+                key = self.item_keys.data[j]
+                for jj in range(self.key_targets.ptr[key], self.key_targets.ptr[key + 1]):
+                    r = self.key_targets.data[jj]
+                    if not mark[r]:
+                        mark[r] = 1
+                        cand[K] = r
+                        K += 1
+        for j in range(K):
+            g = self.p_group[cand[j]]
+            if g >= 0:
+                r = self.group_first[g]
+                if not mark[r]:
+                    mark[r] = 1
+                    cand[K] = r
+                    K += 1
+        qsort(cand, K, sizeof(i64), _cmp_i64)
+        return K
+
+    cdef void _eligibility(self, Ctx *c) noexcept:
+        cdef int s, l, j, jj, L = c.L, K = c.K
+        cdef i64 key, r, lo, hi, mid, kind, phase, fl
+        # slot lookup by binary search over the sorted candidate ranks
+        for l in range(L):
+            for j in range(self.item_keys.ptr[c.item[l]], self.item_keys.ptr[c.item[l] + 1]):
+                key = self.item_keys.data[j]
+                for jj in range(self.key_targets.ptr[key], self.key_targets.ptr[key + 1]):
+                    s = _find(c.cand, K, self.key_targets.data[jj])
+                    if s >= 0:
+                        c.E[s * L + l] = 1
+        for j in range(self.n_global):
+            s = _find(c.cand, K, self.global_promos[j])
+            for l in range(L):
+                c.E[s * L + l] = 1
+        for l in range(L):
+            for j in range(self.item_keys.ptr[c.item[l]], self.item_keys.ptr[c.item[l] + 1]):
+                key = self.item_keys.data[j]
+                for jj in range(self.key_excludes.ptr[key], self.key_excludes.ptr[key + 1]):
+                    s = _find(c.cand, K, self.key_excludes.data[jj])
+                    if s >= 0:
+                        c.E[s * L + l] = 0
+        for s in range(K):
+            r = c.cand[s]
+            kind = self.p_kind[r]
+            phase = self.p_phase[r]
+            for l in range(L):
+                fl = c.flags[l]
+                if phase == 2:
+                    if fl & NO_ACCRUAL:
+                        c.E[s * L + l] = 0
+                elif (fl & NO_DISCOUNT) or (kind == K_NFORM and (fl & KG)):
+                    c.E[s * L + l] = 0
+
+    # -- §3 applicability -----------------------------------------------------------------
+
+    cdef bint _static_ok(self, Ctx *c, int s) noexcept:
+        if c.static_ok[s] >= 0:
+            return c.static_ok[s] == 1
+        cdef i64 r = c.cand[s], j, jj
+        cdef bint ok = True, hit
+        if self.p_has_from[r] and c.at_us < self.p_from[r]:
+            ok = False
+        elif self.p_has_until[r] and not c.at_us < self.p_until[r]:
+            ok = False
+        elif self.p_days[r] and not ((self.p_days[r] >> c.weekday) & 1):
+            ok = False
+        elif self.p_need_customer[r] and not c.has_customer:
+            ok = False
+        elif self.p_personal[r] and not c.has_customer:
+            ok = False
+        if ok and self.p_hours.ptr[r] < self.p_hours.ptr[r + 1]:
+            hit = False
+            j = self.p_hours.ptr[r]
+            while j < self.p_hours.ptr[r + 1]:
+                if self.p_hours.data[j] <= c.minute < self.p_hours.data[j + 1]:
+                    hit = True
+                    break
+                j += 2
+            ok = hit
+        if ok and self.p_chains.ptr[r] < self.p_chains.ptr[r + 1]:
+            ok = c.chain >= 0 and _in_row(self.p_chains, r, c.chain)
+        if ok and self.p_stores.ptr[r] < self.p_stores.ptr[r + 1]:
+            ok = _in_row(self.p_stores, r, c.store)
+        if ok and self.p_tiers.ptr[r] < self.p_tiers.ptr[r + 1]:
+            ok = c.has_customer and _in_row(self.p_tiers, r, c.tier)
+        if ok and self.p_segments.ptr[r] < self.p_segments.ptr[r + 1]:
+            hit = False
+            if c.has_customer:
+                for j in range(c.n_seg):
+                    if _in_row(self.p_segments, r, c.seg[j]):
+                        hit = True
+                        break
+            ok = hit
+        if ok and self.p_personal[r]:
+            hit = False
+            for j in range(c.n_offer):
+                if c.offer[j] == r:
+                    hit = True
+                    break
+            ok = hit
+        if ok and self.p_coupon[r] >= 0:
+            hit = False
+            for j in range(c.n_coupon):
+                if c.coupon[j] == self.p_coupon[r]:
+                    hit = True
+                    break
+            ok = hit
+        c.static_ok[s] = 1 if ok else 0
+        return ok
+
+    cdef int _applicable(self, Ctx *c, int s) noexcept:
+        """Fill c.touched with the lines slot ``s`` touches; -1 when it does not apply."""
+        if not self._static_ok(c, s):
+            return -1
+        cdef i64 r = c.cand[s], sum_q = 0, sum_amount = 0
+        cdef int l, n = 0, L = c.L
+        cdef bint bonus = self.p_phase[r] == 2
+        cdef bint stack = self.p_stack[r]
+        for l in range(L):
+            if not c.E[s * L + l]:
+                continue
+            if not bonus and (c.closed[l] or (not stack and c.disc[l] != 0)):
+                continue
+            c.touched[n] = l
+            n += 1
+            sum_q += c.q[l]
+            sum_amount += c.base[l] if bonus else c.amount[l] - c.disc[l]
+        if n == 0 or sum_q < self.p_min_qty[r] or sum_amount < self.p_min_amount[r]:
+            return -1
+        if self.p_coupon[r] >= 0:
+            for l in range(c.n_coupon):
+                if c.coupon[l] == self.p_coupon[r]:
+                    c.coupon_used[l] = 1
+        return n
+
+    # -- §4 discounts and §6 bonus points: effects and the visit ---------------------------
+
+    cdef i64 _effect(self, Ctx *c, int s, int n) noexcept:
+        """What slot ``s`` gives its ``n`` touched lines, into c.tmp (by line)."""
+        cdef i64 r = c.cand[s], kind = self.p_kind[r], value = self.p_value[r]
+        cdef int j, k, l, L = c.L
+        cdef i64 d, cur, room, total = 0, units, U, free, base_sum, key_c, key_u
+        cdef i128 D
+        cdef bint all_zero
+        for l in range(L):
+            c.tmp[l] = 0
+        if kind == K_BPERCENT or kind == K_BAMOUNT:
+            base_sum = 0
+            for j in range(n):
+                l = c.touched[j]
+                c.w[j] = c.amount[l] - c.disc[l]
+                c.cap[j] = c.amount[l] - c.disc[l] - c.floor[l]
+                base_sum += c.w[j]
+            D = _rhu(<i128>base_sum * value, 10000) if kind == K_BPERCENT else value
+            _allocate(c, <i64>D, n)
+            for j in range(n):
+                c.tmp[c.touched[j]] = c.out[j]
+                total += c.out[j]
+            return total
+        if kind == K_BPOINTS:
+            if self.p_per_unit[r]:
+                for j in range(n):
+                    l = c.touched[j]
+                    d = value if (c.flags[l] & KG) else _fit(c, <i128>value * (c.q[l] // 1000))
+                    c.tmp[l] = d
+                    total += d
+                return total
+            all_zero = True
+            for j in range(n):
+                c.w[j] = c.base[c.touched[j]]
+                c.cap[j] = INF
+                if c.w[j] != 0:
+                    all_zero = False
+            if all_zero:
+                for j in range(n):
+                    c.w[j] = 1
+            _allocate(c, value, n)
+            for j in range(n):
+                c.tmp[c.touched[j]] = c.out[j]
+                total += c.out[j]
+            return total
+        if kind == K_NFORM:
+            # order touched lines by unit price (current / units), ties by line
+            for j in range(1, n):
+                l = c.touched[j]
+                k = j
+                while k > 0 and _cheaper(c, l, c.touched[k - 1]):
+                    c.touched[k] = c.touched[k - 1]
+                    k -= 1
+                c.touched[k] = l
+            U = 0
+            for j in range(n):
+                U += c.q[c.touched[j]] // 1000
+            free = (U // self.p_n[r]) * (self.p_n[r] - self.p_m[r])
+        for j in range(n):
+            l = c.touched[j]
+            cur = c.amount[l] - c.disc[l]
+            room = cur - c.floor[l]
+            if kind == K_PERCENT:
+                d = _rhu(<i128>cur * value, 10000)
+            elif kind == K_AMOUNT_OFF:
+                d = _fit(c, _rhu(<i128>value * c.q[l], 1000))
+            elif kind == K_FIXED:
+                d = cur - _fit(c, _rhu(<i128>value * c.q[l], 1000))
+                if d < 0:
+                    d = 0
+            else:  # n_for_m
+                units = c.q[l] // 1000
+                k = <int>(free if free < units else units)
+                free -= k
+                d = _rhu(<i128>cur * k, units)
+            if d > room:
+                d = room
+            c.tmp[l] = d
+            total += d
+        return total
+
+    cdef void _give(self, Ctx *c, int s, i64 *by_line) noexcept:
+        cdef i64 r = c.cand[s], d
+        cdef int l, L = c.L
+        cdef bint bonus = self.p_phase[r] == 2
+        for l in range(L):
+            d = by_line[l]
+            if d <= 0:
+                continue
+            c.C[s * L + l] = 1
+            if bonus:
+                c.points[l] += d
+                c.pts_tot[s] += d
+            else:
+                c.disc[l] += d
+                c.disc_tot[s] += d
+                if not self.p_stack[r]:
+                    c.closed[l] = 1
+
+    cdef void _visit(self, Ctx *c, int bonus) noexcept:
+        """Visit discount (bonus=0) or bonus_points (bonus=1) promotions in order."""
+        cdef int s, t, n, best_slot, L = c.L, l
+        cdef i64 r, g, total, best_total
+        cdef i64 *swap
+        for s in range(c.K):
+            r = c.cand[s]
+            if bonus:
+                if self.p_kind[r] != K_BPOINTS:
+                    continue
+            elif self.p_phase[r] == 2:
+                continue
+            g = self.p_group[r]
+            if g < 0:
+                n = self._applicable(c, s)
+                if n >= 0 and self._effect(c, s, n) > 0:
+                    self._give(c, s, c.tmp)
+                continue
+            if c.judged[g]:
+                continue
+            c.judged[g] = 1
+            best_slot = -1
+            best_total = 0
+            for t in range(s, c.K):
+                if self.p_group[c.cand[t]] != g:
+                    continue
+                n = self._applicable(c, t)
+                if n < 0:
+                    continue
+                total = self._effect(c, t, n)
+                if total > best_total:
+                    best_total = total
+                    best_slot = t
+                    swap = c.best
+                    c.best = c.tmp
+                    c.tmp = swap
+            if best_slot >= 0:
+                self._give(c, best_slot, c.best)
+
+    # -- §5 redemption --------------------------------------------------------------------
+
+    cdef dict _redeem(self, Ctx *c, object customer, object requested):
+        cdef int l, n = 0, L = c.L
+        cdef i64 available = customer.available_points if customer is not None else 0
+        cdef i64 sum_cur = 0, sum_room = 0, cap_amount, max_points, points, req
+        cdef i64 pv = self.point_value
+        for l in range(L):
+            if c.flags[l] & NO_REDEEM:
+                continue
+            c.touched[n] = l
+            c.w[n] = c.amount[l] - c.disc[l]
+            c.cap[n] = c.w[n] - c.floor[l]
+            sum_cur += c.w[n]
+            sum_room += c.cap[n]
+            n += 1
+        cap_amount = <i64>((<i128>sum_cur * self.redeem_cap_bp) // 10000)
+        max_points = (cap_amount if cap_amount < sum_room else sum_room) // pv
+        if available < max_points:
+            max_points = available
+        is_max = requested == MAX and isinstance(requested, str)
+        if is_max:
+            points = max_points
+        else:
+            req = requested if requested < LIMIT else LIMIT
+            points = req if req < max_points else max_points
+        _allocate(c, points * pv, n)
+        for l in range(n):
+            c.redeemed[c.touched[l]] = c.out[l]
+        if not is_max and points == requested:
+            limited_by = "none"
+        elif available == max_points:
+            limited_by = "balance"
+        elif cap_amount // pv == max_points:
+            limited_by = "cap"
+        else:
+            limited_by = "floor"
+        return {"requested": requested, "max_points": max_points, "points": points, "limited_by": limited_by}
+
+    # -- §6 accrual -----------------------------------------------------------------------
+
+    cdef tuple _accrue(self, Ctx *c, object customer, object local):
+        if customer is None:
+            return (0, 0, 0, 0)
+        cdef int s, l, n, L = c.L
+        cdef i64 r, fav_key = -1, base_points = 0, promo_points = 0, j, fav, best, m
+        cdef i128 acc_sum = 0
+        cdef bint fav_ok
+        for l in range(L):
+            c.base[l] = (c.amount[l] - c.disc[l]) if self.accrue_on_redeemed else (c.amount[l] - c.disc[l] - c.redeemed[l])
+        local_date = local.date()
+        fav_ok = customer.favorite_category is not None and (
+            customer.favorite_until is None or local_date <= customer.favorite_until)
+        if fav_ok:
+            fav_key = self._prefix_index.get(customer.favorite_category, -1)
+        # best applicable multiplier per line: earliest slot among equal values
+        for s in range(c.K):
+            r = c.cand[s]
+            if self.p_kind[r] != K_MULT:
+                continue
+            n = self._applicable(c, s)
+            for j in range(n if n > 0 else 0):
+                l = c.touched[j]
+                if c.mult_slot[l] < 0 or self.p_value[r] > c.mult[l]:
+                    c.mult[l] = self.p_value[r]
+                    c.mult_slot[l] = s
+        for l in range(L):
+            if c.flags[l] & NO_ACCRUAL:
+                c.w[l] = 0
+                continue
+            fav = 100
+            if fav_key >= 0:
+                for j in range(self.item_keys.ptr[c.item[l]], self.item_keys.ptr[c.item[l] + 1]):
+                    if self.item_keys.data[j] == fav_key:
+                        fav = self.favorite_pct
+                        break
+            best = c.mult[l] if c.mult_slot[l] >= 0 else 0
+            if c.mult_slot[l] >= 0 and best > 100 and best > fav:
+                c.C[c.mult_slot[l] * L + l] = 1
+                c.mult_set[c.mult_slot[l]] = 1
+            m = 100
+            if fav > m:
+                m = fav
+            if best > m:
+                m = best
+            c.w[l] = _fit(c, (<i128>c.base[l] * c.rate * m * 1000) // (<i128>1000000 * self.point_value))
+            acc_sum += c.w[l]
+        base_points = _fit(c, acc_sum // 1000)
+        for l in range(L):
+            c.cap[l] = INF
+        _allocate(c, base_points, L)
+        for l in range(L):
+            c.points[l] = c.out[l]
+        self._visit(c, 1)
+        for s in range(c.K):
+            promo_points += c.pts_tot[s]
+        welcome = self.welcome_points if customer.first_purchase else 0
+        birthday = 0
+        if customer.birthday is not None and customer.birthday_bonus_available:
+            month, day = customer.birthday.month, customer.birthday.day
+            if month == 2 and day == 29 and not _is_leap(local_date.year):
+                day = 28
+            if local_date.month == month and local_date.day == day:
+                birthday = self.birthday_points
+        return (base_points, promo_points, welcome, birthday)
+
+    # -- §7 result ------------------------------------------------------------------------
+
+    cdef object _result(self, Ctx *c, dict redeem, tuple bonus, list coupons):
+        cdef int l, s, L = c.L, K = c.K
+        cdef i64 amount = 0, discount = 0, redeemed = 0, paid = 0, points = 0, q
+        cdef i64 line_paid
+        skus = self._skus
+        ids = self._promo_ids
+        lines = []
+        for l in range(L):
+            promos = []
+            for s in range(K):
+                if c.C[s * L + l]:
+                    promos.append(ids[c.cand[s]])
+            q = c.q[l]
+            line_paid = c.amount[l] - c.disc[l] - c.redeemed[l]
+            lines.append({
+                "sku": skus[c.item[l]],
+                "qty": _QTY_CACHE[q // 1000] if q % 1000 == 0 and q < 1000000 else milli_text(q),
+                "amount": c.amount[l],
+                "discount": c.disc[l],
+                "redeemed": c.redeemed[l],
+                "paid": line_paid,
+                "points": c.points[l],
+                "promos": promos,
+            })
+            amount += c.amount[l]
+            discount += c.disc[l]
+            redeemed += c.redeemed[l]
+            paid += line_paid
+            points += c.points[l]
+        applied = []
+        for s in range(K):
+            if c.disc_tot[s] > 0 or c.pts_tot[s] > 0 or c.mult_set[s]:
+                applied.append({"promo": ids[c.cand[s]], "discount": c.disc_tot[s], "points": c.pts_tot[s]})
+        base_points, promo_points, welcome, birthday = bonus
+        rejected = []
+        for s in range(c.n_coupon):
+            if not c.coupon_used[s]:
+                rejected.append(coupons[s])
+        return Result({
+            "lines": lines,
+            "applied": applied,
+            "totals": {"amount": amount, "discount": discount, "redeemed_points": redeem["points"],
+                       "redeemed": redeemed, "paid": paid, "points": points + welcome + birthday},
+            "bonus": {"lines": base_points, "promo": promo_points, "welcome": welcome, "birthday": birthday},
+            "redeem": redeem,
+            "rejected_coupons": rejected,
+        })
+
+
+cdef inline bint _cheaper(Ctx *c, int a, int b) noexcept:
+    """Is a unit of line ``a`` cheaper than one of line ``b`` (ties: lower line first)?"""
+    cdef i128 ca = c.amount[a] - c.disc[a], cb = c.amount[b] - c.disc[b]
+    cdef i128 ua = c.q[a] // 1000, ub = c.q[b] // 1000
+    cdef i128 left = ca * ub, right = cb * ua
+    if left != right:
+        return left < right
+    return a < b
+
+
+cdef inline int _find(i64 *sorted_ranks, int n, i64 rank) noexcept:
+    cdef int lo = 0, hi = n - 1, mid
+    while lo <= hi:
+        mid = (lo + hi) >> 1
+        if sorted_ranks[mid] < rank:
+            lo = mid + 1
+        elif sorted_ranks[mid] > rank:
+            hi = mid - 1
+        else:
+            return mid
+    return -1
+
+
+cdef int _cmp_i64(const void *a, const void *b) noexcept nogil:
+    cdef i64 x = (<i64 *>a)[0], y = (<i64 *>b)[0]
+    return (x > y) - (x < y)
+
+
+cdef inline bint _is_leap(int year) noexcept:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
