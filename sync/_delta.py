@@ -31,7 +31,8 @@ def _section(bundle: dict[str, Any], name: str, key: str, change: Any) -> None:
     items: dict[str, Any] = {}
     for entry in current:
         items[str(entry.get(key))] = entry
-    deletes = change.get("delete") or []
+    deletes = change.get("delete")
+    deletes = [] if deletes is None else deletes
     if not isinstance(deletes, list):
         raise BundleRefused("bad_delta", "delete must be a list", field=f"changes.{name}.delete")
     for i, ident in enumerate(deletes):
@@ -41,7 +42,8 @@ def _section(bundle: dict[str, Any], name: str, key: str, change: Any) -> None:
                 field=f"changes.{name}.delete[{i}]",
             )
         del items[ident]
-    upserts = change.get("upsert") or []
+    upserts = change.get("upsert")
+    upserts = [] if upserts is None else upserts
     if not isinstance(upserts, list):
         raise BundleRefused("bad_delta", "upsert must be a list", field=f"changes.{name}.upsert")
     for i, entry in enumerate(upserts):

@@ -24,7 +24,7 @@ def make_txn(n: int = 0, **over: Any) -> dict[str, Any]:
         "mode": "offline",
         "hold_id": None,
         "basket": {"store": STORE, "lines": [{"sku": "4601234567893", "qty": 1 + n % 3}]},
-        "result": {"totals": {"total": 8990 * (1 + n % 3)}},
+        "result": {"lines": [], "totals": {"total": 8990 * (1 + n % 3), "points": 0, "redeemed_points": 0}},
         "bundle_version": 1,
         "engine_version": "test",
     }
