@@ -21,10 +21,9 @@ _QTY = re.compile(r"[0-9]+(\.[0-9]{1,3})?")
 class Catalog:
     """One validated bundle version, ready to price with."""
 
-    def __init__(self, doc: Mapping[str, Any]) -> None:
+    def __init__(self, doc: Mapping[str, Any], engine: Any = None) -> None:
         self.doc = dict(doc)
-        self.bundle = fastcore.load_bundle(self.doc)
-        self.engine = fastcore.Engine(self.bundle)
+        self.engine = engine if engine is not None else fastcore.Engine(fastcore.load_bundle(self.doc))
         self.version = int(self.doc.get("version", 0))
         self.items: dict[str, dict[str, Any]] = {it["sku"]: it for it in self.doc.get("catalog", [])}
         self.keys = KeySet.from_jwks(self.doc.get("keys"))

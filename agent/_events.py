@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import queue
 import threading
-from typing import Any
+from typing import Any, Callable
 
 Event = dict[str, Any]
 
@@ -18,6 +18,7 @@ class EventBus:
 
     def __init__(self, maxsize: int = 1000) -> None:
         self._subs: list[queue.Queue[Event]] = []
+        self._callbacks: list[Callable[[Event], None]] = []
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self.maxsize = maxsize
@@ -33,10 +34,23 @@ class EventBus:
             if q in self._subs:
                 self._subs.remove(q)
 
+    def add_callback(self, fn: Callable[[Event], None]) -> None:
+        """Call ``fn(event)`` on each publish (it must not block)."""
+        with self._lock:
+            self._callbacks.append(fn)
+
+    def remove_callback(self, fn: Callable[[Event], None]) -> None:
+        with self._lock:
+            if fn in self._callbacks:
+                self._callbacks.remove(fn)
+
     def publish(self, type_: str, **data: Any) -> Event:
         event: Event = {"type": type_, "id": next(self._ids), **data}
         with self._lock:
             subs = list(self._subs)
+            callbacks = list(self._callbacks)
+        for fn in callbacks:
+            fn(event)
         for q in subs:
             while True:
                 try:

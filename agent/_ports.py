@@ -38,9 +38,15 @@ class LedgerPort(Protocol):
 
 
 class PrinterPort(Protocol):
-    """Prints one receipt given as text lines; raises ``PrinterFailed``."""
+    """Prints one receipt job; raises ``PrinterFailed``.
 
-    def print_receipt(self, text: str) -> None: ...
+    A job is ``{"kind": "sale"|"return", "receipt_id", "text", "result",
+    "info"}``: ``text`` is the agent's plain rendering (always there),
+    ``result`` the engine's §7 result and ``info`` the sale's metadata, for
+    printers that lay the receipt out themselves.
+    """
+
+    def print_receipt(self, job: dict[str, Any]) -> None: ...
 
 
 class OfflineLedger:
@@ -59,5 +65,5 @@ class OfflineLedger:
 class NoPrinter:
     """A till without a printer: every receipt stays queued for reprint."""
 
-    def print_receipt(self, text: str) -> None:
+    def print_receipt(self, job: dict[str, Any]) -> None:
         raise PrinterFailed("no_printer", "no printer configured")

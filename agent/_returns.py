@@ -134,7 +134,7 @@ def make_return(till: "Till", receipt: str, items: list[dict[str, Any]]) -> dict
         receipt_id = f"{prefix}{row.seq}"
         body = dict(row.txn, receipt_id=receipt_id)
         text = return_receipt(body, dict(sale, receipt_id=found["receipt_id"]), till.catalog)
-        till.queue_print(txn_id, text)
+        till.queue_print("return", body, text)
         log.info("return %s of sale %s: refund %d, points back %d, reversed %d", receipt_id,
                  found["receipt_id"], totals["refund"], totals["points_refunded"], totals["points_reversed"])
         till.events.publish("return", receipt_id=receipt_id, original=found["receipt_id"], totals=totals)

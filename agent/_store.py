@@ -52,7 +52,7 @@ def _m1(conn: sqlite3.Connection) -> None:
         CREATE TABLE agent_print (
             id INTEGER PRIMARY KEY,
             txn_id TEXT NOT NULL,
-            text TEXT NOT NULL,
+            job TEXT NOT NULL,
             status TEXT NOT NULL DEFAULT 'pending'
                 CHECK (status IN ('pending', 'printed')),
             attempts INTEGER NOT NULL DEFAULT 0,

@@ -95,7 +95,16 @@ class Till:
             )
 
     def _publish(self, s: Session, what: str) -> None:
-        self.events.publish("session", action=what, session=s.public())
+        self.events.publish("session", action=what, session=self.view(s))
+
+    def view(self, s: Session) -> dict[str, Any]:
+        """The session as the POS and the cashier screen see it: masked
+        card, item names, and the points the customer can spend now."""
+        doc = s.public()
+        doc["names"] = {ln["sku"]: self.catalog.name(ln["sku"]) for ln in s.lines}
+        doc["spendable_points"] = int((s.result or {}).get("redeem", {}).get("max_points", 0))
+        doc["point_value"] = self.catalog.point_value
+        return doc
 
     # ------------------------------------------------------------ sessions
 
@@ -407,11 +416,12 @@ class Till:
         s.receipt_id, s.seq = row["receipt_id"], int(row["txn"]["seq"])
         txn = dict(row["txn"], receipt_id=row["receipt_id"], payment=s.payment)
         text = sale_receipt(txn, self.catalog, header=self.receipt_header)
+        job = self._job("sale", txn, text)
         with self.db.transaction() as conn:
             have = conn.execute("SELECT 1 FROM agent_print WHERE txn_id = ?", (s.txn_id,)).fetchone()
             if not have:
-                conn.execute("INSERT INTO agent_print (txn_id, text, created_at) VALUES (?, ?, ?)",
-                             (s.txn_id, text, self.clock()))
+                conn.execute("INSERT INTO agent_print (txn_id, job, created_at) VALUES (?, ?, ?)",
+                             (s.txn_id, json.dumps(job), self.clock()))
         s.transition(SessionState.CLOSED, "receipt queued")
         self._journal(s)
         self.sessions.pop(s.id, None)
@@ -420,16 +430,27 @@ class Till:
 
     # ------------------------------------------------------------ printing
 
+    def _job(self, kind: str, txn: dict[str, Any], text: str) -> dict[str, Any]:
+        cust = txn.get("customer") or {}
+        lines = txn["result"]["lines"]
+        skus = [ln.get("sku") for ln in lines if ln.get("sku")]
+        return {
+            "kind": kind, "receipt_id": txn["receipt_id"], "text": text, "result": txn["result"],
+            "info": {"receipt_id": txn["receipt_id"], "store": self.receipt_header or self.store,
+                     "till": self.till, "time": txn["at"][:16].replace("T", " "),
+                     "card": cust.get("card"), "names": {k: self.catalog.name(k) for k in skus}},
+        }
+
     def print_pending(self) -> int:
         """Print every queued receipt; a failure keeps it queued. Returns printed."""
         with self.db.lock:
             jobs = self.db.conn.execute(
-                "SELECT id, txn_id, text FROM agent_print WHERE status = 'pending' ORDER BY id"
+                "SELECT id, txn_id, job FROM agent_print WHERE status = 'pending' ORDER BY id"
             ).fetchall()
         printed = 0
-        for job_id, txn_id, text in jobs:
+        for job_id, txn_id, job in jobs:
             try:
-                self.printer.print_receipt(text)
+                self.printer.print_receipt(json.loads(job))
             except PrinterFailed as exc:
                 with self.db.transaction() as conn:
                     conn.execute("UPDATE agent_print SET attempts = attempts + 1, last_error = ? WHERE id = ?",
@@ -444,10 +465,11 @@ class Till:
             self.events.publish("printer", ok=True, txn_id=txn_id)
         return printed
 
-    def queue_print(self, txn_id: str, text: str) -> None:
+    def queue_print(self, kind: str, txn: dict[str, Any], text: str) -> None:
+        job = self._job(kind, txn, text)
         with self.db.transaction() as conn:
-            conn.execute("INSERT INTO agent_print (txn_id, text, created_at) VALUES (?, ?, ?)",
-                         (txn_id, text, self.clock()))
+            conn.execute("INSERT INTO agent_print (txn_id, job, created_at) VALUES (?, ?, ?)",
+                         (txn["txn_id"], json.dumps(job), self.clock()))
 
     def print_queue(self) -> int:
         with self.db.lock:

@@ -27,10 +27,10 @@ class PaperPrinter:
         self.receipts: list[str] = []
         self.broken = False
 
-    def print_receipt(self, text: str) -> None:
+    def print_receipt(self, job: dict[str, Any]) -> None:
         if self.broken:
             raise PrinterFailed("paper_out", "paper out")
-        self.receipts.append(text)
+        self.receipts.append(job["text"])
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,256 @@
+"""The till daemon: wires devices, engine, outbox, sync and the local API.
+
+One inbox, one thread doing the work: device threads and signal handlers
+only enqueue; ``tick(now)`` drains the inbox and runs the timers (reprint,
+bundle pull). ``run()`` loops on it until a stop arrives; ``run(once=True)``
+does one round (store IT checks, tests). Sync runs beside it in the
+uploader's own thread and never blocks a sale.
+"""
+from __future__ import annotations
+
+import enum
+import logging
+import queue
+import threading
+from typing import Any
+
+from ._api import create_app
+from ._catalog import Catalog
+from ._config import TillConfig
+from ._errors import AgentError, ConfigError
+from ._events import EventBus
+from ._ledger import HoldClientLedger
+from ._runtime import Runtime
+from ._till import Till
+from ._token import message_for
+
+log = logging.getLogger(__name__)
+
+AGENT_VERSION = "kopilka-agent/1"
+
+
+class AgentState(str, enum.Enum):
+    """The daemon's life; transitions are logged."""
+
+    NEW = "new"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+
+
+class Agent:
+    """One till's daemon. ``start()``, then ``tick(now)`` or ``run()``, then ``stop()``."""
+
+    def __init__(self, config: TillConfig, runtime: Runtime | None = None, *,
+                 print_retry_s: float = 10.0, pull_every_s: float = 60.0, serve_api: bool = True) -> None:
+        self.config = config
+        self.runtime = runtime or Runtime()
+        self.inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.events = EventBus()
+        self.state = AgentState.NEW
+        self.print_retry_s = print_retry_s
+        self.pull_every_s = pull_every_s
+        self.serve_api = serve_api
+        self.closing = threading.Event()
+        self.till: Till | None = None
+        self.db: Any = None
+        self.cache: Any = None
+        self.uploader: Any = None
+        self.puller: Any = None
+        self.hold_client: Any = None
+        self.scanner: Any = None
+        self.camera: Any = None
+        self.api: Any = None
+        self._next_print = 0.0
+        self._next_pull = 0.0
+
+    def _set(self, state: AgentState) -> None:
+        log.info("agent %s: %s -> %s", self.config.till, self.state.value, state.value)
+        self.state = state
+
+    # ---------------------------------------------------------------- start/stop
+
+    def start(self) -> "Agent":
+        from sync import PromoCache
+
+        cfg, rt = self.config, self.runtime
+        self.db = rt.open_db(cfg)
+        self.cache = PromoCache(self.db)
+        if self.cache.version is None:
+            if cfg.bundle is None:
+                raise ConfigError("paths.bundle", "no bundle stored yet and none configured to start with")
+            try:
+                self.cache.install(rt.read_text(cfg.bundle))
+            except OSError as exc:
+                raise ConfigError("paths.bundle", f"cannot read {cfg.bundle}: {exc.strerror}") from exc
+        catalog = Catalog(self.cache.bundle, engine=self.cache.engine)
+        self.hold_client = rt.hold_client(cfg)
+        ledger = HoldClientLedger(self.hold_client) if self.hold_client is not None else None
+        self.till = Till(self.db, catalog, till=cfg.till, store=cfg.store, program=cfg.program,
+                         ledger=ledger, printer=rt.printer(cfg), events=self.events, clock=rt.clock,
+                         hold_budget_s=cfg.hold_budget_ms / 1000)
+        self.uploader = rt.uploader(self.till.outbox, cfg, agent_version=AGENT_VERSION,
+                                    bundle_version=lambda: self.cache.version, hardware=self.hardware,
+                                    poll_every_s=cfg.sync_interval_s)
+        if self.uploader is not None:
+            self.uploader.start()
+        self.puller = rt.puller(self.cache, cfg, self._swap_engine)
+        self.scanner = rt.scanner(cfg, lambda ev: self.inbox.put(("scan", ev)))
+        self.camera = rt.camera(cfg, lambda sc: self.inbox.put(("camera", sc)))
+        rt.install_signals(lambda name: self.inbox.put(("signal", name)))
+        if self.serve_api:
+            self.api = rt.serve(create_app(self.till, self.status, self.closing), cfg.api_host, cfg.api_port)
+            log.info("local API on %s", self.api.url)
+        self._set(AgentState.RUNNING)
+        return self
+
+    def stop(self) -> None:
+        """Clean shutdown: the open sale stays journaled for the next start."""
+        if self.state in (AgentState.STOPPED, AgentState.NEW) and self.db is None:
+            return
+        self._set(AgentState.STOPPING)
+        self.closing.set()
+        for part in ("api", "scanner", "camera"):
+            dev = getattr(self, part)
+            if dev is not None:
+                try:
+                    dev.stop() if part in ("api", "camera") else dev.close()
+                    if part == "camera":
+                        dev.close()
+                except Exception:  # pragma: no cover - a broken device must not block shutdown
+                    log.exception("closing %s failed", part)
+                setattr(self, part, None)
+        for part in ("uploader", "puller", "hold_client"):
+            obj = getattr(self, part)
+            if obj is not None:
+                obj.close()
+                setattr(self, part, None)
+        self.runtime.restore_signals()
+        if self.db is not None:
+            self.db.close()
+            self.db = None
+        self._set(AgentState.STOPPED)
+
+    def __enter__(self) -> "Agent":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---------------------------------------------------------------- the loop
+
+    def tick(self, now: float) -> int:
+        """Handle everything queued, then the timers due at ``now``; returns items handled."""
+        handled = 0
+        while True:
+            try:
+                kind, item = self.inbox.get_nowait()
+            except queue.Empty:
+                break
+            handled += 1
+            self._handle(kind, item)
+        assert self.till is not None
+        if now >= self._next_print:
+            self._next_print = now + self.print_retry_s
+            if self.till.print_queue():
+                self.till.print_pending()
+        if self.puller is not None and now >= self._next_pull:
+            self._next_pull = now + self.pull_every_s
+            outcome = self.puller.pull_once()
+            if outcome.kind not in ("none", "offline"):
+                log.info("bundle pull: %s (version %s)", outcome.kind, outcome.version)
+        return handled
+
+    def run(self, once: bool = False) -> None:
+        """Run until SIGTERM/SIGINT (or one round with ``once``)."""
+        if self.state is AgentState.NEW:
+            self.start()
+        try:
+            self.tick(self.runtime.clock())
+            while not once and self.state is AgentState.RUNNING:
+                try:
+                    kind, item = self.inbox.get(timeout=1.0)
+                    self._handle(kind, item)
+                except queue.Empty:
+                    pass
+                self.tick(self.runtime.clock())
+        finally:
+            self.stop()
+
+    def _handle(self, kind: str, item: Any) -> None:
+        if kind == "signal":
+            log.info("signal: %s", item)
+            if item == "stop":
+                self._set(AgentState.STOPPING)
+            elif item == "reload" and self.puller is not None:
+                self._next_pull = 0.0
+            return
+        assert self.till is not None
+        code = getattr(item, "payload", item)
+        source = "scanner" if kind == "scan" else "camera"
+        self.events.publish(source, code="<customer code>" if kind == "camera" else _safe(code))
+        try:
+            self.handle_code(code, source, item)
+        except AgentError as exc:
+            words = message_for(exc.reason) if exc.reason in _TOKEN_REASONS else exc.message
+            log.warning("%s code refused: %s", source, exc.reason)
+            self.events.publish("error", source=source, reason=exc.reason, message=words)
+
+    def handle_code(self, code: str, source: str, event: Any = None) -> None:
+        """A code from the scanner or the camera: an item, or the customer."""
+        till = self.till
+        assert till is not None
+        s = till.current() or till.open_session()
+        if source == "scanner" and code in till.catalog.items:
+            grams = getattr(event, "weight_grams", None)
+            qty: Any = 1
+            if grams and till.catalog.unit(code) == "kg":
+                qty = f"{grams // 1000}.{grams % 1000:03d}"
+            till.add_line(s.id, code, qty)
+            return
+        till.identify(s.id, code)
+        if self.camera is not None:
+            self.camera.arm()
+
+    # ---------------------------------------------------------------- status
+
+    def _swap_engine(self, engine: Any, version: int) -> None:
+        assert self.till is not None
+        self.till.catalog = Catalog(self.cache.bundle, engine=engine)
+        log.info("bundle version %d in force", version)
+        self.events.publish("bundle", version=version)
+
+    def hardware(self) -> dict[str, str]:
+        out = {}
+        for name in ("scanner", "camera"):
+            dev = getattr(self, name)
+            out[name] = "absent" if dev is None else getattr(dev.state, "value", str(dev.state))
+        out["printer"] = "configured" if self.config.printer else "absent"
+        return out
+
+    def status(self) -> dict[str, Any]:
+        assert self.till is not None
+        doc = self.till.status()
+        doc["agent_version"] = AGENT_VERSION
+        doc["hardware"] = self.hardware()
+        doc["state"] = self.state.value
+        if self.uploader is not None:
+            up = self.uploader.status()
+            c = up["counters"]
+            doc["last_sync_at"] = c.get("last_success_at")
+            doc["last_sync_error"] = c.get("last_error")
+            doc["ledger"] = "online" if c.get("last_success_at") and not c.get("last_error") else "offline"
+            doc["retry_in_s"] = up.get("retry_in_s")
+        else:
+            doc["ledger"] = "not configured"
+        return doc
+
+
+_TOKEN_REASONS = {"malformed", "bad_check_digit", "unknown_key", "bad_signature", "wrong_program",
+                  "not_yet_valid", "expired", "replayed"}
+
+
+def _safe(code: str) -> str:
+    from ._logging import scrub
+
+    return scrub(code)

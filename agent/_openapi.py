@@ -1,0 +1,82 @@
+"""The OpenAPI 3.1 document of the till's local API (served at /openapi.json)."""
+from __future__ import annotations
+
+from typing import Any
+
+_ERR = {"$ref": "#/components/schemas/Error"}
+
+
+def _op(summary: str, ok: int, body: dict[str, Any] | None = None, errors: tuple[int, ...] = (400, 404, 409, 422),
+        ok_schema: str = "Session", params: tuple[str, ...] = ()) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "responses": {str(ok): {"description": "OK", "content": {"application/json": {
+            "schema": {"$ref": f"#/components/schemas/{ok_schema}"}}}}},
+    }
+    for code in errors:
+        op["responses"][str(code)] = {"description": "refused; nothing changed",
+                                      "content": {"application/json": {"schema": _ERR}}}
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    if params:
+        op["parameters"] = [{"name": p, "in": "path", "required": True,
+                             "schema": {"type": "integer" if p == "index" else "string"}} for p in params]
+    return op
+
+
+def openapi_document() -> dict[str, Any]:
+    """The document; kept by hand beside the routes in ``_api.py``."""
+    s, sl = ("sid",), ("sid", "index")
+    obj = lambda props, req: {"type": "object", "properties": props, "required": req}  # noqa: E731
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "kopilka till agent local API", "version": "1",
+                 "description": "For the POS host on 127.0.0.1. Money in kopecks, points integers."},
+        "paths": {
+            "/v1/status": {"get": _op("Till status: queue, bundle, hardware, last sync", 200, errors=(), ok_schema="Status")},
+            "/v1/events": {"get": {"summary": "Server-sent events: scanner, camera, session, printer, sync",
+                                   "responses": {"200": {"description": "text/event-stream"}}}},
+            "/v1/sessions": {"post": _op("Open a sale", 201, errors=(409,))},
+            "/v1/sessions/current": {"get": _op("The open sale", 200, errors=(404,))},
+            "/v1/sessions/{sid}": {"get": _op("One sale", 200, errors=(404,), params=s)},
+            "/v1/sessions/{sid}/lines": {"post": _op("Add an item", 200, obj(
+                {"sku": {"type": "string"}, "qty": {"type": ["integer", "string"]}}, ["sku"]), params=s)},
+            "/v1/sessions/{sid}/lines/{index}": {
+                "patch": _op("Change a line's quantity", 200, obj({"qty": {"type": ["integer", "string"]}}, ["qty"]), params=sl),
+                "delete": _op("Void a line", 200, params=sl)},
+            "/v1/sessions/{sid}/scan": {"post": _op("A scanned code: an item or a customer", 200,
+                                                    obj({"code": {"type": "string"}}, ["code"]), params=s)},
+            "/v1/sessions/{sid}/identify": {"post": _op("Identify the customer (card or app QR)", 200,
+                                                        obj({"code": {"type": "string"}}, ["code"]), params=s)},
+            "/v1/sessions/{sid}/redeem": {"post": _op("Spend points: a number or \"max\"", 200,
+                                                      obj({"points": {"type": ["integer", "string"]}}, ["points"]), params=s)},
+            "/v1/sessions/{sid}/pay": {"post": _op("Pay: commits the sale, prints the receipt", 200,
+                                                   obj({"method": {"enum": ["cash", "card", "other"]}}, []), params=s)},
+            "/v1/sessions/{sid}/cancel": {"post": _op("Cancel the open sale", 200, params=s)},
+            "/v1/sales": {"get": {**_op("A committed sale by receipt id (?receipt=KY-001-01/17)", 200, errors=(404,),
+                                        ok_schema="Sale"),
+                                  "parameters": [{"name": "receipt", "in": "query", "required": True,
+                                                  "schema": {"type": "string"}}]}},
+            "/v1/returns": {"post": _op("Return part of a sale", 201, obj(
+                {"receipt": {"type": "string"}, "items": {"type": "array", "items": obj(
+                    {"line": {"type": "integer"}, "qty": {"type": ["integer", "string"]}}, ["line"])}},
+                ["receipt", "items"]), ok_schema="Return")},
+            "/v1/print/retry": {"post": _op("Retry queued receipts", 200, errors=(), ok_schema="Printed")},
+        },
+        "components": {"schemas": {
+            "Error": obj({"error": {"type": "string", "description": "reason code"},
+                          "message": {"type": "string", "description": "plain words for the cashier"},
+                          "field": {"type": "string"}, "detail": {"type": "string"}}, ["error", "message"]),
+            "Session": obj({"id": {"type": "string"}, "txn_id": {"type": "string"},
+                            "state": {"enum": ["open", "committed", "closed", "cancelled"]},
+                            "lines": {"type": "array"}, "customer": {"type": ["object", "null"]},
+                            "redeem": {"type": ["integer", "string"]}, "mode": {"enum": ["online", "offline"]},
+                            "result": {"type": ["object", "null"], "description": "spec/pricing.md §7"},
+                            "receipt_id": {"type": ["string", "null"]}}, ["id", "state", "lines"]),
+            "Status": {"type": "object"},
+            "Sale": {"type": "object"},
+            "Return": obj({"receipt_id": {"type": "string"}, "totals": {"type": "object"},
+                           "lines": {"type": "array"}, "receipt": {"type": "string"}}, ["receipt_id", "totals"]),
+            "Printed": obj({"printed": {"type": "integer"}, "queued": {"type": "integer"}}, ["printed", "queued"]),
+        }},
+    }

@@ -1,0 +1,172 @@
+"""Every side effect of the daemon goes through one ``Runtime`` object.
+
+Clock, files, devices, network clients, the API server and signals: the
+daemon asks the runtime for each, so a test replaces the runtime (a fixed
+clock, a printer twin on a free port, a ledger on loopback) and the daemon
+code stays the same. Signal handlers only put a name on the daemon's
+inbox; all work happens in ``tick``.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import threading
+import time
+from typing import Any, Callable
+
+from ._config import TillConfig
+from ._ports import PrinterFailed
+
+log = logging.getLogger(__name__)
+
+
+class EscposPrinter:
+    """``PrinterPort`` over the drivers package's ESC/POS printer, if present,
+    else a minimal ESC/POS writer to a TCP 9100 printer (text, CP866, cut)."""
+
+    def __init__(self, url: str, encoding: str = "cp866", timeout: float = 3.0) -> None:
+        self.url = url
+        self.encoding = encoding
+        self.timeout = timeout
+
+    def _address(self) -> tuple[str, int]:
+        rest = self.url.split("://", 1)[1]
+        host, _, port = rest.partition(":")
+        return host, int(port or 9100)
+
+    def print_receipt(self, job: dict[str, Any]) -> None:
+        if not self.url.startswith("tcp://"):
+            raise PrinterFailed("unsupported", f"printer {self.url} needs the drivers package")
+        data = bytearray(b"\x1b@\x1bt\x11")  # init, code page 17 = CP866
+        data += job["text"].replace("\n", "\n").encode(self.encoding, "replace")
+        data += b"\n\n\n\x1dV\x01"  # feed, partial cut
+        try:
+            with socket.create_connection(self._address(), timeout=self.timeout) as sock:
+                sock.sendall(bytes(data))
+        except OSError as exc:
+            raise PrinterFailed("unreachable", f"printer {self.url}: {exc}") from exc
+
+
+class Runtime:
+    """The real world: system clock, real files, real devices and sockets."""
+
+    def __init__(self) -> None:
+        self._installed: dict[int, Any] = {}
+
+    # -- time ------------------------------------------------------------------
+    def clock(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    # -- storage ----------------------------------------------------------------
+    def open_db(self, config: TillConfig) -> Any:
+        from sync import TillDb
+
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        return TillDb(config.db_path, clock=self.clock)
+
+    def read_text(self, path: Any) -> str:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+
+    # -- devices ----------------------------------------------------------------
+    def scanner(self, config: TillConfig, on_event: Callable[[Any], None]) -> Any:
+        if not config.scanner:
+            return None
+        from drivers import Scanner, ScannerConfig
+
+        dev = Scanner(ScannerConfig(port=config.scanner, baudrate=config.scanner_baud, wait_for_device=True),
+                      on_event=on_event)
+        dev.open()
+        return dev
+
+    def camera(self, config: TillConfig, on_scan: Callable[[Any], None]) -> Any:
+        if not config.camera:
+            return None
+        from drivers._camera import Camera
+
+        cam = Camera(config.camera)
+        cam.open()
+        cam.arm()
+        cam.start(on_scan)
+        return cam
+
+    def printer(self, config: TillConfig) -> Any:
+        if not config.printer:
+            return None
+        return EscposPrinter(config.printer, config.printer_encoding)
+
+    # -- network -----------------------------------------------------------------
+    def hold_client(self, config: TillConfig) -> Any:
+        if not config.ledger_url or not config.ledger_key:
+            return None
+        from sync import HoldClient
+
+        return HoldClient(base_url=config.ledger_url, key=config.ledger_key, till=config.till,
+                          budget_s=config.hold_budget_ms / 1000)
+
+    def uploader(self, outbox: Any, config: TillConfig, **kw: Any) -> Any:
+        if not config.ledger_url or not config.ledger_key:
+            return None
+        from sync import Uploader
+
+        return Uploader(outbox, base_url=config.ledger_url, key=config.ledger_key, **kw)
+
+    def puller(self, cache: Any, config: TillConfig, on_engine: Callable[[Any, int], None]) -> Any:
+        if not config.ledger_url or not config.ledger_key:
+            return None
+        from sync import BundlePuller
+
+        return BundlePuller(cache, base_url=config.ledger_url, key=config.ledger_key, on_engine=on_engine)
+
+    def serve(self, app: Any, host: str, port: int) -> "ApiServer":
+        return ApiServer(app, host, port).start()
+
+    # -- signals -------------------------------------------------------------------
+    def install_signals(self, enqueue: Callable[[str], None]) -> None:
+        """SIGTERM/SIGINT ask for a clean stop, SIGHUP for a bundle reload."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig, name in ((signal.SIGTERM, "stop"), (signal.SIGINT, "stop"), (signal.SIGHUP, "reload")):
+            self._installed[sig] = signal.signal(sig, lambda _s, _f, n=name: enqueue(n))
+
+    def restore_signals(self) -> None:
+        for sig, old in self._installed.items():
+            signal.signal(sig, old)
+        self._installed.clear()
+
+
+class ApiServer:
+    """uvicorn in a thread, on a port that may be 0 (chosen by the OS)."""
+
+    def __init__(self, app: Any, host: str, port: int) -> None:
+        import uvicorn
+
+        self.config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
+                                     lifespan="off", timeout_graceful_shutdown=2)
+        self.server = uvicorn.Server(self.config)
+        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self.thread = threading.Thread(target=self.server.run, name="agent-api", daemon=True)
+        self.host, self.port = host, port
+
+    def start(self, timeout: float = 10.0) -> "ApiServer":
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"local API did not start on {self.host}:{self.port}")
+            time.sleep(0.01)
+        sock = self.server.servers[0].sockets[0]
+        self.port = sock.getsockname()[1]
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
