@@ -12,6 +12,7 @@ from agent._cli import token
 from drivers._cli import hw
 from fastcore._cli import price
 from hardware_sim._cli import sim
+from sync.ledger._cli import ledger, report
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,7 +25,9 @@ def main() -> None:
 
 
 main.add_command(hw)
+main.add_command(ledger)
 main.add_command(price)
+main.add_command(report)
 main.add_command(sim)
 main.add_command(token)
 

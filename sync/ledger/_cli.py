@@ -1,0 +1,278 @@
+"""``kopilka ledger …`` and ``kopilka report sync``: the head-office commands."""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from ._errors import LedgerError
+from ._ledger import Ledger
+from ._report import collect, render
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+db_option = click.option("--db", "db_url", required=True, envvar="KOPILKA_LEDGER_DB",
+                         help="sqlite:///path/ledger.db or postgresql://user@host:port/db "
+                              "(env KOPILKA_LEDGER_DB)")
+
+
+def _errors(fn: F) -> F:
+    """Show library errors as one line (``ClickException``), never a traceback."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except LedgerError as exc:
+            raise click.ClickException(str(exc)) from exc
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group()
+def ledger() -> None:
+    """The central ledger: storage, members, tills, bundles, keys, the HTTP service.
+
+    Example: kopilka ledger serve --db sqlite:///ledger.db --port 8400
+    """
+
+
+@ledger.command()
+@db_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8400, show_default=True, type=int)
+@click.option("--log-level", default="warning", show_default=True)
+@_errors
+def serve(db_url: str, host: str, port: int, log_level: str) -> None:
+    """Serve the ledger HTTP API (docs/sync-protocol.md) with uvicorn.
+
+    Example: kopilka ledger serve --db sqlite:///ledger.db --host 127.0.0.1 --port 8400
+    """
+    import uvicorn
+
+    from ._app import make_app
+
+    logging.basicConfig(level=log_level.upper())
+    with Ledger(db_url) as led:
+        uvicorn.run(make_app(led), host=host, port=port, log_level=log_level)
+
+
+@ledger.command()
+@db_option
+@_errors
+def migrate(db_url: str) -> None:
+    """Create or upgrade the ledger schema (also done by every other command).
+
+    Example: kopilka ledger migrate --db postgresql://postgres@127.0.0.1:5432/kopilka
+    """
+    with Ledger(db_url) as led, led.storage.transaction() as tx:
+        rows = tx.all("SELECT version, name, applied_at FROM schema_migrations ORDER BY version")
+    for version, name, at in rows:
+        click.echo(f"{version}\t{at}\t{name}")
+
+
+@ledger.group()
+def members() -> None:
+    """Member cards and accounts.
+
+    Example: kopilka ledger members import --db sqlite:///ledger.db members.csv
+    """
+
+
+@members.command("import")
+@db_option
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_errors
+def members_import(db_url: str, file: Path) -> None:
+    """Load members from CSV or JSON lines; re-importing the same file changes nothing.
+
+    Columns: card, account, tier, segments, offers, birthday, favorite_category,
+    favorite_until, opening_balance, offline_cap.
+
+    Example: kopilka ledger members import --db sqlite:///ledger.db members.csv
+    """
+    with Ledger(db_url) as led:
+        stats = led.import_members(file.read_text(encoding="utf-8"))
+    click.echo(f"cards: {stats.cards_added} added, {stats.cards_updated} updated, "
+               f"{stats.cards_unchanged} unchanged; accounts: {stats.accounts_added} added; "
+               f"opening balances: {stats.opening_applied} applied")
+    for account in stats.opening_differs:
+        click.echo(f"warning: account {account}: opening balance differs from the one already "
+                   "journaled; not applied (use kopilka ledger adjust)", err=True)
+
+
+@ledger.command()
+@db_option
+@click.option("--account", required=True)
+@click.option("--points", required=True, type=int, help="signed: +50 adds, -50 removes")
+@click.option("--kind", type=click.Choice(["adjustment", "expiry"]), default="adjustment",
+              show_default=True)
+@click.option("--note", default=None)
+@_errors
+def adjust(db_url: str, account: str, points: int, kind: str, note: str | None) -> None:
+    """Journal a manual adjustment or a points expiry for one account.
+
+    Example: kopilka ledger adjust --db sqlite:///ledger.db --account A-77 --points -120 --kind expiry
+    """
+    with Ledger(db_url) as led:
+        led.adjust(account, points, kind, note)
+        click.echo(f"{account}: balance {led.balance(account)}")
+
+
+@ledger.command()
+@db_option
+@_errors
+def check(db_url: str) -> None:
+    """Prove every balance equals its journal sum (exit status 1 on any mismatch).
+
+    Example: kopilka ledger check --db sqlite:///ledger.db
+    """
+    with Ledger(db_url) as led:
+        bad = led.check()
+    for m in bad:
+        click.echo(f"mismatch: account {m.account}: balance {m.balance}, journal {m.journal}",
+                   err=True)
+    if bad:
+        sys.exit(1)
+    click.echo("ok: every balance equals its journal")
+
+
+@ledger.group()
+def till() -> None:
+    """Till registration and keys.
+
+    Example: kopilka ledger till add --db sqlite:///ledger.db --store KY-001 --till KY-001-01
+    """
+
+
+@till.command("add")
+@db_option
+@click.option("--store", required=True)
+@click.option("--till", "till_id", required=True)
+@click.option("--replace", is_flag=True, help="issue a new key for an existing till")
+@_errors
+def till_add(db_url: str, store: str, till_id: str, replace: bool) -> None:
+    """Register a till and print its key once (only its hash is stored).
+
+    Example: kopilka ledger till add --db sqlite:///ledger.db --store KY-001 --till KY-001-01
+    """
+    with Ledger(db_url) as led:
+        click.echo(led.add_till(store, till_id, replace=replace))
+
+
+@ledger.command("import")
+@db_option
+@click.argument("bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_errors
+def import_bundle(db_url: str, bundle: Path) -> None:
+    """Validate a bundle with fastcore and store it as the next version.
+
+    Example: kopilka ledger import --db sqlite:///ledger.db examples/bundle.json
+    """
+    with Ledger(db_url) as led:
+        version, created = led.import_bundle(bundle.read_text(encoding="utf-8"))
+    click.echo(f"version {version}" + ("" if created else " (unchanged)"))
+
+
+@ledger.command()
+@db_option
+@click.option("--card", required=True)
+@_errors
+def token(db_url: str, card: str) -> None:
+    """Print a signed loyalty token (JWS, EdDSA) for a card, as the app would show it.
+
+    Example: kopilka ledger token --db sqlite:///ledger.db --card 2900000123458
+    """
+    with Ledger(db_url) as led:
+        click.echo(led.issue_token(card))
+
+
+@ledger.group()
+def keys() -> None:
+    """Token signing keys.
+
+    Example: kopilka ledger keys rotate --db sqlite:///ledger.db
+    """
+
+
+@keys.command("rotate")
+@db_option
+@_errors
+def keys_rotate(db_url: str) -> None:
+    """Make a new signing key and republish the newest bundle with the new key set.
+
+    Example: kopilka ledger keys rotate --db sqlite:///ledger.db
+    """
+    with Ledger(db_url) as led:
+        kid, version = led.rotate_keys()
+    click.echo(f"kid {kid}" + (f"; bundle version {version}" if version else ""))
+
+
+@keys.command("show")
+@db_option
+@_errors
+def keys_show(db_url: str) -> None:
+    """Print the published JWKS (public keys only).
+
+    Example: kopilka ledger keys show --db sqlite:///ledger.db > jwks.json
+    """
+    with Ledger(db_url) as led:
+        click.echo(json.dumps(led.jwks(), indent=1))
+
+
+@ledger.group("restore-epoch")
+def restore_epoch() -> None:
+    """The restore epoch tills compare to decide to re-offer their history.
+
+    Example: kopilka ledger restore-epoch bump --db sqlite:///ledger.db
+    """
+
+
+@restore_epoch.command("bump")
+@db_option
+@_errors
+def epoch_bump(db_url: str) -> None:
+    """Start a new epoch: run it right after restoring the ledger from a backup.
+
+    Example: kopilka ledger restore-epoch bump --db sqlite:///ledger.db
+    """
+    with Ledger(db_url) as led:
+        click.echo(led.bump_epoch())
+
+
+@restore_epoch.command("show")
+@db_option
+@_errors
+def epoch_show(db_url: str) -> None:
+    """Print the current restore epoch.
+
+    Example: kopilka ledger restore-epoch show --db sqlite:///ledger.db
+    """
+    with Ledger(db_url) as led:
+        click.echo(led.epoch())
+
+
+@click.group()
+def report() -> None:
+    """Reports for head office.
+
+    Example: kopilka report sync --db sqlite:///ledger.db --format table
+    """
+
+
+@report.command("sync")
+@db_option
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True)
+@_errors
+def report_sync(db_url: str, fmt: str) -> None:
+    """Sync health per store and till: contact, high-water, gaps, queue, rejects, audits.
+
+    Example: kopilka report sync --db sqlite:///ledger.db --format csv
+    """
+    with Ledger(db_url) as led:
+        click.echo(render(collect(led.storage), fmt), nl=False)

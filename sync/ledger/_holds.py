@@ -1,0 +1,126 @@
+"""Holds for online redemption (spec/sync.md, "Holds").
+
+A hold reserves points of an account for one sale (``txn_id``) for a
+limited time. ``available = balance - active unexpired holds``; a hold above
+it is refused. The uploaded sale consumes its hold; an unused hold lapses at
+``expires_at`` by the ledger's clock (it simply stops counting, and its
+state is set to ``expired`` the next time the account is touched). Holds
+never write the journal: the sale's redemption does.
+
+The hold id carries its account (``<uuid>.<base64url(account)>``) so that a
+release is routed to the account's shard without a look-up.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from datetime import datetime, timedelta
+
+from ._clock import utc_text
+from ._errors import RequestError
+from ._keys import b64url
+from ._storage import Storage, Tx
+
+DEFAULT_TTL = timedelta(minutes=15)
+
+
+def make_hold_id(account: str) -> str:
+    """A new hold id routed by ``account``."""
+    return uuid.uuid4().hex + "." + b64url(account.encode("utf-8"))
+
+
+def account_of(hold_id: str) -> str | None:
+    """The account encoded in ``hold_id``, or None if it is not a hold id."""
+    head, _, tail = hold_id.partition(".")
+    if len(head) != 32 or not tail:
+        return None
+    try:
+        return base64.urlsafe_b64decode(tail + "=" * (-len(tail) % 4)).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+
+
+def expire(tx: Tx, account: str, now_text: str) -> None:
+    """Mark the account's lapsed holds ``expired``."""
+    tx.execute("UPDATE holds SET state = 'expired', closed_at = expires_at WHERE account = ? "
+               "AND state = 'active' AND expires_at <= ?", (account, now_text))
+
+
+def held(tx: Tx, account: str, now_text: str, *, excluding: str | None = None) -> int:
+    """Points held by active, unexpired holds of the account."""
+    row = tx.one("SELECT COALESCE(SUM(points), 0) FROM holds WHERE account = ? AND "
+                 "state = 'active' AND expires_at > ? AND hold_id <> ?",
+                 (account, now_text, excluding or ""))
+    return int(row[0]) if row else 0
+
+
+def available(tx: Tx, account: str, now_text: str) -> int:
+    """Balance minus active holds (may be negative after an offline overdraft)."""
+    row = tx.one("SELECT points FROM accounts WHERE account = ?", (account,))
+    return 0 if row is None else int(row[0]) - held(tx, account, now_text)
+
+
+def place(storage: Storage, till: str, store: str, account: str, points: int, txn_id: str,
+          now: datetime, ttl: timedelta = DEFAULT_TTL) -> dict[str, object]:
+    """Place (or, for the same ``txn_id``, resize) a hold; 409 above the balance."""
+    now_text = utc_text(now)
+    expires = now + ttl
+    with storage.transaction() as tx:
+        row = tx.one("SELECT points FROM accounts WHERE account = ?" + storage.for_update,
+                     (account,))
+        if row is None:
+            raise RequestError(404, "unknown_account", f"no account {account}", "account")
+        expire(tx, account, now_text)
+        same = tx.one("SELECT hold_id, state, till FROM holds WHERE account = ? AND txn_id = ?",
+                      (account, txn_id))
+        if same is not None and same[1] != "active":
+            raise RequestError(409, "hold_closed", f"the hold for this sale is {same[1]}", "txn_id")
+        if same is not None and same[2] != till:
+            raise RequestError(403, "forbidden", "that sale's hold belongs to another till",
+                               "txn_id")
+        avail = int(row[0]) - held(tx, account, now_text, excluding=same[0] if same else None)
+        if points > avail:
+            raise RequestError(409, "insufficient_balance",
+                               f"{points} points requested, {max(avail, 0)} available",
+                               "points", available=max(avail, 0))
+        if same is not None:
+            hold_id = str(same[0])
+            tx.execute("UPDATE holds SET points = ?, expires_at = ? WHERE account = ? AND "
+                       "hold_id = ?", (points, utc_text(expires), account, hold_id))
+        else:
+            hold_id = make_hold_id(account)
+            tx.execute("INSERT INTO holds (account, hold_id, txn_id, points, till, store, state, "
+                       "created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?)",
+                       (account, hold_id, txn_id, points, till, store, now_text,
+                        utc_text(expires)))
+    return {"hold_id": hold_id, "points": points,
+            "expires_at": expires.isoformat(timespec="seconds").replace("+00:00", "Z")}
+
+
+def release(storage: Storage, till: str, hold_id: str, now: datetime) -> None:
+    """Release a hold placed by ``till``; releasing twice is fine, a consumed one is 409."""
+    account = account_of(hold_id)
+    if account is None:
+        raise RequestError(404, "unknown_hold", "no such hold", "hold_id")
+    now_text = utc_text(now)
+    with storage.transaction() as tx:
+        expire(tx, account, now_text)
+        row = tx.one("SELECT till, state FROM holds WHERE account = ? AND hold_id = ?",
+                     (account, hold_id))
+        if row is None:
+            raise RequestError(404, "unknown_hold", "no such hold", "hold_id")
+        if row[0] != till:
+            raise RequestError(403, "forbidden", "the hold belongs to another till", "hold_id")
+        if row[1] == "consumed":
+            raise RequestError(409, "hold_consumed", "the sale already used this hold", "hold_id")
+        if row[1] == "active":
+            tx.execute("UPDATE holds SET state = 'released', closed_at = ? WHERE account = ? "
+                       "AND hold_id = ?", (now_text, account, hold_id))
+
+
+def consume(tx: Tx, account: str, hold_id: str, now_text: str) -> bool:
+    """The uploaded sale turns its hold into a redemption (even if it lapsed meanwhile)."""
+    return tx.execute("UPDATE holds SET state = 'consumed', closed_at = ? WHERE account = ? "
+                      "AND hold_id = ? AND state IN ('active', 'expired')",
+                      (now_text, account, hold_id)) == 1

@@ -1,0 +1,65 @@
+"""The append-only points journal and the balance it materialises.
+
+Every change to an account's points is one journal row plus the same
+amount added to ``accounts.points`` in the same transaction; nothing ever
+updates or deletes a journal row. ``check`` proves the invariant
+balance == sum(journal) for every account. Entry ids are deterministic
+(``<txn_id>:accrual``), so re-applying the same fact is refused by the
+primary key instead of being counted twice.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ._storage import Tx
+
+KINDS = ("accrual", "redemption", "return_reversal", "adjustment", "expiry")
+
+
+def post(tx: Tx, account: str, entry_id: str, kind: str, points: int, at: str,
+         txn_id: str | None = None, note: str | None = None) -> bool:
+    """Append one entry and move the balance; False if the entry already exists."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown journal kind {kind!r}")
+    added = tx.execute(
+        "INSERT INTO journal (account, entry_id, kind, points, txn_id, note, at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (account, entry_id, kind, points, txn_id, note, at),
+    )
+    if added != 1:
+        return False
+    tx.execute("UPDATE accounts SET points = points + ? WHERE account = ?", (points, account))
+    return True
+
+
+def ensure_account(tx: Tx, account: str, at: str) -> bool:
+    """Create the account with a zero balance if missing; True if created."""
+    return tx.execute(
+        "INSERT INTO accounts (account, points, created_at) VALUES (?, 0, ?) ON CONFLICT DO NOTHING",
+        (account, at),
+    ) == 1
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """An account whose materialised balance differs from its journal sum."""
+
+    account: str
+    balance: int | None
+    journal: int
+
+
+def check(tx: Tx) -> list[Mismatch]:
+    """Every account whose balance != sum of its journal (empty list = consistent)."""
+    rows = tx.all(
+        "SELECT a.account, a.points, COALESCE(SUM(j.points), 0) FROM accounts a "
+        "LEFT JOIN journal j ON j.account = a.account GROUP BY a.account, a.points "
+        "HAVING a.points <> COALESCE(SUM(j.points), 0) ORDER BY a.account"
+    )
+    out = [Mismatch(str(r[0]), int(r[1]), int(r[2])) for r in rows]
+    orphans = tx.all(
+        "SELECT j.account, SUM(j.points) FROM journal j LEFT JOIN accounts a "
+        "ON a.account = j.account WHERE a.account IS NULL GROUP BY j.account ORDER BY j.account"
+    )
+    out.extend(Mismatch(str(r[0]), None, int(r[1])) for r in orphans)
+    return out

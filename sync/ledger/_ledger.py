@@ -1,0 +1,205 @@
+"""The ledger facade: one database, one clock, every operation.
+
+The HTTP app and the CLI both go through ``Ledger`` so that a command and
+an endpoint can never disagree about what an operation does.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from . import _bundles, _holds, _journal, _keys, _members, _tills, _tokens
+from ._clock import Clock, system_clock, utc_text
+from ._errors import LedgerError, RequestError
+from ._ingest import BatchAnswer, Ingest
+from ._migrations import migrate, new_epoch
+from ._storage import Storage, open_storage
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PROGRAM = "kopilka"
+
+
+class Ledger:
+    """A ledger database opened (and migrated) from its URL."""
+
+    def __init__(self, url: str, *, clock: Clock = system_clock,
+                 hold_ttl: timedelta = _holds.DEFAULT_TTL, per_sale_commit: bool = False) -> None:
+        self.url = url
+        self.clock = clock
+        self.hold_ttl = hold_ttl
+        self.storage: Storage = open_storage(url)
+        try:
+            migrate(self.storage)
+        except BaseException:
+            self.storage.close()
+            raise
+        self.ingest = Ingest(self.storage, clock, per_sale_commit=per_sale_commit)
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self.storage.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def now_text(self) -> str:
+        """The ledger clock as stored text."""
+        return utc_text(self.clock())
+
+    # -- tills, epoch -----------------------------------------------------
+    def add_till(self, store: str, till: str, *, replace: bool = False) -> str:
+        """Register a till; return its key (shown once, stored as a hash)."""
+        with self.storage.transaction() as tx:
+            return _tills.add_till(tx, store, till, self.now_text(), replace=replace)
+
+    def authenticate(self, key: str) -> _tills.Till | None:
+        """The till owning ``key``, or None."""
+        with self.storage.transaction() as tx:
+            return _tills.authenticate(tx, key)
+
+    def epoch(self) -> str:
+        """The restore epoch tills compare against their last acknowledgement."""
+        with self.storage.transaction() as tx:
+            row = tx.one("SELECT value FROM meta WHERE key = 'epoch'")
+        return str(row[0]) if row else ""
+
+    def bump_epoch(self) -> str:
+        """Start a new restore epoch (run after restoring the database from a backup)."""
+        epoch = new_epoch()
+        with self.storage.transaction() as tx:
+            tx.execute("UPDATE meta SET value = ? WHERE key = 'epoch'", (epoch,))
+        log.warning("restore epoch is now %s", epoch)
+        return epoch
+
+    # -- members ----------------------------------------------------------
+    def import_members(self, text: str) -> _members.ImportStats:
+        """Validate and load a members file (CSV or JSON lines), idempotently."""
+        members = _members.parse_members(text)
+        with self.storage.transaction() as tx:
+            return _members.import_members(tx, members, self.now_text())
+
+    def adjust(self, account: str, points: int, kind: str = "adjustment",
+               note: str | None = None, entry_id: str | None = None) -> bool:
+        """Journal a manual ``adjustment`` or an ``expiry``; False if ``entry_id`` was used."""
+        if kind not in ("adjustment", "expiry"):
+            raise LedgerError("invalid", "kind must be adjustment or expiry")
+        if kind == "expiry" and points > 0:
+            raise LedgerError("invalid", "an expiry removes points: use a negative amount")
+        import uuid
+
+        with self.storage.transaction() as tx:
+            if tx.one("SELECT 1 FROM accounts WHERE account = ?", (account,)) is None:
+                raise LedgerError("unknown_account", f"no account {account}")
+            return _journal.post(tx, account, entry_id or f"{kind}:{uuid.uuid4().hex}", kind,
+                                 points, self.now_text(), note=note)
+
+    def check(self) -> list[_journal.Mismatch]:
+        """Accounts whose balance differs from their journal sum."""
+        with self.storage.transaction() as tx:
+            return _journal.check(tx)
+
+    def balance(self, account: str) -> int | None:
+        """The materialised balance of ``account``."""
+        with self.storage.transaction() as tx:
+            row = tx.one("SELECT points FROM accounts WHERE account = ?", (account,))
+        return None if row is None else int(row[0])
+
+    def customer(self, card: str) -> dict[str, Any] | None:
+        """GET /v1/customers/{card}: the profile with the available balance."""
+        with self.storage.transaction() as tx:
+            prof = _members.profile(tx, card)
+            if prof is None:
+                return None
+            avail = _holds.available(tx, prof.account, self.now_text())
+        return {"card": prof.card, "account": prof.account, "tier": prof.tier,
+                "segments": prof.segments, "offers": prof.offers, "birthday": prof.birthday,
+                "favorite_category": prof.favorite_category,
+                "favorite_until": prof.favorite_until, "balance": avail,
+                "first_purchase": prof.sales == 0}
+
+    # -- tokens and keys --------------------------------------------------
+    def rotate_keys(self) -> tuple[str, int | None]:
+        """New signing key; republish the newest bundle with the new JWKS."""
+        with self.storage.transaction() as tx:
+            kid = _keys.rotate(tx, self.now_text())
+            version = _bundles.republish(tx, self.now_text())
+        return kid, version
+
+    def jwks(self) -> dict[str, Any]:
+        """The published token keys."""
+        with self.storage.transaction() as tx:
+            return _keys.jwks(tx)
+
+    def issue_token(self, card: str) -> str:
+        """A signed token for ``card`` (404-style ``RequestError`` when unknown)."""
+        now = self.clock()
+        with self.storage.transaction() as tx:
+            prof = _members.profile(tx, card)
+            if prof is None:
+                raise RequestError(404, "unknown_card", "no such card", "card")
+            avail = _holds.available(tx, prof.account, utc_text(now))
+            program, cap = DEFAULT_PROGRAM, None
+            newest = _bundles.latest_version(tx)
+            if newest:
+                bundle = _bundles.load(tx, newest) or {}
+                prog = bundle.get("program") or {}
+                program = str(prog.get("id") or DEFAULT_PROGRAM)
+                raw_cap = prog.get("offline_token_cap")
+                cap = raw_cap if isinstance(raw_cap, int) and raw_cap >= 0 else None
+            return _tokens.issue(tx, prof, avail, now, utc_text(now), program, cap)
+
+    # -- bundles ------------------------------------------------------------
+    def import_bundle(self, text: str) -> tuple[int, bool]:
+        """Validate and store a bundle as the next version; (version, created)."""
+        body = _bundles.parse(text)
+        with self.storage.transaction() as tx:
+            return _bundles.store_version(tx, body, self.now_text())
+
+    def bundle_answer(self, since: int | None) -> dict[str, Any] | None:
+        """GET /v1/bundle?since=V."""
+        with self.storage.transaction() as tx:
+            return _bundles.answer(tx, since)
+
+    # -- holds, uploads, heartbeats ------------------------------------------
+    def place_hold(self, till: _tills.Till, account: str, points: int,
+                   txn_id: str) -> dict[str, Any]:
+        """POST /v1/holds."""
+        return _holds.place(self.storage, till.till, till.store, account, points, txn_id,
+                            self.clock(), self.hold_ttl)
+
+    def release_hold(self, till: _tills.Till, hold_id: str) -> None:
+        """DELETE /v1/holds/{hold_id}."""
+        _holds.release(self.storage, till.till, hold_id, self.clock())
+
+    def available(self, account: str) -> int:
+        """Balance minus active holds."""
+        with self.storage.transaction() as tx:
+            return _holds.available(tx, account, self.now_text())
+
+    def upload(self, till: _tills.Till, body: Any) -> BatchAnswer:
+        """POST /v1/transactions."""
+        return self.ingest.upload(till, body, self.epoch())
+
+    def heartbeat(self, till: _tills.Till, hb: dict[str, Any]) -> None:
+        """Store the latest heartbeat of ``till`` (validated by the caller)."""
+        now = self.now_text()
+        with self.storage.transaction() as tx:
+            tx.execute(
+                "INSERT INTO heartbeats (till, store, at, received_at, queue_depth, "
+                "oldest_unsynced_age_s, bundle_version, agent_version, hardware) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (till) DO UPDATE SET "
+                "at = excluded.at, received_at = excluded.received_at, "
+                "queue_depth = excluded.queue_depth, "
+                "oldest_unsynced_age_s = excluded.oldest_unsynced_age_s, "
+                "bundle_version = excluded.bundle_version, "
+                "agent_version = excluded.agent_version, hardware = excluded.hardware",
+                (till.till, till.store, hb.get("at"), now, hb["queue_depth"],
+                 hb["oldest_unsynced_age_s"], hb.get("bundle_version"), hb.get("agent_version"),
+                 json.dumps(hb.get("hardware") or {}, ensure_ascii=False)))
+            tx.execute("UPDATE till_state SET last_contact = ? WHERE till = ?", (now, till.till))

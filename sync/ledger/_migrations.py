@@ -1,0 +1,212 @@
+"""Numbered, recorded schema migrations (the same SQL on both backends).
+
+``migrate(storage)`` applies, in order and each in its own transaction,
+every migration whose number is not yet in ``schema_migrations``. A
+database newer than this code is refused rather than guessed at.
+
+Every table that a sale touches is keyed first by ``account`` (the Citus
+distribution key, see docs/ledger-distribution.md), so every uniqueness
+constraint of those tables includes it; the per-till tables are keyed first
+by ``till``. Portable types only: TEXT, BIGINT, INTEGER; JSON as TEXT;
+instants as ISO-8601 UTC text (``2026-11-22T07:05:00.000000Z``) that sorts
+as it compares.
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import datetime, timezone
+
+from ._errors import StorageError
+from ._storage import Storage
+
+log = logging.getLogger(__name__)
+
+_JOURNAL_KINDS = "'accrual', 'redemption', 'return_reversal', 'adjustment', 'expiry'"
+
+MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (1, "core ledger schema", [
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        # --- distributed by account (co-located) -------------------------
+        """CREATE TABLE accounts (
+            account TEXT PRIMARY KEY,
+            points BIGINT NOT NULL DEFAULT 0,
+            offline_cap BIGINT,
+            sales BIGINT NOT NULL DEFAULT 0,
+            birthday_bonus_year INTEGER,
+            created_at TEXT NOT NULL)""",
+        f"""CREATE TABLE journal (
+            account TEXT NOT NULL,
+            entry_id TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ({_JOURNAL_KINDS})),
+            points BIGINT NOT NULL,
+            txn_id TEXT,
+            note TEXT,
+            at TEXT NOT NULL,
+            PRIMARY KEY (account, entry_id))""",
+        """CREATE TABLE sales (
+            account TEXT NOT NULL,
+            txn_id TEXT NOT NULL,
+            till TEXT NOT NULL,
+            store TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('sale', 'return')),
+            at TEXT NOT NULL,
+            mode TEXT,
+            hold_id TEXT,
+            bundle_version BIGINT,
+            original_txn_id TEXT,
+            hash TEXT NOT NULL,
+            body TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            PRIMARY KEY (account, txn_id))""",
+        "CREATE INDEX sales_by_txn ON sales (txn_id)",
+        """CREATE TABLE return_lines (
+            account TEXT NOT NULL,
+            original_txn_id TEXT NOT NULL,
+            line INTEGER NOT NULL,
+            qty_milli BIGINT NOT NULL,
+            points_reversed BIGINT NOT NULL,
+            points_refunded BIGINT NOT NULL,
+            refund BIGINT NOT NULL,
+            redeemed_refund BIGINT NOT NULL,
+            PRIMARY KEY (account, original_txn_id, line))""",
+        """CREATE TABLE holds (
+            account TEXT NOT NULL,
+            hold_id TEXT NOT NULL,
+            txn_id TEXT NOT NULL,
+            points BIGINT NOT NULL CHECK (points > 0),
+            till TEXT NOT NULL,
+            store TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('active', 'consumed', 'released', 'expired')),
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            closed_at TEXT,
+            PRIMARY KEY (account, hold_id),
+            UNIQUE (account, txn_id))""",
+        """CREATE TABLE audits (
+            account TEXT NOT NULL,
+            txn_id TEXT NOT NULL,
+            till TEXT NOT NULL,
+            store TEXT NOT NULL,
+            bundle_version BIGINT,
+            outcome TEXT NOT NULL,
+            detail TEXT,
+            at TEXT NOT NULL,
+            PRIMARY KEY (account, txn_id))""",
+        # --- distributed by card ------------------------------------------
+        """CREATE TABLE cards (
+            card TEXT PRIMARY KEY,
+            account TEXT NOT NULL,
+            tier TEXT,
+            segments TEXT NOT NULL,
+            offers TEXT NOT NULL,
+            birthday TEXT,
+            favorite_category TEXT,
+            favorite_until TEXT,
+            updated_at TEXT NOT NULL)""",
+        # --- distributed by till (co-located) ----------------------------
+        """CREATE TABLE till_seqs (
+            till TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            txn_id TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            account TEXT,
+            state TEXT NOT NULL CHECK (state IN ('claimed', 'applied')),
+            outcome TEXT,
+            received_at TEXT NOT NULL,
+            PRIMARY KEY (till, seq),
+            UNIQUE (till, txn_id))""",
+        """CREATE TABLE till_state (
+            till TEXT PRIMARY KEY,
+            store TEXT NOT NULL,
+            high_water BIGINT NOT NULL DEFAULT 0,
+            max_seq BIGINT NOT NULL DEFAULT 0,
+            last_contact TEXT,
+            accepted BIGINT NOT NULL DEFAULT 0,
+            duplicates BIGINT NOT NULL DEFAULT 0,
+            rejected BIGINT NOT NULL DEFAULT 0,
+            audit_mismatches BIGINT NOT NULL DEFAULT 0)""",
+        """CREATE TABLE rejects (
+            till TEXT NOT NULL,
+            reject_id TEXT NOT NULL,
+            txn_id TEXT,
+            seq BIGINT,
+            reason TEXT NOT NULL,
+            detail TEXT,
+            first_at TEXT NOT NULL,
+            last_at TEXT NOT NULL,
+            times BIGINT NOT NULL DEFAULT 1,
+            PRIMARY KEY (till, reject_id))""",
+        """CREATE TABLE heartbeats (
+            till TEXT PRIMARY KEY,
+            store TEXT NOT NULL,
+            at TEXT,
+            received_at TEXT NOT NULL,
+            queue_depth BIGINT NOT NULL,
+            oldest_unsynced_age_s BIGINT NOT NULL,
+            bundle_version BIGINT,
+            agent_version TEXT,
+            hardware TEXT NOT NULL)""",
+        # --- reference tables (small, read everywhere) --------------------
+        """CREATE TABLE tills (
+            till TEXT PRIMARY KEY,
+            store TEXT NOT NULL,
+            key_hash TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL)""",
+        """CREATE TABLE bundles (
+            version BIGINT PRIMARY KEY,
+            body TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            created_at TEXT NOT NULL)""",
+        """CREATE TABLE signing_keys (
+            kid TEXT PRIMARY KEY,
+            private_key TEXT NOT NULL,
+            public_jwk TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('active', 'previous', 'retired')),
+            created_at TEXT NOT NULL)""",
+    ]),
+]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def migrate(storage: Storage) -> list[int]:
+    """Apply the missing migrations; return the numbers applied now."""
+    with storage.transaction() as tx:
+        tx.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+        done = {int(r[0]) for r in tx.all("SELECT version FROM schema_migrations")}
+    newest = max(n for n, _, _ in MIGRATIONS)
+    if done and max(done) > newest:
+        raise StorageError(
+            "schema_too_new", f"database schema {max(done)} is newer than this code ({newest})"
+        )
+    applied = []
+    for number, name, statements in MIGRATIONS:
+        if number in done:
+            continue
+        with storage.transaction() as tx:
+            if tx.one("SELECT 1 FROM schema_migrations WHERE version = ?", (number,)):
+                continue  # another process got there first
+            for sql in statements:
+                tx.execute(sql)
+            if number == 1:
+                tx.execute("INSERT INTO meta (key, value) VALUES ('epoch', ?)", (new_epoch(),))
+            tx.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (number, name, _now()),
+            )
+        log.info("applied migration %d: %s", number, name)
+        applied.append(number)
+    return applied
+
+
+def new_epoch() -> str:
+    """A fresh restore epoch: the UTC time it was made plus random bits."""
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(4)

@@ -1,0 +1,148 @@
+"""The OpenAPI 3.1 document served at ``GET /openapi.json``.
+
+Written by hand next to docs/sync-protocol.md (the normative text); a test
+checks that every route of the app is described here and vice versa.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _resp(desc: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"description": desc}
+    if schema is not None:
+        out["content"] = {"application/json": {"schema": schema}}
+    return out
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {400: "invalid body (nothing changed)", 401: "missing or unknown till key",
+            403: "the key belongs to another till or store", 404: "not found",
+            409: "conflict", 413: "too large", 415: "unsupported Content-Encoding",
+            503: "unavailable; retry after Retry-After seconds"}
+    return {str(c): _resp(text[c], _ERROR) for c in codes}
+
+
+def _body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+_S = {"type": "string"}
+_I = {"type": "integer"}
+_TILL_ERRORS = (400, 401, 403, 503)
+
+
+def openapi() -> dict[str, Any]:
+    """The document (a fresh dict each call)."""
+    secured = [{"tillKey": []}]
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "kopilka central ledger", "version": "1",
+                 "description": "Till ⇄ ledger protocol v1 (docs/sync-protocol.md). Request "
+                                "bodies may be sent with Content-Encoding: gzip."},
+        "components": {
+            "securitySchemes": {"tillKey": {"type": "http", "scheme": "bearer",
+                                            "description": "per-till key from "
+                                            "`kopilka ledger till add`"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error", "detail"],
+                          "properties": {"error": _S, "detail": _S, "field": _S}},
+                "Txn": {"type": "object",
+                        "required": ["txn_id", "till", "store", "seq", "kind", "at", "mode",
+                                     "basket", "result", "bundle_version", "engine_version",
+                                     "prev_hash", "hash"],
+                        "properties": {
+                            "txn_id": {"type": "string", "format": "uuid"}, "till": _S,
+                            "store": _S, "seq": {"type": "integer", "minimum": 1},
+                            "kind": {"enum": ["sale", "return"]}, "at": _S,
+                            "customer": {"type": ["object", "null"]},
+                            "mode": {"enum": ["online", "offline"]},
+                            "hold_id": {"type": ["string", "null"]},
+                            "basket": {"type": "object"}, "result": {"type": "object"},
+                            "bundle_version": _I, "engine_version": _S,
+                            "original_txn_id": {"type": ["string", "null"]},
+                            "returned": {"type": ["array", "null"]},
+                            "prev_hash": _S, "hash": _S}},
+                "TxnResult": {"type": "object", "required": ["txn_id", "seq", "status"],
+                              "properties": {"txn_id": {}, "seq": {},
+                                             "status": {"enum": ["accepted", "duplicate",
+                                                                 "rejected"]},
+                                             "reason": {"enum": ["seq_conflict",
+                                                                 "txn_id_conflict", "bad_store",
+                                                                 "invalid", "unknown_original"]},
+                                             "detail": _S, "journal": {"type": "object"},
+                                             "audit": _S, "original": {"type": "object"}}},
+            },
+        },
+        "paths": {
+            "/v1/transactions": {"post": {
+                "summary": "Upload a batch of till transactions", "security": secured,
+                "requestBody": _body({"type": "object",
+                                      "required": ["till", "store", "transactions"],
+                                      "properties": {"till": _S, "store": _S, "transactions": {
+                                          "type": "array", "minItems": 1, "maxItems": 5000,
+                                          "items": {"$ref": "#/components/schemas/Txn"}}}}),
+                "responses": {"200": _resp("per-transaction results, after a durable commit", {
+                    "type": "object", "required": ["results", "high_water", "epoch"],
+                    "properties": {"results": {"type": "array", "items": {
+                        "$ref": "#/components/schemas/TxnResult"}},
+                        "high_water": _I, "epoch": _S}}),
+                    **_errors(*_TILL_ERRORS, 413, 415)}}},
+            "/v1/heartbeat": {"post": {
+                "summary": "Till health: queue, bundle and agent versions, hardware",
+                "security": secured,
+                "requestBody": _body({"type": "object",
+                                      "required": ["till", "store", "queue_depth"],
+                                      "properties": {"till": _S, "store": _S, "queue_depth": _I,
+                                                     "oldest_unsynced_age_s": {"type": "number"},
+                                                     "bundle_version": _I, "agent_version": _S,
+                                                     "hardware": {"type": "object"}, "at": _S}}),
+                "responses": {"200": _resp("stored", {"type": "object", "properties": {
+                    "server_time": _S, "epoch": _S}}), **_errors(*_TILL_ERRORS, 415)}}},
+            "/v1/holds": {"post": {
+                "summary": "Hold points for an online redemption", "security": secured,
+                "requestBody": _body({"type": "object",
+                                      "required": ["till", "account", "points", "txn_id"],
+                                      "properties": {"till": _S, "account": _S,
+                                                     "points": {"type": "integer", "minimum": 1},
+                                                     "txn_id": _S}}),
+                "responses": {"201": _resp("held", {"type": "object", "properties": {
+                    "hold_id": _S, "points": _I, "expires_at": _S}}),
+                    "409": _resp("insufficient_balance (with available) or hold_closed", _ERROR),
+                    **_errors(*_TILL_ERRORS, 404)}}},
+            "/v1/holds/{hold_id}": {"delete": {
+                "summary": "Release a hold", "security": secured,
+                "parameters": [{"name": "hold_id", "in": "path", "required": True,
+                                "schema": _S}],
+                "responses": {"200": _resp("released", {"type": "object"}),
+                              **_errors(401, 403, 404, 409)}}},
+            "/v1/bundle": {"get": {
+                "summary": "Bundle changes since a version", "security": secured,
+                "parameters": [{"name": "since", "in": "query", "required": False,
+                                "schema": {"type": "integer", "minimum": 0}}],
+                "responses": {"200": _resp("none, delta or full", {"type": "object", "properties": {
+                    "kind": {"enum": ["none", "delta", "full"]}, "version": _I, "from": _I,
+                    "changes": {"type": "object"}, "bundle": {"type": "object"}}}),
+                    **_errors(400, 401, 404)}}},
+            "/v1/customers/{card}": {"get": {
+                "summary": "A card's profile and available balance", "security": secured,
+                "parameters": [{"name": "card", "in": "path", "required": True, "schema": _S}],
+                "responses": {"200": _resp("the customer", {"type": "object"}),
+                              **_errors(400, 401, 404)}}},
+            "/v1/tokens": {"post": {
+                "summary": "Issue the app's signed loyalty token (JWS, EdDSA)",
+                "security": secured,
+                "requestBody": _body({"type": "object", "required": ["card"],
+                                      "properties": {"card": _S}}),
+                "responses": {"200": _resp("the token", {"type": "object", "properties": {
+                    "token": _S}}), **_errors(400, 401, 404)}}},
+            "/v1/time": {"get": {"summary": "The ledger clock",
+                                 "responses": {"200": _resp("now", {"type": "object"})}}},
+            "/v1/keys": {"get": {"summary": "The token public keys (JWKS)",
+                                 "responses": {"200": _resp("JWKS", {"type": "object"})}}},
+            "/openapi.json": {"get": {"summary": "This document",
+                                      "responses": {"200": _resp("OpenAPI 3.1")}}},
+        },
+    }

@@ -1,0 +1,76 @@
+"""The PostgreSQL backend (psycopg 3), written to run unchanged on Citus.
+
+One connection in autocommit mode; ``transaction()`` opens an explicit
+transaction and nested ``savepoint()`` blocks become SQL savepoints.
+Statements use ``?`` placeholders in the ledger's code and are rewritten to
+psycopg's ``%s`` once per statement text.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+
+from ._errors import Conflict, StorageError
+from ._storage import Row, Storage, Tx
+
+
+@functools.lru_cache(maxsize=512)
+def _pg(sql: str) -> str:
+    return sql.replace("?", "%s")
+
+
+class _PgTx(Tx):
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        try:
+            return self._conn.execute(_pg(sql), tuple(params)).rowcount
+        except pg_errors.UniqueViolation as exc:
+            raise Conflict("conflict", str(exc)) from exc
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        try:
+            with self._conn.cursor() as cur:
+                cur.executemany(_pg(sql), [tuple(r) for r in rows])
+        except pg_errors.UniqueViolation as exc:
+            raise Conflict("conflict", str(exc)) from exc
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        with self._conn.cursor() as cur:
+            cur.execute(_pg(sql), tuple(params))
+            return list(cur.fetchall())
+
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[None]:
+        with self._conn.transaction():
+            yield
+
+
+class PostgresStorage(Storage):
+    """A ledger in PostgreSQL (``postgresql://user@host:port/db``)."""
+
+    kind = "postgresql"
+    for_update = " FOR UPDATE"
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        try:
+            self._conn = psycopg.connect(url, autocommit=True)
+        except psycopg.Error as exc:
+            raise StorageError("unusable", f"cannot connect to PostgreSQL: {exc}") from exc
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        with self._lock:
+            with self._conn.transaction():
+                yield _PgTx(self._conn)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

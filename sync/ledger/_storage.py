@@ -1,0 +1,95 @@
+"""One small storage interface for the ledger, two backends.
+
+The ledger's logic speaks portable SQL (``?`` placeholders, ``ON CONFLICT``,
+``RETURNING``-free) through a ``Tx`` handle; a backend only opens
+connections, runs transactions and savepoints, and translates driver errors
+once. ``open_storage(url)`` picks the backend from the URL scheme:
+``sqlite:///path/ledger.db`` (the default, nothing to install) or
+``postgresql://user@host:port/db`` (psycopg 3).
+
+Each ``Storage`` holds one connection guarded by a lock: the ASGI app runs
+handlers in a thread pool and several uvicorn workers each open their own
+``Storage``; the database's own locking keeps them correct.
+"""
+from __future__ import annotations
+
+import abc
+import contextlib
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from ._errors import StorageError
+
+Row = tuple[Any, ...]
+
+
+class Tx(abc.ABC):
+    """A handle on one open transaction."""
+
+    @abc.abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; return the affected row count."""
+
+    @abc.abstractmethod
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """Run one statement for every parameter row (batched by the driver)."""
+
+    @abc.abstractmethod
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """Run a query and return every row."""
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        """Run a query and return its first row, or ``None``."""
+        rows = self.all(sql, params)
+        return rows[0] if rows else None
+
+    @abc.abstractmethod
+    def savepoint(self) -> contextlib.AbstractContextManager[None]:
+        """A nested block undone alone if it raises (per-transaction atomicity)."""
+
+
+class Storage(abc.ABC):
+    """A ledger database: ``with storage.transaction() as tx: ...`` commits durably."""
+
+    kind: str = ""
+    #: appended to a SELECT that must lock the account row until commit
+    for_update: str = ""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._lock = threading.Lock()
+
+    @abc.abstractmethod
+    def transaction(self) -> contextlib.AbstractContextManager[Tx]:
+        """Open a transaction; commit on normal exit, roll back on an exception."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Close the connection."""
+
+    def __enter__(self) -> Storage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_storage(url: str) -> Storage:
+    """Open the backend named by ``url``'s scheme (no schema work here)."""
+    if url.startswith("sqlite:///"):
+        from ._sqlite import SqliteStorage
+
+        return SqliteStorage(url)
+    if url.startswith(("postgresql://", "postgres://")):
+        from ._postgres import PostgresStorage
+
+        return PostgresStorage(url)
+    raise StorageError("bad_url", f"unsupported database URL {url!r} (sqlite:///… or postgresql://…)")
+
+
+@contextlib.contextmanager
+def locked(lock: threading.Lock) -> Iterator[None]:
+    """Hold ``lock`` for the block (a helper the backends share)."""
+    with lock:
+        yield

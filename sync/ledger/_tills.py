@@ -1,0 +1,60 @@
+"""Per-till keys: made once, stored only as a SHA-256 hash.
+
+The key is random (256 bits), so a plain SHA-256 is the right hash: there is
+nothing to brute-force, and a look-up by hash is one index probe per
+request. The key names its till, and the till its store; a request
+naming any other till or store is refused by the HTTP layer.
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from ._errors import LedgerError
+from ._storage import Tx
+
+KEY_PREFIX = "kpk_"
+
+
+@dataclass(frozen=True)
+class Till:
+    """An authenticated till."""
+
+    till: str
+    store: str
+
+
+def key_hash(key: str) -> str:
+    """SHA-256 hex of a till key (the only form the ledger keeps)."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def add_till(tx: Tx, store: str, till: str, at: str, *, replace: bool = False) -> str:
+    """Register ``till`` in ``store`` and return its new key (shown once).
+
+    An existing till is refused unless ``replace`` (key rotation), which
+    invalidates the old key at once. A till never moves to another store.
+    """
+    if not store.strip() or not till.strip():
+        raise LedgerError("invalid", "store and till must not be empty")
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    row = tx.one("SELECT store FROM tills WHERE till = ?", (till,))
+    if row is not None:
+        if not replace:
+            raise LedgerError("till_exists", f"till {till} exists; use --replace to issue a new key")
+        if row[0] != store:
+            raise LedgerError("bad_store", f"till {till} belongs to store {row[0]}")
+        tx.execute("UPDATE tills SET key_hash = ? WHERE till = ?", (key_hash(key), till))
+    else:
+        tx.execute("INSERT INTO tills (till, store, key_hash, created_at) VALUES (?, ?, ?, ?)",
+                   (till, store, key_hash(key), at))
+    tx.execute("INSERT INTO till_state (till, store) VALUES (?, ?) ON CONFLICT DO NOTHING",
+               (till, store))
+    return key
+
+
+def authenticate(tx: Tx, key: str) -> Till | None:
+    """The till owning ``key``, or None."""
+    row = tx.one("SELECT till, store FROM tills WHERE key_hash = ?", (key_hash(key),))
+    return None if row is None else Till(str(row[0]), str(row[1]))
