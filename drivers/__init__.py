@@ -5,6 +5,9 @@ from drivers._barcode import BarcodeRules, WeightRules, interpret
 from drivers._device import Device, DeviceHealth, DeviceState
 from drivers._errors import DeviceError, PrinterError, ScannerError
 from drivers._framing import Frame, Framer, Noise
+from drivers._printer import Printer, PrinterConfig, PrintJob, PrintOutcome
+from drivers._printer_status import PrinterCondition, PrinterStatus
+from drivers._receipt import SaleInfo
 from drivers._scan_event import ScanEvent, ScanKind, ScanRejected
 from drivers._scanner import Scanner, ScannerConfig
 
@@ -17,7 +20,14 @@ __all__ = [
     "Frame",
     "Framer",
     "Noise",
+    "PrintJob",
+    "PrintOutcome",
+    "Printer",
+    "PrinterCondition",
+    "PrinterConfig",
     "PrinterError",
+    "PrinterStatus",
+    "SaleInfo",
     "ScanEvent",
     "ScanKind",
     "ScanRejected",
