@@ -32,6 +32,15 @@ log = logging.getLogger(__name__)
 _RETRY_STATUSES = {401, 403, 408, 425, 429}
 
 
+def _package_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("kopilka")
+    except Exception:  # not installed (running from a checkout)
+        return "0+unknown"
+
+
 class _Retry(Exception):
     """The batch could not be delivered now; try again after a backoff."""
 
@@ -86,7 +95,7 @@ class Uploader:
         poll_every_s: float = 1.0,
         hardware: Callable[[], Mapping[str, str]] | None = None,
         bundle_version: Callable[[], int | None] | None = None,
-        agent_version: str = "",
+        agent_version: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.lock = UploaderLock(outbox.db.path)
@@ -98,7 +107,7 @@ class Uploader:
         self.poll_every_s = poll_every_s
         self.hardware = hardware
         self.bundle_version = bundle_version
-        self.agent_version = agent_version
+        self.agent_version = agent_version or _package_version()
         self.clock = clock
         self.counters = UploaderCounters()
         self.client = httpx.Client(
@@ -217,7 +226,7 @@ class Uploader:
             log.info("heartbeat failed: %s", exc)
             return False
         if resp.status_code != 200:
-            log.info("heartbeat answered HTTP %d", resp.status_code)
+            log.info("heartbeat answered HTTP %d: %s", resp.status_code, resp.text[:200])
             return False
         self.counters.heartbeats += 1
         try:
