@@ -14,3 +14,8 @@ def hw() -> None:
 
     Example: kopilka hw test-print --printer tcp://127.0.0.1:9100
     """
+
+from ._device_cli import test_print, test_scan  # noqa: E402  (the scanner and printer checks)
+
+hw.add_command(test_print)
+hw.add_command(test_scan)

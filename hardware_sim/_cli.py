@@ -19,3 +19,8 @@ def sim() -> None:
 from ._chaos_cli import chaos  # noqa: E402  (the network twin)
 
 sim.add_command(chaos)
+
+from ._device_cli import printer, scanner  # noqa: E402  (the scanner and printer twins)
+
+sim.add_command(printer)
+sim.add_command(scanner)
