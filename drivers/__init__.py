@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from drivers._barcode import BarcodeRules, WeightRules, interpret
+from drivers._camera import Camera, CameraError, Dedup, Scan
+from drivers._decode import DEFAULT_STEPS, Decoded, DecoderChain, Step, make_decoder
 from drivers._device import Device, DeviceHealth, DeviceState
 from drivers._errors import DeviceError, PrinterError, ScannerError
 from drivers._framing import Frame, Framer, Noise
@@ -13,6 +15,12 @@ from drivers._scanner import Scanner, ScannerConfig
 
 __all__ = [
     "BarcodeRules",
+    "Camera",
+    "CameraError",
+    "DEFAULT_STEPS",
+    "Decoded",
+    "DecoderChain",
+    "Dedup",
     "Device",
     "DeviceError",
     "DeviceHealth",
@@ -28,12 +36,15 @@ __all__ = [
     "PrinterError",
     "PrinterStatus",
     "SaleInfo",
+    "Scan",
     "ScanEvent",
     "ScanKind",
     "ScanRejected",
     "Scanner",
     "ScannerConfig",
     "ScannerError",
+    "Step",
     "WeightRules",
     "interpret",
+    "make_decoder",
 ]

@@ -15,6 +15,12 @@ def hw() -> None:
     Example: kopilka hw test-print --printer tcp://127.0.0.1:9100
     """
 
+
+from ._camera_cli import decode, test_camera  # noqa: E402  (the camera checks)
+
+hw.add_command(decode)
+hw.add_command(test_camera)
+
 from ._device_cli import test_print, test_scan  # noqa: E402  (the scanner and printer checks)
 
 hw.add_command(test_print)

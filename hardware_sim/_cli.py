@@ -20,6 +20,11 @@ from ._chaos_cli import chaos  # noqa: E402  (the network twin)
 
 sim.add_command(chaos)
 
+from ._camera_cli import camera, phone  # noqa: E402  (the camera and phone twins)
+
+sim.add_command(camera)
+sim.add_command(phone)
+
 from ._device_cli import printer, scanner  # noqa: E402  (the scanner and printer twins)
 
 sim.add_command(printer)
