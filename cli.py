@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from agent._cli import token
+from agent._cli import agent_group, demo, queue, status, sync_group, token
 from drivers._cli import hw
 from fastcore._cli import price
 from hardware_sim._cli import sim
@@ -30,6 +30,11 @@ main.add_command(price)
 main.add_command(report)
 main.add_command(sim)
 main.add_command(token)
+main.add_command(agent_group)
+main.add_command(demo)
+main.add_command(queue)
+main.add_command(status)
+main.add_command(sync_group)
 
 
 if __name__ == "__main__":  # pragma: no cover

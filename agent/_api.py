@@ -98,7 +98,8 @@ def _field(doc: dict[str, Any], name: str, kinds: type | tuple[type, ...], *, re
 
 
 def create_app(till: Till, status: Callable[[], dict[str, Any]] | None = None,
-               closing: threading.Event | None = None) -> Starlette:
+               closing: threading.Event | None = None,
+               sync_now: Callable[[], dict[str, Any]] | None = None) -> Starlette:
     """The ASGI app of one till's local API."""
     stop = closing or threading.Event()
     status_fn = status or till.status
@@ -185,6 +186,11 @@ def create_app(till: Till, status: Callable[[], dict[str, Any]] | None = None,
     def get_status(request: Request, doc: dict[str, Any]) -> Any:
         return status_fn()
 
+    def sync(request: Request, doc: dict[str, Any]) -> Any:
+        if sync_now is None:
+            raise SessionError("no_ledger", "this till has no ledger configured")
+        return sync_now()
+
     def reprint(request: Request, doc: dict[str, Any]) -> Any:
         return {"printed": till.print_pending(), "queued": till.print_queue()}
 
@@ -248,6 +254,7 @@ def create_app(till: Till, status: Callable[[], dict[str, Any]] | None = None,
         Route("/v1/sales", handler(sale)),
         Route("/v1/returns", handler(returns, 201), methods=["POST"]),
         Route("/v1/print/retry", handler(reprint), methods=["POST"]),
+        Route("/v1/sync/now", handler(sync), methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     return Starlette(routes=routes)

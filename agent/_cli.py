@@ -51,3 +51,295 @@ def token_verify(keys_path: str, program: str | None, now_text: str | None, code
         click.echo(f"error: {exc.reason}", err=True)
         sys.exit(2)
     click.echo(json.dumps(result.to_json(), ensure_ascii=False, sort_keys=True))
+
+
+# ----------------------------------------------------------------- shared
+
+config_option = click.option(
+    "--config", "config_path", required=True, type=click.Path(exists=True, dir_okay=False),
+    envvar="KOPILKA_CONFIG", help="The till's TOML file (or $KOPILKA_CONFIG).")
+
+
+def _load(config_path: str):  # type: ignore[no-untyped-def]
+    from ._config import load_config
+    from ._errors import ConfigError
+
+    try:
+        return load_config(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(f"config: {exc}") from exc
+
+
+def _agent_api(cfg, path: str, method: str = "GET", timeout: float = 0.5):  # type: ignore[no-untyped-def]
+    """Ask the running agent's local API; None when it is not running."""
+    import httpx
+
+    try:
+        resp = httpx.request(method, f"http://{cfg.api_host}:{cfg.api_port}{path}", timeout=timeout)
+    except httpx.HTTPError:
+        return None
+    return resp.json() if resp.status_code < 500 else None
+
+
+def _offline_status(cfg) -> dict:  # type: ignore[no-untyped-def]
+    """Status read from the till database when the agent is not running."""
+    from sync import Outbox, PromoCache, TillDb
+
+    from ._store import migrate
+
+    if not cfg.db_path.exists():
+        raise click.ClickException(f"no till database at {cfg.db_path}: the agent never ran here")
+    db = TillDb(cfg.db_path)
+    try:
+        migrate(db, time.time())
+        q = Outbox(db, till=cfg.till, store=cfg.store).status()
+        version = PromoCache(db).version
+        pending_prints = db.conn.execute("SELECT COUNT(*) FROM agent_print WHERE status='pending'").fetchone()[0]
+        open_session = db.conn.execute("SELECT id FROM agent_session WHERE state='open'").fetchone()
+    finally:
+        db.close()
+    return {"till": cfg.till, "store": cfg.store, "state": "not running", "bundle_version": version,
+            "queue_depth": q.queue_depth, "oldest_unsynced_age_s": round(q.oldest_unsynced_age_s, 1),
+            "rejected": q.rejected, "last_seq": q.last_seq, "acked_through": q.acked_through,
+            "print_queue": pending_prints, "open_session": open_session[0] if open_session else None,
+            "hardware": {}, "ledger": "unknown"}
+
+
+def _clock_skew(cfg) -> str:  # type: ignore[no-untyped-def]
+    import httpx
+
+    if not cfg.ledger_url:
+        return "no ledger configured"
+    try:
+        t0 = time.time()
+        resp = httpx.get(cfg.ledger_url + "/v1/time", timeout=1.0)
+        t1 = time.time()
+        server = parse_instant(resp.json()["server_time"])
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return "ledger unreachable"
+    skew = float(server) - (t0 + t1) / 2
+    return f"{skew:+.2f} s (till is {'behind' if skew > 0 else 'ahead'})"
+
+
+# ----------------------------------------------------------------- commands
+
+
+@click.group("agent")
+def agent_group() -> None:
+    """Run the till agent (the daemon behind the POS).
+
+    Example: kopilka agent run --config /etc/kopilka/till.toml
+    """
+
+
+@agent_group.command("run")
+@config_option
+@click.option("--once", is_flag=True, help="Start, do one round of work, stop (checks, scripts).")
+def agent_run(config_path: str, once: bool) -> None:
+    """Run the till agent until SIGTERM: devices, sales, local API, sync.
+
+    Logs are JSON lines on stderr (or [log] file); SIGTERM stops cleanly and
+    keeps an open sale journaled for the next start.
+
+    Example: kopilka agent run --config till.toml
+    """
+    from ._daemon import Agent
+    from ._errors import AgentError
+    from ._logging import setup_logging
+
+    cfg = _load(config_path)
+    setup_logging(cfg.log_level, file=str(cfg.log_file) if cfg.log_file else None)
+    agent = Agent(cfg)
+    try:
+        agent.start()
+    except AgentError as exc:
+        agent.stop()
+        raise click.ClickException(str(exc)) from exc
+    if agent.api is not None:
+        click.echo(f"kopilka agent {cfg.till}: cashier screen at {agent.api.url}/cashier", err=True)
+    agent.run(once=once)
+
+
+@click.command("status")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(config_path: str, as_json: bool) -> None:
+    """Till health: hardware, queue depth and age, bundle, last sync, clock skew.
+
+    Asks the running agent; when it is not running, reads the till database.
+
+    Example: kopilka status --config till.toml
+    """
+    cfg = _load(config_path)
+    doc = _agent_api(cfg, "/v1/status") or _offline_status(cfg)
+    doc["clock_skew"] = _clock_skew(cfg)
+    if as_json:
+        click.echo(json.dumps(doc, ensure_ascii=False, sort_keys=True))
+        return
+    last = doc.get("last_sync_at")
+    rows = [
+        ("till", f"{doc['till']} (store {doc['store']}), agent {doc.get('state', '?')}"),
+        ("hardware", ", ".join(f"{k} {v}" for k, v in (doc.get("hardware") or {}).items()) or "agent not running"),
+        ("queue", f"{doc['queue_depth']} to send, oldest {doc['oldest_unsynced_age_s']} s; {doc['rejected']} rejected"),
+        ("sequence", f"last seq {doc['last_seq']}, acknowledged through {doc['acked_through']}"),
+        ("bundle", f"version {doc['bundle_version']}"),
+        ("ledger", f"{doc.get('ledger')}; last sync "
+                   + (time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(last)) if last else "never")),
+        ("clock skew", doc["clock_skew"]),
+        ("printer queue", f"{doc['print_queue']} receipt(s) waiting"),
+        ("open sale", doc.get("open_session") or "none"),
+    ]
+    for k, v in rows:
+        click.echo(f"{k:<14} {v}")
+
+
+@click.command("queue")
+@config_option
+@click.option("--all", "show_all", is_flag=True, help="Also the acknowledged rows.")
+@click.option("--limit", default=50, show_default=True)
+def queue(config_path: str, show_all: bool, limit: int) -> None:
+    """List the till's outbox: what has not reached the ledger yet, and rejects.
+
+    Example: kopilka queue --config till.toml
+    """
+    from sync import TillDb
+
+    cfg = _load(config_path)
+    if not cfg.db_path.exists():
+        raise click.ClickException(f"no till database at {cfg.db_path}")
+    db = TillDb(cfg.db_path)
+    try:
+        where = "" if show_all else "WHERE o.status != 'acked'"
+        rows = db.conn.execute(
+            "SELECT o.seq, o.txn_id, o.status, o.created_at, q.reason, q.detail, o.body FROM outbox o"
+            f" LEFT JOIN quarantine q ON q.seq = o.seq {where} ORDER BY o.seq LIMIT ?", (limit,)).fetchall()
+    finally:
+        db.close()
+    if not rows:
+        click.echo("queue empty: every sale has reached the ledger")
+        return
+    click.echo(f"{'seq':>5}  {'kind':<6} {'status':<9} {'age':>8}  {'paid':>9}  txn_id / reason")
+    now = time.time()
+    for seq, txn_id, st, created, reason, detail, body in rows:
+        txn = json.loads(body)
+        tot = txn.get("result", {}).get("totals", {})
+        paid = tot.get("paid", -tot.get("refund", 0))
+        why = f"  {reason}: {detail}" if reason else ""
+        click.echo(f"{seq:>5}  {txn['kind']:<6} {st:<9} {int(now - created):>7}s  {paid / 100:>9.2f}  {txn_id}{why}")
+
+
+@click.group("sync")
+def sync_group() -> None:
+    """Till-side sync commands.
+
+    Example: kopilka sync now --config till.toml
+    """
+
+
+@sync_group.command("now")
+@config_option
+def sync_now(config_path: str) -> None:
+    """Send every queued sale to the ledger now, with a progress bar.
+
+    Uses the running agent when there is one, else uploads directly.
+
+    Example: kopilka sync now --config till.toml
+    """
+    import threading
+
+    cfg = _load(config_path)
+    if not cfg.ledger_url:
+        raise click.ClickException("no [ledger] url in the config")
+    running = _agent_api(cfg, "/v1/status")
+    if running is not None:
+        total = running["queue_depth"]
+        result: dict = {}
+        t = threading.Thread(target=lambda: result.update(_agent_api(cfg, "/v1/sync/now", "POST", 600) or {}))
+        t.start()
+        with click.progressbar(length=max(total, 1), label="sending") as bar:
+            done = 0
+            while t.is_alive():
+                t.join(0.2)
+                st = _agent_api(cfg, "/v1/status") or {}
+                now_done = total - min(total, st.get("queue_depth", total))
+                bar.update(now_done - done)
+                done = now_done
+            bar.update(max(total, 1) - done)
+        report = result
+    else:
+        report = _direct_sync(cfg)
+    click.echo(f"sent {report.get('sent', 0)}: {report.get('accepted', 0)} accepted, "
+               f"{report.get('duplicate', 0)} duplicate, {report.get('rejected', 0)} rejected; "
+               f"{report.get('remaining', '?')} left")
+    if report.get("error"):
+        raise click.ClickException(f"stopped: {report['error']}")
+
+
+def _direct_sync(cfg) -> dict:  # type: ignore[no-untyped-def]
+    from dataclasses import asdict
+
+    from sync import Outbox, TillDb, Uploader, UploaderBusy
+
+    db = TillDb(cfg.db_path)
+    try:
+        outbox = Outbox(db, till=cfg.till, store=cfg.store)
+        total = outbox.status().queue_depth
+        try:
+            up = Uploader(outbox, base_url=cfg.ledger_url, key=cfg.ledger_key, heartbeat_every_s=0)
+        except UploaderBusy as exc:
+            raise click.ClickException(f"another uploader runs on this till: {exc}") from exc
+        try:
+            with click.progressbar(length=max(total, 1), label="sending") as bar:
+                state = {"done": 0}
+
+                def progress(done: int, tot: int) -> None:
+                    bar.update(done - state["done"])
+                    state["done"] = done
+
+                report = up.sync_now(progress)
+        finally:
+            up.close()
+    finally:
+        db.close()
+    return asdict(report)
+
+
+@click.command("demo")
+@click.option("--keep", "keep", type=click.Path(file_okay=False), default=None,
+              help="Keep the ledger, till database, receipts and logs in this folder.")
+def demo(keep: str | None) -> None:
+    """The product in one command: a scripted till shift on simulated hardware.
+
+    A temporary SQLite ledger on 127.0.0.1, a till agent with a pty scanner,
+    a phone showing its QR to the camera, an ESC/POS printer twin and a
+    network cut between the till and the ledger. Prints the shift, the
+    receipts and the sync report; finishes in seconds.
+
+    Example: kopilka demo
+    """
+    import tempfile
+    from pathlib import Path as _P
+
+    from ._demo import run_demo
+    from ._logging import setup_logging
+
+    work = _P(keep) if keep else _P(tempfile.mkdtemp(prefix="kopilka-demo-"))
+    work.mkdir(parents=True, exist_ok=True)
+    handler = setup_logging("INFO", file=str(work / "agent.log"))
+    try:
+        result = run_demo(click.echo, work)
+    except Exception as exc:
+        raise click.ClickException(f"demo failed: {exc} (logs in {work / 'agent.log'})") from exc
+    finally:
+        import logging
+
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+        if not keep:
+            import shutil
+
+            shutil.rmtree(work, ignore_errors=True)
+    if keep:
+        click.echo(f"Kept in {work}: ledger.sqlite3, till/, receipts/, agent.log")
+    if not result.journal_ok:
+        raise click.ClickException("the ledger's journal does not match its balances")

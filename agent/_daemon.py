@@ -89,17 +89,19 @@ class Agent:
         self.till = Till(self.db, catalog, till=cfg.till, store=cfg.store, program=cfg.program,
                          ledger=ledger, printer=rt.printer(cfg), events=self.events, clock=rt.clock,
                          hold_budget_s=cfg.hold_budget_ms / 1000)
+        self.scanner = rt.scanner(cfg, lambda ev: self.inbox.put(("scan", ev)))
+        self.camera = rt.camera(cfg, lambda sc: self.inbox.put(("camera", sc)))
         self.uploader = rt.uploader(self.till.outbox, cfg, agent_version=AGENT_VERSION,
                                     bundle_version=lambda: self.cache.version, hardware=self.hardware,
                                     poll_every_s=cfg.sync_interval_s)
         if self.uploader is not None:
             self.uploader.start()
         self.puller = rt.puller(self.cache, cfg, self._swap_engine)
-        self.scanner = rt.scanner(cfg, lambda ev: self.inbox.put(("scan", ev)))
-        self.camera = rt.camera(cfg, lambda sc: self.inbox.put(("camera", sc)))
         rt.install_signals(lambda name: self.inbox.put(("signal", name)))
         if self.serve_api:
-            self.api = rt.serve(create_app(self.till, self.status, self.closing), cfg.api_host, cfg.api_port)
+            app = create_app(self.till, self.status, self.closing,
+                             self.sync_now if self.uploader is not None else None)
+            self.api = rt.serve(app, cfg.api_host, cfg.api_port)
             log.info("local API on %s", self.api.url)
         self._set(AgentState.RUNNING)
         return self
@@ -219,6 +221,13 @@ class Agent:
         self.till.catalog = Catalog(self.cache.bundle, engine=engine)
         log.info("bundle version %d in force", version)
         self.events.publish("bundle", version=version)
+
+    def sync_now(self) -> dict[str, Any]:
+        """Drain the queue now (the local API's /v1/sync/now)."""
+        from dataclasses import asdict
+
+        assert self.uploader is not None
+        return asdict(self.uploader.sync_now())
 
     def hardware(self) -> dict[str, str]:
         out = {}

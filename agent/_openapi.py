@@ -61,6 +61,8 @@ def openapi_document() -> dict[str, Any]:
                 {"receipt": {"type": "string"}, "items": {"type": "array", "items": obj(
                     {"line": {"type": "integer"}, "qty": {"type": ["integer", "string"]}}, ["line"])}},
                 ["receipt", "items"]), ok_schema="Return")},
+            "/v1/sync/now": {"post": _op("Drain the outbox to the ledger now", 200, errors=(422,),
+                                         ok_schema="SyncReport")},
             "/v1/print/retry": {"post": _op("Retry queued receipts", 200, errors=(), ok_schema="Printed")},
         },
         "components": {"schemas": {
@@ -74,6 +76,10 @@ def openapi_document() -> dict[str, Any]:
                             "result": {"type": ["object", "null"], "description": "spec/pricing.md §7"},
                             "receipt_id": {"type": ["string", "null"]}}, ["id", "state", "lines"]),
             "Status": {"type": "object"},
+            "SyncReport": obj({"sent": {"type": "integer"}, "accepted": {"type": "integer"},
+                               "duplicate": {"type": "integer"}, "rejected": {"type": "integer"},
+                               "remaining": {"type": "integer"}, "error": {"type": ["string", "null"]}},
+                              ["sent", "remaining"]),
             "Sale": {"type": "object"},
             "Return": obj({"receipt_id": {"type": "string"}, "totals": {"type": "object"},
                            "lines": {"type": "array"}, "receipt": {"type": "string"}}, ["receipt_id", "totals"]),

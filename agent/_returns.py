@@ -9,14 +9,13 @@ returned and ``q`` returned now, every figure ``F`` of the line gives
 ``rhu(F*(R+q), Q) - rhu(F*R, Q)`` (spec/pricing.md ``rhu``):
 
 - ``refund``: of the line's ``paid`` money;
+- ``redeemed_refund``: of the line's ``redeemed`` money (paid with points);
 - ``points_refunded``: of the line's share of the sale's redeemed points
   (split over lines with ``allocate(redeemed_points, weights=redeemed)``);
-  ``redeemed_refund`` is their money value, ``points_refunded * point_value``;
 - ``points_reversed``: of the line's accrued ``points``.
 
-When a return completes the whole sale, the receipt-level extras
-(welcome and birthday points) are reversed too, so a fully returned sale
-leaves the account exactly where it was.
+Welcome and birthday points belong to no line and are never reversed
+(the ledger computes the same figures and audits the till's against them).
 """
 from __future__ import annotations
 
@@ -89,18 +88,11 @@ def compute_return(sale: dict[str, Any], items: list[dict[str, Any]], done: dict
         out.append({
             "line": idx, "qty": milli_to_text(q),
             "refund": _share(int(ln["paid"]), before, q, sold),
-            "redeemed_refund": 0,
+            "redeemed_refund": _share(int(ln["redeemed"]), before, q, sold),
             "points_reversed": _share(int(ln["points"]), before, q, sold),
             "points_refunded": _share(line_points[idx], before, q, sold),
         })
-        out[-1]["redeemed_refund"] = out[-1]["points_refunded"] * point_value
     totals = {k: sum(o[k] for o in out) for k in ("refund", "redeemed_refund", "points_reversed", "points_refunded")}
-    after = dict(done)
-    for idx, q in wanted:
-        after[idx] = after.get(idx, 0) + q
-    if all(after.get(i, 0) == qty_milli(ln["qty"]) for i, ln in enumerate(lines)):
-        bonus = res.get("bonus", {})
-        totals["points_reversed"] += int(bonus.get("welcome", 0)) + int(bonus.get("birthday", 0))
     return out, totals
 
 
@@ -117,7 +109,12 @@ def make_return(till: "Till", receipt: str, items: list[dict[str, Any]]) -> dict
         now = till.clock()
         txn = {
             "txn_id": txn_id, "kind": "return", "at": till.catalog.local_now(till.store, now),
-            "customer": sale.get("customer"), "mode": "offline", "hold_id": None, "basket": None,
+            "customer": sale.get("customer"), "mode": "offline", "hold_id": None,
+            # What came back, as a basket (the ledger wants an object here).
+            "basket": {"store": till.store, "at": till.catalog.local_now(till.store, now), "customer": None,
+                       "coupons": [], "redeem": 0,
+                       "lines": [{"sku": sale["result"]["lines"][ln["line"]]["sku"], "qty": ln["qty"]}
+                                 for ln in lines]},
             "result": {"lines": lines, "totals": totals},
             "bundle_version": sale.get("bundle_version"), "engine_version": fastcore.ENGINE_VERSION,
             "original_txn_id": sale["txn_id"],

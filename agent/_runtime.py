@@ -39,13 +39,34 @@ class EscposPrinter:
         if not self.url.startswith("tcp://"):
             raise PrinterFailed("unsupported", f"printer {self.url} needs the drivers package")
         data = bytearray(b"\x1b@\x1bt\x11")  # init, code page 17 = CP866
-        data += job["text"].replace("\n", "\n").encode(self.encoding, "replace")
+        data += job["text"].encode(self.encoding, "replace")
         data += b"\n\n\n\x1dV\x01"  # feed, partial cut
         try:
             with socket.create_connection(self._address(), timeout=self.timeout) as sock:
+                self._check(sock)
                 sock.sendall(bytes(data))
         except OSError as exc:
             raise PrinterFailed("unreachable", f"printer {self.url}: {exc}") from exc
+
+    def _check(self, sock: socket.socket) -> None:
+        """Ask DLE EOT 1, 2, 4 first: never send a receipt into a printer
+        that is out of paper, open or offline (it would be lost or held)."""
+        from drivers._printer_status import decode
+
+        answers: dict[int, int] = {}
+        for n in (1, 2, 4):
+            sock.sendall(bytes([0x10, 0x04, n]))
+            try:
+                got = sock.recv(1)
+            except socket.timeout:
+                got = b""
+            if got:
+                answers[n] = got[0]
+        status = decode(answers)
+        if not status.can_print:
+            words = {"paper_out": "paper out", "cover_open": "cover open", "offline": "printer offline",
+                     "unknown": "printer does not answer"}.get(status.condition.value, status.condition.value)
+            raise PrinterFailed(status.condition.value, words)
 
 
 class Runtime:
