@@ -1,0 +1,56 @@
+"""kopilka demo end to end: the shift reaches the ledger exactly once and the
+printed receipts read back line by line as the sales were committed."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from agent._cli import demo
+from agent._demo import run_demo
+from agent._receipt import parse_receipt
+
+
+def test_the_demo_shift_reaches_the_ledger_exactly_once(tmp_path: Path) -> None:
+    lines: list[str] = []
+    result = run_demo(lines.append, tmp_path)
+    assert result.seconds < 60
+    outbox = result.outbox
+    assert [t["kind"] for t in outbox] == ["sale", "sale", "return"]
+    assert [t["mode"] for t in outbox[:2]] == ["online", "offline"]
+    assert outbox[0]["hold_id"] and outbox[1]["hold_id"] is None
+    assert all(t["ack"] == "acked" for t in outbox)
+    # exactly once at the ledger, same txn_ids, same seqs
+    assert [(r["txn_id"], r["seq"]) for r in result.ledger_rows] == [(t["txn_id"], t["seq"]) for t in outbox]
+    assert result.journal_ok
+    # balances: opening - redeemed + earned, then the return
+    sale1, sale2, ret = (t["result"]["totals"] for t in outbox)
+    assert result.balances["A-BORIS"] == 900 - sale2["redeemed_points"] + sale2["points"]
+    assert result.balances["A-ANNA"] == (1500 - sale1["redeemed_points"] + sale1["points"]
+                                         + ret["points_refunded"] - ret["points_reversed"])
+    # every receipt the printer twin rendered reads back as committed
+    for text, txn in zip(result.receipts, outbox):
+        got = parse_receipt(text)
+        assert got["receipt_id"] == f"KY-001-01/{txn['seq']}"
+        if txn["kind"] == "sale":
+            want = txn["result"]["lines"]
+            assert [(ln["qty"], ln["amount"], ln["discount"]) for ln in got["lines"]] == \
+                [(ln["qty"], ln["amount"], ln["discount"]) for ln in want]
+            assert got["totals"]["total"] == txn["result"]["totals"]["paid"]
+            assert got["totals"]["points_spent" if txn["result"]["totals"]["redeemed_points"] else "total"]
+            assert got["totals"]["card"].endswith(txn["customer"]["card"][-4:])
+            assert txn["customer"]["card"] not in text
+        else:
+            assert got["totals"]["refund"] == txn["result"]["totals"]["refund"]
+    assert any("network" in ln or "link" in ln for ln in lines)
+    assert (tmp_path / "receipts" / "0001.txt").exists() and (tmp_path / "receipts" / "0001.png").exists()
+
+
+def test_the_demo_command_prints_the_shift_and_the_report(tmp_path: Path) -> None:
+    res = CliRunner().invoke(demo, ["--keep", str(tmp_path / "kept")])
+    assert res.exit_code == 0, res.output
+    out = res.output
+    for words in ("Anna", "Boris", "OFFLINE", "RETURN", "Ledger sync report", "journal = balances: OK"):
+        assert words in out, words
+    assert "2900000123458" not in out
+    assert (tmp_path / "kept" / "agent.log").stat().st_size > 0
