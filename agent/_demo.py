@@ -240,10 +240,10 @@ def run_demo(echo: Callable[[str], None] = print, workdir: Path | None = None) -
         # ---- receipts and report --------------------------------------------------------------
         echo("Receipts as the printer twin rendered them:")
         for text in result.receipts:
-            echo("  +" + "-" * 48 + "+")
+            echo("  +" + "-" * 50 + "+")
             for line in text.rstrip("\n").splitlines():
-                echo(f"  | {line:<46} |")
-            echo("  +" + "-" * 48 + "+")
+                echo(f"  | {line:<48} |")
+            echo("  +" + "-" * 50 + "+")
         echo("")
         result.outbox = [dict(r.txn, ack=r.status) for r in till.outbox.rows()]
         with ledger.storage.transaction() as tx:

@@ -123,6 +123,38 @@ def parse_receipt(text: str) -> dict[str, Any]:
     return doc
 
 
+_RU_TOTALS = {"Сумма": "subtotal", "Скидка": "discount", "ИТОГО": "total", "Карта": "card",
+              "Списано баллов": "points_spent", "Начислено баллов": "points_earned",
+              "Баланс баллов": "points_balance"}
+
+
+def parse_printed(text: str) -> dict[str, Any]:
+    """Read back a receipt in either layout: the printer driver's (sales,
+    ``Чек ...``) or the agent's plain one (returns, tests)."""
+    if "Чек " not in text:
+        return parse_receipt(text)
+    lines = [ln.rstrip() for ln in text.splitlines()]
+    doc: dict[str, Any] = {"kind": "RECEIPT", "lines": [], "totals": {}}
+    for i, ln in enumerate(lines):
+        if ln.startswith("Чек "):
+            doc["receipt_id"] = ln.split()[1]
+        elif ln.startswith("  ") and " x " in ln + " " and ln.split()[1:2] == ["x"] and i > 0:
+            doc["lines"].append({"name": lines[i - 1], "qty": ln.split()[0], "amount": _kop(ln.split()[-1]),
+                                 "discount": 0})
+        elif ln.startswith("  Скидка") and doc["lines"]:
+            doc["lines"][-1]["discount"] = -_kop(ln.split()[-1])
+        elif ln.startswith("Оплачено баллами"):
+            doc["totals"]["points_spent"] = int(ln.split("(")[1].split(")")[0])
+            doc["totals"]["redeemed"] = -_kop(ln.split()[-1])
+        else:
+            for label, key in _RU_TOTALS.items():
+                if ln.startswith(label + " ") and key not in doc["totals"]:
+                    value = ln.split()[-1]
+                    doc["totals"][key] = value if key == "card" else (
+                        int(value) if key.startswith("points") else abs(_kop(value)))
+    return doc
+
+
 def _kop(text: str) -> int:
     sign = -1 if text.startswith("-") else 1
     whole, _, frac = text.lstrip("-").partition(".")

@@ -118,6 +118,12 @@ class Runtime:
     def printer(self, config: TillConfig) -> Any:
         if not config.printer:
             return None
+        from drivers._printer import Printer
+
+        if Printer.is_usable():
+            from ._printing import DriversPrinter
+
+            return DriversPrinter(config.printer, config.printer_encoding)
         return EscposPrinter(config.printer, config.printer_encoding)
 
     # -- network -----------------------------------------------------------------

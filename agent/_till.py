@@ -414,7 +414,8 @@ class Till:
         if row is None:  # pragma: no cover - the commit wrote it in the same transaction
             raise SessionError("lost", f"committed sale {s.txn_id} not found")
         s.receipt_id, s.seq = row["receipt_id"], int(row["txn"]["seq"])
-        txn = dict(row["txn"], receipt_id=row["receipt_id"], payment=s.payment)
+        txn = dict(row["txn"], receipt_id=row["receipt_id"], payment=s.payment,
+                   balance_before=(s.customer or {}).get("balance"))
         text = sale_receipt(txn, self.catalog, header=self.receipt_header)
         job = self._job("sale", txn, text)
         with self.db.transaction() as conn:
@@ -434,11 +435,17 @@ class Till:
         cust = txn.get("customer") or {}
         lines = txn["result"]["lines"]
         skus = [ln.get("sku") for ln in lines if ln.get("sku")]
+        balance = None
+        if kind == "sale" and txn.get("mode") == "online" and txn.get("balance_before") is not None:
+            tot = txn["result"]["totals"]
+            balance = int(txn["balance_before"]) - int(tot["redeemed_points"]) + int(tot["points"])
         return {
             "kind": kind, "receipt_id": txn["receipt_id"], "text": text, "result": txn["result"],
+            "method": (txn.get("payment") or {}).get("method"),
             "info": {"receipt_id": txn["receipt_id"], "store": self.receipt_header or self.store,
                      "till": self.till, "time": txn["at"][:16].replace("T", " "),
-                     "card": cust.get("card"), "names": {k: self.catalog.name(k) for k in skus}},
+                     "card": cust.get("card"), "balance": balance,
+                     "names": {k: self.catalog.name(k) for k in skus}},
         }
 
     def print_pending(self) -> int:

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from agent._cli import demo
 from agent._demo import run_demo
-from agent._receipt import parse_receipt
+from agent._receipt import parse_printed
 
 
 def test_the_demo_shift_reaches_the_ledger_exactly_once(tmp_path: Path) -> None:
@@ -30,14 +30,15 @@ def test_the_demo_shift_reaches_the_ledger_exactly_once(tmp_path: Path) -> None:
                                          + ret["points_refunded"] - ret["points_reversed"])
     # every receipt the printer twin rendered reads back as committed
     for text, txn in zip(result.receipts, outbox):
-        got = parse_receipt(text)
+        got = parse_printed(text)
         assert got["receipt_id"] == f"KY-001-01/{txn['seq']}"
         if txn["kind"] == "sale":
             want = txn["result"]["lines"]
             assert [(ln["qty"], ln["amount"], ln["discount"]) for ln in got["lines"]] == \
                 [(ln["qty"], ln["amount"], ln["discount"]) for ln in want]
             assert got["totals"]["total"] == txn["result"]["totals"]["paid"]
-            assert got["totals"]["points_spent" if txn["result"]["totals"]["redeemed_points"] else "total"]
+            assert got["totals"]["points_spent"] == txn["result"]["totals"]["redeemed_points"]
+            assert got["totals"]["points_earned"] == txn["result"]["totals"]["points"]
             assert got["totals"]["card"].endswith(txn["customer"]["card"][-4:])
             assert txn["customer"]["card"] not in text
         else:
