@@ -31,10 +31,10 @@ else:
         from .reference import Engine
 
 __all__ = [
-    "ENGINE_VERSION",
     "BasketError",
     "Bundle",
     "BundleError",
+    "ENGINE_VERSION",
     "Engine",
     "KopilkaError",
     "Result",

@@ -40,6 +40,7 @@ cdef struct Ctx:
     i64 *disc_tot
     i64 *pts_tot
     i64 *mult_set
+    i64 *active      # slots that gave anything (result)
     i64 *judged      # per group
     # per slot x line
     signed char *E   # eligible

@@ -53,6 +53,19 @@ cdef class _Csr:
         self.data = self._data_buf
 
 
+cdef extern from "Python.h":
+    long long PyLong_AsLongLongAndOverflow(object, int *) except? -1
+
+
+cdef inline i64 _small_int(object value) except? -1:
+    """A Python int in 1..10**6, else 0 (the common quantity, read without allocating)."""
+    cdef int overflow = 0
+    cdef long long v = PyLong_AsLongLongAndOverflow(value, &overflow)
+    if overflow or v < 1 or v > 1000000:
+        return 0
+    return v
+
+
 cdef inline i64 _rhu(i128 n, i128 d):
     return <i64>((2 * n + d) // (2 * d))
 
@@ -323,7 +336,8 @@ cdef class Engine:
             c.disc_tot = slots + c.K
             c.pts_tot = slots + 2 * c.K
             c.mult_set = slots + 3 * c.K
-            c.judged = slots + 4 * c.K
+            c.active = slots + 4 * c.K
+            c.judged = slots + 5 * c.K
             for j in range(c.K):
                 c.static_ok[j] = -1
                 c.disc_tot[j] = 0
@@ -350,7 +364,7 @@ cdef class Engine:
 
     cdef void _read_lines(self, Ctx *c, list raw_lines) except *:
         cdef int i
-        cdef i64 idx, q, price, flags
+        cdef i64 idx, q, price, flags, small
         cdef i128 total = 0, total_q = 0
         sku_index = self._sku_index
         for i in range(c.L):
@@ -363,8 +377,9 @@ cdef class Engine:
                 raise BasketError(f"lines[{i}].sku", f"unknown sku {sku!r}")
             idx = found
             qty = (<dict>line).get("qty")
-            if type(qty) is int and 0 < qty < 1000000:
-                q = qty * 1000
+            small = _small_int(qty) if type(qty) is int else 0
+            if small > 0:
+                q = small * 1000
             else:
                 milli = parse_milli(qty)
                 if milli is None or milli == 0:
@@ -453,16 +468,17 @@ cdef class Engine:
                     s = _find(c.cand, K, self.key_excludes.data[jj])
                     if s >= 0:
                         c.E[s * L + l] = 0
-        for s in range(K):
-            r = c.cand[s]
-            kind = self.p_kind[r]
-            phase = self.p_phase[r]
-            for l in range(L):
-                fl = c.flags[l]
-                if phase == 2:
+        # flags close lines to whole phases; most lines have none
+        for l in range(L):
+            fl = c.flags[l]
+            if fl == 0:
+                continue
+            for s in range(K):
+                r = c.cand[s]
+                if self.p_phase[r] == 2:
                     if fl & NO_ACCRUAL:
                         c.E[s * L + l] = 0
-                elif (fl & NO_DISCOUNT) or (kind == K_NFORM and (fl & KG)):
+                elif (fl & NO_DISCOUNT) or (self.p_kind[r] == K_NFORM and (fl & KG)):
                     c.E[s * L + l] = 0
 
     # -- §3 applicability -----------------------------------------------------------------
@@ -798,12 +814,19 @@ cdef class Engine:
         cdef int l, s, L = c.L, K = c.K
         cdef i64 amount = 0, discount = 0, redeemed = 0, paid = 0, points = 0, q
         cdef i64 line_paid
+        cdef int n_active = 0, a
         skus = self._skus
         ids = self._promo_ids
+        # the slots that gave anything, in visit order
+        for s in range(K):
+            if c.disc_tot[s] > 0 or c.pts_tot[s] > 0 or c.mult_set[s]:
+                c.active[n_active] = s
+                n_active += 1
         lines = []
         for l in range(L):
             promos = []
-            for s in range(K):
+            for a in range(n_active):
+                s = c.active[a]
                 if c.C[s * L + l]:
                     promos.append(ids[c.cand[s]])
             q = c.q[l]
@@ -824,9 +847,9 @@ cdef class Engine:
             paid += line_paid
             points += c.points[l]
         applied = []
-        for s in range(K):
-            if c.disc_tot[s] > 0 or c.pts_tot[s] > 0 or c.mult_set[s]:
-                applied.append({"promo": ids[c.cand[s]], "discount": c.disc_tot[s], "points": c.pts_tot[s]})
+        for a in range(n_active):
+            s = c.active[a]
+            applied.append({"promo": ids[c.cand[s]], "discount": c.disc_tot[s], "points": c.pts_tot[s]})
         base_points, promo_points, welcome, birthday = bonus
         rejected = []
         for s in range(c.n_coupon):
