@@ -1,0 +1,13 @@
+from typing import Any, Iterable
+
+from ._bundle import Bundle
+from ._result import Result
+
+class Engine:
+    name: str
+    bundle: Bundle
+    def __init__(self, bundle: Bundle | dict[str, Any] | str | bytes) -> None: ...
+    @property
+    def version(self) -> int: ...
+    def price(self, basket: dict[str, Any]) -> Result: ...
+    def price_many(self, baskets: Iterable[dict[str, Any]]) -> list[Result]: ...
