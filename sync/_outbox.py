@@ -205,35 +205,55 @@ class Outbox:
         """Record one ledger answer in one transaction; the cursor moves only here."""
         accepted = duplicate = rejected = reoffered = 0
         now = self.clock()
+        acks: list[tuple[float, str, str]] = []
+        rejects: list[Mapping[str, Any]] = []
+        for res in results:
+            status = res.get("status")
+            if status in ("accepted", "duplicate"):
+                acks.append((now, str(status), str(res.get("txn_id"))))
+                if status == "accepted":
+                    accepted += 1
+                else:
+                    duplicate += 1
+            elif status == "rejected":
+                rejects.append(res)
+            else:
+                log.warning("ledger answered unknown status %r for %s", status, res.get("txn_id"))
         with self.db.transaction() as conn:
-            for res in results:
-                status = res.get("status")
+            if acks:
+                cur = conn.executemany(
+                    "UPDATE outbox SET status = 'acked', acked_at = ?, ack_status = ?"
+                    " WHERE txn_id = ? AND status = 'pending'",
+                    acks,
+                )
+                if cur.rowcount != len(acks):
+                    # Answers for rows we do not have, or already settled: count what changed.
+                    log.warning("ledger acknowledged %d rows, %d were pending here", len(acks), cur.rowcount)
+                    accepted, duplicate = self._recount(conn, acks, now)
+            for res in rejects:
                 txn_id = res.get("txn_id")
-                row = conn.execute(
-                    "SELECT seq, status FROM outbox WHERE txn_id = ?", (txn_id,)
-                ).fetchone()
+                row = conn.execute("SELECT seq FROM outbox WHERE txn_id = ?", (txn_id,)).fetchone()
                 if row is None:
                     log.warning("ledger answered for unknown txn_id %s", txn_id)
                     continue
-                seq = int(row[0])
-                if status in ("accepted", "duplicate"):
-                    conn.execute(
-                        "UPDATE outbox SET status = 'acked', acked_at = ?, ack_status = ? WHERE seq = ?",
-                        (now, status, seq),
-                    )
-                    if status == "accepted":
-                        accepted += 1
-                    else:
-                        duplicate += 1
-                elif status == "rejected":
-                    self._quarantine(conn, seq, str(txn_id), str(res.get("reason") or "rejected"),
-                                     res.get("detail"), now)
-                    rejected += 1
-                else:
-                    log.warning("ledger answered unknown status %r for %s", status, txn_id)
+                self._quarantine(conn, int(row[0]), str(txn_id), str(res.get("reason") or "rejected"),
+                                 res.get("detail"), now)
+                rejected += 1
             if epoch is not None:
                 reoffered = self._epoch(conn, epoch, high_water)
         return AckCounts(accepted, duplicate, rejected, reoffered)
+
+    @staticmethod
+    def _recount(conn: sqlite3.Connection, acks: list[tuple[float, str, str]], now: float) -> tuple[int, int]:
+        accepted = duplicate = 0
+        for _, status, txn_id in acks:
+            hit = conn.execute(
+                "SELECT 1 FROM outbox WHERE txn_id = ? AND status = 'acked' AND acked_at = ?", (txn_id, now)
+            ).fetchone()
+            if hit is not None:
+                accepted += status == "accepted"
+                duplicate += status == "duplicate"
+        return accepted, duplicate
 
     def _quarantine(self, conn: sqlite3.Connection, seq: int, txn_id: str, reason: str,
                     detail: Any, now: float) -> None:

@@ -157,6 +157,18 @@ class Uploader:
         retry_after = parse_retry_after(resp.headers.get("Retry-After"))
         if status >= 500 or status in _RETRY_STATUSES:
             raise _Retry(f"HTTP {status}: {resp.text[:200]}", retry_after)
+        try:
+            err = resp.json()
+            if not isinstance(err, dict):
+                raise ValueError("not an object")
+            reason = str(err.get("error") or f"http_{status}")
+            detail = err.get("detail")
+        except ValueError:
+            reason, detail = f"http_{status}", resp.text[:200]
+        if status == 415 or reason in ("unsupported_encoding", "bad_encoding"):
+            # The envelope, not a row, is at fault: send plain JSON next time.
+            self.compress = False
+            raise _Retry(f"HTTP {status} {reason}: retrying without gzip", retry_after)
         # Any other 4xx: the ledger refuses this request as a whole and changed
         # nothing. Split to find the bad row; a single bad row is quarantined.
         if len(rows) > 1:
@@ -165,12 +177,6 @@ class Uploader:
             b = self._post(rows[mid:])
             return AckCounts(a.accepted + b.accepted, a.duplicate + b.duplicate,
                              a.rejected + b.rejected, a.reoffered + b.reoffered)
-        try:
-            err = resp.json()
-            reason = str(err.get("error") or f"http_{status}")
-            detail = err.get("detail")
-        except ValueError:
-            reason, detail = f"http_{status}", resp.text[:200]
         self.outbox.quarantine(rows[0].seq, reason, detail)
         return AckCounts(rejected=1)
 

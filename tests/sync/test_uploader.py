@@ -333,3 +333,19 @@ def test_sync_now_and_the_loop_never_send_concurrently(outbox: Outbox, uploader:
     assert wait_for(lambda: outbox.status().queue_depth == 0)
     assert ledger.apply_count == 200
     assert sum(1 for r in ledger.requests if r.url.path == "/v1/transactions") == 20
+
+
+def test_a_ledger_refusing_gzip_gets_plain_json_and_no_row_is_quarantined(
+        outbox: Outbox, uploader: Uploader, ledger: FakeLedger) -> None:
+    outbox.append_many(make_txn(i) for i in range(3))
+
+    def no_gzip(request: httpx.Request) -> httpx.Response | None:
+        if request.headers.get("content-encoding") == "gzip":
+            return httpx.Response(415, json={"error": "unsupported_encoding", "detail": "gzip"})
+        return None
+
+    ledger.fail = no_gzip
+    report = uploader.sync_now(wait=lambda s: None)
+    assert (report.accepted, report.rejected, report.remaining) == (3, 0, 0)
+    assert outbox.quarantined() == []
+    assert "content-encoding" not in ledger.requests[-1].headers
