@@ -161,6 +161,8 @@ class Runtime:
             self._installed[sig] = signal.signal(sig, lambda _s, _f, n=name: enqueue(n))
 
     def restore_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # installed only from the main thread; restored there too
         for sig, old in self._installed.items():
             signal.signal(sig, old)
         self._installed.clear()

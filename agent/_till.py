@@ -132,7 +132,7 @@ class Till:
             self._publish(s, "opened")
             return s
 
-    def _edit(self, sid: str, action: str, change: Callable[[Session], None]) -> Session:
+    def _edit(self, sid: str, action: str, change: Callable[[Session], None], publish: bool = True) -> Session:
         """Apply ``change``, re-price, journal; on any error nothing changes."""
         with self.lock:
             s = self.get(sid)
@@ -145,8 +145,9 @@ class Till:
                 restored = Session.from_json(before)
                 self.sessions[sid] = restored
                 raise
-            self._journal(s)
-            self._publish(s, action)
+            if publish:
+                self._journal(s)
+                self._publish(s, action)
             return s
 
     def _reprice(self, s: Session) -> None:
@@ -291,7 +292,7 @@ class Till:
             s.require_open("redeem")
             if s.customer is None and points != 0:
                 raise SessionError("no_customer", "identify the customer before spending points")
-            self._edit(sid, "redeem", lambda s: setattr(s, "redeem", points))
+            self._edit(sid, "redeem", lambda s: setattr(s, "redeem", points), publish=False)
             s = self.get(sid)
             self._secure_points(s)
             self._journal(s)

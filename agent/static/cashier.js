@@ -106,7 +106,7 @@ async function refreshStatus(st) {
   $("queue").textContent = "queue " + st.queue_depth;
   $("bundle").textContent = "bundle v" + st.bundle_version;
   const online = st.ledger === "online";
-  $("link").textContent = st.ledger || "offline";
+  $("link").textContent = "ledger " + (st.ledger || "offline");
   $("link").className = "pill " + (online ? "ok" : "bad");
 }
 
