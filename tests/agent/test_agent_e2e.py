@@ -1,0 +1,128 @@
+"""End to end on every simulator: a phone QR read by the camera, goods through
+the pty scanner, points redeemed, the receipt read back from the printer
+twin line by line, and the sale at the ledger exactly once -- with the link
+up, and with the link down (several ways) and then back."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import httpx
+import pytest
+
+from agent import Agent, parse_config
+from agent._demo import BUNDLE, MEMBERS, _first_pull
+from agent._receipt import parse_printed
+from agent._runtime import ApiServer, Runtime
+
+MILK, CHEESE, COFFEE = "4607000000014", "4607000000038", "4607000000090"
+
+
+class CameraDrivenRuntime(Runtime):
+    """The real runtime; the test shows the phone to the camera frame by frame."""
+
+    def camera(self, config: Any, on_scan: Any) -> Any:
+        return None
+
+
+def wait(cond: Any, what: str, agent: Agent, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        agent.tick(time.time())
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.005)
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    from hardware_sim import ChaosProxy, ScannerTwin
+    from hardware_sim._printer import PrinterTwin
+    from sync.ledger import Ledger, make_app
+
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
+    key = ledger.add_till("KY-001", "KY-001-01")
+    ledger.import_bundle(BUNDLE.read_text(encoding="utf-8"))
+    ledger.import_members("\n".join(json.dumps(m) for m in MEMBERS))
+    server = ApiServer(make_app(ledger), "127.0.0.1", 0).start()
+    proxy = ChaosProxy(("127.0.0.1", server.port), delay_s=1.0).start()
+    printer = PrinterTwin(port=0, render_png=False).start()
+    scanner = ScannerTwin().open()
+    cfg = parse_config({
+        "till": {"id": "KY-001-01", "store": "KY-001", "program": "kopilka"},
+        "paths": {"data_dir": "till"},
+        "ledger": {"url": proxy.url, "key": key, "hold_budget_ms": 300, "sync_interval_s": 0.2},
+        "api": {"port": 0}, "scanner": {"device": scanner.path},
+        "printer": {"url": f"tcp://127.0.0.1:{printer.port}"},
+    }, tmp_path)
+    (tmp_path / "till").mkdir()
+    _first_pull(cfg, key, proxy.url)
+    agent = Agent(cfg, CameraDrivenRuntime(), pull_every_s=3600).start()
+    phone = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=5)
+    try:
+        yield {"ledger": ledger, "proxy": proxy, "printer": printer, "scanner": scanner, "agent": agent,
+               "phone": phone}
+    finally:
+        phone.close()
+        agent.stop()
+        scanner.close()
+        printer.stop()
+        proxy.close()
+        server.stop()
+        ledger.close()
+
+
+def show_phone(shop: dict[str, Any], card: str) -> None:
+    from drivers._camera import Camera
+    from hardware_sim._camera import CameraTwin, Shot
+
+    token = shop["phone"].post("/v1/tokens", json={"card": card}).json()["token"]
+    cam = Camera(CameraTwin([Shot(None, 2, phone=False), Shot(token, 30, "dark")], seed=7))
+    cam.open()
+    cam.arm()
+    try:
+        while not (scans := cam.poll()):
+            assert scans is not None, "the camera never read the phone"
+        shop["agent"].inbox.put(("camera", scans[0]))
+    finally:
+        cam.close()
+
+
+@pytest.mark.parametrize("link", ["pass", "blackhole", "503", "reset", "delay"])
+def test_phone_scanner_points_receipt_and_ledger_exactly_once(shop: dict[str, Any], link: str) -> None:
+    agent, till, ledger = shop["agent"], shop["agent"].till, shop["ledger"]
+    wait(lambda: agent.uploader.counters.heartbeats > 0, "first contact", agent)
+    shop["proxy"].set_mode(link)
+    show_phone(shop, MEMBERS[0]["card"])
+    wait(lambda: till.current() is not None and till.current().customer is not None, "identification", agent)
+    s = till.current()
+    assert s.customer["mode"] == ("online" if link == "pass" else "offline")
+    for sku in (MILK, CHEESE, COFFEE, MILK):
+        shop["scanner"].scan(sku)
+    wait(lambda: sum(int(ln["qty"]) for ln in till.current().lines) == 4, "four scans", agent)
+    s = till.redeem(s.id, "max")
+    spent = s.result["totals"]["redeemed_points"]
+    assert spent > 0 and (s.hold is not None) == (link == "pass")
+    s = till.pay(s.id, "card")
+    assert shop["printer"].wait_for_receipts(1, timeout=10)
+    # the receipt, line by line, as committed
+    [row] = till.outbox.rows()
+    res = row.txn["result"]
+    got = parse_printed(shop["printer"].receipts[0].text)
+    assert got["receipt_id"] == s.receipt_id == "KY-001-01/1"
+    assert [(ln["qty"], ln["amount"], ln["discount"]) for ln in got["lines"]] == \
+        [(ln["qty"], ln["amount"], ln["discount"]) for ln in res["lines"]]
+    assert (got["totals"]["subtotal"], got["totals"]["total"], got["totals"]["points_spent"]) == \
+        (res["totals"]["amount"], res["totals"]["paid"], spent)
+    assert got["totals"]["card"] == "****" + MEMBERS[0]["card"][-4:]
+    # the link comes back: the sale reaches the ledger exactly once
+    shop["proxy"].set_mode("pass")
+    agent.uploader.sync_now()
+    wait(lambda: till.outbox.status().queue_depth == 0, "the upload", agent)
+    agent.uploader.sync_now()  # a second drain sends nothing again
+    with ledger.storage.transaction() as tx:
+        rows = tx.all("SELECT txn_id, mode FROM sales WHERE till = ?", ("KY-001-01",))
+    assert [(r[0], r[1]) for r in rows] == [(row.txn_id, "online" if link == "pass" else "offline")]
+    assert ledger.available("A-ANNA") == 1500 - spent + res["totals"]["points"]
+    assert not ledger.check()
