@@ -46,8 +46,10 @@ def ledger() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8400, show_default=True, type=int)
 @click.option("--log-level", default="warning", show_default=True)
+@click.option("--per-sale-commit", is_flag=True,
+              help="commit each sale on its own (single-shard transactions on Citus)")
 @_errors
-def serve(db_url: str, host: str, port: int, log_level: str) -> None:
+def serve(db_url: str, host: str, port: int, log_level: str, per_sale_commit: bool) -> None:
     """Serve the ledger HTTP API (docs/sync-protocol.md) with uvicorn.
 
     Example: kopilka ledger serve --db sqlite:///ledger.db --host 127.0.0.1 --port 8400
@@ -57,7 +59,7 @@ def serve(db_url: str, host: str, port: int, log_level: str) -> None:
     from ._app import make_app
 
     logging.basicConfig(level=log_level.upper())
-    with Ledger(db_url) as led:
+    with Ledger(db_url, per_sale_commit=per_sale_commit) as led:
         uvicorn.run(make_app(led), host=host, port=port, log_level=log_level)
 
 

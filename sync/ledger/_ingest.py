@@ -223,21 +223,22 @@ class Ingest:
     def _apply_sale(self, tx: Tx, res: Result, now: str) -> None:
         txn = res.txn
         assert txn is not None
-        account = txn.account or f"anon:{txn.till}"
+        member = txn.account or (self._card_account(tx, txn.card) if txn.card else None)
+        account = member or f"anon:{txn.till}"
         if self._existing(tx, res, account):
             return
         result = txn.raw["result"]
         totals = result.get("totals") or {}
-        accrued = int(totals.get("points", 0)) if txn.account else 0
-        redeemed = int(totals.get("redeemed_points", 0)) if txn.account else 0
+        accrued = int(totals.get("points", 0)) if member else 0
+        redeemed = int(totals.get("redeemed_points", 0)) if member else 0
         audit, detail = _audit.reprice(tx, txn.bundle_version, txn.raw["basket"], result)
         outcome = {"status": "accepted", "accepted_at": now, "account": account,
                    "journal": {"accrual": accrued, "redemption": -redeemed}, "audit": audit}
-        if txn.account:
+        if member:
             _journal.ensure_account(tx, account, now)
         if not self._insert_sale(tx, res, account, outcome, now):
             return
-        if txn.account:
+        if member:
             if accrued:
                 _journal.post(tx, account, f"{txn.txn_id}:accrual", "accrual", accrued, now,
                               txn.txn_id)
@@ -251,6 +252,12 @@ class Ingest:
             if txn.hold_id:
                 _holds.consume(tx, account, txn.hold_id, now)
         self._record_audit(tx, res, account, audit, detail, now)
+
+    @staticmethod
+    def _card_account(tx: Tx, card: str) -> str:
+        """The account of a card-only customer; an unknown card gets ``card:<card>``."""
+        row = tx.one("SELECT account FROM cards WHERE card = ?", (card,))
+        return str(row[0]) if row else f"card:{card}"
 
     def _record_audit(self, tx: Tx, res: Result, account: str, audit: str,
                       detail: str | None, now: str) -> None:

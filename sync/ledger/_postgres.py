@@ -68,8 +68,18 @@ class PostgresStorage(Storage):
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Tx]:
         with self._lock:
-            with self._conn.transaction():
-                yield _PgTx(self._conn)
+            if self._conn.broken:  # the server restarted: reconnect once
+                try:
+                    self._conn = psycopg.connect(self.url, autocommit=True)
+                except psycopg.Error as exc:
+                    raise StorageError("unavailable", f"cannot reconnect: {exc}") from exc
+            if self._conn.closed:
+                raise StorageError("unavailable", "the PostgreSQL connection is closed")
+            try:
+                with self._conn.transaction():
+                    yield _PgTx(self._conn)
+            except psycopg.OperationalError as exc:
+                raise StorageError("unavailable", f"PostgreSQL failed: {exc}") from exc
 
     def close(self) -> None:
         with self._lock:

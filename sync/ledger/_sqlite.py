@@ -77,7 +77,10 @@ class SqliteStorage(Storage):
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Tx]:
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:  # closed, locked past the timeout, disk gone
+                raise StorageError("unavailable", f"cannot start a transaction: {exc}") from exc
             try:
                 yield _SqliteTx(self._conn)
             except BaseException:

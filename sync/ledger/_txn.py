@@ -42,6 +42,7 @@ class Txn:
     kind: str
     at: str
     account: str | None
+    card: str | None
     hold_id: str | None
     bundle_version: int
     hash: str
@@ -108,15 +109,18 @@ def validate(txn: Any) -> Txn:
     if not isinstance(at, str) or not _INSTANT.match(at):
         raise TxnInvalid("at", "an ISO-8601 instant with offset is required")
     customer = txn.get("customer")
-    account = None
+    account = card = None
     if customer is not None:
         if not isinstance(customer, dict):
             raise TxnInvalid("customer", "an object or null is required")
         account = customer.get("account")
-        if not isinstance(account, str) or not account:
+        card = customer.get("card")
+        if account is None and isinstance(card, str) and card:
+            account = None  # identified by card only: the ledger resolves the account
+        elif not isinstance(account, str) or not account:
             raise TxnInvalid("customer.account", "a non-empty string is required")
-        if account.startswith("anon:"):
-            raise TxnInvalid("customer.account", "'anon:' accounts are reserved")
+        elif account.startswith(("anon:", "card:")):
+            raise TxnInvalid("customer.account", "'anon:' and 'card:' accounts are reserved")
     if txn.get("mode") not in ("online", "offline"):
         raise TxnInvalid("mode", "must be 'online' or 'offline'")
     hold_id = _str(txn, "hold_id", optional=True)
@@ -158,5 +162,6 @@ def validate(txn: Any) -> Txn:
     if expected != txn["hash"]:
         raise TxnInvalid("hash", "does not match the body")
     assert till is not None and store is not None
-    return Txn(txn, txn_id, till, store, int(seq), str(kind), at, account, hold_id,
+    return Txn(txn, txn_id, till, store, int(seq), str(kind), at, account,
+               card if isinstance(card, str) else None, hold_id,
                int(version), str(txn["hash"]), original, tuple(returned))

@@ -207,3 +207,19 @@ def test_per_sale_commit_mode_gives_the_same_answers(db_url: str, till: TillSim,
         answer = led.upload(Till(till.till, till.store), till.body(sales + sales[:1]))
         assert [r.status for r in answer.results] == ["accepted", "accepted", "duplicate"]
         assert led.check() == []
+
+
+def test_a_customer_known_only_by_card_is_credited_to_the_cards_account(
+        client: ASGIClient, till: TillSim, shop: Ledger) -> None:
+    from .helpers import CARD_C
+
+    known = till.sale("B-01")
+    known["customer"] = {"card": CARD_C, "account": None, "jti": None, "claims": None}
+    known["hash"] = txn_hash(known)
+    stranger = till.sale("B-01")
+    stranger["customer"] = {"card": "2900000999992", "account": None}
+    stranger["hash"] = txn_hash(stranger)
+    results = post(client, till, [known, stranger])["results"]
+    assert [r["account"] for r in results] == ["B-01", "card:2900000999992"]
+    assert shop.balance("B-01") == 40 + known["result"]["totals"]["points"]
+    assert shop.check() == []
