@@ -102,7 +102,8 @@ class HoldClient:
         if resp.status_code == 409 and isinstance(answer, dict) and answer.get("error") == "insufficient_balance":
             available = answer.get("available")
             return HoldOutcome("insufficient", available=available if isinstance(available, int) else None)
-        return HoldOutcome("offline", reason=f"http_{resp.status_code}")
+        code = answer.get("error") if isinstance(answer, dict) else None
+        return HoldOutcome("offline", reason=str(code) if code else f"http_{resp.status_code}")
 
     def release(self, hold_id: str) -> bool:
         """Release a hold (a cancelled sale); True when the ledger confirmed."""

@@ -201,16 +201,23 @@ class Outbox:
         *,
         epoch: str | None,
         high_water: int | None,
+        sent: Sequence[OutboxRow] = (),
     ) -> AckCounts:
-        """Record one ledger answer in one transaction; the cursor moves only here."""
+        """Record one ledger answer in one transaction; the cursor moves only here.
+
+        ``sent`` (the rows of the batch) lets rows be found by ``seq`` (the
+        rowid) instead of through the ``txn_id`` index.
+        """
         accepted = duplicate = rejected = reoffered = 0
         now = self.clock()
-        acks: list[tuple[float, str, str]] = []
+        seq_of = {r.txn_id: r.seq for r in sent}
+        acks: list[tuple[float, str, str, int]] = []
         rejects: list[Mapping[str, Any]] = []
         for res in results:
             status = res.get("status")
             if status in ("accepted", "duplicate"):
-                acks.append((now, str(status), str(res.get("txn_id"))))
+                tid = str(res.get("txn_id"))
+                acks.append((now, str(status), tid, seq_of.get(tid, -1)))
                 if status == "accepted":
                     accepted += 1
                 else:
@@ -221,14 +228,24 @@ class Outbox:
                 log.warning("ledger answered unknown status %r for %s", status, res.get("txn_id"))
         with self.db.transaction() as conn:
             if acks:
-                cur = conn.executemany(
-                    "UPDATE outbox SET status = 'acked', acked_at = ?, ack_status = ?"
-                    " WHERE txn_id = ? AND status = 'pending'",
-                    acks,
-                )
-                if cur.rowcount != len(acks):
+                by_seq = [a for a in acks if a[3] > 0]
+                by_id = [a[:3] for a in acks if a[3] <= 0]
+                changed = 0
+                if by_seq:
+                    changed += conn.executemany(
+                        "UPDATE outbox SET status = 'acked', acked_at = ?, ack_status = ?"
+                        " WHERE seq = ? AND txn_id = ? AND status = 'pending'",
+                        [(a[0], a[1], a[3], a[2]) for a in by_seq],
+                    ).rowcount
+                if by_id:
+                    changed += conn.executemany(
+                        "UPDATE outbox SET status = 'acked', acked_at = ?, ack_status = ?"
+                        " WHERE txn_id = ? AND status = 'pending'",
+                        by_id,
+                    ).rowcount
+                if changed != len(acks):
                     # Answers for rows we do not have, or already settled: count what changed.
-                    log.warning("ledger acknowledged %d rows, %d were pending here", len(acks), cur.rowcount)
+                    log.warning("ledger acknowledged %d rows, %d were pending here", len(acks), changed)
                     accepted, duplicate = self._recount(conn, acks, now)
             for res in rejects:
                 txn_id = res.get("txn_id")
@@ -244,9 +261,10 @@ class Outbox:
         return AckCounts(accepted, duplicate, rejected, reoffered)
 
     @staticmethod
-    def _recount(conn: sqlite3.Connection, acks: list[tuple[float, str, str]], now: float) -> tuple[int, int]:
+    def _recount(conn: sqlite3.Connection, acks: list[tuple[float, str, str, int]],
+                 now: float) -> tuple[int, int]:
         accepted = duplicate = 0
-        for _, status, txn_id in acks:
+        for _, status, txn_id, _seq in acks:
             hit = conn.execute(
                 "SELECT 1 FROM outbox WHERE txn_id = ? AND status = 'acked' AND acked_at = ?", (txn_id, now)
             ).fetchone()

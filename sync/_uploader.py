@@ -148,7 +148,7 @@ class Uploader:
             except (ValueError, KeyError, TypeError) as exc:
                 raise _Retry(f"bad answer from ledger: {exc}") from exc
             counts = self.outbox.record_results(
-                results, epoch=answer.get("epoch"), high_water=answer.get("high_water")
+                results, epoch=answer.get("epoch"), high_water=answer.get("high_water"), sent=rows
             )
             done = counts.accepted + counts.duplicate + counts.rejected
             if done == 0:

@@ -43,9 +43,11 @@ def test_errors_and_odd_answers_are_offline() -> None:
 
     for handler, reason in [
         (down, "network: ConnectError"),
-        (lambda r: httpx.Response(500, json={"error": "x"}), "http_500"),
+        (lambda r: httpx.Response(500, json={"error": "x"}), "x"),
+        (lambda r: httpx.Response(500, content=b"oops"), "http_500"),
         (lambda r: httpx.Response(201, content=b"<html>"), "http_201"),
-        (lambda r: httpx.Response(409, json={"error": "other"}), "http_409"),
+        (lambda r: httpx.Response(409, json={"error": "hold_closed"}), "hold_closed"),
+        (lambda r: httpx.Response(404, json=[]), "http_404"),
     ]:
         with client(handler) as hc:
             out = hc.place("A-77", 10, "t")

@@ -259,3 +259,14 @@ def test_rows_survive_reopening(db_path: str) -> None:
     with sqlite3.connect(db_path) as raw:
         assert raw.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 10
     raw.close()
+
+
+def test_an_answer_for_rows_already_settled_counts_only_what_changed(outbox: Outbox) -> None:
+    rows = [outbox.append(make_txn(i)) for i in range(3)]
+    first = outbox.record_results([{"txn_id": r.txn_id, "status": "accepted"} for r in rows[:2]],
+                                  epoch="e1", high_water=2, sent=rows[:2])
+    assert first.accepted == 2
+    again = outbox.record_results([{"txn_id": r.txn_id, "status": "duplicate"} for r in rows],
+                                  epoch="e1", high_water=3, sent=rows)
+    assert (again.accepted, again.duplicate) == (0, 1)
+    assert outbox.status().acked_through == 3
