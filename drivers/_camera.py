@@ -143,7 +143,8 @@ class Camera(Device):
 
     def arm(self) -> None:
         """Start decoding; forgets previously seen codes (a new customer may repeat)."""
-        self.dedup.clear()
+        with self._decode_lock:  # the decode thread may be checking the dedup table
+            self.dedup.clear()
         self._armed.set()
 
     def disarm(self) -> None:
