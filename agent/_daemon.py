@@ -63,6 +63,8 @@ class Agent:
         self.api: Any = None
         self._next_print = 0.0
         self._next_pull = 0.0
+        self._pulling = threading.Event()
+        self._pull_done = threading.Event()
 
     def _set(self, state: AgentState) -> None:
         log.info("agent %s: %s -> %s", self.config.till, self.state.value, state.value)
@@ -122,6 +124,8 @@ class Agent:
                 except Exception:  # pragma: no cover - a broken device must not block shutdown
                     log.exception("closing %s failed", part)
                 setattr(self, part, None)
+        if self._pulling.is_set():
+            self._pull_done.wait(30)  # the puller's own timeout bounds this
         for part in ("uploader", "puller", "hold_client"):
             obj = getattr(self, part)
             if obj is not None:
@@ -156,12 +160,27 @@ class Agent:
             self._next_print = now + self.print_retry_s
             if self.till.print_queue():
                 self.till.print_pending()
-        if self.puller is not None and now >= self._next_pull:
+        if self.puller is not None and now >= self._next_pull and not self._pulling.is_set():
+            # Never on this thread: a pull may wait on the network for seconds.
             self._next_pull = now + self.pull_every_s
-            outcome = self.puller.pull_once()
+            self._pulling.set()
+            self._pull_done.clear()
+            threading.Thread(target=self._pull, name="bundle-pull", daemon=True).start()
+        return handled
+
+    def _pull(self) -> None:
+        try:
+            puller = self.puller
+            if puller is None:
+                return
+            outcome = puller.pull_once()
             if outcome.kind not in ("none", "offline"):
                 log.info("bundle pull: %s (version %s)", outcome.kind, outcome.version)
-        return handled
+        except Exception:  # pragma: no cover - logged; the next round retries
+            log.exception("bundle pull failed")
+        finally:
+            self._pulling.clear()
+            self._pull_done.set()
 
     def run(self, once: bool = False) -> None:
         """Run until SIGTERM/SIGINT (or one round with ``once``)."""
