@@ -102,6 +102,7 @@ def fill(outbox: Outbox, template: dict[str, Any], n: int) -> None:
 
 def drain(server: LedgerServer, workdir: Path, template: dict[str, Any], n: int) -> float:
     db = TillDb(workdir / "till-drain.db")
+    db.start_checkpointer()
     try:
         outbox = Outbox(db, till=server.till, store=server.store)
         fill(outbox, template, n)
@@ -120,6 +121,7 @@ def catch_up(server: LedgerServer, workdir: Path, template: dict[str, Any], n: i
     with server.ledger() as led:
         key = led.add_till(server.store, "KY-001-02")
     db = TillDb(workdir / "till-catchup.db")
+    db.start_checkpointer()  # as the agent runs it
     try:
         outbox = Outbox(db, till="KY-001-02", store=server.store)
         fill(outbox, template, n)

@@ -117,12 +117,14 @@ class TillDb:
         path: str | os.PathLike[str],
         *,
         checkpoint_every_s: float = 300.0,
+        checkpoint_above_bytes: int = 16 * 1024 * 1024,
         wal_warn_bytes: int = 64 * 1024 * 1024,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.path = os.fspath(path)
         self.clock = clock
         self.checkpoint_every_s = checkpoint_every_s
+        self.checkpoint_above_bytes = checkpoint_above_bytes
         self.wal_warn_bytes = wal_warn_bytes
         self.lock = threading.RLock()
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -134,8 +136,9 @@ class TillDb:
                 raise TillDbCorrupt("no_wal", f"journal_mode is {mode}")
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
-            # We checkpoint ourselves on a schedule; keep SQLite's automatic
-            # one too as a safety net.
+            # SQLite's automatic checkpoint runs inside whichever commit
+            # crosses the threshold (a sale!); start_checkpointer() turns it
+            # off and checkpoints from its own connection instead.
             conn.execute("PRAGMA wal_autocheckpoint = 10000")
         except BaseException:
             conn.close()
@@ -144,6 +147,8 @@ class TillDb:
         self.db = sqlite_utils.Database(conn)
         self._last_checkpoint: float | None = None
         self._checkpoints = 0
+        self._ckpt_lock = threading.Lock()
+        self._ckpt_conn: sqlite3.Connection | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.migrate()
@@ -230,13 +235,21 @@ class TillDb:
         except OSError:
             return 0
 
-    def checkpoint(self) -> tuple[int, int, int]:
-        """Checkpoint the WAL (TRUNCATE: the file shrinks back to zero when idle).
+    def checkpoint(self, mode: str = "TRUNCATE") -> tuple[int, int, int]:
+        """Checkpoint the WAL from a connection of its own (sales never wait on it).
 
-        Returns SQLite's ``(busy, log_frames, checkpointed_frames)``.
+        ``PASSIVE`` copies what it can without blocking anyone; ``TRUNCATE``
+        (default) also shrinks the file to zero when no reader holds it, and
+        gives up at once (``busy``) rather than stall a sale. Returns
+        SQLite's ``(busy, log_frames, checkpointed_frames)``.
         """
-        with self.lock:
-            busy, frames, done = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if mode not in ("PASSIVE", "TRUNCATE"):
+            raise ValueError(f"checkpoint mode {mode!r}")
+        with self._ckpt_lock:
+            if self._ckpt_conn is None:
+                self._ckpt_conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+                self._ckpt_conn.execute("PRAGMA busy_timeout = 0")
+            busy, frames, done = self._ckpt_conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
         self._last_checkpoint = self.clock()
         self._checkpoints += 1
         size = self.wal_bytes()
@@ -248,18 +261,29 @@ class TillDb:
         """What ``kopilka status`` shows about the WAL."""
         return WalStatus(self.wal_bytes(), self._last_checkpoint, self._checkpoints)
 
-    def start_checkpointer(self) -> None:
-        """Checkpoint every ``checkpoint_every_s`` seconds in a daemon thread."""
+    def start_checkpointer(self, poll_s: float = 1.0) -> None:
+        """Checkpoint in a daemon thread: every ``checkpoint_every_s`` or when
+        the WAL grows past ``checkpoint_above_bytes`` (checked every ``poll_s``).
+        """
         if self._thread is not None:
             return
+        with self.lock:
+            self.conn.execute("PRAGMA wal_autocheckpoint = 0")
         self._stop.clear()
-        self._thread = threading.Thread(target=self._checkpoint_loop, name="tilldb-checkpoint", daemon=True)
+        self._thread = threading.Thread(target=self._checkpoint_loop, args=(min(poll_s, self.checkpoint_every_s),),
+                                        name="tilldb-checkpoint", daemon=True)
         self._thread.start()
 
-    def _checkpoint_loop(self) -> None:
-        while not self._stop.wait(self.checkpoint_every_s):
+    def _checkpoint_loop(self, poll_s: float) -> None:
+        due = time.monotonic() + self.checkpoint_every_s
+        while not self._stop.wait(poll_s):
+            if time.monotonic() < due and self.wal_bytes() <= self.checkpoint_above_bytes:
+                continue
+            due = time.monotonic() + self.checkpoint_every_s
             try:
-                self.checkpoint()
+                busy, frames, done = self.checkpoint("PASSIVE")
+                if not busy and frames == done:
+                    self.checkpoint("TRUNCATE")
             except sqlite3.Error:  # pragma: no cover - logged, retried next round
                 log.exception("till db %s: checkpoint failed", self.path)
 
@@ -269,6 +293,10 @@ class TillDb:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        with self._ckpt_lock:
+            if self._ckpt_conn is not None:
+                self._ckpt_conn.close()
+                self._ckpt_conn = None
         with self.lock:
             self.conn.close()
 

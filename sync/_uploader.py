@@ -16,6 +16,7 @@ import json
 import logging
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -39,6 +40,15 @@ def _package_version() -> str:
         return version("kopilka")
     except Exception:  # not installed (running from a checkout)
         return "0+unknown"
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """Rows read for one request and their encoded body."""
+
+    rows: list[OutboxRow]
+    payload: bytes
+    compressed: bool
 
 
 class _Retry(Exception):
@@ -121,21 +131,30 @@ class Uploader:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_heartbeat = 0.0
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="uploader-prep")
+        self._ahead: Future[_Batch] | None = None
         outbox.add_listener(lambda _row: self._wake.set())
 
     # -- one batch --------------------------------------------------------------
 
-    def _payload(self, rows: Sequence[OutboxRow]) -> bytes:
+    def _encode(self, rows: Sequence[OutboxRow], compress: bool) -> bytes:
         head = json.dumps({"till": self.outbox.till, "store": self.outbox.store})[:-1]
         # Rows go up byte for byte as committed: the hash covers that text.
         text = head + ', "transactions": [' + ",".join(r.body for r in rows) + "]}"
         data = text.encode("utf-8")
-        return gzip.compress(data, compresslevel=1) if self.compress else data
+        return gzip.compress(data, compresslevel=1) if compress else data
 
-    def _post(self, rows: Sequence[OutboxRow]) -> AckCounts:
-        headers = {"Content-Encoding": "gzip"} if self.compress else {}
+    def _prepare(self, after_seq: int) -> _Batch:
+        rows = self.outbox.pending(self.batch_size, after_seq)
+        compress = self.compress
+        return _Batch(rows, self._encode(rows, compress) if rows else b"", compress)
+
+    def _post(self, rows: Sequence[OutboxRow], batch: _Batch | None = None) -> AckCounts:
+        if batch is None or batch.compressed != self.compress:
+            batch = _Batch(list(rows), self._encode(rows, self.compress), self.compress)
+        headers = {"Content-Encoding": "gzip"} if batch.compressed else {}
         try:
-            resp = self.client.post("/v1/transactions", content=self._payload(rows), headers=headers)
+            resp = self.client.post("/v1/transactions", content=batch.payload, headers=headers)
         except httpx.TransportError as exc:
             raise _Retry(f"network: {type(exc).__name__}: {exc}") from exc
         status = resp.status_code
@@ -183,13 +202,32 @@ class Uploader:
     def upload_once(self) -> AckCounts | None:
         """Send the oldest pending batch; ``None`` when the queue is empty.
 
-        Raises ``_Retry`` (internal) on a failure that calls for backoff.
+        While a full batch is on the wire, the next one is read and
+        compressed in a helper thread (the till's side of a long drain then
+        costs little more than the ledger's). Raises ``_Retry`` (internal)
+        on a failure that calls for backoff.
         """
         with self._send_lock:
-            rows = self.outbox.pending(self.batch_size)
-            if not rows:
+            ahead, self._ahead = self._ahead, None
+            try:
+                batch = ahead.result() if ahead is not None else None
+            except Exception:  # the read-ahead failed: read again below
+                log.exception("uploader read-ahead failed")
+                batch = None
+            if batch is None or not batch.rows:
+                batch = self._prepare(0)
+            if not batch.rows:
                 return None
-            counts = self._post(rows)
+            rows = batch.rows
+            if len(rows) == self.batch_size:
+                self._ahead = self._pool.submit(self._prepare, rows[-1].seq)
+            try:
+                counts = self._post(rows, batch)
+            except BaseException:
+                self._drop_ahead()
+                raise
+            if counts.reoffered or counts.accepted + counts.duplicate + counts.rejected != len(rows):
+                self._drop_ahead()  # read afresh, oldest first
         c = self.counters
         c.batches += 1
         c.accepted += counts.accepted
@@ -199,6 +237,14 @@ class Uploader:
         c.last_error = None
         self.backoff.success()
         return counts
+
+    def _drop_ahead(self) -> None:
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            try:
+                ahead.result()
+            except Exception:
+                log.exception("uploader read-ahead failed")
 
     def _failed(self, err: _Retry) -> float:
         self.counters.failures += 1
@@ -345,6 +391,8 @@ class Uploader:
     def close(self) -> None:
         """Stop, close the HTTP client and release the lock."""
         self.stop()
+        self._drop_ahead()
+        self._pool.shutdown(wait=True)
         self.client.close()
         self.lock.release()
 

@@ -65,13 +65,42 @@ def test_scheduled_checkpointer_runs_without_being_asked(db_path: str) -> None:
     db = TillDb(db_path, checkpoint_every_s=0.01)
     try:
         Outbox(db, till=TILL, store=STORE).append(make_txn())
-        db.start_checkpointer()
+        db.start_checkpointer(poll_s=0.005)
+        assert db.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
         deadline = time.monotonic() + 10
         while db.wal_status().checkpoints < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
         assert db.wal_status().checkpoints >= 2
     finally:
         db.close()
+
+
+def test_a_growing_wal_is_checkpointed_before_its_time_is_due(db_path: str) -> None:
+    db = TillDb(db_path, checkpoint_every_s=3600, checkpoint_above_bytes=256 * 1024)
+    try:
+        db.start_checkpointer(poll_s=0.005)
+        box = Outbox(db, till=TILL, store=STORE)
+        box.append_many(make_txn(i, note="x" * 2000) for i in range(500))
+        deadline = time.monotonic() + 10
+        while db.wal_status().checkpoints == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert db.wal_status().checkpoints >= 1
+        while db.wal_bytes() > 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert db.wal_bytes() == 0  # truncated once everything was copied
+    finally:
+        db.close()
+
+
+def test_a_checkpoint_never_waits_for_a_busy_writer(tilldb: TillDb, outbox: Outbox) -> None:
+    outbox.append(make_txn())
+    with tilldb.transaction() as conn:  # a sale is being committed
+        TillDb.set_state(conn, "k", "v")
+        busy, _, _ = tilldb.checkpoint("TRUNCATE")
+    assert busy == 1
+    assert tilldb.checkpoint("PASSIVE")[0] == 0
+    with pytest.raises(ValueError):
+        tilldb.checkpoint("FULL")
 
 
 def test_state_values_round_trip(tilldb: TillDb) -> None:

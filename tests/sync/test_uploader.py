@@ -52,6 +52,8 @@ def test_accepted_rows_are_acknowledged_oldest_first_in_batches(outbox: Outbox, 
     assert (report.accepted, report.remaining, report.error) == (25, 0, None)
     assert seen == [(10, 25), (20, 25), (25, 25)]
     assert len(ledger.requests) == 3
+    sent = [t["seq"] for r in ledger.requests for t in json.loads(gzip.decompress(r.content))["transactions"]]
+    assert sent == list(range(1, 26))  # oldest first, each row once, read-ahead included
     assert sorted(ledger.by_seq) == list(range(1, 26))
     assert outbox.status().acked_through == 25
 
@@ -349,3 +351,19 @@ def test_a_ledger_refusing_gzip_gets_plain_json_and_no_row_is_quarantined(
     assert (report.accepted, report.rejected, report.remaining) == (3, 0, 0)
     assert outbox.quarantined() == []
     assert "content-encoding" not in ledger.requests[-1].headers
+
+
+def test_after_a_failure_the_next_batch_starts_again_from_the_oldest_row(
+        outbox: Outbox, uploader: Uploader, ledger: FakeLedger) -> None:
+    outbox.append_many(make_txn(i) for i in range(30))
+    calls = {"n": 0}
+
+    def second_fails(request: httpx.Request) -> httpx.Response | None:
+        calls["n"] += 1
+        return httpx.Response(503, json={"error": "busy"}) if calls["n"] == 2 else None
+
+    ledger.fail = second_fails
+    uploader.sync_now(wait=lambda s: None)
+    firsts = [json.loads(gzip.decompress(r.content))["transactions"][0]["seq"] for r in ledger.requests]
+    assert firsts == [1, 11, 11, 21]
+    assert outbox.status().queue_depth == 0
