@@ -16,7 +16,7 @@ from ._values import is_int, parse_date, parse_instant, parse_milli
 MAX = "max"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Customer:
     card: str | None
     account: str | None
