@@ -5,7 +5,7 @@ setup:
 	@bash scripts/setup.sh
 
 demo: setup
-	@.venv/bin/kopilka price --bundle examples/bundle.json examples/basket.json
+	@.venv/bin/kopilka demo
 
 test: setup
 	@bash scripts/test.sh
