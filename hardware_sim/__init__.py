@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ._camera import CameraTwin, Shot, demo_script, write_video
+from ._card import render_card
 from ._codes import ean13_check_digit, sample_card, sample_token
 from ._netproxy import ChaosMode, ChaosProxy
 from ._paper import Receipt
@@ -26,6 +27,7 @@ __all__: list[str] = [
     "compose_frame",
     "demo_script",
     "ean13_check_digit",
+    "render_card",
     "render_phone",
     "robustness_set",
     "sample_card",

@@ -23,6 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from hardware_sim._card import render_card
 from hardware_sim._phone import PhoneImage, render_phone
 from hardware_sim._scene import (
     FRAME_H,
@@ -39,7 +40,10 @@ __all__ = ["CameraTwin", "Shot", "demo_script", "write_video"]
 
 @dataclass(frozen=True)
 class Shot:
-    """``frames`` frames of ``payload`` on a phone (None: no code) under a distortion."""
+    """``frames`` frames of ``payload`` on a phone (None: no code) under a distortion.
+
+    ``kind="card"`` shows a plastic card's EAN-13 instead of a phone.
+    """
 
     payload: str | None
     frames: int
@@ -85,7 +89,9 @@ class CameraTwin:
             rng = np.random.default_rng([self.seed, k])
             d = shot.distortion or standard_distortion(shot.kind, rng)
             phone = None
-            if shot.payload is not None or shot.phone:
+            if shot.kind == "card" and shot.payload is not None:
+                phone = render_card(shot.payload, rng=rng)
+            elif shot.payload is not None or shot.phone:
                 phone = render_phone(shot.payload, rng=rng, dark=d.dark,
                                      code_fraction=d.code_fraction)
             background = empty_frame(rng, replace(d, noise=0, blur=0, motion=0, contrast=1.0))

@@ -9,6 +9,7 @@ import numpy as np
 
 from hardware_sim._camera import CameraTwin, demo_script, write_video
 from hardware_sim._codes import sample_card, sample_token
+from hardware_sim._card import render_card
 from hardware_sim._phone import render_phone
 from hardware_sim._scene import KINDS, compose_frame, robustness_set, standard_distortion
 
@@ -88,13 +89,18 @@ def phone(code: str, out: str, dark: bool, kind: str, symbology: str | None, fla
           seed: int) -> None:
     """Render a customer's phone showing CODE, as a 1280x720 camera frame.
 
+    --kind card shows a plastic card's EAN-13 (13-digit CODE) instead.
+
     Example: kopilka sim phone --code 2700000000015 --out card.png --kind rotation
     """
     rng = np.random.default_rng(seed)
     d = standard_distortion(kind, rng)
     try:
-        screen = render_phone(code, rng=rng, symbology=symbology, dark=dark or d.dark,
-                              code_fraction=d.code_fraction)
+        if kind == "card":
+            screen = render_card(code, rng=rng)
+        else:
+            screen = render_phone(code, rng=rng, symbology=symbology, dark=dark or d.dark,
+                                  code_fraction=d.code_fraction)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     image = screen.image if flat else compose_frame(screen, d, rng)

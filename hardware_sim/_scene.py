@@ -12,6 +12,7 @@ the levels written in ``docs/camera.md``:
 - screen moire (the LCD pixel grid beating against the sensor grid);
 - dark mode (the app draws the code light-on-dark);
 - small and far codes (a few pixels per module);
+- a plastic card's EAN-13 instead of a phone;
 - sensor noise on every frame.
 
 Every random choice comes from a ``numpy`` Generator given by the caller, so
@@ -26,7 +27,8 @@ import cv2
 import numpy as np
 
 from hardware_sim._codes import sample_card, sample_token
-from hardware_sim._phone import PHONE_H, PHONE_W, PhoneImage, render_phone
+from hardware_sim._card import render_card
+from hardware_sim._phone import PhoneImage, render_phone
 
 __all__ = [
     "FRAME_H",
@@ -45,7 +47,7 @@ FRAME_W, FRAME_H = 1280, 720
 
 KINDS = (
     "plain", "rotation", "perspective", "blur", "motion", "glare", "low_contrast",
-    "moire", "dark", "small", "far", "ean13", "empty",
+    "moire", "dark", "small", "far", "ean13", "card", "empty",
 )
 
 
@@ -122,17 +124,18 @@ def empty_frame(rng: np.random.Generator, d: Distortion | None = None) -> np.nda
 
 def _homography(phone: PhoneImage, d: Distortion, rng: np.random.Generator) -> np.ndarray:
     x0, y0, x1, y1 = phone.code_box
+    height, width = phone.image.shape[:2]
     if x1 <= x0:  # no code: place the screen centre instead
-        x0, y0, x1, y1 = 60, 300, PHONE_W - 60, PHONE_H - 160
+        x0, y0, x1, y1 = 60, 300, width - 60, height - 160
     scale = d.code_px / (x1 - x0)
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     affine = cv2.getRotationMatrix2D((cx, cy), d.angle, scale)
     affine[0, 2] += FRAME_W / 2 + d.offset[0] - cx
     affine[1, 2] += FRAME_H / 2 + d.offset[1] - cy
-    corners = np.float32([[0, 0], [PHONE_W, 0], [PHONE_W, PHONE_H], [0, PHONE_H]])
+    corners = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
     dst = cv2.transform(corners[None], affine)[0]
     if d.tilt > 0:
-        size = scale * max(PHONE_W, PHONE_H)
+        size = scale * max(width, height)
         # Tilting a phone pushes one edge away (shorter) and one closer (longer).
         axis = float(rng.uniform(0, 2 * np.pi))
         direction = np.array([np.cos(axis), np.sin(axis)], np.float32)
@@ -201,7 +204,7 @@ def standard_distortion(kind: str, rng: np.random.Generator) -> Distortion:
     elif kind == "blur":
         extra = {"blur": float(u(0.8, 1.6))}
     elif kind == "motion":
-        extra = {"motion": int(rng.integers(4, 8))}
+        extra = {"motion": int(rng.integers(3, 7))}
     elif kind == "glare":
         extra = {"glare": float(u(110, 170)), "glare_radius": float(u(50, 110))}
     elif kind == "low_contrast":
@@ -216,6 +219,9 @@ def standard_distortion(kind: str, rng: np.random.Generator) -> Distortion:
         extra = {"code_px": float(u(200, 240)), "blur": float(u(0.4, 0.7))}
     elif kind == "ean13":
         extra = {"code_px": float(u(330, 450)), "angle": float(u(-20, 20))}
+    elif kind == "card":
+        extra = {"code_px": float(u(330, 450)), "angle": float(u(-25, 25)),
+                 "tilt": float(u(0.0, 0.06))}
     return replace(base, **extra)  # type: ignore[arg-type]
 
 
@@ -236,6 +242,9 @@ def robustness_set(n: int = 520, seed: int = 20260401) -> Iterator[Sample]:
                 phone = render_phone(None, rng=rng)
                 yield Sample(i, compose_frame(phone, d, rng), None, d)
             continue
-        payload = sample_card(rng) if kind == "ean13" else sample_token(rng)
-        phone = render_phone(payload, rng=rng, dark=d.dark, code_fraction=d.code_fraction)
-        yield Sample(i, compose_frame(phone, d, rng), payload, d)
+        payload = sample_card(rng) if kind in ("ean13", "card") else sample_token(rng)
+        if kind == "card":
+            shown = render_card(payload, rng=rng)
+        else:
+            shown = render_phone(payload, rng=rng, dark=d.dark, code_fraction=d.code_fraction)
+        yield Sample(i, compose_frame(shown, d, rng), payload, d)

@@ -11,6 +11,7 @@ import zxingcpp
 from hardware_sim import (
     KINDS,
     ean13_check_digit,
+    render_card,
     render_phone,
     robustness_set,
     sample_card,
@@ -119,3 +120,15 @@ def test_robustness_set_cycles_every_kind_and_is_reproducible() -> None:
         assert a.frame.shape == (720, 1280, 3)
     assert first[-1].payload is None  # the empty counter
     assert all(s.payload for s in first[:-1])
+
+
+def test_plastic_card_shows_its_number_as_ean13() -> None:
+    card = sample_card(np.random.default_rng(6))
+    shown = render_card(card, rng=np.random.default_rng(7))
+    assert shown.symbology == "ean13"
+    assert _zxing_texts(shown.image) == [card]
+
+
+def test_plastic_card_refuses_a_token() -> None:
+    with pytest.raises(ValueError):
+        render_card("eyJ.e30.sig", rng=np.random.default_rng(0))

@@ -175,3 +175,10 @@ def test_every_camera_twin_command_has_help_ending_with_an_example() -> None:
         res = CliRunner().invoke(sim, [name, "--help"])
         assert res.exit_code == 0
         assert "Example: kopilka sim " + name in res.output
+
+
+def test_cli_phone_kind_card_writes_a_card_frame(tmp_path: Path) -> None:
+    out = tmp_path / "card.png"
+    res = CliRunner().invoke(sim, ["phone", "--code", CARD, "--out", str(out), "--kind", "card"])
+    assert res.exit_code == 0, res.output
+    assert cv2.imread(str(out)).shape == (720, 1280, 3)
