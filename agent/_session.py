@@ -85,6 +85,14 @@ class Session:
             "payment": self.payment,
         }
 
+    def journal_json(self) -> dict[str, Any]:
+        """The journal form of an open sale: without the priced result,
+        which is recomputed on restore (it is most of the bytes)."""
+        doc = self.to_json()
+        if self.state is SessionState.OPEN:
+            doc["result"] = None
+        return doc
+
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> "Session":
         return cls(
