@@ -118,10 +118,10 @@ def make_app(ledger: Ledger) -> Starlette:
             if not raw.isascii() or not raw.isdigit():
                 raise RequestError(400, "invalid", "since must be an integer >= 0", "since")
             since = int(raw)
-        answer = await run_in_threadpool(ledger.bundle_answer, since)
+        answer = await run_in_threadpool(ledger.bundle_answer_text, since)
         if answer is None:
             raise RequestError(404, "no_bundle", "no bundle has been imported yet")
-        return _json(answer)
+        return Response(answer, media_type="application/json")
 
     async def customer(request: Request) -> Response:
         await auth(request)

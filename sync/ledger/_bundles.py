@@ -15,9 +15,10 @@ cannot be expressed as a delta, and the answer is the full bundle.
 from __future__ import annotations
 
 import copy
-import functools
 import hashlib
 import json
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from . import _engine, _keys
@@ -89,6 +90,16 @@ def store_version(tx: Tx, body: dict[str, Any], at: str) -> tuple[int, bool]:
         raise BundleImportError("invalid", str(getattr(exc, "message", exc)), field) from exc
     tx.execute("INSERT INTO bundles (version, body, digest, created_at) VALUES (?, ?, ?, ?)",
                (newest + 1, text, digest, at))
+    if newest:
+        # The step every till takes next is diffed once, here, not per request.
+        previous = load(tx, newest)
+        assert previous is not None
+        changes = diff(VersionIndex(previous), VersionIndex(body))
+        if changes is not None:
+            tx.execute("INSERT INTO bundle_deltas (version, from_version, changes) "
+                       "VALUES (?, ?, ?)", (newest + 1, newest,
+                                            json.dumps(changes, ensure_ascii=False,
+                                                       separators=(",", ":"))))
     return newest + 1, True
 
 
@@ -102,28 +113,55 @@ def republish(tx: Tx, at: str) -> int | None:
     return store_version(tx, body, at)[0]
 
 
-def compute_delta(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | None:
+class VersionIndex:
+    """One bundle version's keyed sections as canonical text per entry.
+
+    Built once per version (the ledger keeps a few in memory); diffing two
+    indexes compares short strings, not nested dicts, so a delta over a
+    100,000-sku catalog costs a dictionary walk.
+    """
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        self.body = body
+        self.sections: dict[str, dict[Any, str] | None] = {}
+        for section, key in KEYED.items():
+            items = body.get(section)
+            self.sections[section] = None if items is None else {
+                item[key]: json.dumps(item, sort_keys=True, separators=(",", ":"))
+                for item in items}
+        self.items = {section: {item[key]: item for item in body.get(section) or []}
+                      for section, key in KEYED.items()}
+
+
+def diff(old: VersionIndex, new: VersionIndex) -> dict[str, Any] | None:
     """The changes that turn ``old`` into ``new``, or None if not expressible."""
     known = set(KEYED) | set(WHOLE) | {"version"}
-    for key in set(old) | set(new):
-        if key not in known and old.get(key) != new.get(key):
+    for key in set(old.body) | set(new.body):
+        if key not in known and old.body.get(key) != new.body.get(key):
             return None
     changes: dict[str, Any] = {}
-    for section, key in KEYED.items():
-        if section not in old and section not in new:
+    for section in KEYED:
+        before, after = old.sections[section], new.sections[section]
+        if before is None and after is None:
             changes[section] = None if section == "customers" else {"upsert": [], "delete": []}
             continue
-        before = {item[key]: item for item in old.get(section) or []}
-        after = {item[key]: item for item in new.get(section) or []}
-        upsert = [item for k, item in after.items() if before.get(k) != item]
+        before, after = before or {}, after or {}
+        items = new.items[section]
+        upsert = [items[k] for k, text in after.items() if before.get(k) != text]
         delete = [k for k in before if k not in after]
         if section == "customers" and not upsert and not delete:
             changes[section] = None
         else:
             changes[section] = {"upsert": upsert, "delete": delete}
     for section in WHOLE:
-        changes[section] = new.get(section) if old.get(section) != new.get(section) else None
+        changes[section] = (new.body.get(section)
+                            if old.body.get(section) != new.body.get(section) else None)
     return changes
+
+
+def compute_delta(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | None:
+    """The changes that turn bundle ``old`` into ``new``, or None if not expressible."""
+    return diff(VersionIndex(old), VersionIndex(new))
 
 
 def apply_delta(bundle: dict[str, Any], changes: dict[str, Any], version: int) -> dict[str, Any]:
@@ -146,26 +184,83 @@ def apply_delta(bundle: dict[str, Any], changes: dict[str, Any], version: int) -
     return out
 
 
-@functools.lru_cache(maxsize=64)
-def _cached_delta(old_text: str, new_text: str) -> str | None:
-    delta = compute_delta(json.loads(old_text), json.loads(new_text))
-    return None if delta is None else json.dumps(delta, ensure_ascii=False)
+_cache_lock = threading.Lock()
+_indexes: OrderedDict[str, VersionIndex] = OrderedDict()
+_answers: OrderedDict[tuple[str, str], str] = OrderedDict()
+_MAX_INDEXES = 4
+_MAX_ANSWERS = 256
 
 
-def answer(tx: Tx, since: int | None) -> dict[str, Any] | None:
-    """The GET /v1/bundle answer for a till at ``since`` (None: no bundle yet)."""
+def _remember(cache: OrderedDict[Any, Any], key: Any, value: Any, limit: int) -> None:
+    with _cache_lock:
+        cache[key] = value
+        cache.move_to_end(key)
+        while len(cache) > limit:
+            cache.popitem(last=False)
+
+
+def _index(tx: Tx, version: int, digest: str) -> VersionIndex:
+    with _cache_lock:
+        found = _indexes.get(digest)
+    if found is None:
+        text = body_text(tx, version)
+        assert text is not None
+        found = VersionIndex(json.loads(text))
+        _remember(_indexes, digest, found, _MAX_INDEXES)
+    return found
+
+
+def clear_caches() -> None:
+    """Forget cached indexes and answers (benchmarks measure the cold path)."""
+    with _cache_lock:
+        _indexes.clear()
+        _answers.clear()
+
+
+def answer_text(tx: Tx, since: int | None) -> str | None:
+    """The GET /v1/bundle?since=V answer as JSON text (None: no bundle yet).
+
+    The step from the previous version was diffed at import and is read as
+    stored text. Other answers are cached by the digests of the two
+    versions, so a fleet of tills asking for the same step costs one diff;
+    only the digests are read from the database per request.
+    """
     newest = latest_version(tx)
     if not newest:
         return None
     if since == newest:
-        return {"kind": "none", "version": newest}
-    new_text = body_text(tx, newest)
-    assert new_text is not None
+        return json.dumps({"kind": "none", "version": newest})
+    if since is not None and since == newest - 1:
+        stored = tx.one("SELECT changes FROM bundle_deltas WHERE version = ? AND "
+                        "from_version = ?", (newest, since))
+        if stored is not None:
+            return (f'{{"kind":"delta","from":{since},"version":{newest},'
+                    f'"changes":{stored[0]}}}')
+    new_digest = str(tx.one("SELECT digest FROM bundles WHERE version = ?", (newest,))[0])
+    old = None
     if since is not None and 0 < since < newest:
-        old_text = body_text(tx, since)
-        if old_text is not None:
-            delta = _cached_delta(old_text, new_text)
-            if delta is not None:
-                return {"kind": "delta", "from": since, "version": newest,
-                        "changes": json.loads(delta)}
-    return {"kind": "full", "version": newest, "bundle": json.loads(new_text)}
+        old = tx.one("SELECT digest FROM bundles WHERE version = ?", (since,))
+    key = (f"{since}:{old[0]}" if old else "full", f"{newest}:{new_digest}")
+    with _cache_lock:
+        cached = _answers.get(key)
+    if cached is not None:
+        return cached
+    text = None
+    if old is not None:
+        assert since is not None
+        changes = diff(_index(tx, since, str(old[0])), _index(tx, newest, new_digest))
+        if changes is not None:
+            text = json.dumps({"kind": "delta", "from": since, "version": newest,
+                               "changes": changes}, ensure_ascii=False, separators=(",", ":"))
+    if text is None:
+        body = body_text(tx, newest)
+        assert body is not None
+        text = f'{{"kind":"full","version":{newest},"bundle":{body}}}'
+    _remember(_answers, key, text, _MAX_ANSWERS)
+    return text
+
+
+def answer(tx: Tx, since: int | None) -> dict[str, Any] | None:
+    """The GET /v1/bundle answer as a dict (None: no bundle yet)."""
+    text = answer_text(tx, since)
+    return None if text is None else json.loads(text)

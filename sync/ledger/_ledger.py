@@ -162,9 +162,14 @@ class Ledger:
             return _bundles.store_version(tx, body, self.now_text())
 
     def bundle_answer(self, since: int | None) -> dict[str, Any] | None:
-        """GET /v1/bundle?since=V."""
+        """GET /v1/bundle?since=V, as a dict."""
         with self.storage.transaction() as tx:
             return _bundles.answer(tx, since)
+
+    def bundle_answer_text(self, since: int | None) -> str | None:
+        """GET /v1/bundle?since=V, as the JSON text sent (cached per version pair)."""
+        with self.storage.transaction() as tx:
+            return _bundles.answer_text(tx, since)
 
     # -- holds, uploads, heartbeats ------------------------------------------
     def place_hold(self, till: _tills.Till, account: str, points: int,

@@ -167,6 +167,13 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             state TEXT NOT NULL CHECK (state IN ('active', 'previous', 'retired')),
             created_at TEXT NOT NULL)""",
     ]),
+    (2, "stored delta from the previous bundle version", [
+        # reference table like bundles: written once per import, read by every till
+        """CREATE TABLE bundle_deltas (
+            version BIGINT PRIMARY KEY,
+            from_version BIGINT NOT NULL,
+            changes TEXT NOT NULL)""",
+    ]),
 ]
 
 

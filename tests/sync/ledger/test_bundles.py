@@ -88,3 +88,27 @@ def test_bundle_requests_that_are_wrong_get_a_specific_4xx(
         resp = client.get(f"/v1/bundle{q}", headers=headers)
         assert resp.status_code == 400 and resp.json()["field"] == "since"
     assert client.get("/v1/bundle").status_code == 401
+
+
+def test_a_till_two_versions_behind_gets_one_delta_the_till_side_can_apply(
+        client: ASGIClient, till: TillSim, shop: Ledger) -> None:
+    from sync import apply_delta as till_apply_delta
+
+    v2 = copy.deepcopy(BUNDLE)
+    v2["catalog"].append(dict(v2["catalog"][0], sku="4600000000999"))
+    v3 = copy.deepcopy(v2)
+    v3["catalog"] = [i for i in v3["catalog"] if i["sku"] != "4600000000999"]
+    v3["promotions"] = v3["promotions"][1:]
+    shop.import_bundle(json.dumps(v2))
+    shop.import_bundle(json.dumps(v3))
+    with shop.storage.transaction() as tx:
+        v1 = json.loads(tx.one("SELECT body FROM bundles WHERE version = 1")[0])
+        v2s = json.loads(tx.one("SELECT body FROM bundles WHERE version = 2")[0])
+        newest = json.loads(tx.one("SELECT body FROM bundles WHERE version = 3")[0])
+    two = client.get("/v1/bundle?since=1", headers=till.headers).json()
+    assert two["kind"] == "delta" and two["changes"]["catalog"]["delete"] == []
+    one = client.get("/v1/bundle?since=2", headers=till.headers).json()  # stored at import
+    assert one["changes"]["catalog"]["delete"] == ["4600000000999"]
+    for base, answer in ((v1, two), (v2s, one)):
+        applied = till_apply_delta(base, answer["changes"], answer["version"])
+        assert keyed(applied) == keyed(newest)
