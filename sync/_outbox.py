@@ -186,9 +186,9 @@ class Outbox:
     # -- the uploader side ------------------------------------------------------
 
     def pending(self, limit: int = 500, after_seq: int = 0) -> list[OutboxRow]:
-        """The oldest unsent rows, oldest first."""
-        with self.db.lock:
-            rows = self.db.conn.execute(
+        """The oldest unsent rows, oldest first (read on the side connection)."""
+        with self.db.reader() as conn:
+            rows = conn.execute(
                 f"SELECT {_ROW_COLS} FROM outbox WHERE status = 'pending' AND seq > ?"
                 " ORDER BY seq LIMIT ?",
                 (after_seq, limit),

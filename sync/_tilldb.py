@@ -148,6 +148,8 @@ class TillDb:
         self._last_checkpoint: float | None = None
         self._checkpoints = 0
         self._ckpt_lock = threading.Lock()
+        self._read_lock = threading.Lock()
+        self._read_conn: sqlite3.Connection | None = None
         self._ckpt_conn: sqlite3.Connection | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -210,6 +212,19 @@ class TillDb:
                 raise
             else:
                 self.conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[sqlite3.Connection]:
+        """A second connection for long reads (the uploader's batches).
+
+        In WAL mode it sees every committed row and never holds up the
+        sale path, which keeps the main connection and its lock.
+        """
+        with self._read_lock:
+            if self._read_conn is None:
+                self._read_conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+                self._read_conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            yield self._read_conn
 
     def get_state(self, key: str) -> str | None:
         """A value of the small key/value ``sync_state`` table."""
@@ -297,6 +312,10 @@ class TillDb:
             if self._ckpt_conn is not None:
                 self._ckpt_conn.close()
                 self._ckpt_conn = None
+        with self._read_lock:
+            if self._read_conn is not None:
+                self._read_conn.close()
+                self._read_conn = None
         with self.lock:
             self.conn.close()
 
