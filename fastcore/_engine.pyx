@@ -66,6 +66,52 @@ cdef inline i64 _small_int(object value) except? -1:
     return v
 
 
+cdef inline i64 _qty_text(str text) except? -2:
+    """Thousandths of a short decimal string like "2" or "0.455"; 0 when unusual.
+
+    Anything this fast path does not take ("1.5000", long or odd strings)
+    goes to the exact general reader, which decides validity.
+    """
+    cdef Py_ssize_t n = len(text), i
+    cdef i64 whole = 0, frac = 0, digits = 0
+    cdef Py_UCS4 ch
+    cdef bint dot = False
+    if n == 0 or n > 12:
+        return 0
+    for i in range(n):
+        ch = text[i]
+        if ch == 46:  # '.'
+            if dot or i == 0 or i == n - 1:
+                return 0
+            dot = True
+        elif 48 <= ch <= 57:  # '0'..'9'
+            if dot:
+                if digits == 3:
+                    return 0
+                frac = frac * 10 + (<i64>ch - 48)
+                digits += 1
+            else:
+                whole = whole * 10 + (<i64>ch - 48)
+        else:
+            return 0
+    while digits < 3:
+        frac *= 10
+        digits += 1
+    return whole * 1000 + frac
+
+
+cdef i64 _EPOCH_ORDINAL = 719163  # date(1970, 1, 1).toordinal()
+
+
+cdef i64 _epoch_us(object local) except? -1:
+    """Microseconds since 1970 of an aware datetime, from its wall clock and offset."""
+    offset = local.utcoffset()
+    cdef i64 days = local.toordinal() - _EPOCH_ORDINAL
+    cdef i64 secs = days * 86400 + local.hour * 3600 + local.minute * 60 + local.second
+    secs -= offset.days * 86400 + offset.seconds
+    return secs * 1000000 + local.microsecond - offset.microseconds
+
+
 cdef inline i64 _rhu(i128 n, i128 d):
     return <i64>((2 * n + d) // (2 * d))
 
@@ -294,7 +340,7 @@ cdef class Engine:
             requested = read_redeem(basket.get("redeem"))
             # basket facts
             local = at.astimezone(self._store_zones[store])
-            c.at_us = epoch_us(at)
+            c.at_us = _epoch_us(local)
             c.weekday = local.isoweekday()
             c.minute = local.hour * 60 + local.minute
             c.store = store
@@ -377,9 +423,14 @@ cdef class Engine:
                 raise BasketError(f"lines[{i}].sku", f"unknown sku {sku!r}")
             idx = found
             qty = (<dict>line).get("qty")
-            small = _small_int(qty) if type(qty) is int else 0
+            if type(qty) is int:
+                small = _small_int(qty) * 1000
+            elif type(qty) is str:
+                small = _qty_text(<str>qty)
+            else:
+                small = 0
             if small > 0:
-                q = small * 1000
+                q = small
             else:
                 milli = parse_milli(qty)
                 if milli is None or milli == 0:
