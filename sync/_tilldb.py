@@ -88,10 +88,37 @@ def _m2_promo(conn: sqlite3.Connection) -> None:
     )
 
 
+def _m3_promo_rows(conn: sqlite3.Connection) -> None:
+    # The keyed sections (catalog, promotions, customers) one row per entry,
+    # so that a delta writes only what it changes; ``promo_bundle.body``
+    # keeps the rest (program, tiers, stores, keys, version).
+    _script(conn, """
+        CREATE TABLE promo_entry (
+            section TEXT NOT NULL,
+            key TEXT NOT NULL,
+            pos INTEGER NOT NULL,
+            body TEXT NOT NULL,
+            PRIMARY KEY (section, key)
+        )
+    """)
+    row = conn.execute("SELECT body FROM promo_bundle WHERE id = 1").fetchone()
+    if row is None:
+        return
+    import json
+
+    bundle = json.loads(row[0])
+    for section, key in (("catalog", "sku"), ("promotions", "id"), ("customers", "card")):
+        for pos, entry in enumerate(bundle.pop(section, None) or []):
+            conn.execute("INSERT INTO promo_entry (section, key, pos, body) VALUES (?, ?, ?, ?)",
+                         (section, str(entry[key]), pos, json.dumps(entry)))
+    conn.execute("UPDATE promo_bundle SET body = ? WHERE id = 1", (json.dumps(bundle),))
+
+
 #: Numbered migrations; append only, never edit a released one.
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite3.Connection], None]]] = [
     (1, "outbox, quarantine and sync state", _m1_core),
     (2, "promo cache", _m2_promo),
+    (3, "promo cache entries stored one row each", _m3_promo_rows),
 ]
 
 

@@ -230,3 +230,47 @@ def test_an_engine_swap_never_shows_a_half_bundle_to_a_pricing_thread(cache: Pro
         t.join()
     assert errors == [] and cache.version == 11
     assert isinstance(cache.engine, fastcore.Engine)
+
+
+def test_a_stored_delta_reloads_to_exactly_the_bundle_in_force(db_path: str, bundle: dict[str, Any]) -> None:
+    new_item = dict(bundle["catalog"][0], sku="4600000000015", name="Новый")
+    changes = {"catalog": {"upsert": [dict(bundle["catalog"][1], price=1), new_item],
+                           "delete": [bundle["catalog"][2]["sku"]]},
+               "promotions": {"delete": [bundle["promotions"][-1]["id"]]},
+               "customers": {"upsert": [{"card": "2900000123458", "account": "A-77"}]}}
+    with TillDb(db_path) as db:
+        cache = PromoCache(db)
+        cache.install(bundle)
+        cache.install_delta(1, 2, changes)
+        in_force = json.loads(cache.dumps())
+    with TillDb(db_path) as db:
+        again = PromoCache(db)
+        assert again.version == 2
+        assert json.loads(again.dumps()) == in_force
+    assert [c["sku"] for c in in_force["catalog"]][-1] == "4600000000015"
+
+
+def test_a_bundle_whose_entries_lack_their_key_is_refused(cache: PromoCache, bundle: dict[str, Any]) -> None:
+    bundle["catalog"].append({"name": "no sku"})
+    with pytest.raises(BundleRefused) as info:
+        cache.install(bundle)
+    assert info.value.field == "catalog"
+
+
+def test_migration_3_splits_a_bundle_stored_by_an_older_agent(db_path: str, bundle: dict[str, Any]) -> None:
+    import sqlite3
+
+    from sync._tilldb import _m1_core, _m2_promo
+
+    raw = sqlite3.connect(db_path, isolation_level=None)
+    raw.execute("CREATE TABLE _migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)")
+    _m1_core(raw)
+    _m2_promo(raw)
+    raw.executemany("INSERT INTO _migrations VALUES (?, ?, 0)", [(1, "a"), (2, "b")])
+    raw.execute("INSERT INTO promo_bundle VALUES (1, 1, ?, 0)", (json.dumps(bundle),))
+    raw.close()
+    with TillDb(db_path) as db:
+        assert db.migrations() == [1, 2, 3]
+        cache = PromoCache(db)
+        assert cache.version == 1
+        assert json.loads(cache.dumps())["catalog"] == bundle["catalog"]
