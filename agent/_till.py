@@ -471,6 +471,8 @@ class Till:
 
     def print_pending(self) -> int:
         """Print every queued receipt; a failure keeps it queued. Returns printed."""
+        if isinstance(self.printer, NoPrinter):
+            return 0  # no printer configured: receipts stay queued, quietly
         with self.db.lock:
             jobs = self.db.conn.execute(
                 "SELECT id, txn_id, job FROM agent_print WHERE status = 'pending' ORDER BY id"
