@@ -6,18 +6,21 @@ every distortion kind in turn, 1/13 of the frames with no code) through:
 - ``pyzbar``: the design card's decoder alone (the baseline of the ratios);
 - ``zxing``: zxing-cpp alone;
 - ``pyzbar+invert``: zbar with the inverted retry at full size;
-- ``default``: the driver's chain (zxing > zxing+sharpen > pyzbar+half >
+- ``default``: the driver's chain (zxing > pyzbar+half > zxing+sharpen >
   pyzbar+half_invert) within its 25 ms budget, as the camera runs it;
 - ``default-nobudget``: the same chain with every step always run.
 
-Time is the decoder's own call on the BGR frame (grey conversion included);
-``to payload`` is the same time on frames that hold a code and were read.
+Time is the decoder's own call on the BGR frame (grey conversion included),
+wall clock and the thread's CPU time (the CPU figure is what an uncontended
+till sees when the machine running the benchmark is busy with other work);
+``to payload`` is the wall time on frames that hold a code and were read.
 The scanner's latency benchmark is ``bench_hw_scanner.py``.
 
 Usage: .venv/bin/python benchmarks/bench_hw.py [FRAMES] [SEED]
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections import Counter, defaultdict
@@ -43,6 +46,7 @@ def main() -> None:
         "default-nobudget": make_decoder(budget_ms=None),
     }
     times: dict[str, list[float]] = defaultdict(list)
+    cpu: dict[str, list[float]] = defaultdict(list)
     to_payload: dict[str, list[float]] = defaultdict(list)
     hits: Counter[str] = Counter()
     false_reads: Counter[str] = Counter()
@@ -51,9 +55,10 @@ def main() -> None:
     for sample in robustness_set(n, seed=seed):
         with_code += sample.payload is not None
         for name, chain in decoders.items():
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             found = chain.decode(sample.frame)
             ms = (time.perf_counter() - t0) * 1000
+            cpu[name].append((time.thread_time() - c0) * 1000)
             times[name].append(ms)
             payloads = [d.payload for d in found]
             if sample.payload is None:
@@ -65,16 +70,18 @@ def main() -> None:
                 misses[name][sample.distortion.kind] += 1
 
     base = float(np.median(times["pyzbar"]))
-    print(f"{n} frames 1280x720 (seed {seed}), {with_code} with a code, {n - with_code} without")
-    print(f"{'decoder':18s} {'rate':>8s} {'false':>5s} {'median ms':>9s} {'p99 ms':>7s} "
-          f"{'to payload p99':>14s} {'x pyzbar':>8s}  misses by kind")
+    print(f"{n} frames 1280x720 (seed {seed}), {with_code} with a code, {n - with_code} without;"
+          f" load average at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"{'decoder':18s} {'rate':>8s} {'false':>5s} {'wall med':>8s} {'p99':>7s} "
+          f"{'cpu med':>7s} {'p99':>7s} {'to payload p99':>14s} {'x pyzbar':>8s}  misses by kind")
     for name in decoders:
-        t = np.array(times[name])
+        t, c = np.array(times[name]), np.array(cpu[name])
         tp = np.array(to_payload[name] or [float("nan")])
         rate = 100.0 * hits[name] / max(with_code, 1)
-        print(f"{name:18s} {rate:7.2f}% {false_reads[name]:5d} {np.median(t):9.2f} "
-              f"{np.percentile(t, 99):7.2f} {np.percentile(tp, 99):14.2f} "
-              f"{base / np.median(t):7.2f}x  {dict(misses[name]) or '-'}")
+        print(f"{name:18s} {rate:7.2f}% {false_reads[name]:5d} {np.median(t):8.2f} "
+              f"{np.percentile(t, 99):7.2f} {np.median(c):7.2f} {np.percentile(c, 99):7.2f} "
+              f"{np.percentile(tp, 99):14.2f} {base / np.median(t):7.2f}x  "
+              f"{dict(misses[name]) or '-'}")
     hits_by_step = {k: v for k, v in decoders["default"].counters.items() if k.startswith("hit:")}
     print("default chain: hits by step", hits_by_step,
           "budget skips", decoders["default"].counters["budget_skip"])

@@ -5,12 +5,15 @@ through a short chain of *steps* (a backend and how the frame is prepared)
 until one finds a code:
 
 1. zxing-cpp on the grey frame: ~5 ms at 1280x720, reads light-on-dark
-   (dark mode) codes itself, rotated EAN-13 too;
-2. zxing-cpp on an unsharp-masked frame: rescues out-of-focus and
+   (dark mode) codes itself;
+2. pyzbar (the design card's decoder) on the frame at half size (at full
+   size it costs ~28 ms, more than the whole budget): it reads the
+   EAN-13 of a plastic card held askew, which zxing-cpp misses when no
+   scan line crosses the whole (short) barcode;
+3. zxing-cpp on an unsharp-masked frame: rescues out-of-focus and
    motion-blurred codes the first pass misses;
-3. pyzbar (the design card's decoder) on the frame at half size, then on
-   the inverted half frame (zbar never reads light-on-dark codes by itself;
-   at full size it costs ~28 ms, more than the whole budget).
+4. pyzbar on the inverted half frame (zbar never reads light-on-dark codes
+   by itself).
 
 Each step is skipped when its running-average cost would push the frame past
 ``budget_ms`` (25 ms by default, inside the 30 ms frame budget), so a frame
@@ -132,8 +135,8 @@ _PREP: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 DEFAULT_STEPS: tuple[Step, ...] = (
     Step("zxing"),
-    Step("zxing", "sharpen"),
     Step("pyzbar", "half"),
+    Step("zxing", "sharpen"),
     Step("pyzbar", "half_invert"),
 )
 

@@ -23,15 +23,15 @@ def render_card(number: str, *, rng: np.random.Generator) -> PhoneImage:
     img = np.empty((CARD_H, CARD_W, 3), np.uint8)
     img[:] = tint
     stripe = rng.integers(40, 200, size=3)
-    img[18:58] = stripe.astype(np.uint8)  # magnetic-stripe-like band / brand colour
+    img[10:40] = stripe.astype(np.uint8)  # magnetic-stripe-like band / brand colour
     px = 3
     row = np.repeat(np.where(bars, 0, 255).astype(np.uint8), px)
-    height = 110
+    height = 160  # full-height EAN-13 is ~0.6 of its width; cards often print it shorter
     code = np.tile(row, (height, 1))
     cx0 = (CARD_W - code.shape[1]) // 2
-    cy0 = 90
+    cy0 = 55
     img[cy0:cy0 + height, cx0:cx0 + code.shape[1]] = code[:, :, None]
-    cv2.putText(img, number, (cx0 + 40, cy0 + height + 28), cv2.FONT_HERSHEY_SIMPLEX,
+    cv2.putText(img, number, (cx0 + 40, cy0 + height + 30), cv2.FONT_HERSHEY_SIMPLEX,
                 0.8, (30, 30, 30), 2, cv2.LINE_AA)
     mask = np.zeros((CARD_H, CARD_W), np.uint8)
     cv2.rectangle(mask, (0, 0), (CARD_W - 1, CARD_H - 1), 255, -1)
