@@ -9,7 +9,8 @@ from ._errors import AgentError, ConfigError, ReturnError, SessionError, TokenEr
 from ._events import EventBus
 from ._logging import JsonFormatter, scrub, setup_logging
 from ._ports import InsufficientBalance, LedgerPort, LedgerUnavailable, PrinterFailed, PrinterPort
-from ._receipt import parse_receipt
+from ._printing import DriversPrinter
+from ._receipt import parse_printed, parse_receipt
 from ._returns import compute_return, make_return
 from ._runtime import ApiServer, EscposPrinter, Runtime
 from ._session import Session, SessionState
@@ -34,6 +35,7 @@ __all__ = [
     "Card",
     "Catalog",
     "ConfigError",
+    "DriversPrinter",
     "EscposPrinter",
     "EventBus",
     "InsufficientBalance",
@@ -62,6 +64,7 @@ __all__ = [
     "offline_redeemable",
     "parse_config",
     "parse_instant",
+    "parse_printed",
     "parse_receipt",
     "scrub",
     "setup_logging",

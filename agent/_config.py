@@ -84,6 +84,8 @@ def parse_config(doc: dict[str, Any], base_dir: Path | None = None) -> TillConfi
             if key not in _SCHEMA[section]:
                 raise ConfigError(f"{section}.{key}", "unknown key")
 
+    till, store, program = (_get(doc, "till", k) for k in ("id", "store", "program"))
+
     def path(value: str | None) -> Path | None:
         return None if value is None else (base / value).resolve()
 
@@ -128,9 +130,9 @@ def parse_config(doc: dict[str, Any], base_dir: Path | None = None) -> TillConfi
     data_dir = path(_get(doc, "paths", "data_dir"))
     assert data_dir is not None
     return TillConfig(
-        till=_get(doc, "till", "id"),
-        store=_get(doc, "till", "store"),
-        program=_get(doc, "till", "program"),
+        till=till,
+        store=store,
+        program=program,
         data_dir=data_dir,
         bundle=path(_get(doc, "paths", "bundle")),
         ledger_url=url,
