@@ -158,6 +158,7 @@ class Agent:
             handled += 1
             self._handle(kind, item)
         assert self.till is not None
+        self._arm_camera()
         if now >= self._next_print:
             self._next_print = now + self.print_retry_s
             if self.till.print_queue():
@@ -232,8 +233,19 @@ class Agent:
             till.add_line(s.id, code, qty)
             return
         till.identify(s.id, code)
-        if self.camera is not None:
-            self.camera.arm()
+        self._arm_camera()
+
+    def _arm_camera(self) -> None:
+        """The camera decodes only while the open sale still wants a customer."""
+        cam, till = self.camera, self.till
+        if cam is None or till is None:
+            return
+        s = till.current()
+        want = s is None or s.customer is None
+        if want and not cam.armed:
+            cam.arm()
+        elif not want and cam.armed:
+            cam.disarm()
 
     # ---------------------------------------------------------------- status
 

@@ -115,6 +115,8 @@ class Runtime:
         cam.start(on_scan)
         return cam
 
+    # (the daemon arms the camera while a sale wants a customer, disarms after)
+
     def printer(self, config: TillConfig) -> Any:
         if not config.printer:
             return None

@@ -126,3 +126,49 @@ def test_phone_scanner_points_receipt_and_ledger_exactly_once(shop: dict[str, An
     assert [(r[0], r[1]) for r in rows] == [(row.txn_id, "online" if link == "pass" else "offline")]
     assert ledger.available("A-ANNA") == 1500 - spent + res["totals"]["points"]
     assert not ledger.check()
+
+
+def test_the_daemon_identifies_a_phone_held_to_its_camera(tmp_path: Path, bundle_doc, signer) -> None:
+    """The threaded camera path of ``agent run``: frames from the camera twin,
+    decoded off the sale thread, the customer on the open sale, camera disarmed."""
+    import threading
+
+    from drivers._camera import Camera
+    from hardware_sim._camera import CameraTwin, Shot
+
+    now = int(time.time())
+    token = signer.token(iat=now, exp=now + 300, jti=f"cam-{now}")
+
+    class TwinCameraRuntime(Runtime):
+        def camera(self, config: Any, on_scan: Any) -> Any:
+            cam = Camera(CameraTwin([Shot(None, 3, phone=False), Shot(token, 300, "dark"),
+                                     Shot(None, 3000, phone=False)], seed=3))
+            cam.open()
+            cam.arm()
+            cam.start(on_scan)
+            return cam
+
+    (tmp_path / "bundle.json").write_text(json.dumps(bundle_doc), encoding="utf-8")
+    cfg = parse_config({"till": {"id": "KY-001-01", "store": "KY-001", "program": "kopilka"},
+                        "paths": {"data_dir": "till", "bundle": "bundle.json"}, "api": {"port": 0},
+                        "camera": {"source": "twin"}}, tmp_path)
+    agent = Agent(cfg, TwinCameraRuntime())
+    loop = threading.Thread(target=agent.run, name="agent-loop")
+    loop.start()
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            s = agent.till.current() if agent.till is not None else None
+            if s is not None and s.customer is not None:
+                break
+            assert loop.is_alive() and time.monotonic() < deadline, "the camera never identified the customer"
+            time.sleep(0.01)
+        assert s.customer["account"] == "A-77" and s.customer["mode"] == "offline"
+        deadline = time.monotonic() + 5
+        while agent.camera.armed:
+            assert time.monotonic() < deadline, "camera still armed after identification"
+            time.sleep(0.01)
+    finally:
+        agent.inbox.put(("signal", "stop"))
+        loop.join(30)
+    assert not loop.is_alive()
