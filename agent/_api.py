@@ -104,11 +104,14 @@ def create_app(till: Till, status: Callable[[], dict[str, Any]] | None = None,
     stop = closing or threading.Event()
     status_fn = status or till.status
 
-    def handler(fn: Callable[..., Any], code: int = 200) -> Callable[[Request], Any]:
+    def handler(fn: Callable[..., Any], code: int = 200, inline: bool = False) -> Callable[[Request], Any]:
+        """``inline``: the call never waits on the network (a basket edit:
+        engine + one unsynced SQLite write), so it runs on the event loop and
+        skips the thread hop; anything that may ask the ledger runs in a thread."""
         async def endpoint(request: Request) -> Response:
             try:
                 doc = await _body(request) if request.method in ("POST", "PATCH") else {}
-                result = await run_in_threadpool(fn, request, doc)
+                result = fn(request, doc) if inline else await run_in_threadpool(fn, request, doc)
             except (BadRequest, AgentError) as exc:
                 return _error(exc)
             return JSONResponse(result, code)
@@ -243,9 +246,9 @@ def create_app(till: Till, status: Callable[[], dict[str, Any]] | None = None,
         Route("/v1/sessions", handler(open_session, 201), methods=["POST"]),
         Route("/v1/sessions/current", handler(current)),
         Route("/v1/sessions/{sid}", handler(get_session)),
-        Route("/v1/sessions/{sid}/lines", handler(add_line), methods=["POST"]),
-        Route("/v1/sessions/{sid}/lines/{index:int}", handler(set_qty), methods=["PATCH"]),
-        Route("/v1/sessions/{sid}/lines/{index:int}", handler(void), methods=["DELETE"]),
+        Route("/v1/sessions/{sid}/lines", handler(add_line, inline=True), methods=["POST"]),
+        Route("/v1/sessions/{sid}/lines/{index:int}", handler(set_qty, inline=True), methods=["PATCH"]),
+        Route("/v1/sessions/{sid}/lines/{index:int}", handler(void, inline=True), methods=["DELETE"]),
         Route("/v1/sessions/{sid}/scan", handler(scan), methods=["POST"]),
         Route("/v1/sessions/{sid}/identify", handler(identify), methods=["POST"]),
         Route("/v1/sessions/{sid}/redeem", handler(redeem), methods=["POST"]),
