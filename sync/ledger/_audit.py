@@ -39,10 +39,22 @@ def diff(expected: Any, got: Any, path: str = "") -> list[str]:
     return [] if expected == got else [f"{path or 'result'}: {expected!r} != {got!r}"]
 
 
-def reprice(tx: Tx, version: int, basket: dict[str, Any], result: dict[str, Any]
-            ) -> tuple[str, str | None]:
-    """Re-price ``basket`` against bundle ``version``; return (outcome, detail)."""
-    row = tx.one("SELECT digest FROM bundles WHERE version = ?", (version,))
+def _canon(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def reprice(tx: Tx, version: int, basket: dict[str, Any], result: dict[str, Any],
+            digests: dict[int, Any] | None = None) -> tuple[str, str | None]:
+    """Re-price ``basket`` against bundle ``version``; return (outcome, detail).
+
+    ``digests`` caches the version → digest look-up across one batch.
+    """
+    if digests is not None and version in digests:
+        row = digests[version]
+    else:
+        row = tx.one("SELECT digest FROM bundles WHERE version = ?", (version,))
+        if digests is not None:
+            digests[version] = row
     if row is None:
         return "no_bundle", f"bundle version {version} is unknown to the ledger"
 
@@ -58,9 +70,14 @@ def reprice(tx: Tx, version: int, basket: dict[str, Any], result: dict[str, Any]
     if engine is None:
         return "unavailable", "no pricing engine in this process"
     try:
-        expected = engine.price(_engine.exact(basket)).to_json()
+        lines = basket.get("lines")
+        floats = isinstance(lines, list) and any(
+            isinstance(line, dict) and isinstance(line.get("qty"), float) for line in lines)
+        expected = engine.price(_engine.exact(basket) if floats else basket).to_json()
     except Exception as exc:  # noqa: BLE001 - any engine refusal is an audit finding
         return "error", f"{type(exc).__name__}: {exc}"
+    if expected == result or _canon(expected) == _canon(result):  # the usual case
+        return "ok", None
     paths = diff(_plain(expected), _plain(result))
     if not paths:
         return "ok", None

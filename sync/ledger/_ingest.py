@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from . import _audit, _holds, _journal, _returns
+from . import _audit, _bulk, _holds, _journal, _returns
 from ._clock import utc_text
-from ._errors import RequestError
+from ._errors import Conflict, RequestError
 from ._storage import Storage, Tx
 from ._tills import Till
 from ._txn import Txn, TxnInvalid, validate
@@ -134,6 +134,19 @@ class Ingest:
 
     # -- step 1 ---------------------------------------------------------
     def _claim(self, till: Till, results: list[Result], now: str) -> list[Result]:
+        try:
+            with self.storage.transaction() as tx:
+                plan = _bulk.plan_claims(tx, till.till, results, now)
+        except Conflict:  # a concurrent upload of the same till: decide one by one
+            log.info("claim race on till %s; claiming one by one", till.till)
+            return self._claim_each(till, results, now)
+        for res, original in plan.duplicates:
+            res.status, res.original = "duplicate", original
+        for res, reason, detail in plan.conflicts:
+            res.reject(reason, detail)
+        return plan.todo
+
+    def _claim_each(self, till: Till, results: list[Result], now: str) -> list[Result]:
         todo = []
         with self.storage.transaction() as tx:
             for res in results:
@@ -176,6 +189,54 @@ class Ingest:
             yield scope
 
     def _apply(self, todo: list[Result], now: str) -> None:
+        if not self.per_sale_commit:
+            sales = [r for r in todo if r.txn is not None and r.txn.kind == "sale"]
+            if sales and self._apply_sales_bulk(sales, now):
+                todo = [r for r in todo if r.txn is None or r.txn.kind != "sale"]
+        if todo:
+            self._apply_each(todo, now)
+
+    def _apply_sales_bulk(self, sales: list[Result], now: str) -> bool:
+        """All of a batch's sales in one transaction, set-based; False on a race."""
+        try:
+            with self.storage.transaction() as tx:
+                digests: dict[int, Any] = {}
+                plans = []
+                for res in sales:
+                    txn = res.txn
+                    assert txn is not None
+                    member = txn.account or (self._card_account(tx, txn.card)
+                                             if txn.card else None)
+                    account = member or f"anon:{txn.till}"
+                    totals = txn.raw["result"].get("totals") or {}
+                    accrued = int(totals.get("points", 0)) if member else 0
+                    redeemed = int(totals.get("redeemed_points", 0)) if member else 0
+                    audit = _audit.reprice(tx, txn.bundle_version, txn.raw["basket"],
+                                           txn.raw["result"], digests)
+                    outcome = {"status": "accepted", "accepted_at": now, "account": account,
+                               "journal": {"accrual": accrued, "redemption": -redeemed},
+                               "audit": audit[0]}
+                    plans.append(_bulk.SalePlan(res, account, bool(member), outcome, audit))
+                written = _bulk.write_sales(tx, plans, now, _bulk.existing_sales(tx))
+        except Conflict:
+            log.info("apply race; applying this batch's sales one by one")
+            return False
+        for plan, prior in written:
+            res = plan.res
+            if prior is None:
+                res.status, res.outcome, res.account = "accepted", plan.outcome, plan.account
+                res.applied_now, res.audit = True, plan.audit[0]
+                if plan.audit[0] == "mismatch":
+                    log.warning("audit mismatch on %s (till %s): %s", res.txn.txn_id,
+                                res.txn.till, plan.audit[1])
+            elif prior[0] != res.txn.hash:
+                res.reject("txn_id_conflict", "this txn_id was uploaded before with another body")
+            else:
+                res.status, res.original = "duplicate", json.loads(prior[1])
+                res.outcome, res.account = res.original, plan.account
+        return True
+
+    def _apply_each(self, todo: list[Result], now: str) -> None:
         with self._apply_scope() as scope:
             for res in todo:
                 try:
@@ -332,18 +393,26 @@ class Ingest:
                 now: str) -> int:
         claimed_ids = {id(r) for r in claimed}
         with self.storage.transaction() as tx:
+            drop, done = [], []
             for res in results:
                 if id(res) not in claimed_ids or res.txn is None:
                     continue
                 if res.status == "rejected":
-                    tx.execute("DELETE FROM till_seqs WHERE till = ? AND txn_id = ? AND "
-                               "state = 'claimed'", (till.till, res.txn.txn_id))
+                    drop.append((till.till, res.txn.txn_id))
                 else:
                     outcome = res.outcome if res.status == "accepted" else res.original
-                    tx.execute("UPDATE till_seqs SET state = 'applied', account = ?, outcome = ? "
-                               "WHERE till = ? AND txn_id = ?",
-                               (res.account, json.dumps(outcome, separators=(",", ":")),
-                                till.till, res.txn.txn_id))
+                    done.append((res.account, json.dumps(outcome, separators=(",", ":")),
+                                 till.till, res.txn.txn_id))
+            tx.executemany("DELETE FROM till_seqs WHERE till = ? AND txn_id = ? AND "
+                           "state = 'claimed'", drop)
+            for i in range(0, len(done), 300):  # one statement per 300 rows, both backends
+                part = done[i:i + 300]
+                tx.execute(
+                    "UPDATE till_seqs SET state = 'applied', account = v.column1, "
+                    "outcome = v.column2 FROM (VALUES "
+                    + ", ".join(["(?, ?, ?)"] * len(part))
+                    + ") AS v WHERE till_seqs.till = ? AND till_seqs.txn_id = v.column3",
+                    [x for a, o, _, t in part for x in (a, o, t)] + [till.till])
             rejected = [r for r in results if r.status == "rejected"]
             for res in rejected:
                 tx.execute(

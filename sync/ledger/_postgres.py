@@ -41,6 +41,18 @@ class _PgTx(Tx):
         except pg_errors.UniqueViolation as exc:
             raise Conflict("conflict", str(exc)) from exc
 
+    def insert_many(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+                    ) -> None:
+        if not rows:
+            return
+        try:
+            with self._conn.cursor() as cur:
+                with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+        except pg_errors.UniqueViolation as exc:
+            raise Conflict("conflict", str(exc)) from exc
+
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         with self._conn.cursor() as cur:
             cur.execute(_pg(sql), tuple(params))

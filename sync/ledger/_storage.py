@@ -35,6 +35,13 @@ class Tx(abc.ABC):
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         """Run one statement for every parameter row (batched by the driver)."""
 
+    def insert_many(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+                    ) -> None:
+        """Plain INSERT of many rows (PostgreSQL streams them with COPY)."""
+        if rows:
+            marks = ", ".join("?" * len(columns))
+            self.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+
     @abc.abstractmethod
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Run a query and return every row."""
