@@ -74,6 +74,7 @@ def test_a_whole_sale_over_http(api, signer) -> None:
     ("POST", "/v1/returns", {"receipt": "X/1", "items": [{"line": 0}]}, 404, "unknown_receipt"),
     ("POST", "/v1/returns", {"receipt": "X/1"}, 400, "bad_request"),
     ("GET", "/v1/sales?receipt=nope", None, 404, "unknown_receipt"),
+    ("POST", "/v1/sync/now", None, 422, "no_ledger"),
 ])
 def test_bad_requests_get_a_specific_4xx_and_change_nothing(api, method, path, body, status, error) -> None:
     client, till = api

@@ -172,3 +172,27 @@ def test_the_daemon_identifies_a_phone_held_to_its_camera(tmp_path: Path, bundle
         agent.inbox.put(("signal", "stop"))
         loop.join(30)
     assert not loop.is_alive()
+
+
+def test_a_scanned_receipt_qr_is_announced_for_the_returns_desk_not_taken_as_a_customer(
+        tmp_path: Path, bundle_doc) -> None:
+    (tmp_path / "bundle.json").write_text(json.dumps(bundle_doc), encoding="utf-8")
+    cfg = parse_config({"till": {"id": "KY-001-01", "store": "KY-001", "program": "kopilka"},
+                        "paths": {"data_dir": "till", "bundle": "bundle.json"}}, tmp_path)
+    agent = Agent(cfg, serve_api=False).start()
+    try:
+        q = agent.events.subscribe()
+        s = agent.till.open_session()
+        agent.till.add_line(s.id, MILK)
+        s = agent.till.pay(s.id)
+        agent.inbox.put(("camera", s.receipt_id))
+        agent.inbox.put(("scan", "KY-001-01/99"))
+        agent.tick(time.time())
+        events = []
+        while not q.empty():
+            events.append(q.get_nowait())
+        found = [(e["receipt_id"], e["found"]) for e in events if e["type"] == "receipt_scanned"]
+        assert found == [(s.receipt_id, True), ("KY-001-01/99", False)]
+        assert agent.till.current() is None
+    finally:
+        agent.stop()
