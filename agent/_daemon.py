@@ -220,6 +220,10 @@ class Agent:
             words = message_for(exc.reason) if exc.reason in _TOKEN_REASONS else exc.message
             log.warning("%s code refused: %s", source, exc.reason)
             self.events.publish("error", source=source, reason=exc.reason, message=words)
+        except Exception:  # one bad event must not take the till down
+            log.exception("%s event failed", source)
+            self.events.publish("error", source=source, reason="internal",
+                                message="Something went wrong with that scan; scan again.")
 
     def handle_code(self, code: str, source: str, event: Any = None) -> None:
         """A code from the scanner or the camera: an item, or the customer."""
