@@ -125,7 +125,7 @@ def write_sales(tx: Tx, plans: list[SalePlan], now: str,
         raw = txn.raw
         sale_rows.append((p.account, txn.txn_id, txn.till, txn.store, txn.seq, txn.kind, txn.at,
                           raw.get("mode"), txn.hold_id, txn.bundle_version, None, txn.hash,
-                          json.dumps(raw, ensure_ascii=False, separators=(",", ":")),
+                          txn.canonical,
                           json.dumps(p.outcome, separators=(",", ":")), now))
         audit_rows.append((p.account, txn.txn_id, txn.till, txn.store, txn.bundle_version,
                            p.audit[0], p.audit[1], now))

@@ -272,7 +272,7 @@ class Ingest:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (account, txn.txn_id, txn.till, txn.store, txn.seq, txn.kind, txn.at,
              raw.get("mode"), txn.hold_id, txn.bundle_version, txn.original_txn_id, txn.hash,
-             json.dumps(raw, ensure_ascii=False, separators=(",", ":")),
+             txn.canonical,
              json.dumps(outcome, separators=(",", ":")), now))
         if inserted != 1:  # a concurrent upload won the race: answer as it did
             if not self._existing(tx, res, account):

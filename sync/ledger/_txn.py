@@ -13,7 +13,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sync._hashchain import txn_hash
+import hashlib
+
+from sync._hashchain import canonical_json
 
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
 _INSTANT = re.compile(
@@ -48,6 +50,7 @@ class Txn:
     hash: str
     original_txn_id: str | None
     returned: tuple[tuple[int, int], ...]  # (line, qty_milli)
+    canonical: str  # canonical JSON of the TXN without "hash" (what the hash covers)
 
 
 def is_int(value: Any) -> bool:
@@ -155,13 +158,14 @@ def validate(txn: Any) -> Txn:
         value = txn.get(key)
         if not isinstance(value, str) or not _HEX64.match(value):
             raise TxnInvalid(key, "64 lowercase hex digits are required")
-    try:
-        expected = txn_hash(txn)
+    try:  # the till's own chain function (sync._hashchain.txn_hash), text kept for storage
+        canonical = canonical_json({k: v for k, v in txn.items() if k != "hash"})
     except (TypeError, ValueError) as exc:
         raise TxnInvalid("hash", f"cannot hash the body: {exc}") from exc
+    expected = hashlib.sha256((str(txn["prev_hash"]) + canonical).encode("utf-8")).hexdigest()
     if expected != txn["hash"]:
         raise TxnInvalid("hash", "does not match the body")
     assert till is not None and store is not None
     return Txn(txn, txn_id, till, store, int(seq), str(kind), at, account,
                card if isinstance(card, str) else None, hold_id,
-               int(version), str(txn["hash"]), original, tuple(returned))
+               int(version), str(txn["hash"]), original, tuple(returned), canonical)
