@@ -21,6 +21,10 @@ def ean13(first12: str) -> str:
     return first12 + str((10 - total % 10) % 10)
 
 
+CARD = ean13("290000012345")
+CACHED_CARD = ean13("290000099999")
+
+
 class Signer:
     """A ledger-side key pair that makes real tokens for tests."""
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from agent_kit import NOW, PROGRAM, Signer, ean13
+from agent_kit import CACHED_CARD, NOW, PROGRAM, Signer
 
 from agent._catalog import Catalog
 from agent._ports import PrinterFailed
@@ -16,8 +16,6 @@ from agent._till import Till
 from sync._tilldb import TillDb
 
 ROOT = Path(__file__).resolve().parents[2]
-CARD = ean13("290000012345")
-CACHED_CARD = ean13("290000099999")
 
 
 class PaperPrinter:

@@ -4,8 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from agent_kit import NOW
-from conftest import CACHED_CARD, CARD
+from agent_kit import CACHED_CARD, CARD, NOW
 
 from agent import SessionError, TokenError
 from agent._receipt import parse_receipt
