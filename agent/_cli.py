@@ -340,6 +340,6 @@ def demo(keep: str | None) -> None:
 
             shutil.rmtree(work, ignore_errors=True)
     if keep:
-        click.echo(f"Kept in {work}: ledger.sqlite3, till/, receipts/, agent.log")
+        click.echo(f"Kept in {work}: ledger.sqlite3, till/ (the till database), receipts/ (text + PNG), agent.log")
     if not result.journal_ok:
         raise click.ClickException("the ledger's journal does not match its balances")
