@@ -66,7 +66,7 @@ def test_camera(source: str, frames: int, decoder: str, seed: int) -> None:
     """Read frames from the camera, decode them, and report codes and timing.
 
     Prints each code read (frame number, symbology, backend, payload), then
-    frames read, decode time per frame (median, p99) and the camera's
+    frames read, read+decode time per frame (median, p99) and the camera's
     counters. Exit status 1 when the camera cannot be opened or gives no
     frame.
 
@@ -96,6 +96,6 @@ def test_camera(source: str, frames: int, decoder: str, seed: int) -> None:
     if not times:
         raise click.ClickException(f"no frame read from {source}")
     ms = np.array(times)
-    click.echo(f"frames read: {len(times)}; ms per frame: median {np.median(ms):.1f}, "
+    click.echo(f"frames read: {len(times)}; read+decode ms per frame: median {np.median(ms):.1f}, "
                f"p99 {np.percentile(ms, 99):.1f}")
     click.echo("counters: " + ", ".join(f"{k}={v}" for k, v in sorted(health.counters.items())))
