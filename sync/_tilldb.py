@@ -167,6 +167,9 @@ class TillDb:
             # crosses the threshold (a sale!); start_checkpointer() turns it
             # off and checkpoints from its own connection instead.
             conn.execute("PRAGMA wal_autocheckpoint = 10000")
+            # Each WAL reset (after a full checkpoint) shrinks the file back to
+            # this size, so one burst (a long drain) does not leave it huge.
+            conn.execute(f"PRAGMA journal_size_limit = {int(checkpoint_above_bytes)}")
         except BaseException:
             conn.close()
             raise
@@ -175,6 +178,7 @@ class TillDb:
         self._last_checkpoint: float | None = None
         self._checkpoints = 0
         self._ckpt_lock = threading.Lock()
+        self._warned_at = -1e9
         self._read_lock = threading.Lock()
         self._read_conn: sqlite3.Connection | None = None
         self._ckpt_conn: sqlite3.Connection | None = None
@@ -295,7 +299,9 @@ class TillDb:
         self._last_checkpoint = self.clock()
         self._checkpoints += 1
         size = self.wal_bytes()
-        if size > self.wal_warn_bytes:
+        now = time.monotonic()
+        if mode == "TRUNCATE" and size > self.wal_warn_bytes and now - self._warned_at > 60:
+            self._warned_at = now
             log.warning("till db %s: WAL is %d bytes after checkpoint (busy=%s)", self.path, size, busy)
         return int(busy), int(frames), int(done)
 
