@@ -120,12 +120,16 @@ class Uploader:
         self.agent_version = agent_version or _package_version()
         self.clock = clock
         self.counters = UploaderCounters()
-        self.client = httpx.Client(
-            base_url=base_url,
-            transport=transport,
-            timeout=timeout,
-            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-        )
+        try:
+            self.client = httpx.Client(
+                base_url=base_url,
+                transport=transport,
+                timeout=timeout,
+                headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+            )
+        except BaseException:
+            self.lock.release()
+            raise
         self._send_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()

@@ -367,3 +367,9 @@ def test_after_a_failure_the_next_batch_starts_again_from_the_oldest_row(
     firsts = [json.loads(gzip.decompress(r.content))["transactions"][0]["seq"] for r in ledger.requests]
     assert firsts == [1, 11, 11, 21]
     assert outbox.status().queue_depth == 0
+
+
+def test_a_bad_configuration_does_not_leave_the_lock_held(outbox: Outbox) -> None:
+    with pytest.raises(httpx.InvalidURL):
+        Uploader(outbox, base_url="http://[::1", key="k", transport=FakeLedger().transport())
+    Uploader(outbox, base_url="http://ledger", key="k", transport=FakeLedger().transport()).close()
