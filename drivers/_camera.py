@@ -227,6 +227,7 @@ class Camera(Device):
             self.counters["not_armed"] += 1
             return []
         with self._decode_lock:
+            self.counters["processed"] += 1
             found = self.decoder.decode(frame)
             now = self._clock()
             scans = []
