@@ -21,7 +21,7 @@ BONUS_KINDS = ("bonus_multiplier", "bonus_points")
 PHASE = {k: 0 for k in LINE_KINDS} | {k: 1 for k in BASKET_KINDS} | {k: 2 for k in BONUS_KINDS}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Program:
     point_value: int
     redeem_cap_bp: int
@@ -33,13 +33,13 @@ class Program:
     offline_card_redeem_cap: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Tier:
     id: str
     rate_bp: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Store:
     id: str
     chain: str | None
@@ -47,7 +47,7 @@ class Store:
     zone: ZoneInfo = field(compare=False, repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Item:
     sku: str
     name: str
@@ -61,7 +61,7 @@ class Item:
     no_redeem: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Target:
     skus: frozenset[str]
     categories: tuple[str, ...]
@@ -72,7 +72,7 @@ class Target:
         return not (self.skus or self.categories or self.brands)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Promotion:
     id: str
     kind: str
@@ -101,7 +101,7 @@ class Promotion:
     per: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Bundle:
     """A validated bundle; ``promotions`` are in visit order (§4)."""
 

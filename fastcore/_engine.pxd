@@ -27,6 +27,7 @@ cdef struct Ctx:
     i64 *tmp
     i64 *best
     i64 *touched
+    i64 *best_touched
     i64 *w
     i64 *cap
     i64 *share
@@ -41,9 +42,13 @@ cdef struct Ctx:
     i64 *pts_tot
     i64 *mult_set
     i64 *active      # slots that gave anything (result)
+    i64 *gnext       # next candidate member of the same group, -1 at the end
+    i64 *slot_of     # promotion rank -> slot (valid for candidates)
     i64 *judged      # per group
     # per slot x line
-    signed char *E   # eligible
+    i64 *sptr        # slot -> first index in slines
+    i64 *send        # slot -> end index in slines
+    i64 *slines      # eligible lines of each slot
     signed char *C   # contributed (promos of a line)
     # basket facts
     i64 at_us
@@ -139,11 +144,14 @@ cdef class Engine:
     cdef object _price(self, object basket)
     cdef void _read_lines(self, Ctx *c, list raw_lines) except *
     cdef int _candidates(self, Ctx *c, i64 *cand, char *mark) noexcept
-    cdef void _eligibility(self, Ctx *c) noexcept
+    cdef void _link_groups(self, Ctx *c) noexcept
+    cdef i64 _count_reach(self, Ctx *c) noexcept
+    cdef void _reach(self, Ctx *c, char *mark) noexcept
+    cdef bint _flag_ok(self, i64 r, i64 fl) noexcept
     cdef bint _static_ok(self, Ctx *c, int s) noexcept
     cdef int _applicable(self, Ctx *c, int s) noexcept
     cdef i64 _effect(self, Ctx *c, int s, int n) noexcept
-    cdef void _give(self, Ctx *c, int s, i64 *by_line) noexcept
+    cdef void _give(self, Ctx *c, int s, i64 *lines, int n, i64 *by_line) noexcept
     cdef void _visit(self, Ctx *c, int bonus) noexcept
     cdef dict _redeem(self, Ctx *c, object customer, object requested)
     cdef tuple _accrue(self, Ctx *c, object customer, object local)

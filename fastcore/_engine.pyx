@@ -21,7 +21,7 @@ from ._bundle import load_bundle
 from ._compile import LIMIT, compile_bundle, epoch_us
 from ._errors import BasketError
 from ._result import Result
-from ._values import milli_text, parse_instant, parse_milli
+from ._values import _gc_paused, milli_text, parse_instant, parse_milli
 
 DEF NO_DISCOUNT = 1
 DEF NO_ACCRUAL = 2
@@ -39,6 +39,7 @@ DEF INF = -1
 
 cdef i64 C_LIMIT = 1LL << 61
 cdef list _QTY_CACHE = [str(i) for i in range(1000)]
+cdef list _FRAC_CACHE = [("." + f"{i:03d}".rstrip("0")) if i else "" for i in range(1000)]
 
 
 class _TooLarge(Exception):
@@ -269,8 +270,14 @@ cdef class Engine:
         return self._reference.price(basket)
 
     def price_many(self, baskets):
-        """Price a day of receipts (the ledger's audit) in one call."""
-        return [self.price(b) for b in baskets]
+        """Price a day of receipts (the ledger's audit) in one call.
+
+        The cyclic garbage collector is paused for the batch: pricing makes
+        no reference cycles, and full collections over a day of receipts
+        would otherwise cost more than the pricing itself.
+        """
+        with _gc_paused():
+            return [self.price(b) for b in baskets]
 
     # -- the Python boundary: read the basket -------------------------------------------
 
@@ -302,7 +309,7 @@ cdef class Engine:
         memset(&c, 0, sizeof(Ctx))
         c.L = L
         cdef int j
-        cdef i64 *lines_block = <i64 *>malloc(sizeof(i64) * (L * 23 + ncp * 2 + nseg + noff + 4))
+        cdef i64 *lines_block = <i64 *>malloc(sizeof(i64) * (L * 24 + ncp * 2 + nseg + noff + 4))
         if lines_block == NULL:
             raise MemoryError()
         cdef i64 *p = lines_block
@@ -321,6 +328,7 @@ cdef class Engine:
         c.tmp = p; p += L
         c.best = p; p += L
         c.touched = p; p += L
+        c.best_touched = p; p += L
         c.w = p; p += L
         c.cap = p; p += L
         c.share = p; p += L
@@ -334,6 +342,7 @@ cdef class Engine:
         c.coupon_used = p; p += ncp + 1
         cdef i64 *slots = NULL
         cdef signed char *matrix = NULL
+        cdef i64 *slines = NULL
         cdef i64 *slot_of = NULL
         try:
             self._read_lines(&c, raw_lines)
@@ -369,12 +378,13 @@ cdef class Engine:
                         c.offer[c.n_offer] = r
                         c.n_offer += 1
             # candidates
-            slot_of = <i64 *>malloc(sizeof(i64) * (self.n_promos + 1) + self.n_promos + 1)
+            slot_of = <i64 *>malloc(sizeof(i64) * 2 * (self.n_promos + 1) + self.n_promos + 1)
             if slot_of == NULL:
                 raise MemoryError()
-            c.K = self._candidates(&c, slot_of, <char *>(slot_of + self.n_promos + 1))
-            slots = <i64 *>malloc(sizeof(i64) * (c.K * 6 + self.n_groups + 2))
-            matrix = <signed char *>malloc(c.K * L * 2 + 2)
+            c.slot_of = slot_of + self.n_promos + 1
+            c.K = self._candidates(&c, slot_of, <char *>(slot_of + 2 * (self.n_promos + 1)))
+            slots = <i64 *>malloc(sizeof(i64) * (c.K * 9 + self.n_groups + 2))
+            matrix = <signed char *>malloc(c.K * L + 1)
             if slots == NULL or matrix == NULL:
                 raise MemoryError()
             c.cand = slot_of
@@ -383,7 +393,10 @@ cdef class Engine:
             c.pts_tot = slots + 2 * c.K
             c.mult_set = slots + 3 * c.K
             c.active = slots + 4 * c.K
-            c.judged = slots + 5 * c.K
+            c.sptr = slots + 5 * c.K      # K + 1 entries
+            c.send = slots + 6 * c.K + 1  # K entries
+            c.gnext = slots + 7 * c.K + 1
+            c.judged = slots + 8 * c.K + 1
             for j in range(c.K):
                 c.static_ok[j] = -1
                 c.disc_tot[j] = 0
@@ -391,10 +404,16 @@ cdef class Engine:
                 c.mult_set[j] = 0
             for j in range(self.n_groups):
                 c.judged[j] = 0
-            c.E = matrix
-            c.C = matrix + c.K * L
-            memset(matrix, 0, c.K * L * 2)
-            self._eligibility(&c)
+            c.C = matrix
+            memset(matrix, 0, c.K * L)
+            for j in range(c.K):
+                self._static_ok(&c, j)
+            slines = <i64 *>malloc(sizeof(i64) * (self._count_reach(&c) + 1))
+            if slines == NULL:
+                raise MemoryError()
+            c.slines = slines
+            self._reach(&c, <char *>(slot_of + 2 * (self.n_promos + 1)))
+            self._link_groups(&c)
             # §4, §5, §6
             self._visit(&c, 0)
             redeem = self._redeem(&c, customer, requested)
@@ -407,6 +426,7 @@ cdef class Engine:
             free(slot_of)
             free(slots)
             free(matrix)
+            free(slines)
 
     cdef void _read_lines(self, Ctx *c, list raw_lines) except *:
         cdef int i
@@ -494,43 +514,109 @@ cdef class Engine:
                     mark[r] = 1
                     cand[K] = r
                     K += 1
-        qsort(cand, K, sizeof(i64), _cmp_i64)
+        # visit order: sort a short list, or read the marks in rank order
+        if K * 16 < self.n_promos:
+            qsort(cand, K, sizeof(i64), _cmp_i64)
+        else:
+            j = 0
+            for r in range(self.n_promos):
+                if mark[r]:
+                    cand[j] = r
+                    j += 1
+        for j in range(K):
+            c.slot_of[cand[j]] = j
         return K
 
-    cdef void _eligibility(self, Ctx *c) noexcept:
+    cdef void _link_groups(self, Ctx *c) noexcept:
+        """Chain each group's candidate members in visit order (c.gnext)."""
+        cdef int s
+        cdef i64 g
+        for s in range(self.n_groups):
+            c.judged[s] = -1
+        for s in range(c.K - 1, -1, -1):
+            g = self.p_group[c.cand[s]]
+            c.gnext[s] = -1
+            if g >= 0:
+                c.gnext[s] = c.judged[g]
+                c.judged[g] = s
+        for s in range(self.n_groups):
+            c.judged[s] = 0
+
+    cdef i64 _count_reach(self, Ctx *c) noexcept:
+        """Size the per-slot line lists: (line, promotion) pairs of slots that can apply.
+
+        Also sets ``c.sptr``. A slot whose static conditions fail (time,
+        store, customer, coupon) gets an empty list: it can never apply.
+        """
         cdef int s, l, j, jj, L = c.L, K = c.K
-        cdef i64 key, r, lo, hi, mid, kind, phase, fl
-        # slot lookup by binary search over the sorted candidate ranks
+        cdef i64 key, total = 0
+        for s in range(K):
+            c.send[s] = 0
         for l in range(L):
             for j in range(self.item_keys.ptr[c.item[l]], self.item_keys.ptr[c.item[l] + 1]):
                 key = self.item_keys.data[j]
                 for jj in range(self.key_targets.ptr[key], self.key_targets.ptr[key + 1]):
-                    s = _find(c.cand, K, self.key_targets.data[jj])
-                    if s >= 0:
-                        c.E[s * L + l] = 1
+                    s = <int>c.slot_of[self.key_targets.data[jj]]
+                    if c.static_ok[s] == 1:
+                        c.send[s] += 1
         for j in range(self.n_global):
-            s = _find(c.cand, K, self.global_promos[j])
-            for l in range(L):
-                c.E[s * L + l] = 1
+            s = <int>c.slot_of[self.global_promos[j]]
+            if c.static_ok[s] == 1:
+                c.send[s] += L
+        for s in range(K):
+            c.sptr[s] = total
+            total += c.send[s]
+        c.sptr[K] = total
+        return total
+
+    cdef void _reach(self, Ctx *c, char *mark) noexcept:
+        """Fill each slot's list of eligible lines (ascending, no repeats)."""
+        cdef int s, l, j, jj, L = c.L, K = c.K
+        cdef i64 key, r, fl, e, k
+        cdef int n_open = 0
+        for s in range(K):
+            c.send[s] = c.sptr[s]
+        # global promotions that can apply at all (their slots, kept in c.active for now)
+        for j in range(self.n_global):
+            s = <int>c.slot_of[self.global_promos[j]]
+            if c.static_ok[s] == 1:
+                c.active[n_open] = s
+                n_open += 1
         for l in range(L):
+            fl = c.flags[l]
+            for j in range(n_open):
+                s = <int>c.active[j]
+                if self._flag_ok(c.cand[s], fl):
+                    c.slines[c.send[s]] = l
+                    c.send[s] += 1
+            for j in range(self.item_keys.ptr[c.item[l]], self.item_keys.ptr[c.item[l] + 1]):
+                key = self.item_keys.data[j]
+                for jj in range(self.key_targets.ptr[key], self.key_targets.ptr[key + 1]):
+                    s = <int>c.slot_of[self.key_targets.data[jj]]
+                    if c.static_ok[s] != 1 or not self._flag_ok(c.cand[s], fl):
+                        continue
+                    if c.send[s] > c.sptr[s] and c.slines[c.send[s] - 1] == l:
+                        continue  # reached through two keys
+                    c.slines[c.send[s]] = l
+                    c.send[s] += 1
+            # exclusions take the line out again
             for j in range(self.item_keys.ptr[c.item[l]], self.item_keys.ptr[c.item[l] + 1]):
                 key = self.item_keys.data[j]
                 for jj in range(self.key_excludes.ptr[key], self.key_excludes.ptr[key + 1]):
-                    s = _find(c.cand, K, self.key_excludes.data[jj])
-                    if s >= 0:
-                        c.E[s * L + l] = 0
-        # flags close lines to whole phases; most lines have none
-        for l in range(L):
-            fl = c.flags[l]
-            if fl == 0:
-                continue
-            for s in range(K):
-                r = c.cand[s]
-                if self.p_phase[r] == 2:
-                    if fl & NO_ACCRUAL:
-                        c.E[s * L + l] = 0
-                elif (fl & NO_DISCOUNT) or (self.p_kind[r] == K_NFORM and (fl & KG)):
-                    c.E[s * L + l] = 0
+                    r = self.key_excludes.data[jj]
+                    if not mark[r]:
+                        continue
+                    s = <int>c.slot_of[r]
+                    if c.send[s] > c.sptr[s] and c.slines[c.send[s] - 1] == l:
+                        c.send[s] -= 1
+
+    cdef inline bint _flag_ok(self, i64 r, i64 fl) noexcept:
+        """Item flags close a line to whole phases (§3 "Eligible line")."""
+        if fl == 0:
+            return True
+        if self.p_phase[r] == 2:
+            return not (fl & NO_ACCRUAL)
+        return not ((fl & NO_DISCOUNT) or (self.p_kind[r] == K_NFORM and (fl & KG)))
 
     # -- §3 applicability -----------------------------------------------------------------
 
@@ -597,9 +683,9 @@ cdef class Engine:
         cdef int l, n = 0, L = c.L
         cdef bint bonus = self.p_phase[r] == 2
         cdef bint stack = self.p_stack[r]
-        for l in range(L):
-            if not c.E[s * L + l]:
-                continue
+        cdef i64 j
+        for j in range(c.sptr[s], c.send[s]):
+            l = c.slines[j]
             if not bonus and (c.closed[l] or (not stack and c.disc[l] != 0)):
                 continue
             c.touched[n] = l
@@ -623,8 +709,6 @@ cdef class Engine:
         cdef i64 d, cur, room, total = 0, units, U, free, base_sum, key_c, key_u
         cdef i128 D
         cdef bint all_zero
-        for l in range(L):
-            c.tmp[l] = 0
         if kind == K_BPERCENT or kind == K_BAMOUNT:
             base_sum = 0
             for j in range(n):
@@ -696,11 +780,12 @@ cdef class Engine:
             total += d
         return total
 
-    cdef void _give(self, Ctx *c, int s, i64 *by_line) noexcept:
+    cdef void _give(self, Ctx *c, int s, i64 *lines, int n, i64 *by_line) noexcept:
         cdef i64 r = c.cand[s], d
-        cdef int l, L = c.L
+        cdef int l, j, L = c.L
         cdef bint bonus = self.p_phase[r] == 2
-        for l in range(L):
+        for j in range(n):
+            l = lines[j]
             d = by_line[l]
             if d <= 0:
                 continue
@@ -716,7 +801,7 @@ cdef class Engine:
 
     cdef void _visit(self, Ctx *c, int bonus) noexcept:
         """Visit discount (bonus=0) or bonus_points (bonus=1) promotions in order."""
-        cdef int s, t, n, best_slot, L = c.L, l
+        cdef int s, t, n, best_slot, best_n = 0, L = c.L, l
         cdef i64 r, g, total, best_total
         cdef i64 *swap
         for s in range(c.K):
@@ -730,28 +815,32 @@ cdef class Engine:
             if g < 0:
                 n = self._applicable(c, s)
                 if n >= 0 and self._effect(c, s, n) > 0:
-                    self._give(c, s, c.tmp)
+                    self._give(c, s, c.touched, n, c.tmp)
                 continue
             if c.judged[g]:
                 continue
             c.judged[g] = 1
             best_slot = -1
             best_total = 0
-            for t in range(s, c.K):
-                if self.p_group[c.cand[t]] != g:
-                    continue
+            t = s
+            while t >= 0:
                 n = self._applicable(c, t)
                 if n < 0:
+                    t = <int>c.gnext[t]
                     continue
                 total = self._effect(c, t, n)
                 if total > best_total:
                     best_total = total
                     best_slot = t
+                    best_n = n
                     swap = c.best
                     c.best = c.tmp
                     c.tmp = swap
+                    for l in range(n):
+                        c.best_touched[l] = c.touched[l]
+                t = <int>c.gnext[t]
             if best_slot >= 0:
-                self._give(c, best_slot, c.best)
+                self._give(c, best_slot, c.best_touched, best_n, c.best)
 
     # -- §5 redemption --------------------------------------------------------------------
 
@@ -873,24 +962,33 @@ cdef class Engine:
             if c.disc_tot[s] > 0 or c.pts_tot[s] > 0 or c.mult_set[s]:
                 c.active[n_active] = s
                 n_active += 1
+        # each line's promotions in visit order: walk the active slots' own lines
+        cdef list per_line = [[] for l in range(L)]
+        cdef i64 j
+        for a in range(n_active):
+            s = <int>c.active[a]
+            pid = ids[c.cand[s]]
+            for j in range(c.sptr[s], c.send[s]):
+                l = <int>c.slines[j]
+                if c.C[s * L + l]:
+                    (<list>per_line[l]).append(pid)
         lines = []
         for l in range(L):
-            promos = []
-            for a in range(n_active):
-                s = c.active[a]
-                if c.C[s * L + l]:
-                    promos.append(ids[c.cand[s]])
             q = c.q[l]
             line_paid = c.amount[l] - c.disc[l] - c.redeemed[l]
+            if q < 1000000:
+                qty = _QTY_CACHE[q // 1000] if q % 1000 == 0 else _QTY_CACHE[q // 1000] + _FRAC_CACHE[q % 1000]
+            else:
+                qty = milli_text(q)
             lines.append({
                 "sku": skus[c.item[l]],
-                "qty": _QTY_CACHE[q // 1000] if q % 1000 == 0 and q < 1000000 else milli_text(q),
+                "qty": qty,
                 "amount": c.amount[l],
                 "discount": c.disc[l],
                 "redeemed": c.redeemed[l],
                 "paid": line_paid,
                 "points": c.points[l],
-                "promos": promos,
+                "promos": per_line[l],
             })
             amount += c.amount[l]
             discount += c.disc[l]
@@ -925,19 +1023,6 @@ cdef inline bint _cheaper(Ctx *c, int a, int b) noexcept:
     if left != right:
         return left < right
     return a < b
-
-
-cdef inline int _find(i64 *sorted_ranks, int n, i64 rank) noexcept:
-    cdef int lo = 0, hi = n - 1, mid
-    while lo <= hi:
-        mid = (lo + hi) >> 1
-        if sorted_ranks[mid] < rank:
-            lo = mid + 1
-        elif sorted_ranks[mid] > rank:
-            hi = mid - 1
-        else:
-            return mid
-    return -1
 
 
 cdef int _cmp_i64(const void *a, const void *b) noexcept nogil:

@@ -5,10 +5,12 @@ Cython engine has its own copies of ``rhu`` and ``allocate`` in C.
 """
 from __future__ import annotations
 
+import gc
 import re
+from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 INF = -1  # a cap of -1 means "no cap" in allocate()
 
@@ -149,3 +151,15 @@ def category_matches(category: str | None, target: str) -> bool:
     if category is None:
         return False
     return category == target or category.startswith(target + "/")
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic collector for a batch that creates no cycles."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

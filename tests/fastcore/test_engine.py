@@ -143,3 +143,17 @@ def test_cli_price_nan_is_refused(tmp_path: Path) -> None:
     bad.write_text((EXAMPLES / "basket.json").read_text().replace("\"redeem\": 150", "\"redeem\": NaN"))
     out = CliRunner().invoke(main, ["price", "--bundle", str(EXAMPLES / "bundle.json"), str(bad)])
     assert out.exit_code == 2
+
+
+def test_price_many_restores_the_garbage_collector(Engine: type) -> None:
+    import gc
+
+    assert gc.isenabled()
+    Engine(_bundle()).price_many([_basket()])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        Engine(_bundle()).price_many([_basket()])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
