@@ -134,6 +134,9 @@ class Agent:
             if obj is not None:
                 obj.close()
                 setattr(self, part, None)
+        printer = getattr(self.till, "printer", None)
+        if printer is not None and hasattr(printer, "close"):
+            printer.close()
         self.runtime.restore_signals()
         if self.db is not None:
             self.db.close()
@@ -279,7 +282,15 @@ class Agent:
         for name in ("scanner", "camera"):
             dev = getattr(self, name)
             out[name] = "absent" if dev is None else getattr(dev.state, "value", str(dev.state))
-        out["printer"] = "configured" if self.config.printer else "absent"
+        printer = getattr(self.till, "printer", None)
+        if not self.config.printer:
+            out["printer"] = "absent"
+        else:
+            state = getattr(printer, "state", None)
+            out["printer"] = getattr(state, "value", None) or "idle"
+            queued = self.till.print_queue() if self.till is not None and self.db is not None else 0
+            if queued:
+                out["printer"] += f", {queued} receipt(s) waiting"
         return out
 
     def status(self) -> dict[str, Any]:
