@@ -196,3 +196,33 @@ def test_a_scanned_receipt_qr_is_announced_for_the_returns_desk_not_taken_as_a_c
         assert agent.till.current() is None
     finally:
         agent.stop()
+
+
+def test_paper_out_on_the_printer_twin_keeps_the_sale_and_reprints_when_loaded(tmp_path: Path, bundle_doc) -> None:
+    from hardware_sim._printer import PrinterTwin
+
+    from agent._receipt import parse_printed
+
+    printer = PrinterTwin(port=0, render_png=False).start()
+    (tmp_path / "bundle.json").write_text(json.dumps(bundle_doc), encoding="utf-8")
+    cfg = parse_config({"till": {"id": "KY-001-01", "store": "KY-001", "program": "kopilka"},
+                        "paths": {"data_dir": "till", "bundle": "bundle.json"},
+                        "printer": {"url": f"tcp://127.0.0.1:{printer.port}"}}, tmp_path)
+    agent = Agent(cfg, serve_api=False, print_retry_s=0.0).start()
+    try:
+        till = agent.till
+        printer.set_paper("out")
+        s = till.open_session()
+        till.add_line(s.id, MILK)
+        s = till.pay(s.id, "cash")
+        assert len(till.outbox.rows()) == 1 and till.print_queue() == 1 and printer.receipts == []
+        assert "1 receipt(s) waiting" in agent.hardware()["printer"]
+        printer.set_paper("ok")
+        agent.tick(time.time())
+        assert printer.wait_for_receipts(1, timeout=10) and till.print_queue() == 0
+        assert parse_printed(printer.receipts[0].text)["receipt_id"] == s.receipt_id
+        agent.tick(time.time())
+        assert len(printer.receipts) == 1  # printed once
+    finally:
+        agent.stop()
+        printer.stop()
