@@ -51,8 +51,12 @@ def plan_claims(tx: Tx, till: str, results: Iterable[Any], now: str) -> ClaimPla
         tx, "SELECT txn_id, hash, state, outcome FROM till_seqs WHERE till = ? AND txn_id IN ({})",
         (till,), ids)}
     seqs = sorted({r.txn.seq for r in live})
-    taken = {int(row[0]): row[1] for row in select_in(
-        tx, "SELECT seq, txn_id FROM till_seqs WHERE till = ? AND seq IN ({})", (till,), seqs)}
+    taken: dict[int, Any] = {}
+    for row in select_in(tx, "SELECT seq, txn_id, hash, state, outcome FROM till_seqs "
+                         "WHERE till = ? AND seq IN ({})", (till,), seqs):
+        taken[int(row[0])] = row[1]
+        # A concurrent upload may have committed this very claim between the two reads.
+        known.setdefault(row[1], row[2:])
     plan = ClaimPlan([], [], [])
     new_rows = []
     for res in live:

@@ -170,9 +170,21 @@ class Ingest:
                     (till.till, txn.seq, txn.txn_id, txn.hash, now))
                 if claimed == 1:
                     todo.append(res)
-                else:
+                    continue
+                # Refused: by another txn_id on this seq, or by a concurrent upload
+                # of this very txn that committed its claim after our look-up.
+                row = tx.one("SELECT hash, state, outcome FROM till_seqs WHERE till = ? AND "
+                             "txn_id = ?", (till.till, txn.txn_id))
+                if row is None:
                     res.reject("seq_conflict", f"seq {txn.seq} of till {till.till} "
                                "already belongs to another txn_id")
+                elif row[0] != txn.hash:
+                    res.reject("txn_id_conflict",
+                               "this txn_id was uploaded before with another body")
+                elif row[1] == "applied":
+                    res.status, res.original = "duplicate", json.loads(row[2])
+                else:
+                    todo.append(res)
         return todo
 
     # -- step 2 ---------------------------------------------------------
