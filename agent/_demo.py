@@ -114,7 +114,7 @@ def run_demo(echo: Callable[[str], None] = print, workdir: Path | None = None) -
         cfg = parse_config({
             "till": {"id": "KY-001-01", "store": "KY-001", "program": "kopilka"},
             "paths": {"data_dir": str(workdir / "till")},
-            "ledger": {"url": proxy.url, "key": key, "hold_budget_ms": 300, "sync_interval_s": 0.5},
+            "ledger": {"url": proxy.url, "key": key, "hold_budget_ms": 800, "sync_interval_s": 0.5},
             "api": {"port": 0},
             "scanner": {"device": scanner.path},
             "printer": {"url": f"tcp://127.0.0.1:{printer.port}"},

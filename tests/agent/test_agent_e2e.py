@@ -46,13 +46,14 @@ def shop(tmp_path: Path) -> Iterator[dict[str, Any]]:
     ledger.import_bundle(BUNDLE.read_text(encoding="utf-8"))
     ledger.import_members("\n".join(json.dumps(m) for m in MEMBERS))
     server = ApiServer(make_app(ledger), "127.0.0.1", 0).start()
-    proxy = ChaosProxy(("127.0.0.1", server.port), delay_s=1.0).start()
+    proxy = ChaosProxy(("127.0.0.1", server.port), delay_s=2.5).start()
     printer = PrinterTwin(port=0, render_png=False).start()
     scanner = ScannerTwin().open()
     cfg = parse_config({
         "till": {"id": "KY-001-01", "store": "KY-001", "program": "kopilka"},
         "paths": {"data_dir": "till"},
-        "ledger": {"url": proxy.url, "key": key, "hold_budget_ms": 300, "sync_interval_s": 0.2},
+        # a generous budget: a loaded CI machine must not turn "pass" into offline
+        "ledger": {"url": proxy.url, "key": key, "hold_budget_ms": 1000, "sync_interval_s": 0.2},
         "api": {"port": 0}, "scanner": {"device": scanner.path},
         "printer": {"url": f"tcp://127.0.0.1:{printer.port}"},
     }, tmp_path)
