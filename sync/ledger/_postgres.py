@@ -73,16 +73,23 @@ class PostgresStorage(Storage):
     def __init__(self, url: str) -> None:
         super().__init__(url)
         try:
-            self._conn = psycopg.connect(url, autocommit=True)
+            self._conn = self._connect()
         except psycopg.Error as exc:
             raise StorageError("unusable", f"cannot connect to PostgreSQL: {exc}") from exc
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        conn = psycopg.connect(self.url, autocommit=True)
+        # Plans made when a table was small (a generic plan for the bulk
+        # ``IN (…)`` look-ups) must not outlive its growth: plan each call.
+        conn.execute("SET plan_cache_mode = force_custom_plan")
+        return conn
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Tx]:
         with self._lock:
             if self._conn.broken:  # the server restarted: reconnect once
                 try:
-                    self._conn = psycopg.connect(self.url, autocommit=True)
+                    self._conn = self._connect()
                 except psycopg.Error as exc:
                     raise StorageError("unavailable", f"cannot reconnect: {exc}") from exc
             if self._conn.closed:
