@@ -83,6 +83,9 @@ class AckCounts:
     reoffered: int = 0
 
 
+#: Acknowledgements written per transaction (see ``record_results``).
+ACK_CHUNK = 128
+
 _ROW_COLS = "seq, txn_id, prev_hash, hash, body, created_at, status"
 
 
@@ -218,47 +221,62 @@ class Outbox:
             if status in ("accepted", "duplicate"):
                 tid = str(res.get("txn_id"))
                 acks.append((now, str(status), tid, seq_of.get(tid, -1)))
-                if status == "accepted":
-                    accepted += 1
-                else:
-                    duplicate += 1
             elif status == "rejected":
                 rejects.append(res)
             else:
                 log.warning("ledger answered unknown status %r for %s", status, res.get("txn_id"))
-        with self.db.transaction() as conn:
-            if acks:
-                by_seq = [a for a in acks if a[3] > 0]
-                by_id = [a[:3] for a in acks if a[3] <= 0]
-                changed = 0
-                if by_seq:
-                    changed += conn.executemany(
-                        "UPDATE outbox SET status = 'acked', acked_at = ?, ack_status = ?"
-                        " WHERE seq = ? AND txn_id = ? AND status = 'pending'",
-                        [(a[0], a[1], a[3], a[2]) for a in by_seq],
-                    ).rowcount
-                if by_id:
-                    changed += conn.executemany(
-                        "UPDATE outbox SET status = 'acked', acked_at = ?, ack_status = ?"
-                        " WHERE txn_id = ? AND status = 'pending'",
-                        by_id,
-                    ).rowcount
-                if changed != len(acks):
-                    # Answers for rows we do not have, or already settled: count what changed.
-                    log.warning("ledger acknowledged %d rows, %d were pending here", len(acks), changed)
-                    accepted, duplicate = self._recount(conn, acks, now)
-            for res in rejects:
-                txn_id = res.get("txn_id")
-                row = conn.execute("SELECT seq FROM outbox WHERE txn_id = ?", (txn_id,)).fetchone()
-                if row is None:
-                    log.warning("ledger answered for unknown txn_id %s", txn_id)
-                    continue
-                self._quarantine(conn, int(row[0]), str(txn_id), str(res.get("reason") or "rejected"),
-                                 res.get("detail"), now)
-                rejected += 1
-            if epoch is not None:
-                reoffered = self._epoch(conn, epoch, high_water)
+        # Acknowledgements are written in short transactions so that a sale
+        # waiting for the connection never waits behind a whole batch; each
+        # row's acknowledgement is independent (a crash between two chunks
+        # only means resending rows the ledger answers as duplicates).
+        chunks = [acks[i:i + ACK_CHUNK] for i in range(0, len(acks), ACK_CHUNK)] or [[]]
+        for i, chunk in enumerate(chunks):
+            last = i == len(chunks) - 1
+            with self.db.transaction() as conn:
+                a, d = self._ack(conn, chunk, now)
+                accepted += a
+                duplicate += d
+                if last:
+                    for res in rejects:
+                        txn_id = res.get("txn_id")
+                        row = conn.execute("SELECT seq FROM outbox WHERE txn_id = ?", (txn_id,)).fetchone()
+                        if row is None:
+                            log.warning("ledger answered for unknown txn_id %s", txn_id)
+                            continue
+                        self._quarantine(conn, int(row[0]), str(txn_id),
+                                         str(res.get("reason") or "rejected"), res.get("detail"), now)
+                        rejected += 1
+                    if epoch is not None:
+                        reoffered = self._epoch(conn, epoch, high_water)
+            if not last:
+                time.sleep(0)  # yield: let a waiting sale take the connection
         return AckCounts(accepted, duplicate, rejected, reoffered)
+
+    def _ack(self, conn: sqlite3.Connection, acks: list[tuple[float, str, str, int]],
+             now: float) -> tuple[int, int]:
+        if not acks:
+            return 0, 0
+        by_seq = [a for a in acks if a[3] > 0]
+        by_id = [a[:3] for a in acks if a[3] <= 0]
+        changed = 0
+        if by_seq:
+            changed += conn.executemany(
+                "UPDATE outbox SET status = 'acked', acked_at = ?, ack_status = ?"
+                " WHERE seq = ? AND txn_id = ? AND status = 'pending'",
+                [(a[0], a[1], a[3], a[2]) for a in by_seq],
+            ).rowcount
+        if by_id:
+            changed += conn.executemany(
+                "UPDATE outbox SET status = 'acked', acked_at = ?, ack_status = ?"
+                " WHERE txn_id = ? AND status = 'pending'",
+                by_id,
+            ).rowcount
+        if changed == len(acks):
+            accepted = sum(1 for a in acks if a[1] == "accepted")
+            return accepted, len(acks) - accepted
+        # Answers for rows we do not have, or already settled: count what changed.
+        log.warning("ledger acknowledged %d rows, %d were pending here", len(acks), changed)
+        return self._recount(conn, acks, now)
 
     @staticmethod
     def _recount(conn: sqlite3.Connection, acks: list[tuple[float, str, str, int]],

@@ -270,3 +270,16 @@ def test_an_answer_for_rows_already_settled_counts_only_what_changed(outbox: Out
                                   epoch="e1", high_water=3, sent=rows)
     assert (again.accepted, again.duplicate) == (0, 1)
     assert outbox.status().acked_through == 3
+
+
+def test_an_answer_larger_than_one_ack_chunk_is_recorded_whole(outbox: Outbox) -> None:
+    from sync._outbox import ACK_CHUNK
+
+    outbox.append_many(make_txn(i) for i in range(ACK_CHUNK * 2 + 5))
+    rows = outbox.pending(1000)
+    answer = [{"txn_id": r.txn_id, "status": "accepted" if r.seq % 2 else "duplicate"} for r in rows]
+    answer[-1] = {"txn_id": rows[-1].txn_id, "status": "rejected", "reason": "invalid"}
+    counts = outbox.record_results(answer, epoch="e1", high_water=len(rows) - 1, sent=rows)
+    assert counts.accepted + counts.duplicate == len(rows) - 1 and counts.rejected == 1
+    st = outbox.status()
+    assert (st.queue_depth, st.acked_through, st.epoch, st.rejected) == (0, len(rows), "e1", 1)
