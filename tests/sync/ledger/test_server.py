@@ -10,14 +10,17 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from sync.ledger import Ledger
@@ -63,9 +66,21 @@ class Server:
         self.log.close()
 
 
-def claimed(db_url: str) -> int:
-    with Ledger(db_url) as led, led.storage.transaction() as tx:
-        return int(tx.one("SELECT COUNT(*) FROM till_seqs")[0])
+class ClaimWatch:
+    """A plain driver connection that sees the ledger's committed claims."""
+
+    def __init__(self, db_url: str) -> None:
+        if db_url.startswith("sqlite:///"):
+            self.conn: Any = sqlite3.connect(db_url[len("sqlite:///"):], isolation_level=None)
+        else:
+            self.conn = psycopg.connect(db_url, autocommit=True)
+
+    def claimed(self) -> int:
+        row = self.conn.execute("SELECT COUNT(*) FROM till_seqs WHERE state = 'claimed'").fetchone()
+        return int(row[0])
+
+    def close(self) -> None:
+        self.conn.close()
 
 
 @pytest.fixture
@@ -81,7 +96,7 @@ def test_a_ledger_killed_mid_batch_loses_nothing_and_doubles_nothing(
         prepared: tuple[str, TillSim], tmp_path: Path) -> None:
     db_url, till = prepared
     sales = [till.sale(["A-77", "B-01", None][i % 3], redeem=1 if i % 3 == 0 else 0,
-                       available=10**6) for i in range(3000)]
+                       available=10**6) for i in range(5000)]
     server = Server(db_url, tmp_path / "ledger.log")
     outcome: dict[str, object] = {}
 
@@ -93,13 +108,19 @@ def test_a_ledger_killed_mid_batch_loses_nothing_and_doubles_nothing(
         except httpx.TransportError as exc:
             outcome["error"] = exc
 
+    watch = ClaimWatch(db_url)
     sender = threading.Thread(target=upload_all_at_once)
     sender.start()
     deadline = time.monotonic() + 60
-    while claimed(db_url) == 0:  # the ledger has committed its claim: it is mid-batch
-        assert time.monotonic() < deadline
-        time.sleep(0.005)
-    server.kill()
+    try:
+        # Claims committed, sales not yet marked applied: the ledger is mid-batch
+        # (applying 5,000 sales takes far longer than one poll).
+        while watch.claimed() == 0:
+            assert time.monotonic() < deadline and sender.is_alive()
+            time.sleep(0.001)
+        server.kill()
+    finally:
+        watch.close()
     sender.join(timeout=30)
     assert "error" in outcome, "the batch finished before the kill"
 
@@ -108,23 +129,23 @@ def test_a_ledger_killed_mid_batch_loses_nothing_and_doubles_nothing(
         statuses: dict[str, list[str]] = {}
         with httpx.Client(base_url=server.url, timeout=60) as c:
             for round_ in range(2):  # the till re-offers everything unacknowledged, twice
-                for i in range(0, len(sales), 500):
-                    resp = c.post("/v1/transactions", json=till.body(sales[i:i + 500]),
+                for i in range(0, len(sales), 1000):
+                    resp = c.post("/v1/transactions", json=till.body(sales[i:i + 1000]),
                                   headers=till.headers)
                     assert resp.status_code == 200, resp.text
                     for r in resp.json()["results"]:
                         statuses.setdefault(r["txn_id"], []).append(r["status"])
                     high = resp.json()["high_water"]
-        assert high == 3000
-        assert len(statuses) == 3000
+        assert high == 5000
+        assert len(statuses) == 5000
         assert all(set(s) <= {"accepted", "duplicate"} for s in statuses.values())
         assert all(s.count("accepted") <= 1 and s[-1] == "duplicate" for s in statuses.values())
     finally:
         server.kill()
     with Ledger(db_url) as led:
         with led.storage.transaction() as tx:
-            assert tx.one("SELECT COUNT(*) FROM sales")[0] == 3000
-            assert tx.one("SELECT COUNT(*) FROM till_seqs WHERE state = 'applied'")[0] == 3000
+            assert tx.one("SELECT COUNT(*) FROM sales")[0] == 5000
+            assert tx.one("SELECT COUNT(*) FROM till_seqs WHERE state = 'applied'")[0] == 5000
         for account, opening in (("A-77", 500), ("B-01", 40)):
             mine = [s for s in sales if s["customer"] and s["customer"]["account"] == account]
             effect = sum(s["result"]["totals"]["points"] - s["result"]["totals"]["redeemed_points"]
