@@ -45,8 +45,10 @@ async def _body(request: Request) -> Any:
         try:
             d = zlib.decompressobj(16 + zlib.MAX_WBITS)
             raw = d.decompress(raw, MAX_BODY + 1)
-            if len(raw) > MAX_BODY or not d.eof:
-                raise RequestError(400, "bad_encoding", "gzip body is truncated or too large")
+            if len(raw) > MAX_BODY:
+                raise RequestError(413, "too_large", "the decompressed body is too large")
+            if not d.eof:
+                raise RequestError(400, "bad_encoding", "gzip body is truncated")
         except zlib.error as exc:
             raise RequestError(400, "bad_encoding", f"body is not valid gzip: {exc}") from exc
     elif encoding not in ("identity", ""):

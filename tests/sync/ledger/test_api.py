@@ -149,3 +149,31 @@ def test_a_database_failure_answers_503_with_retry_after(
                        headers=till.headers)
     assert resp.status_code == 503 and resp.headers["Retry-After"] == "1"
     assert resp.json()["error"] == "unavailable"
+
+
+def test_a_body_above_the_size_limit_is_413_even_when_gzip_hides_it(
+        client: ASGIClient, till: TillSim, shop: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sync.ledger import _app
+
+    monkeypatch.setattr(_app, "MAX_BODY", 1000)
+    big = json.dumps(till.body([till.sale(None)])).encode()
+    resp = client.post("/v1/transactions", content=big, headers=till.headers)
+    assert resp.status_code == 413 and resp.json()["error"] == "too_large"
+    resp = client.post("/v1/transactions", content=gzip.compress(big),
+                       headers={**till.headers, "Content-Encoding": "gzip"})
+    assert resp.status_code == 413 and resp.json()["error"] == "too_large"
+    assert snapshot(shop)[0] == 0
+
+
+def test_after_a_restore_epoch_bump_every_answer_carries_the_new_epoch(
+        client: ASGIClient, till: TillSim, shop: Ledger) -> None:
+    old = client.post("/v1/transactions", json=till.body([till.sale(None)]),
+                      headers=till.headers).json()["epoch"]
+    new = shop.bump_epoch()
+    assert new != old
+    answer = client.post("/v1/transactions", json=till.body([till.sale(None)]),
+                         headers=till.headers).json()
+    assert answer["epoch"] == new
+    hb = client.post("/v1/heartbeat", headers=till.headers,
+                     json={"till": till.till, "store": till.store, "queue_depth": 0})
+    assert hb.json()["epoch"] == new
