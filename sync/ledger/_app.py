@@ -185,7 +185,7 @@ def make_app(ledger: Ledger) -> Starlette:
     ]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(GZipMiddleware, minimum_size=2048)],
+        middleware=[Middleware(GZipMiddleware, minimum_size=2048, compresslevel=1)],
         exception_handlers={RequestError: on_request_error, LedgerError: on_ledger_error,
                             HTTPException: on_http, Exception: on_crash},
     )

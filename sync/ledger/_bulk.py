@@ -93,6 +93,7 @@ class SalePlan:
     member: bool
     outcome: dict[str, Any]
     audit: tuple[str, str | None]
+    outcome_text: str = ""
 
 
 def write_sales(tx: Tx, plans: list[SalePlan], now: str,
@@ -127,10 +128,10 @@ def write_sales(tx: Tx, plans: list[SalePlan], now: str,
     for p in fresh:
         txn = p.res.txn
         raw = txn.raw
+        p.outcome_text = json.dumps(p.outcome, separators=(",", ":"))
         sale_rows.append((p.account, txn.txn_id, txn.till, txn.store, txn.seq, txn.kind, txn.at,
                           raw.get("mode"), txn.hold_id, txn.bundle_version, None, txn.hash,
-                          txn.canonical,
-                          json.dumps(p.outcome, separators=(",", ":")), now))
+                          txn.canonical, p.outcome_text, now))
         audit_rows.append((p.account, txn.txn_id, txn.till, txn.store, txn.bundle_version,
                            p.audit[0], p.audit[1], now))
         if not p.member:

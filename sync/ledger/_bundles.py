@@ -187,7 +187,7 @@ def apply_delta(bundle: dict[str, Any], changes: dict[str, Any], version: int) -
 _cache_lock = threading.Lock()
 _indexes: OrderedDict[str, VersionIndex] = OrderedDict()
 _answers: OrderedDict[tuple[str, str], str] = OrderedDict()
-_MAX_INDEXES = 4
+_MAX_INDEXES = 2  # a 100,000-sku version index is ~100 MB of Python objects
 _MAX_ANSWERS = 256
 
 

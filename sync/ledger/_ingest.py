@@ -63,6 +63,7 @@ class Result:
     account: str | None = None
     audit: str | None = None
     applied_now: bool = False
+    outcome_text: str | None = None  # the accepted outcome as stored (encoded once)
 
     def reject(self, reason: str, detail: str) -> None:
         self.status, self.reason, self.detail = "rejected", reason, detail
@@ -238,6 +239,7 @@ class Ingest:
             if prior is None:
                 res.status, res.outcome, res.account = "accepted", plan.outcome, plan.account
                 res.applied_now, res.audit = True, plan.audit[0]
+                res.outcome_text = plan.outcome_text
                 if plan.audit[0] == "mismatch":
                     log.warning("audit mismatch on %s (till %s): %s", res.txn.txn_id,
                                 res.txn.till, plan.audit[1])
@@ -413,7 +415,9 @@ class Ingest:
                     drop.append((till.till, res.txn.txn_id))
                 else:
                     outcome = res.outcome if res.status == "accepted" else res.original
-                    done.append((res.account, json.dumps(outcome, separators=(",", ":")),
+                    text = (res.outcome_text if res.status == "accepted" and res.outcome_text
+                            else json.dumps(outcome, separators=(",", ":")))
+                    done.append((res.account, text,
                                  till.till, res.txn.txn_id))
             tx.executemany("DELETE FROM till_seqs WHERE till = ? AND txn_id = ? AND "
                            "state = 'claimed'", drop)
