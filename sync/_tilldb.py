@@ -228,21 +228,31 @@ class TillDb:
     # -- transactions ---------------------------------------------------------
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
         """``BEGIN IMMEDIATE`` … ``COMMIT`` (or ``ROLLBACK`` on any exception).
 
         IMMEDIATE takes the write lock up front so that two connections
         never both read the last seq and then race to insert.
+        ``durable=False`` commits without an fsync (``synchronous=NORMAL``
+        for this one transaction; the next durable commit syncs it too):
+        only for writes that may be lost in a power cut and redone, such as
+        the ledger's acknowledgements. Sales are always durable.
         """
         with self.lock:
-            self.conn.execute("BEGIN IMMEDIATE")
+            if not durable:
+                self.conn.execute("PRAGMA synchronous = NORMAL")
             try:
-                yield self.conn
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            else:
-                self.conn.execute("COMMIT")
+                self.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self.conn
+                except BaseException:
+                    self.conn.execute("ROLLBACK")
+                    raise
+                else:
+                    self.conn.execute("COMMIT")
+            finally:
+                if not durable:
+                    self.conn.execute("PRAGMA synchronous = FULL")
 
     @contextlib.contextmanager
     def reader(self) -> Iterator[sqlite3.Connection]:

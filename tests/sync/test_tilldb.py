@@ -119,3 +119,15 @@ def test_a_failed_transaction_rolls_back(tilldb: TillDb) -> None:
             conn.execute("INSERT INTO nowhere VALUES (1)")
     assert tilldb.get_state("k") is None
     assert os.path.exists(tilldb.path)
+
+
+def test_a_non_durable_transaction_leaves_the_connection_at_synchronous_full(tilldb: TillDb) -> None:
+    with tilldb.transaction(durable=False) as conn:
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL, this transaction only
+        TillDb.set_state(conn, "k", "v")
+    assert tilldb.conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+    with pytest.raises(sqlite3.OperationalError):
+        with tilldb.transaction(durable=False) as conn:
+            conn.execute("INSERT INTO nowhere VALUES (1)")
+    assert tilldb.conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+    assert tilldb.get_state("k") == "v"
