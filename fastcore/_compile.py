@@ -87,6 +87,8 @@ def compile_bundle(bundle: Bundle) -> Compiled:
     big_rate = 0  # rates and multipliers: four of them multiply in the accrual
     # items and their keys
     item_rows: list[list[int]] = []
+    category_keys: dict[str | None, list[int]] = {}  # a chain has ~1,000 categories, not 100,000
+    brand_keys: dict[str, int] = {}
     price, min_price, flags = [], [], []
     for sku, item in bundle.catalog.items():
         c.sku_index[sku] = len(price)
@@ -97,9 +99,15 @@ def compile_bundle(bundle: Bundle) -> Compiled:
             (NO_DISCOUNT if item.no_discount else 0) | (NO_ACCRUAL if item.no_accrual else 0)
             | (NO_REDEEM if item.no_redeem else 0) | (KG if item.unit == "kg" else 0)
         )
-        row = [key("c", p) for p in prefixes(item.category)]
+        base = category_keys.get(item.category)
+        if base is None:
+            base = category_keys[item.category] = [key("c", p) for p in prefixes(item.category)]
+        row = base.copy()
         if item.brand is not None:
-            row.append(key("b", item.brand))
+            bk = brand_keys.get(item.brand)
+            if bk is None:
+                bk = brand_keys[item.brand] = key("b", item.brand)
+            row.append(bk)
         item_rows.append(row)
     c.prefix_index = {name: k for (kind, name), k in keys.items() if kind == "c"}
     # skus named by promotions get a key too
