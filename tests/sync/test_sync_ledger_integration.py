@@ -181,3 +181,48 @@ def test_a_ledger_restored_from_backup_gets_every_lost_sale_again(server: Ledger
             assert outbox.status().queue_depth == 0
     with server.ledger() as led:
         assert led.balance(ACCOUNT) == OPENING + 15 * points
+
+
+KILL_SCRIPT = r"""
+import sys
+sys.path.insert(0, sys.argv[4])
+from sync import Outbox, TillDb, Uploader
+db = TillDb(sys.argv[1])
+box = Outbox(db, till="KY-001-01", store="KY-001")
+up = Uploader(box, base_url=sys.argv[2], key=sys.argv[3], batch_size=20, heartbeat_every_s=0)
+def progress(done, total):
+    if done >= 100:
+        print("draining", flush=True)
+up.sync_now(progress)
+print("finished", flush=True)
+"""
+
+
+@pytest.mark.parametrize("server", ["sqlite"], indirect=True)
+def test_a_till_killed_mid_drain_resumes_to_exactly_once(server: LedgerServer, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    template, points = priced_sale()
+    db_path = tmp_path / "till.db"
+    with TillDb(db_path) as db:
+        Outbox(db, till=server.till, store=server.store).append_many(
+            {**template, "txn_id": str(uuid.uuid4())} for _ in range(600))
+    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(db_path), server.base_url, server.key,
+                             str(ROOT)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    try:
+        assert proc.stdout.readline().strip() == "draining"
+        proc.kill()  # SIGKILL, somewhere between two batches or inside one
+        proc.wait()
+    finally:
+        proc.stdout.close()
+    with TillDb(db_path) as db:
+        outbox = Outbox(db, till=server.till, store=server.store)
+        assert outbox.status().queue_depth < 600  # it got somewhere before dying
+        with Uploader(outbox, base_url=server.base_url, key=server.key, heartbeat_every_s=0) as up:
+            report = up.sync_now()
+        assert report.error is None and outbox.status().queue_depth == 0
+        assert outbox.verify() == 600
+    with server.ledger() as led:
+        assert led.balance(ACCOUNT) == OPENING + 600 * points
