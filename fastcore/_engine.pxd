@@ -145,10 +145,11 @@ cdef class Engine:
     cdef void _read_lines(self, Ctx *c, list raw_lines) except *
     cdef int _candidates(self, Ctx *c, i64 *cand, char *mark) noexcept
     cdef void _link_groups(self, Ctx *c) noexcept
-    cdef i64 _count_reach(self, Ctx *c) noexcept
+    cdef i64 _count_reach(self, Ctx *c, char *mark) noexcept
     cdef void _reach(self, Ctx *c, char *mark) noexcept
     cdef bint _flag_ok(self, i64 r, i64 fl) noexcept
     cdef bint _static_ok(self, Ctx *c, int s) noexcept
+    cdef bint _static_rank(self, Ctx *c, i64 r) noexcept
     cdef int _applicable(self, Ctx *c, int s) noexcept
     cdef i64 _effect(self, Ctx *c, int s, int n) noexcept
     cdef void _give(self, Ctx *c, int s, i64 *lines, int n, i64 *by_line) noexcept

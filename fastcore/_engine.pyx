@@ -343,6 +343,7 @@ cdef class Engine:
         cdef i64 *slots = NULL
         cdef signed char *matrix = NULL
         cdef i64 *slines = NULL
+        cdef i64 *static_buf = NULL
         cdef i64 *slot_of = NULL
         try:
             self._read_lines(&c, raw_lines)
@@ -382,13 +383,18 @@ cdef class Engine:
             if slot_of == NULL:
                 raise MemoryError()
             c.slot_of = slot_of + self.n_promos + 1
+            static_buf = <i64 *>malloc(sizeof(i64) * (self.n_promos + 1))
+            if static_buf == NULL:
+                raise MemoryError()
+            c.static_ok = static_buf
             c.K = self._candidates(&c, slot_of, <char *>(slot_of + 2 * (self.n_promos + 1)))
             slots = <i64 *>malloc(sizeof(i64) * (c.K * 9 + self.n_groups + 2))
+            if slots == NULL:
+                raise MemoryError()
             matrix = <signed char *>malloc(c.K * L + 1)
             if slots == NULL or matrix == NULL:
                 raise MemoryError()
             c.cand = slot_of
-            c.static_ok = slots
             c.disc_tot = slots + c.K
             c.pts_tot = slots + 2 * c.K
             c.mult_set = slots + 3 * c.K
@@ -398,7 +404,6 @@ cdef class Engine:
             c.gnext = slots + 7 * c.K + 1
             c.judged = slots + 8 * c.K + 1
             for j in range(c.K):
-                c.static_ok[j] = -1
                 c.disc_tot[j] = 0
                 c.pts_tot[j] = 0
                 c.mult_set[j] = 0
@@ -406,9 +411,7 @@ cdef class Engine:
                 c.judged[j] = 0
             c.C = matrix
             memset(matrix, 0, c.K * L)
-            for j in range(c.K):
-                self._static_ok(&c, j)
-            slines = <i64 *>malloc(sizeof(i64) * (self._count_reach(&c) + 1))
+            slines = <i64 *>malloc(sizeof(i64) * (self._count_reach(&c, <char *>(slot_of + 2 * (self.n_promos + 1))) + 1))
             if slines == NULL:
                 raise MemoryError()
             c.slines = slines
@@ -427,6 +430,7 @@ cdef class Engine:
             free(slots)
             free(matrix)
             free(slines)
+            free(static_buf)
 
     cdef void _read_lines(self, Ctx *c, list raw_lines) except *:
         cdef int i
@@ -483,20 +487,23 @@ cdef class Engine:
             raise _TooLarge()
 
     cdef int _candidates(self, Ctx *c, i64 *cand, char *mark) noexcept:
-        """The promotions any line can reach, in visit order (rank ascending).
+        """The promotions that can apply to this basket, in visit order.
 
-        The first member of a reached group is always a candidate too: its
-        turn is when the group is judged (§4), even if it reaches no line.
+        A promotion some line reaches is kept when its static conditions
+        (time, store, customer, coupon) hold: ``mark`` 2. The first member
+        of a group with a kept member is kept too, as the group's turn
+        (§4: a group is judged at its first member's turn), with ``mark`` 3
+        when it cannot apply itself. ``mark`` 1: reached, never applies.
         """
-        cdef int K = 0, l, j, jj
+        cdef int K = 0, n = 0, l, j, jj
         cdef i64 key, r, g
         memset(mark, 0, self.n_promos)
         for j in range(self.n_global):
             r = self.global_promos[j]
             if not mark[r]:
                 mark[r] = 1
-                cand[K] = r
-                K += 1
+                cand[n] = r
+                n += 1
         for l in range(c.L):
             for j in range(self.item_keys.ptr[c.item[l]], self.item_keys.ptr[c.item[l] + 1]):
                 key = self.item_keys.data[j]
@@ -504,14 +511,20 @@ cdef class Engine:
                     r = self.key_targets.data[jj]
                     if not mark[r]:
                         mark[r] = 1
-                        cand[K] = r
-                        K += 1
+                        cand[n] = r
+                        n += 1
+        for j in range(n):
+            r = cand[j]
+            if self._static_rank(c, r):
+                mark[r] = 2
+                cand[K] = r
+                K += 1
         for j in range(K):
             g = self.p_group[cand[j]]
             if g >= 0:
                 r = self.group_first[g]
-                if not mark[r]:
-                    mark[r] = 1
+                if mark[r] < 2:
+                    mark[r] = 3
                     cand[K] = r
                     K += 1
         # visit order: sort a short list, or read the marks in rank order
@@ -520,11 +533,12 @@ cdef class Engine:
         else:
             j = 0
             for r in range(self.n_promos):
-                if mark[r]:
+                if mark[r] >= 2:
                     cand[j] = r
                     j += 1
         for j in range(K):
             c.slot_of[cand[j]] = j
+            c.static_ok[j] = 1 if mark[cand[j]] == 2 else 0
         return K
 
     cdef void _link_groups(self, Ctx *c) noexcept:
@@ -542,27 +556,27 @@ cdef class Engine:
         for s in range(self.n_groups):
             c.judged[s] = 0
 
-    cdef i64 _count_reach(self, Ctx *c) noexcept:
+    cdef i64 _count_reach(self, Ctx *c, char *mark) noexcept:
         """Size the per-slot line lists: (line, promotion) pairs of slots that can apply.
 
         Also sets ``c.sptr``. A slot whose static conditions fail (time,
         store, customer, coupon) gets an empty list: it can never apply.
         """
         cdef int s, l, j, jj, L = c.L, K = c.K
-        cdef i64 key, total = 0
+        cdef i64 key, r, total = 0
         for s in range(K):
             c.send[s] = 0
         for l in range(L):
             for j in range(self.item_keys.ptr[c.item[l]], self.item_keys.ptr[c.item[l] + 1]):
                 key = self.item_keys.data[j]
                 for jj in range(self.key_targets.ptr[key], self.key_targets.ptr[key + 1]):
-                    s = <int>c.slot_of[self.key_targets.data[jj]]
-                    if c.static_ok[s] == 1:
-                        c.send[s] += 1
+                    r = self.key_targets.data[jj]
+                    if mark[r] == 2:
+                        c.send[c.slot_of[r]] += 1
         for j in range(self.n_global):
-            s = <int>c.slot_of[self.global_promos[j]]
-            if c.static_ok[s] == 1:
-                c.send[s] += L
+            r = self.global_promos[j]
+            if mark[r] == 2:
+                c.send[c.slot_of[r]] += L
         for s in range(K):
             c.sptr[s] = total
             total += c.send[s]
@@ -578,8 +592,9 @@ cdef class Engine:
             c.send[s] = c.sptr[s]
         # global promotions that can apply at all (their slots, kept in c.active for now)
         for j in range(self.n_global):
-            s = <int>c.slot_of[self.global_promos[j]]
-            if c.static_ok[s] == 1:
+            r = self.global_promos[j]
+            if mark[r] == 2:
+                s = <int>c.slot_of[r]
                 c.active[n_open] = s
                 n_open += 1
         for l in range(L):
@@ -592,8 +607,11 @@ cdef class Engine:
             for j in range(self.item_keys.ptr[c.item[l]], self.item_keys.ptr[c.item[l] + 1]):
                 key = self.item_keys.data[j]
                 for jj in range(self.key_targets.ptr[key], self.key_targets.ptr[key + 1]):
-                    s = <int>c.slot_of[self.key_targets.data[jj]]
-                    if c.static_ok[s] != 1 or not self._flag_ok(c.cand[s], fl):
+                    r = self.key_targets.data[jj]
+                    if mark[r] != 2:
+                        continue
+                    s = <int>c.slot_of[r]
+                    if not self._flag_ok(r, fl):
                         continue
                     if c.send[s] > c.sptr[s] and c.slines[c.send[s] - 1] == l:
                         continue  # reached through two keys
@@ -604,7 +622,7 @@ cdef class Engine:
                 key = self.item_keys.data[j]
                 for jj in range(self.key_excludes.ptr[key], self.key_excludes.ptr[key + 1]):
                     r = self.key_excludes.data[jj]
-                    if not mark[r]:
+                    if mark[r] != 2:
                         continue
                     s = <int>c.slot_of[r]
                     if c.send[s] > c.sptr[s] and c.slines[c.send[s] - 1] == l:
@@ -621,9 +639,11 @@ cdef class Engine:
     # -- §3 applicability -----------------------------------------------------------------
 
     cdef bint _static_ok(self, Ctx *c, int s) noexcept:
-        if c.static_ok[s] >= 0:
-            return c.static_ok[s] == 1
-        cdef i64 r = c.cand[s], j, jj
+        return c.static_ok[s] == 1
+
+    cdef bint _static_rank(self, Ctx *c, i64 r) noexcept:
+        """The conditions of §3 that do not depend on the lines' state."""
+        cdef i64 j, jj
         cdef bint ok = True, hit
         if self.p_has_from[r] and c.at_us < self.p_from[r]:
             ok = False
@@ -672,7 +692,6 @@ cdef class Engine:
                     hit = True
                     break
             ok = hit
-        c.static_ok[s] = 1 if ok else 0
         return ok
 
     cdef int _applicable(self, Ctx *c, int s) noexcept:
