@@ -107,25 +107,8 @@ cdef class Engine:
     cdef const i64[::1] item_flags
     cdef _Csr item_keys
     # promotions (index = visit rank)
-    cdef object _promo_bufs
-    cdef const i64[::1] p_kind
-    cdef const i64[::1] p_phase
-    cdef const i64[::1] p_value
-    cdef const i64[::1] p_n
-    cdef const i64[::1] p_m
-    cdef const i64[::1] p_per_unit
-    cdef const i64[::1] p_stack
-    cdef const i64[::1] p_group
-    cdef const i64[::1] p_need_customer
-    cdef const i64[::1] p_personal
-    cdef const i64[::1] p_coupon
-    cdef const i64[::1] p_min_qty
-    cdef const i64[::1] p_min_amount
-    cdef const i64[::1] p_has_from
-    cdef const i64[::1] p_from
-    cdef const i64[::1] p_has_until
-    cdef const i64[::1] p_until
-    cdef const i64[::1] p_days
+    cdef object _promo_buf
+    cdef const i64[::1] P      # promotions: NF integers per visit rank
     cdef const i64[::1] global_promos
     cdef const i64[::1] group_first
     cdef object _global_buf

@@ -36,8 +36,28 @@ DEF K_BAMOUNT = 5
 DEF K_MULT = 6
 DEF K_BPOINTS = 7
 DEF INF = -1
+DEF NF = 18
+DEF F_KIND = 0
+DEF F_PHASE = 1
+DEF F_VALUE = 2
+DEF F_N = 3
+DEF F_M = 4
+DEF F_PER_UNIT = 5
+DEF F_STACK = 6
+DEF F_GROUP = 7
+DEF F_NEED_CUSTOMER = 8
+DEF F_PERSONAL = 9
+DEF F_COUPON = 10
+DEF F_MIN_QTY = 11
+DEF F_MIN_AMOUNT = 12
+DEF F_HAS_FROM = 13
+DEF F_FROM = 14
+DEF F_HAS_UNTIL = 15
+DEF F_UNTIL = 16
+DEF F_DAYS = 17
 
 cdef i64 C_LIMIT = 1LL << 61
+_PROMO_FIELDS = ('kind', 'phase', 'value', 'n', 'm', 'per_unit', 'stack', 'group', 'need_customer', 'personal', 'coupon', 'min_qty', 'min_amount', 'has_from', 'from', 'has_until', 'until', 'days')
 cdef list _QTY_CACHE = [str(i) for i in range(1000)]
 cdef list _FRAC_CACHE = [("." + f"{i:03d}".rstrip("0")) if i else "" for i in range(1000)]
 
@@ -228,13 +248,9 @@ cdef class Engine:
         self.item_price, self.item_min_price, self.item_flags = self._item_bufs
         self.item_keys = _Csr(comp.item_keys)
         cols = comp.promos
-        names = ("kind", "phase", "value", "n", "m", "per_unit", "stack", "group", "need_customer",
-                 "personal", "coupon", "min_qty", "min_amount", "has_from", "from", "has_until", "until", "days")
-        self._promo_bufs = [array("q", [int(v) for v in cols[k]] or [0]) for k in names]
-        (self.p_kind, self.p_phase, self.p_value, self.p_n, self.p_m, self.p_per_unit, self.p_stack,
-         self.p_group, self.p_need_customer, self.p_personal, self.p_coupon, self.p_min_qty,
-         self.p_min_amount, self.p_has_from, self.p_from, self.p_has_until, self.p_until,
-         self.p_days) = self._promo_bufs
+        # one row of NF integers per promotion, so a visit touches one or two cache lines
+        self._promo_buf = array("q", [int(cols[k][r]) for r in range(self.n_promos) for k in _PROMO_FIELDS] or [0])
+        self.P = self._promo_buf
         self._global_buf = array("q", comp.global_promos or [0])
         self.global_promos = self._global_buf
         self.n_global = len(comp.global_promos)
@@ -520,7 +536,7 @@ cdef class Engine:
                 cand[K] = r
                 K += 1
         for j in range(K):
-            g = self.p_group[cand[j]]
+            g = self.P[(cand[j]) * NF + F_GROUP]
             if g >= 0:
                 r = self.group_first[g]
                 if mark[r] < 2:
@@ -548,7 +564,7 @@ cdef class Engine:
         for s in range(self.n_groups):
             c.judged[s] = -1
         for s in range(c.K - 1, -1, -1):
-            g = self.p_group[c.cand[s]]
+            g = self.P[(c.cand[s]) * NF + F_GROUP]
             c.gnext[s] = -1
             if g >= 0:
                 c.gnext[s] = c.judged[g]
@@ -632,9 +648,9 @@ cdef class Engine:
         """Item flags close a line to whole phases (§3 "Eligible line")."""
         if fl == 0:
             return True
-        if self.p_phase[r] == 2:
+        if self.P[(r) * NF + F_PHASE] == 2:
             return not (fl & NO_ACCRUAL)
-        return not ((fl & NO_DISCOUNT) or (self.p_kind[r] == K_NFORM and (fl & KG)))
+        return not ((fl & NO_DISCOUNT) or (self.P[(r) * NF + F_KIND] == K_NFORM and (fl & KG)))
 
     # -- §3 applicability -----------------------------------------------------------------
 
@@ -645,15 +661,15 @@ cdef class Engine:
         """The conditions of §3 that do not depend on the lines' state."""
         cdef i64 j, jj
         cdef bint ok = True, hit
-        if self.p_has_from[r] and c.at_us < self.p_from[r]:
+        if self.P[(r) * NF + F_HAS_FROM] and c.at_us < self.P[(r) * NF + F_FROM]:
             ok = False
-        elif self.p_has_until[r] and not c.at_us < self.p_until[r]:
+        elif self.P[(r) * NF + F_HAS_UNTIL] and not c.at_us < self.P[(r) * NF + F_UNTIL]:
             ok = False
-        elif self.p_days[r] and not ((self.p_days[r] >> c.weekday) & 1):
+        elif self.P[(r) * NF + F_DAYS] and not ((self.P[(r) * NF + F_DAYS] >> c.weekday) & 1):
             ok = False
-        elif self.p_need_customer[r] and not c.has_customer:
+        elif self.P[(r) * NF + F_NEED_CUSTOMER] and not c.has_customer:
             ok = False
-        elif self.p_personal[r] and not c.has_customer:
+        elif self.P[(r) * NF + F_PERSONAL] and not c.has_customer:
             ok = False
         if ok and self.p_hours.ptr[r] < self.p_hours.ptr[r + 1]:
             hit = False
@@ -678,17 +694,17 @@ cdef class Engine:
                         hit = True
                         break
             ok = hit
-        if ok and self.p_personal[r]:
+        if ok and self.P[(r) * NF + F_PERSONAL]:
             hit = False
             for j in range(c.n_offer):
                 if c.offer[j] == r:
                     hit = True
                     break
             ok = hit
-        if ok and self.p_coupon[r] >= 0:
+        if ok and self.P[(r) * NF + F_COUPON] >= 0:
             hit = False
             for j in range(c.n_coupon):
-                if c.coupon[j] == self.p_coupon[r]:
+                if c.coupon[j] == self.P[(r) * NF + F_COUPON]:
                     hit = True
                     break
             ok = hit
@@ -700,8 +716,8 @@ cdef class Engine:
             return -1
         cdef i64 r = c.cand[s], sum_q = 0, sum_amount = 0
         cdef int l, n = 0, L = c.L
-        cdef bint bonus = self.p_phase[r] == 2
-        cdef bint stack = self.p_stack[r]
+        cdef bint bonus = self.P[(r) * NF + F_PHASE] == 2
+        cdef bint stack = self.P[(r) * NF + F_STACK]
         cdef i64 j
         for j in range(c.sptr[s], c.send[s]):
             l = c.slines[j]
@@ -711,11 +727,11 @@ cdef class Engine:
             n += 1
             sum_q += c.q[l]
             sum_amount += c.base[l] if bonus else c.amount[l] - c.disc[l]
-        if n == 0 or sum_q < self.p_min_qty[r] or sum_amount < self.p_min_amount[r]:
+        if n == 0 or sum_q < self.P[(r) * NF + F_MIN_QTY] or sum_amount < self.P[(r) * NF + F_MIN_AMOUNT]:
             return -1
-        if self.p_coupon[r] >= 0:
+        if self.P[(r) * NF + F_COUPON] >= 0:
             for l in range(c.n_coupon):
-                if c.coupon[l] == self.p_coupon[r]:
+                if c.coupon[l] == self.P[(r) * NF + F_COUPON]:
                     c.coupon_used[l] = 1
         return n
 
@@ -723,7 +739,7 @@ cdef class Engine:
 
     cdef i64 _effect(self, Ctx *c, int s, int n) noexcept:
         """What slot ``s`` gives its ``n`` touched lines, into c.tmp (by line)."""
-        cdef i64 r = c.cand[s], kind = self.p_kind[r], value = self.p_value[r]
+        cdef i64 r = c.cand[s], kind = self.P[(r) * NF + F_KIND], value = self.P[(r) * NF + F_VALUE]
         cdef int j, k, l, L = c.L
         cdef i64 d, cur, room, total = 0, units, U, free, base_sum, key_c, key_u
         cdef i128 D
@@ -742,7 +758,7 @@ cdef class Engine:
                 total += c.out[j]
             return total
         if kind == K_BPOINTS:
-            if self.p_per_unit[r]:
+            if self.P[(r) * NF + F_PER_UNIT]:
                 for j in range(n):
                     l = c.touched[j]
                     d = value if (c.flags[l] & KG) else _fit(c, <i128>value * (c.q[l] // 1000))
@@ -775,7 +791,7 @@ cdef class Engine:
             U = 0
             for j in range(n):
                 U += c.q[c.touched[j]] // 1000
-            free = (U // self.p_n[r]) * (self.p_n[r] - self.p_m[r])
+            free = (U // self.P[(r) * NF + F_N]) * (self.P[(r) * NF + F_N] - self.P[(r) * NF + F_M])
         for j in range(n):
             l = c.touched[j]
             cur = c.amount[l] - c.disc[l]
@@ -802,7 +818,7 @@ cdef class Engine:
     cdef void _give(self, Ctx *c, int s, i64 *lines, int n, i64 *by_line) noexcept:
         cdef i64 r = c.cand[s], d
         cdef int l, j, L = c.L
-        cdef bint bonus = self.p_phase[r] == 2
+        cdef bint bonus = self.P[(r) * NF + F_PHASE] == 2
         for j in range(n):
             l = lines[j]
             d = by_line[l]
@@ -815,7 +831,7 @@ cdef class Engine:
             else:
                 c.disc[l] += d
                 c.disc_tot[s] += d
-                if not self.p_stack[r]:
+                if not self.P[(r) * NF + F_STACK]:
                     c.closed[l] = 1
 
     cdef void _visit(self, Ctx *c, int bonus) noexcept:
@@ -826,11 +842,11 @@ cdef class Engine:
         for s in range(c.K):
             r = c.cand[s]
             if bonus:
-                if self.p_kind[r] != K_BPOINTS:
+                if self.P[(r) * NF + F_KIND] != K_BPOINTS:
                     continue
-            elif self.p_phase[r] == 2:
+            elif self.P[(r) * NF + F_PHASE] == 2:
                 continue
-            g = self.p_group[r]
+            g = self.P[(r) * NF + F_GROUP]
             if g < 0:
                 n = self._applicable(c, s)
                 if n >= 0 and self._effect(c, s, n) > 0:
@@ -919,13 +935,13 @@ cdef class Engine:
         # best applicable multiplier per line: earliest slot among equal values
         for s in range(c.K):
             r = c.cand[s]
-            if self.p_kind[r] != K_MULT:
+            if self.P[(r) * NF + F_KIND] != K_MULT:
                 continue
             n = self._applicable(c, s)
             for j in range(n if n > 0 else 0):
                 l = c.touched[j]
-                if c.mult_slot[l] < 0 or self.p_value[r] > c.mult[l]:
-                    c.mult[l] = self.p_value[r]
+                if c.mult_slot[l] < 0 or self.P[(r) * NF + F_VALUE] > c.mult[l]:
+                    c.mult[l] = self.P[(r) * NF + F_VALUE]
                     c.mult_slot[l] = s
         for l in range(L):
             if c.flags[l] & NO_ACCRUAL:
