@@ -41,6 +41,31 @@ def prefixes(category: str | None) -> list[str]:
     return ["/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
+def _per_item(item_rows: list[list[int]], by_key: dict[int, list[int]]) -> list[list[int]]:
+    """For each item, the sorted promotion ranks listed under any of its keys."""
+    cache: dict[tuple[int, ...], list[int]] = {}
+    out = []
+    empty: list[int] = []
+    for row in item_rows:
+        hits = [k for k in row if k in by_key]
+        if not hits:
+            out.append(empty)
+            continue
+        key = tuple(hits)
+        ranks = cache.get(key)
+        if ranks is None:
+            if len(hits) == 1:
+                ranks = by_key[hits[0]]
+            else:
+                merged: set[int] = set()
+                for k in hits:
+                    merged.update(by_key[k])
+                ranks = sorted(merged)
+            cache[key] = ranks
+        out.append(ranks)
+    return out
+
+
 def _csr(rows: list[list[int]]) -> tuple[list[int], list[int]]:
     ptr = [0]
     data: list[int] = []
@@ -70,6 +95,8 @@ class Compiled:
     segments: tuple[list[int], list[int]] = ([0], [])
     key_targets: tuple[list[int], list[int]] = ([0], [])
     key_excludes: tuple[list[int], list[int]] = ([0], [])
+    item_targets: tuple[list[int], list[int]] = ([0], [])  # item -> promotion ranks its keys reach
+    item_excludes: tuple[list[int], list[int]] = ([0], [])  # item -> promotion ranks that exclude it
     global_promos: list[int] = field(default_factory=list)
     n_groups: int = 0
     too_large: bool = False  # some number needs big-int arithmetic
@@ -190,6 +217,11 @@ def compile_bundle(bundle: Bundle) -> Compiled:
     c.segments = _csr(segments)
     c.key_targets = _csr([targets.get(k, []) for k in range(len(keys))])
     c.key_excludes = _csr([excludes.get(k, []) for k in range(len(keys))])
+    # Per item, the union over its keys: one contiguous run per basket line
+    # instead of a walk through several keys' lists (memory latency, not
+    # arithmetic, is what a basket against 100,000 skus waits for).
+    c.item_targets = _csr(_per_item(item_rows, targets))
+    c.item_excludes = _csr(_per_item(item_rows, excludes))
     c.n_groups = len(groups)
     c.too_large = big >= (1 << 40) or big_rate >= (1 << 20)
     return c

@@ -102,9 +102,9 @@ cdef class Engine:
     cdef i64 favorite_pct
     # items
     cdef object _item_bufs
-    cdef const i64[::1] item_price
-    cdef const i64[::1] item_min_price
-    cdef const i64[::1] item_flags
+    cdef const i64[::1] I              # items: NI integers each (price, floor, flags, target runs)
+    cdef const i64[::1] item_targets   # promotion ranks reached by each item's keys
+    cdef const i64[::1] item_excludes  # promotion ranks whose exclude lists name the item
     cdef _Csr item_keys
     # promotions (index = visit rank)
     cdef object _promo_buf
@@ -121,8 +121,6 @@ cdef class Engine:
     cdef _Csr p_stores
     cdef _Csr p_tiers
     cdef _Csr p_segments
-    cdef _Csr key_targets
-    cdef _Csr key_excludes
 
     cdef object _price(self, object basket)
     cdef void _read_lines(self, Ctx *c, list raw_lines) except *

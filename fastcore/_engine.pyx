@@ -36,6 +36,14 @@ DEF K_BAMOUNT = 5
 DEF K_MULT = 6
 DEF K_BPOINTS = 7
 DEF INF = -1
+DEF NI = 8
+DEF I_PRICE = 0
+DEF I_MIN_PRICE = 1
+DEF I_FLAGS = 2
+DEF I_TGT_LO = 3
+DEF I_TGT_HI = 4
+DEF I_EXC_LO = 5
+DEF I_EXC_HI = 6
 DEF NF = 18
 DEF F_KIND = 0
 DEF F_PHASE = 1
@@ -244,9 +252,23 @@ cdef class Engine:
         self._tier_rates = array("q", [t.rate_bp if not comp.too_large else 0 for t in self.bundle.tiers])
         if comp.too_large:
             return
-        self._item_bufs = [array("q", comp.items[k] or [0]) for k in ("price", "min_price", "flags")]
-        self.item_price, self.item_min_price, self.item_flags = self._item_bufs
         self.item_keys = _Csr(comp.item_keys)
+        # one record of NI integers per item: a basket line costs one cache line
+        tptr, tdata = comp.item_targets
+        eptr, edata = comp.item_excludes
+        price, min_price, flags = (comp.items[k] for k in ("price", "min_price", "flags"))
+        rec = array("q", bytes(8 * NI * max(1, self.n_items)))
+        for i in range(self.n_items):
+            base = i * NI
+            rec[base + I_PRICE] = price[i]
+            rec[base + I_MIN_PRICE] = min_price[i]
+            rec[base + I_FLAGS] = flags[i]
+            rec[base + I_TGT_LO] = tptr[i]
+            rec[base + I_TGT_HI] = tptr[i + 1]
+            rec[base + I_EXC_LO] = eptr[i]
+            rec[base + I_EXC_HI] = eptr[i + 1]
+        self._item_bufs = [rec, array("q", tdata or [0]), array("q", edata or [0])]
+        self.I, self.item_targets, self.item_excludes = self._item_bufs
         cols = comp.promos
         # one row of NF integers per promotion, so a visit touches one or two cache lines
         self._promo_buf = array("q", [int(cols[k][r]) for r in range(self.n_promos) for k in _PROMO_FIELDS] or [0])
@@ -265,8 +287,6 @@ cdef class Engine:
         self.p_stores = _Csr(comp.stores)
         self.p_tiers = _Csr(comp.tiers)
         self.p_segments = _Csr(comp.segments)
-        self.key_targets = _Csr(comp.key_targets)
-        self.key_excludes = _Csr(comp.key_excludes)
 
     @property
     def version(self):
@@ -478,18 +498,18 @@ cdef class Engine:
                 if milli >= LIMIT:
                     raise _TooLarge()
                 q = milli
-            flags = self.item_flags[idx]
+            flags = self.I[idx * NI + I_FLAGS]
             if not (flags & KG) and q % 1000:
                 raise BasketError(f"lines[{i}].qty", f"{sku} is sold by the piece; {qty} is not a whole number")
             c.item[i] = idx
             c.flags[i] = flags
             c.q[i] = q
-            price = self.item_price[idx]
+            price = self.I[idx * NI + I_PRICE]
             c.amount[i] = _fit(c, (<i128>price * q * 2 + 1000) // 2000)
             if flags & NO_DISCOUNT:
                 c.floor[i] = c.amount[i]
             else:
-                c.floor[i] = _fit(c, (<i128>self.item_min_price[idx] * q * 2 + 1000) // 2000)
+                c.floor[i] = _fit(c, (<i128>self.I[idx * NI + I_MIN_PRICE] * q * 2 + 1000) // 2000)
             c.disc[i] = 0
             c.closed[i] = 0
             c.redeemed[i] = 0
@@ -521,14 +541,12 @@ cdef class Engine:
                 cand[n] = r
                 n += 1
         for l in range(c.L):
-            for j in range(self.item_keys.ptr[c.item[l]], self.item_keys.ptr[c.item[l] + 1]):
-                key = self.item_keys.data[j]
-                for jj in range(self.key_targets.ptr[key], self.key_targets.ptr[key + 1]):
-                    r = self.key_targets.data[jj]
-                    if not mark[r]:
-                        mark[r] = 1
-                        cand[n] = r
-                        n += 1
+            for j in range(self.I[c.item[l] * NI + I_TGT_LO], self.I[c.item[l] * NI + I_TGT_HI]):
+                r = self.item_targets[j]
+                if not mark[r]:
+                    mark[r] = 1
+                    cand[n] = r
+                    n += 1
         for j in range(n):
             r = cand[j]
             if self._static_rank(c, r):
@@ -583,12 +601,10 @@ cdef class Engine:
         for s in range(K):
             c.send[s] = 0
         for l in range(L):
-            for j in range(self.item_keys.ptr[c.item[l]], self.item_keys.ptr[c.item[l] + 1]):
-                key = self.item_keys.data[j]
-                for jj in range(self.key_targets.ptr[key], self.key_targets.ptr[key + 1]):
-                    r = self.key_targets.data[jj]
-                    if mark[r] == 2:
-                        c.send[c.slot_of[r]] += 1
+            for j in range(self.I[c.item[l] * NI + I_TGT_LO], self.I[c.item[l] * NI + I_TGT_HI]):
+                r = self.item_targets[j]
+                if mark[r] == 2:
+                    c.send[c.slot_of[r]] += 1
         for j in range(self.n_global):
             r = self.global_promos[j]
             if mark[r] == 2:
@@ -620,29 +636,21 @@ cdef class Engine:
                 if self._flag_ok(c.cand[s], fl):
                     c.slines[c.send[s]] = l
                     c.send[s] += 1
-            for j in range(self.item_keys.ptr[c.item[l]], self.item_keys.ptr[c.item[l] + 1]):
-                key = self.item_keys.data[j]
-                for jj in range(self.key_targets.ptr[key], self.key_targets.ptr[key + 1]):
-                    r = self.key_targets.data[jj]
-                    if mark[r] != 2:
-                        continue
-                    s = <int>c.slot_of[r]
-                    if not self._flag_ok(r, fl):
-                        continue
-                    if c.send[s] > c.sptr[s] and c.slines[c.send[s] - 1] == l:
-                        continue  # reached through two keys
-                    c.slines[c.send[s]] = l
-                    c.send[s] += 1
+            for j in range(self.I[c.item[l] * NI + I_TGT_LO], self.I[c.item[l] * NI + I_TGT_HI]):
+                r = self.item_targets[j]
+                if mark[r] != 2 or not self._flag_ok(r, fl):
+                    continue
+                s = <int>c.slot_of[r]
+                c.slines[c.send[s]] = l
+                c.send[s] += 1
             # exclusions take the line out again
-            for j in range(self.item_keys.ptr[c.item[l]], self.item_keys.ptr[c.item[l] + 1]):
-                key = self.item_keys.data[j]
-                for jj in range(self.key_excludes.ptr[key], self.key_excludes.ptr[key + 1]):
-                    r = self.key_excludes.data[jj]
-                    if mark[r] != 2:
-                        continue
-                    s = <int>c.slot_of[r]
-                    if c.send[s] > c.sptr[s] and c.slines[c.send[s] - 1] == l:
-                        c.send[s] -= 1
+            for j in range(self.I[c.item[l] * NI + I_EXC_LO], self.I[c.item[l] * NI + I_EXC_HI]):
+                r = self.item_excludes[j]
+                if mark[r] != 2:
+                    continue
+                s = <int>c.slot_of[r]
+                if c.send[s] > c.sptr[s] and c.slines[c.send[s] - 1] == l:
+                    c.send[s] -= 1
 
     cdef inline bint _flag_ok(self, i64 r, i64 fl) noexcept:
         """Item flags close a line to whole phases (§3 "Eligible line")."""
