@@ -1,7 +1,10 @@
 """Ledger ingest rate, in process (no HTTP): batches of sales applied exactly once.
 
-For each backend, ``--n`` priced member sales (the example basket, audited
-by re-pricing) go through ``Ledger.upload`` in batches of ``--batch``; the
+For each backend, ``--n`` priced member sales (the example basket) go
+through ``Ledger.upload`` in batches of ``--batch``; then the audit queue
+they left is drained (``Ledger.audit_pending``: every sale re-priced with
+``Engine.price_many``, the work the server's audit worker does after the
+acknowledgement) and timed on its own. The
 rate is compared with ``raw_insert_rate`` (plain batched inserts of
 TXN-sized rows into the same backend, measured in the same run). The ratio
 says what exactly-once costs: claim, sale row, journal, balance, audit,
@@ -56,7 +59,9 @@ def sales(n: int) -> list[dict[str, Any]]:
     return out
 
 
-def ingest_rate(url: str, txns: list[dict[str, Any]], batch: int) -> tuple[float, list[float]]:
+def ingest_rate(url: str, txns: list[dict[str, Any]], batch: int
+                ) -> tuple[float, list[float], float]:
+    """(ingest txn/s, batch latencies in ms, audit sales/s)."""
     with Ledger(url) as led:
         led.import_bundle((ROOT / "examples" / "bundle.json").read_text("utf-8"))
         led.import_members(MEMBERS)
@@ -71,8 +76,12 @@ def ingest_rate(url: str, txns: list[dict[str, Any]], batch: int) -> tuple[float
             lat.append((time.perf_counter() - t1) * 1000)
             assert all(r.status == "accepted" for r in answer.results)
         elapsed = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        audited = led.audit_pending()
+        audit_s = time.perf_counter() - t1
+        assert audited == len(txns) and led.audits_queued() == 0
         assert led.check() == []
-    return len(txns) / elapsed, lat
+    return len(txns) / elapsed, lat, audited / audit_s
 
 
 def main() -> None:
@@ -94,10 +103,10 @@ def main() -> None:
         try:
             for label, url, raw_url in targets:
                 raw = raw_insert_rate(raw_url, args.n)
-                rate, lat = ingest_rate(url, txns, args.batch)
+                rate, lat, audit = ingest_rate(url, txns, args.batch)
                 print(f"{label:10s} ingest {rate:8.0f} txn/s (batch {args.batch}, median batch "
                       f"{statistics.median(lat):.0f} ms); raw inserts {raw:8.0f} rows/s; "
-                      f"ratio {rate / raw:.2f}")
+                      f"ratio {rate / raw:.2f}; audit after ack {audit:8.0f} sales/s")
         finally:
             if name:
                 with psycopg.connect(PG_ADMIN, autocommit=True) as conn:

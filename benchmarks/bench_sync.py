@@ -9,6 +9,8 @@ For each ledger backend (SQLite file, PostgreSQL at 127.0.0.1:5432):
    ratio's baseline;
 2. one till with an N-transaction backlog (100,000 by default) drained to a
    ledger served by uvicorn in a subprocess: transactions/s and the ratio;
+   then the time until the ledger's audit worker (which re-prices every
+   sale after its acknowledgement) has emptied its queue;
 3. a 10,000-sale backlog caught up while the till keeps selling (a sale
    every 10 ms): catch-up time and the sale commit latency (p50/p99/max)
    during it.
@@ -100,7 +102,18 @@ def fill(outbox: Outbox, template: dict[str, Any], n: int) -> None:
         outbox.append_many({**template, "txn_id": str(uuid.uuid4())} for _ in range(min(5000, n - i)))
 
 
-def drain(server: LedgerServer, workdir: Path, template: dict[str, Any], n: int) -> float:
+def audit_lag(server: LedgerServer, limit_s: float = 600.0) -> float:
+    """Seconds until the server's audit worker has re-priced every uploaded sale."""
+    t0 = time.perf_counter()
+    with server.ledger() as led:
+        while led.audits_queued():
+            if time.perf_counter() - t0 > limit_s:
+                raise RuntimeError("the audit queue did not drain")
+            time.sleep(0.05)
+    return time.perf_counter() - t0
+
+
+def drain(server: LedgerServer, workdir: Path, template: dict[str, Any], n: int) -> tuple[float, float]:
     db = TillDb(workdir / "till-drain.db")
     db.start_checkpointer()
     try:
@@ -112,7 +125,7 @@ def drain(server: LedgerServer, workdir: Path, template: dict[str, Any], n: int)
             report = up.sync_now()
             elapsed = time.perf_counter() - t0
         assert report.remaining == 0 and report.accepted == n, report
-        return n / elapsed
+        return n / elapsed, audit_lag(server)
     finally:
         db.close()
 
@@ -231,13 +244,15 @@ def run(backend: str, n: int, n_catchup: int) -> None:
                                                        "opening_balance": 0}])
         try:
             raw, source = raw_insert_rate(server.url, n, body)
-            rate = drain(server, work, template, n)
+            rate, lag = drain(server, work, template, n)
             cu = catch_up(server, work, template, n_catchup)
         finally:
             server.close()
     print(f"[{backend}] raw batched insert ({source}): {raw:,.0f} rows/s")
     print(f"[{backend}] drain {n:,} txns till -> ledger (uvicorn, loopback): {rate:,.0f} txn/s "
           f"= {rate / raw:.2f} x raw insert; target >= 5,000 txn/s")
+    print(f"[{backend}] every drained sale re-priced by the audit worker {lag:.2f} s after "
+          f"the last acknowledgement")
     print(f"[{backend}] catch-up of {n_catchup:,} backlog while selling: {cu['seconds']:.2f} s "
           f"(target <= 10 s); {cu['sales_during']:.0f} sales meanwhile, commit latency "
           f"p50 {cu['p50_ms']:.2f} ms, p99 {cu['p99_ms']:.2f} ms, max {cu['max_ms']:.2f} ms "

@@ -15,7 +15,6 @@ import json
 from typing import Any
 
 from . import _engine
-from ._storage import Tx
 
 MAX_PATHS = 10
 
@@ -43,42 +42,55 @@ def _canon(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def reprice(tx: Tx, version: int, basket: dict[str, Any], result: dict[str, Any],
-            digests: dict[int, Any] | None = None) -> tuple[str, str | None]:
-    """Re-price ``basket`` against bundle ``version``; return (outcome, detail).
+def for_engine(basket: dict[str, Any]) -> Any:
+    """The basket as the engine takes it (a float quantity re-read as an exact decimal)."""
+    lines = basket.get("lines")
+    floats = isinstance(lines, list) and any(
+        isinstance(line, dict) and isinstance(line.get("qty"), float) for line in lines)
+    return _engine.exact(basket) if floats else basket
 
-    ``digests`` caches the version → digest look-up across one batch.
-    """
-    if digests is not None and version in digests:
-        row = digests[version]
-    else:
-        row = tx.one("SELECT digest FROM bundles WHERE version = ?", (version,))
-        if digests is not None:
-            digests[version] = row
-    if row is None:
-        return "no_bundle", f"bundle version {version} is unknown to the ledger"
 
-    def body() -> str:
-        text = tx.one("SELECT body FROM bundles WHERE version = ?", (version,))
-        assert text is not None
-        return str(text[0])
-
-    try:
-        engine = _engine.engine_for(f"{row[0]}:{version}", body)
-    except ImportError:
-        engine = None
-    if engine is None:
-        return "unavailable", "no pricing engine in this process"
-    try:
-        lines = basket.get("lines")
-        floats = isinstance(lines, list) and any(
-            isinstance(line, dict) and isinstance(line.get("qty"), float) for line in lines)
-        expected = engine.price(_engine.exact(basket) if floats else basket).to_json()
-    except Exception as exc:  # noqa: BLE001 - any engine refusal is an audit finding
-        return "error", f"{type(exc).__name__}: {exc}"
+def compare(expected: dict[str, Any], result: dict[str, Any]) -> tuple[str, str | None]:
+    """``("ok", None)`` or ``("mismatch", "<differing paths>")``."""
     if expected == result or _canon(expected) == _canon(result):  # the usual case
         return "ok", None
     paths = diff(_plain(expected), _plain(result))
     if not paths:
         return "ok", None
     return "mismatch", "; ".join(paths[:MAX_PATHS])
+
+
+def reprice_many(engine: Any, items: list[tuple[dict[str, Any], dict[str, Any]]]
+                 ) -> list[tuple[str, str | None]]:
+    """Audit outcomes of ``(basket, result)`` pairs priced by one engine.
+
+    ``Engine.price_many`` prices the lot in one call; when it refuses one
+    basket, each is priced alone so that only that one is an ``error``.
+    """
+    if engine is None:
+        return [("unavailable", "no pricing engine in this process")] * len(items)
+    baskets = []
+    for basket, _ in items:
+        try:
+            baskets.append(for_engine(basket))
+        except Exception:  # noqa: BLE001 - an unreadable basket is priced alone below
+            baskets = []
+            break
+    priced: list[Any] | None = None
+    if len(baskets) == len(items):
+        try:
+            priced = [r.to_json() for r in engine.price_many(baskets)]
+        except Exception:  # noqa: BLE001 - find the refused basket one by one
+            priced = None
+    out = []
+    for i, (basket, result) in enumerate(items):
+        if priced is not None:
+            out.append(compare(priced[i], result))
+            continue
+        try:
+            expected = engine.price(for_engine(basket)).to_json()
+        except Exception as exc:  # noqa: BLE001 - any engine refusal is an audit finding
+            out.append(("error", f"{type(exc).__name__}: {exc}"))
+            continue
+        out.append(compare(expected, result))
+    return out

@@ -92,7 +92,6 @@ class SalePlan:
     account: str
     member: bool
     outcome: dict[str, Any]
-    audit: tuple[str, str | None]
     outcome_text: str = ""
 
 
@@ -133,7 +132,7 @@ def write_sales(tx: Tx, plans: list[SalePlan], now: str,
                           raw.get("mode"), txn.hold_id, txn.bundle_version, None, txn.hash,
                           txn.canonical, p.outcome_text, now))
         audit_rows.append((p.account, txn.txn_id, txn.till, txn.store, txn.bundle_version,
-                           p.audit[0], p.audit[1], now))
+                           now))
         if not p.member:
             continue
         journal = p.outcome["journal"]
@@ -162,8 +161,8 @@ def write_sales(tx: Tx, plans: list[SalePlan], now: str,
         [(m[0], m[1], m[2], m[2], a) for a, m in sorted(moves.items())])
     tx.executemany("UPDATE holds SET state = 'consumed', closed_at = ? WHERE account = ? AND "
                    "hold_id = ? AND state IN ('active', 'expired')", holds)
-    tx.insert_many("audits", ("account", "txn_id", "till", "store", "bundle_version", "outcome",
-                              "detail", "at"), audit_rows)
+    tx.insert_many("audit_queue", ("account", "txn_id", "till", "store", "bundle_version",
+                                   "queued_at"), audit_rows)
     return out
 
 

@@ -60,6 +60,7 @@ def serve(db_url: str, host: str, port: int, log_level: str, per_sale_commit: bo
 
     logging.basicConfig(level=log_level.upper())
     with Ledger(db_url, per_sale_commit=per_sale_commit) as led:
+        led.start_auditor()  # re-prices uploaded sales after their acknowledgement
         uvicorn.run(make_app(led), host=host, port=port, log_level=log_level)
 
 
@@ -141,6 +142,22 @@ def check(db_url: str) -> None:
     if bad:
         sys.exit(1)
     click.echo("ok: every balance equals its journal")
+
+
+@ledger.command()
+@db_option
+@_errors
+def audit(db_url: str) -> None:
+    """Re-price every uploaded sale not yet audited (the server's worker does this too).
+
+    Useful after a crash with the server down, or before a report on a ledger
+    whose server is stopped. Prints how many sales were audited.
+
+    Example: kopilka ledger audit --db sqlite:///ledger.db
+    """
+    with Ledger(db_url) as led:
+        n = led.audit_pending()
+    click.echo(f"audited {n} sales")
 
 
 @ledger.group()
@@ -274,7 +291,11 @@ def report() -> None:
 def report_sync(db_url: str, fmt: str) -> None:
     """Sync health per store and till: contact, high-water, gaps, queue, rejects, audits.
 
+    Sales not yet re-priced by the server's audit worker are audited first,
+    so the audit mismatch counts are complete.
+
     Example: kopilka report sync --db sqlite:///ledger.db --format csv
     """
     with Ledger(db_url) as led:
+        led.audit_pending()  # sales the server has not re-priced yet count too
         click.echo(render(collect(led.storage), fmt), nl=False)

@@ -10,7 +10,8 @@ docs/ledger-distribution.md):
    is ``seq_conflict``.
 2. **apply** (the account's shard, per sale): the ``sales`` row — primary
    key ``(account, txn_id)``, kept forever — journal entries, balance,
-   hold and audit, in one savepoint per TXN. By default the whole batch's
+   hold and the sale's ``audit_queue`` row (re-priced after the answer by
+   ``_auditor``), in one savepoint per TXN. By default the whole batch's
    applies share one database transaction (one durable commit per batch);
    ``per_sale_commit`` makes each sale its own single-shard transaction, as
    on Citus.
@@ -36,6 +37,7 @@ from datetime import datetime
 from typing import Any
 
 from . import _audit, _bulk, _holds, _journal, _returns
+from ._auditor import Activity
 from ._clock import utc_text
 from ._errors import Conflict, RequestError
 from ._storage import Storage, Tx
@@ -45,6 +47,8 @@ from ._txn import Txn, TxnInvalid, validate
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 5000
+#: a sale's ``audit`` in the answer: re-priced after the acknowledgement (see ``_auditor``)
+AUDIT_QUEUED = "queued"
 HWM_CHUNK = 5000
 
 
@@ -128,10 +132,13 @@ class Ingest:
     """Applies batches for one ledger database."""
 
     def __init__(self, storage: Storage, clock: Callable[[], datetime], *,
-                 per_sale_commit: bool = False) -> None:
+                 per_sale_commit: bool = False, activity: Activity | None = None,
+                 on_queued: Callable[[], None] | None = None) -> None:
         self.storage = storage
         self.clock = clock
         self.per_sale_commit = per_sale_commit
+        self.activity = activity or Activity()
+        self.on_queued = on_queued
 
     # -- step 1 ---------------------------------------------------------
     def _claim(self, till: Till, results: list[Result], now: str) -> list[Result]:
@@ -213,7 +220,6 @@ class Ingest:
         """All of a batch's sales in one transaction, set-based; False on a race."""
         try:
             with self.storage.transaction() as tx:
-                digests: dict[int, Any] = {}
                 plans = []
                 for res in sales:
                     txn = res.txn
@@ -224,12 +230,10 @@ class Ingest:
                     totals = txn.raw["result"].get("totals") or {}
                     accrued = int(totals.get("points", 0)) if member else 0
                     redeemed = int(totals.get("redeemed_points", 0)) if member else 0
-                    audit = _audit.reprice(tx, txn.bundle_version, txn.raw["basket"],
-                                           txn.raw["result"], digests)
                     outcome = {"status": "accepted", "accepted_at": now, "account": account,
                                "journal": {"accrual": accrued, "redemption": -redeemed},
-                               "audit": audit[0]}
-                    plans.append(_bulk.SalePlan(res, account, bool(member), outcome, audit))
+                               "audit": AUDIT_QUEUED}
+                    plans.append(_bulk.SalePlan(res, account, bool(member), outcome))
                 written = _bulk.write_sales(tx, plans, now, _bulk.existing_sales(tx))
         except Conflict:
             log.info("apply race; applying this batch's sales one by one")
@@ -238,11 +242,8 @@ class Ingest:
             res = plan.res
             if prior is None:
                 res.status, res.outcome, res.account = "accepted", plan.outcome, plan.account
-                res.applied_now, res.audit = True, plan.audit[0]
+                res.applied_now, res.audit = True, AUDIT_QUEUED
                 res.outcome_text = plan.outcome_text
-                if plan.audit[0] == "mismatch":
-                    log.warning("audit mismatch on %s (till %s): %s", res.txn.txn_id,
-                                res.txn.till, plan.audit[1])
             elif prior[0] != res.txn.hash:
                 res.reject("txn_id_conflict", "this txn_id was uploaded before with another body")
             else:
@@ -306,9 +307,9 @@ class Ingest:
         totals = result.get("totals") or {}
         accrued = int(totals.get("points", 0)) if member else 0
         redeemed = int(totals.get("redeemed_points", 0)) if member else 0
-        audit, detail = _audit.reprice(tx, txn.bundle_version, txn.raw["basket"], result)
         outcome = {"status": "accepted", "accepted_at": now, "account": account,
-                   "journal": {"accrual": accrued, "redemption": -redeemed}, "audit": audit}
+                   "journal": {"accrual": accrued, "redemption": -redeemed},
+                   "audit": AUDIT_QUEUED}
         if member:
             _journal.ensure_account(tx, account, now)
         if not self._insert_sale(tx, res, account, outcome, now):
@@ -326,7 +327,10 @@ class Ingest:
                        (birthday, int(txn.at[:4]), account))
             if txn.hold_id:
                 _holds.consume(tx, account, txn.hold_id, now)
-        self._record_audit(tx, res, account, audit, detail, now)
+        res.audit = AUDIT_QUEUED
+        tx.execute("INSERT INTO audit_queue (account, txn_id, till, store, bundle_version, "
+                   "queued_at) VALUES (?, ?, ?, ?, ?, ?)",
+                   (account, txn.txn_id, txn.till, txn.store, txn.bundle_version, now))
 
     @staticmethod
     def _card_account(tx: Tx, card: str) -> str:
@@ -453,6 +457,13 @@ class Ingest:
 
     def upload(self, till: Till, body: Any, epoch: str) -> BatchAnswer:
         """Apply one batch for ``till``; the answer is built after the last commit."""
+        with self.activity.busy():
+            answer = self._upload(till, body, epoch)
+        if self.on_queued is not None and any(r.audit == AUDIT_QUEUED for r in answer.results):
+            self.on_queued()
+        return answer
+
+    def _upload(self, till: Till, body: Any, epoch: str) -> BatchAnswer:
         txns = check_envelope(body, till)
         now = utc_text(self.clock())
         results = []

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import _bundles, _holds, _journal, _keys, _members, _tills, _tokens
+from ._auditor import Activity, Auditor
 from ._clock import Clock, system_clock, utc_text
 from ._errors import LedgerError, RequestError
 from ._ingest import BatchAnswer, Ingest
@@ -36,11 +37,45 @@ class Ledger:
         except BaseException:
             self.storage.close()
             raise
-        self.ingest = Ingest(self.storage, clock, per_sale_commit=per_sale_commit)
+        self.activity = Activity()
+        self.ingest = Ingest(self.storage, clock, per_sale_commit=per_sale_commit,
+                             activity=self.activity, on_queued=self._wake_auditor)
+        self.auditor: Auditor | None = None
 
     def close(self) -> None:
-        """Close the database connection."""
+        """Stop the audit worker (if started) and close the database connections."""
+        self.stop_auditor()
         self.storage.close()
+
+    # -- audit (after the acknowledgement) ------------------------------------
+    def start_auditor(self, *, max_defer: float = 1.0, poll: float = 1.0) -> Auditor:
+        """Start the background audit worker on its own connection (``serve`` does)."""
+        if self.auditor is None:
+            storage = open_storage(self.url)
+            self.auditor = Auditor(storage, self.clock, activity=self.activity,
+                                   max_defer=max_defer, poll=poll)
+            self.auditor.start()
+            self.auditor.wake()  # sales queued before a restart
+        return self.auditor
+
+    def stop_auditor(self) -> None:
+        """Stop the audit worker; unaudited sales stay queued for the next one."""
+        if self.auditor is not None:
+            auditor, self.auditor = self.auditor, None
+            auditor.stop()
+            auditor.storage.close()
+
+    def _wake_auditor(self) -> None:
+        if self.auditor is not None:
+            self.auditor.wake()
+
+    def audit_pending(self) -> int:
+        """Re-price every queued sale now, in this thread; return how many."""
+        return Auditor(self.storage, self.clock).drain()
+
+    def audits_queued(self) -> int:
+        """Sales acknowledged and not yet re-priced."""
+        return Auditor(self.storage, self.clock).pending()
 
     def __enter__(self) -> Ledger:
         return self

@@ -174,6 +174,18 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             from_version BIGINT NOT NULL,
             changes TEXT NOT NULL)""",
     ]),
+    (3, "audit queue: sales re-priced after the acknowledgement", [
+        # distributed by account, co-located with sales (written with the sale)
+        """CREATE TABLE audit_queue (
+            account TEXT NOT NULL,
+            txn_id TEXT NOT NULL,
+            till TEXT NOT NULL,
+            store TEXT NOT NULL,
+            bundle_version BIGINT NOT NULL,
+            queued_at TEXT NOT NULL,
+            PRIMARY KEY (account, txn_id))""",
+        # sales uploaded before this migration were audited at upload: nothing to queue
+    ]),
 ]
 
 

@@ -167,7 +167,9 @@ def test_a_sale_the_ledger_prices_differently_is_applied_and_flagged_in_the_audi
     bad["result"]["totals"]["points"] = base + 50
     bad["hash"] = txn_hash(bad)
     results = post(client, till, [bad, honest])["results"]
-    assert [r["audit"] for r in results] == ["mismatch", "ok"]
+    assert [r["audit"] for r in results] == ["queued", "queued"]  # re-priced after the answer
+    assert shop.audit_pending() == 2
+    assert one(shop, "SELECT outcome FROM audits WHERE txn_id = ?", (honest["txn_id"],)) == ("ok",)
     row = one(shop, "SELECT outcome, detail FROM audits WHERE txn_id = ?", (bad["txn_id"],))
     assert row[0] == "mismatch" and "totals.points" in row[1]
     assert one(shop, "SELECT audit_mismatches FROM till_state WHERE till = ?", (till.till,))[0] == 1
@@ -175,9 +177,13 @@ def test_a_sale_the_ledger_prices_differently_is_applied_and_flagged_in_the_audi
 
 
 def test_a_sale_on_a_bundle_version_the_ledger_never_had_is_audited_no_bundle(
-        client: ASGIClient, till: TillSim) -> None:
-    res = post(client, till, [till.sale("A-77", bundle_version=42)])["results"][0]
-    assert (res["status"], res["audit"]) == ("accepted", "no_bundle")
+        client: ASGIClient, till: TillSim, ledger: Ledger) -> None:
+    sale = till.sale("A-77", bundle_version=42)
+    res = post(client, till, [sale])["results"][0]
+    assert (res["status"], res["audit"]) == ("accepted", "queued")
+    assert ledger.audit_pending() == 1
+    found = one(ledger, "SELECT outcome, detail FROM audits WHERE txn_id = ?", (sale["txn_id"],))
+    assert found[0] == "no_bundle" and "42" in found[1]
 
 
 def test_an_upload_interrupted_after_the_claim_is_completed_once_by_the_resend(

@@ -32,6 +32,8 @@ def busy_day(client: ASGIClient, till: TillSim, other_till: TillSim) -> None:
 def test_the_report_shows_gaps_queue_rejects_duplicates_and_audit_mismatches(
         client: ASGIClient, till: TillSim, other_till: TillSim, shop: Ledger) -> None:
     busy_day(client, till, other_till)
+    assert collect(shop.storage)[0].audit_mismatches == 0  # not re-priced yet
+    assert shop.audit_pending() == 5
     rows = collect(shop.storage)
     assert [(r.store, r.till) for r in rows] == [("KY-001", "KY-001-01"), ("KY-002", "KY-002-01")]
     mine = rows[0]
