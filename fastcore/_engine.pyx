@@ -472,7 +472,7 @@ cdef class Engine:
         cdef int i
         cdef i64 idx, q, price, flags, small
         cdef i128 total = 0, total_q = 0
-        sku_index = self._sku_index
+        cdef dict sku_index = self._sku_index
         for i in range(c.L):
             line = raw_lines[i]
             if type(line) is not dict:
