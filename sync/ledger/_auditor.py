@@ -10,9 +10,10 @@ row in one transaction. A crash leaves queue rows behind; the next worker
 (or ``kopilka ledger audit``) picks them up, so no sale goes unaudited.
 
 The worker shares the ledger process (and its GIL) with the uploads, so it
-yields to them: it audits a batch only when no upload is running, or once
-``max_defer`` seconds have passed without a pause (so a ledger that is
-never idle still audits).
+yields to them: it audits a batch only after ``quiet`` seconds without an
+upload, or once ``max_defer`` seconds have passed without such a pause (so
+a ledger that is never idle still audits, at least ``BATCH`` sales every
+``max_defer`` seconds).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import contextlib
 import json
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -27,6 +29,7 @@ from typing import Any
 
 from . import _audit, _engine
 from ._clock import utc_text
+from ._fastjson import fast_loads
 from ._storage import Storage
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,7 @@ class Activity:
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._running = 0
+        self._last = 0.0  # monotonic time the last upload ended
 
     @contextlib.contextmanager
     def busy(self) -> Iterator[None]:
@@ -51,12 +55,32 @@ class Activity:
         finally:
             with self._cond:
                 self._running -= 1
+                self._last = time.monotonic()
                 self._cond.notify_all()
 
-    def wait_idle(self, timeout: float) -> bool:
-        """Wait until no upload runs (True) or ``timeout`` seconds passed (False)."""
+    def wait_idle(self, timeout: float, quiet: float = 0.0) -> bool:
+        """Wait until no upload ran for ``quiet`` seconds (True), at most ``timeout`` (False).
+
+        A till draining a backlog leaves only short gaps between its batches
+        (it is reading the next one); ``quiet`` keeps the worker out of them.
+        """
+        deadline = time.monotonic() + timeout
         with self._cond:
-            return self._cond.wait_for(lambda: self._running == 0, timeout)
+            while True:
+                now = time.monotonic()
+                if self._running == 0 and now - self._last >= quiet:
+                    return True
+                if now >= deadline:
+                    return False
+                wake = deadline if self._running else min(deadline, self._last + quiet)
+                self._cond.wait(wake - now)
+
+
+def _body(text: str) -> Any:
+    try:
+        return fast_loads(text)
+    except ValueError:
+        return json.loads(text)
 
 
 class _Raced(Exception):
@@ -68,11 +92,12 @@ class Auditor:
 
     def __init__(self, storage: Storage, clock: Callable[[], datetime], *,
                  activity: Activity | None = None, batch: int = BATCH,
-                 max_defer: float = 1.0, poll: float = 1.0) -> None:
+                 quiet: float = 0.25, max_defer: float = 2.0, poll: float = 1.0) -> None:
         self.storage = storage
         self.clock = clock
         self.activity = activity or Activity()
         self.batch = batch
+        self.quiet = quiet
         self.max_defer = max_defer
         self.poll = poll
         self._wake = threading.Event()
@@ -106,7 +131,7 @@ class Auditor:
             else:
                 items = []
                 for row in group:
-                    body = json.loads(row[5])
+                    body = _body(row[5])
                     items.append((body["basket"], body["result"]))
                 outcomes = _audit.reprice_many(self._engine(str(digest[0]), version), items)
             found += [(*row[:5], *outcome) for row, outcome in zip(group, outcomes)]
@@ -201,7 +226,7 @@ class Auditor:
             self._wake.clear()
             with self._wakes_lock:
                 seen = self._wakes
-            self.activity.wait_idle(self.max_defer)
+            self.activity.wait_idle(self.max_defer, self.quiet)
             try:
                 done = self.run_once()
             except Exception:  # noqa: BLE001 - a database outage: retry after the poll

@@ -48,11 +48,12 @@ class Ledger:
         self.storage.close()
 
     # -- audit (after the acknowledgement) ------------------------------------
-    def start_auditor(self, *, max_defer: float = 1.0, poll: float = 1.0) -> Auditor:
+    def start_auditor(self, *, quiet: float = 0.25, max_defer: float = 2.0,
+                      poll: float = 1.0) -> Auditor:
         """Start the background audit worker on its own connection (``serve`` does)."""
         if self.auditor is None:
             storage = open_storage(self.url)
-            self.auditor = Auditor(storage, self.clock, activity=self.activity,
+            self.auditor = Auditor(storage, self.clock, activity=self.activity, quiet=quiet,
                                    max_defer=max_defer, poll=poll)
             self.auditor.start()
             self.auditor.wake()  # sales queued before a restart

@@ -17,6 +17,8 @@ import hashlib
 
 from sync._hashchain import canonical_json
 
+from ._fastjson import canonical_if_hashes
+
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
 _INSTANT = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})\Z")
@@ -158,13 +160,16 @@ def validate(txn: Any) -> Txn:
         value = txn.get(key)
         if not isinstance(value, str) or not _HEX64.match(value):
             raise TxnInvalid(key, "64 lowercase hex digits are required")
-    try:  # the till's own chain function (sync._hashchain.txn_hash), text kept for storage
-        canonical = canonical_json({k: v for k, v in txn.items() if k != "hash"})
-    except (TypeError, ValueError) as exc:
-        raise TxnInvalid("hash", f"cannot hash the body: {exc}") from exc
-    expected = hashlib.sha256((str(txn["prev_hash"]) + canonical).encode("utf-8")).hexdigest()
-    if expected != txn["hash"]:
-        raise TxnInvalid("hash", "does not match the body")
+    body = {k: v for k, v in txn.items() if k != "hash"}
+    canonical = canonical_if_hashes(body, str(txn["prev_hash"]), str(txn["hash"]))
+    if canonical is None:  # the till's own chain function (sync._hashchain.txn_hash)
+        try:
+            canonical = canonical_json(body)
+        except (TypeError, ValueError) as exc:
+            raise TxnInvalid("hash", f"cannot hash the body: {exc}") from exc
+        expected = hashlib.sha256((str(txn["prev_hash"]) + canonical).encode("utf-8")).hexdigest()
+        if expected != txn["hash"]:
+            raise TxnInvalid("hash", "does not match the body")
     assert till is not None and store is not None
     return Txn(txn, txn_id, till, store, int(seq), str(kind), at, account,
                card if isinstance(card, str) else None, hold_id,
