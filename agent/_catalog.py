@@ -3,10 +3,16 @@
 Built once per bundle version and swapped whole (an attribute assignment),
 so a new bundle never pauses scanning and a bad one never replaces a good
 one: ``load_bundle`` validates first.
+
+Memory: the agent builds it from the promo cache's small ``meta`` dict and
+the engine; catalog items are then read from the engine's validated
+``fastcore.Bundle`` (``ItemView``), not held a second time as dicts.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo
@@ -18,6 +24,29 @@ from ._token import KeySet
 _QTY = re.compile(r"[0-9]+(\.[0-9]{1,3})?")
 
 
+class ItemView(Mapping[str, Mapping[str, Any]]):
+    """The engine's catalog (``fastcore.Item`` objects) read as item dicts.
+
+    Why: the agent only needs name, unit and price of a few items per sale;
+    a dict per item for 100,000 skus would cost ~40 MB beside the engine.
+    """
+
+    def __init__(self, items: Mapping[str, Any]) -> None:
+        self._items = items
+
+    def __getitem__(self, sku: str) -> Mapping[str, Any]:
+        return dataclasses.asdict(self._items[sku])
+
+    def __contains__(self, sku: object) -> bool:
+        return sku in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 class Catalog:
     """One validated bundle version, ready to price with."""
 
@@ -25,7 +54,12 @@ class Catalog:
         self.doc = dict(doc)
         self.engine = engine if engine is not None else fastcore.Engine(fastcore.load_bundle(self.doc))
         self.version = int(self.doc.get("version", 0))
-        self.items: dict[str, dict[str, Any]] = {it["sku"]: it for it in self.doc.get("catalog", [])}
+        self.items: Mapping[str, Mapping[str, Any]]
+        bundle = getattr(self.engine, "bundle", None)
+        if "catalog" not in self.doc and isinstance(bundle, fastcore.Bundle):
+            self.items = ItemView(bundle.catalog)
+        else:
+            self.items = {it["sku"]: it for it in self.doc.get("catalog", [])}
         self.keys = KeySet.from_jwks(self.doc.get("keys"))
         customers = self.doc.get("customers") or []
         self.customers: dict[str, dict[str, Any]] = {

@@ -87,7 +87,7 @@ class Agent:
                 self.cache.install(rt.read_text(cfg.bundle))
             except OSError as exc:
                 raise ConfigError("paths.bundle", f"cannot read {cfg.bundle}: {exc.strerror}") from exc
-        catalog = Catalog(self.cache.bundle, engine=self.cache.engine)
+        catalog = Catalog(self.cache.meta, engine=self.cache.engine)
         _freeze_heap()
         self.hold_client = rt.hold_client(cfg)
         ledger = HoldClientLedger(self.hold_client) if self.hold_client is not None else None
@@ -265,7 +265,7 @@ class Agent:
 
     def _swap_engine(self, engine: Any, version: int) -> None:
         assert self.till is not None
-        self.till.catalog = Catalog(self.cache.bundle, engine=engine)
+        self.till.catalog = Catalog(self.cache.meta, engine=engine)
         _freeze_heap()
         log.info("bundle version %d in force", version)
         self.events.publish("bundle", version=version)

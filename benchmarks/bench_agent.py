@@ -181,9 +181,9 @@ if sys.argv[2] != "bare":
     from sync import PromoCache, TillDb
     from agent._catalog import Catalog
     db = TillDb(sys.argv[2])
-    cache = PromoCache(db)  # what the agent does at start: stored bundle -> dict -> engine
-    cat = Catalog(cache.bundle, engine=cache.engine)
-    for b in make_baskets(cat.doc, 50):
+    cache = PromoCache(db)  # what the agent does at start: stored rows -> dict -> engine, dict dropped
+    cat = Catalog(cache.meta, engine=cache.engine)  # as agent/_daemon.py builds it
+    for b in make_baskets({"catalog": [cat.items[s] for s in list(cat.items)[::20]]}, 50):
         cat.price(b)
     import gc; gc.collect()
     print(json.dumps({"base": base, "loaded": rss(), "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}))

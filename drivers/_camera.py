@@ -33,14 +33,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-import cv2
-import numpy as np
+from typing import TYPE_CHECKING, Any, Protocol
 
 from drivers._decode import DecoderChain, make_decoder
-from drivers._device import Device, DeviceState
+from drivers._device import Device, DeviceState, optional_import
 from drivers._errors import DeviceError
+
+if TYPE_CHECKING:  # OpenCV and numpy are imported when a camera is opened, never at import
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +159,7 @@ class Camera(Device):
         """A finite source (file, scripted twin) read to its last frame."""
         if self._is_file():
             return True
+        cv2: Any = optional_import("cv2")
         count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
         return count > 0 and cap.get(cv2.CAP_PROP_POS_FRAMES) >= count
 
@@ -167,7 +168,7 @@ class Camera(Device):
             return self.source
         if isinstance(self.source, str) and "://" not in self.source and not self._is_file():
             raise CameraError("not_found", f"no such video file {self.source!r}")
-        return cv2.VideoCapture(self.source)
+        return optional_import("cv2").VideoCapture(self.source)
 
     def _open_device(self) -> DeviceState:
         cap = self._open_capture()
@@ -206,7 +207,7 @@ class Camera(Device):
             self._failures = 0
             self.counters["frames"] += 1
             self.frame_index += 1
-            return np.asarray(frame)
+            return optional_import("numpy").asarray(frame)
         self.counters["read_errors"] += 1
         self._failures += 1
         if self._at_end(self._cap):

@@ -5,8 +5,6 @@ import time
 from pathlib import Path
 
 import click
-import cv2
-import numpy as np
 
 from drivers._camera import Camera, CaptureLike
 from drivers._decode import make_decoder
@@ -33,6 +31,8 @@ def decode(images: tuple[str, ...], decoder: str) -> None:
         chain = make_decoder(decoder, budget_ms=None, max_width=1 << 20)
     except DeviceError as exc:
         raise click.ClickException(str(exc)) from exc
+    import cv2  # only here: importing the CLI must not load OpenCV on a till without a camera
+
     failed = False
     for name in images:
         frame = cv2.imread(name, cv2.IMREAD_COLOR) if Path(name).is_file() else None
@@ -49,6 +49,8 @@ def decode(images: tuple[str, ...], decoder: str) -> None:
 def _open_source(source: str, seed: int) -> int | str | CaptureLike:
     if source != "sim":
         return source
+    import numpy as np
+
     from hardware_sim import CameraTwin, demo_script, sample_card, sample_token
 
     rng = np.random.default_rng(seed)
@@ -95,6 +97,8 @@ def test_camera(source: str, frames: int, decoder: str, seed: int) -> None:
         cam.close()
     if not times:
         raise click.ClickException(f"no frame read from {source}")
+    import numpy as np
+
     ms = np.array(times)
     click.echo(f"frames read: {len(times)}; read+decode ms per frame: median {np.median(ms):.1f}, "
                f"p99 {np.percentile(ms, 99):.1f}")

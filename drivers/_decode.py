@@ -30,14 +30,14 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import cv2
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from drivers._device import optional_import
 from drivers._errors import DeviceError
 from drivers._payload import PayloadRejected, clean_payload
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -116,21 +116,32 @@ BACKENDS: dict[str, tuple[Callable[[np.ndarray], _Raw], Callable[[], bool]]] = {
 }
 
 
+def _cv2() -> Any:
+    """OpenCV, imported on first use: a till without a camera never loads it (~40 MB)."""
+    return optional_import("cv2")
+
+
+def _invert(gray: np.ndarray) -> np.ndarray:
+    return _cv2().bitwise_not(gray)
+
+
 def _sharpen(gray: np.ndarray) -> np.ndarray:
+    cv2 = _cv2()
     blurred = cv2.GaussianBlur(gray, (0, 0), 2.0)
     return cv2.addWeighted(gray, 2.0, blurred, -1.0, 0)
 
 
 def _half(gray: np.ndarray) -> np.ndarray:
+    cv2 = _cv2()
     return cv2.resize(gray, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
 
 
 _PREP: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "raw": lambda g: g,
-    "invert": cv2.bitwise_not,
+    "invert": _invert,
     "sharpen": _sharpen,
     "half": _half,
-    "half_invert": lambda g: cv2.bitwise_not(_half(g)),
+    "half_invert": lambda g: _invert(_half(g)),
 }
 
 DEFAULT_STEPS: tuple[Step, ...] = (
@@ -185,6 +196,8 @@ class DecoderChain:
 
     def prepare(self, frame: np.ndarray) -> np.ndarray:
         """Grey, cropped to the ROI and downscaled to ``max_width``."""
+        cv2 = _cv2()
+        np: Any = optional_import("numpy")
         gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         if self.roi is not None:
             x, y, w, h = self.roi

@@ -11,6 +11,7 @@ its schema only through the numbered migrations below (each recorded in
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import sqlite3
@@ -18,8 +19,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
-import sqlite_utils
 
 from ._errors import TillDbCorrupt
 
@@ -174,7 +175,6 @@ class TillDb:
             conn.close()
             raise
         self.conn = conn
-        self.db = sqlite_utils.Database(conn)
         self._last_checkpoint: float | None = None
         self._checkpoints = 0
         self._ckpt_lock = threading.Lock()
@@ -185,6 +185,17 @@ class TillDb:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.migrate()
+
+    @functools.cached_property
+    def db(self) -> Any:
+        """A ``sqlite_utils.Database`` on the main connection (tools, ad-hoc queries).
+
+        Imported on first use: sqlite-utils imports numpy when it is
+        installed, ~25 MB a till never needs on its sale path (issue 5).
+        """
+        import sqlite_utils
+
+        return sqlite_utils.Database(self.conn)
 
     # -- integrity and schema -------------------------------------------------
 
