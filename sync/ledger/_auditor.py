@@ -29,6 +29,7 @@ from typing import Any
 
 from . import _audit, _engine
 from ._clock import utc_text
+from ._errors import Conflict
 from ._fastjson import fast_loads
 from ._storage import Storage
 
@@ -138,7 +139,7 @@ class Auditor:
         now = utc_text(self.clock())
         try:
             self._record(found, now, bulk=True)
-        except _Raced:
+        except (_Raced, Conflict):
             self._record(found, now, bulk=False)
         return len(found)
 
@@ -166,13 +167,17 @@ class Auditor:
                     if deleted != len(part):
                         raise _Raced()
                 mine = found
+                # every row was still queued, so none has an audit yet (COPY on PostgreSQL)
+                tx.insert_many("audits", ("account", "txn_id", "till", "store",
+                                          "bundle_version", "outcome", "detail", "at"),
+                               [(*f[:5], f[5], f[6], now) for f in mine])
             else:
                 mine = [f for f in found if tx.execute(
                     "DELETE FROM audit_queue WHERE account = ? AND txn_id = ?", f[:2]) == 1]
-            tx.executemany(
-                "INSERT INTO audits (account, txn_id, till, store, bundle_version, outcome, "
-                "detail, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                [(*f[:5], f[5], f[6], now) for f in mine])
+                tx.executemany(
+                    "INSERT INTO audits (account, txn_id, till, store, bundle_version, outcome, "
+                    "detail, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    [(*f[:5], f[5], f[6], now) for f in mine])
             mismatches = Counter(f[2] for f in mine if f[5] == "mismatch")
             tx.executemany("UPDATE till_state SET audit_mismatches = audit_mismatches + ? "
                            "WHERE till = ?", [(n, t) for t, n in sorted(mismatches.items())])

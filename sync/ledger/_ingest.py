@@ -425,14 +425,9 @@ class Ingest:
                                  till.till, res.txn.txn_id))
             tx.executemany("DELETE FROM till_seqs WHERE till = ? AND txn_id = ? AND "
                            "state = 'claimed'", drop)
-            for i in range(0, len(done), 300):  # one statement per 300 rows, both backends
-                part = done[i:i + 300]
-                tx.execute(
-                    "UPDATE till_seqs SET state = 'applied', account = v.column1, "
-                    "outcome = v.column2 FROM (VALUES "
-                    + ", ".join(["(?, ?, ?)"] * len(part))
-                    + ") AS v WHERE till_seqs.till = ? AND till_seqs.txn_id = v.column3",
-                    [x for a, o, _, t in part for x in (a, o, t)] + [till.till])
+            tx.update_rows("till_seqs", "state = 'applied'", ("account", "outcome"), "txn_id",
+                           "till_seqs.till = ?", (till.till,),
+                           [(a, o, t) for a, o, _, t in done])
             rejected = [r for r in results if r.status == "rejected"]
             for res in rejected:
                 tx.execute(

@@ -42,6 +42,27 @@ class Tx(abc.ABC):
             marks = ", ".join("?" * len(columns))
             self.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
 
+    def update_rows(self, table: str, fixed: str, columns: Sequence[str], key: str,
+                    scope: str, scope_params: Sequence[Any],
+                    rows: Sequence[Sequence[Any]]) -> None:
+        """``UPDATE table SET fixed, col = row value … WHERE scope AND key = row key``.
+
+        Each row is its ``columns`` values (text) followed by its ``key``
+        value: one ``UPDATE … FROM (VALUES …)`` per 300 rows on both backends
+        (measured: a PostgreSQL ``unnest`` of arrays in one statement was
+        slower, its join planned without the row count).
+        """
+        n = len(columns)
+        sets = ", ".join([fixed] * bool(fixed) + [f"{c} = v.column{j + 1}"
+                                                  for j, c in enumerate(columns)])
+        mark = "(" + ", ".join("?" * (n + 1)) + ")"
+        for i in range(0, len(rows), 300):
+            part = rows[i:i + 300]
+            self.execute(f"UPDATE {table} SET {sets} FROM (VALUES "
+                         + ", ".join([mark] * len(part))
+                         + f") AS v WHERE {scope} AND {table}.{key} = v.column{n + 1}",
+                         [x for r in part for x in r] + list(scope_params))
+
     @abc.abstractmethod
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Run a query and return every row."""
