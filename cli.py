@@ -6,13 +6,40 @@ stderr (``ClickException``), never as a traceback.
 """
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 import click
 
 from agent._cli import agent_group, demo, queue, status, sync_group, token
 from drivers._cli import hw
 from fastcore._cli import price
-from hardware_sim._cli import sim
 from sync.ledger._cli import ledger, report
+
+
+class _LazyCommands(dict):  # type: ignore[type-arg]
+    """Subcommands given as ``"module:attr"`` are imported on first use.
+
+    Why: ``kopilka sim`` (the device twins) imports OpenCV and numpy, ~26 MB
+    that a till started with ``kopilka agent run`` must not carry (issue 5).
+    """
+
+    def __getitem__(self, name: str) -> Any:
+        value = dict.__getitem__(self, name)
+        if isinstance(value, str):
+            module, attr = value.split(":")
+            value = getattr(importlib.import_module(module), attr)
+            dict.__setitem__(self, name, value)
+        return value
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self[name] if name in self else default
+
+    def items(self) -> Any:
+        return [(k, self[k]) for k in list(self)]
+
+    def values(self) -> Any:
+        return [self[k] for k in list(self)]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -28,7 +55,8 @@ main.add_command(hw)
 main.add_command(ledger)
 main.add_command(price)
 main.add_command(report)
-main.add_command(sim)
+main.commands = _LazyCommands(main.commands)
+main.commands["sim"] = "hardware_sim._cli:sim"
 main.add_command(token)
 main.add_command(agent_group)
 main.add_command(demo)

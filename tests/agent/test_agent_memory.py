@@ -19,7 +19,11 @@ HEAVY = ("cv2", "numpy", "pyzbar", "zxingcpp", "PIL", "escpos", "sqlite_utils")
 _START_TILL = r"""
 import json, pathlib, sys
 sys.path.insert(0, sys.argv[1])
+import click
+import cli  # what `kopilka agent run` imports first
 from agent import Agent, parse_config
+ctx = click.Context(cli.main)
+assert cli.main.get_command(ctx, "agent").get_command(ctx, "run") is not None
 cfg = parse_config({"till": {"id": "KY-001-01", "store": "KY-001", "program": "kopilka"},
                     "paths": {"data_dir": "till", "bundle": sys.argv[2]}, "api": {"port": 0}}, pathlib.Path(sys.argv[3]))
 agent = Agent(cfg).start()
@@ -44,7 +48,7 @@ def test_importing_the_agent_loads_no_camera_or_image_library() -> None:
     assert heavy_modules_after(code, str(ROOT), json.dumps(HEAVY)) == []
 
 
-def test_a_till_started_without_a_camera_never_imports_opencv(tmp_path: Path) -> None:
+def test_a_till_started_through_the_cli_without_a_camera_never_imports_opencv(tmp_path: Path) -> None:
     bundle = str(ROOT / "examples" / "bundle.json")
     loaded = heavy_modules_after(_START_TILL, str(ROOT), bundle, str(tmp_path), json.dumps(HEAVY))
     assert loaded == []
@@ -71,3 +75,13 @@ def test_a_catalog_built_from_a_whole_bundle_keeps_its_own_items() -> None:
     doc = json.loads((ROOT / "examples" / "bundle.json").read_text(encoding="utf-8"))
     catalog = Catalog(doc, engine=fastcore.Engine(fastcore.load_bundle(doc)))
     assert catalog.items[doc["catalog"][0]["sku"]] is doc["catalog"][0]
+
+
+def test_the_device_twin_commands_still_load_on_demand() -> None:
+    code = ("import json, sys; sys.path.insert(0, sys.argv[1]); import click, cli; "
+            "sim = cli.main.get_command(click.Context(cli.main), 'sim'); "
+            "print(json.dumps(sorted(sim.commands) + ['cv2' in sys.modules]))")
+    out = subprocess.run([sys.executable, "-c", code, str(ROOT)], capture_output=True, text=True, timeout=120,
+                         cwd=ROOT, check=True)
+    names = json.loads(out.stdout.strip().splitlines()[-1])
+    assert "camera" in names and "printer" in names and names[-1] is True
