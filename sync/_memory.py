@@ -42,7 +42,8 @@ class Canon:
             t = type(v)
             if t is str or t is int:
                 if v not in values:
-                    values[v] = _fresh(v)
+                    c = _fresh(v)
+                    values[c] = c  # keyed by the copy too: the parsed ``v`` must die now
             elif t is dict or t is list:
                 self.keep(v)
 
