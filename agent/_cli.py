@@ -325,15 +325,18 @@ def demo(keep: str | None) -> None:
 
     work = _P(keep) if keep else _P(tempfile.mkdtemp(prefix="kopilka-demo-"))
     work.mkdir(parents=True, exist_ok=True)
+    import logging
+
+    root_level = logging.getLogger().level
     handler = setup_logging("INFO", file=str(work / "agent.log"))
     try:
         result = run_demo(click.echo, work)
     except Exception as exc:
         raise click.ClickException(f"demo failed: {exc} (logs in {work / 'agent.log'})") from exc
     finally:
-        import logging
-
+        # the log file goes away with the demo; late records must not fall to stderr
         logging.getLogger().removeHandler(handler)
+        logging.getLogger().setLevel(root_level)
         handler.close()
         if not keep:
             import shutil
