@@ -75,6 +75,8 @@ class HoldClient:
                         late(f.result())
                 future.add_done_callback(_late)
             return "timeout"
+        except httpx.TimeoutException:
+            return "timeout"  # httpx's own phase timeout can win the race with the budget
         except httpx.HTTPError as exc:
             return f"network: {type(exc).__name__}"
 
