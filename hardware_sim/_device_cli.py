@@ -57,13 +57,14 @@ def printer(host: str, port: int, out_dir: str, columns: int) -> None:
         click.echo(f"receipt {txt}")
 
     stop = threading.Event()
+    # both signals only set the event; the main thread notices within half a second
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
     twin = PrinterTwin(host, port, columns=columns, on_receipt=save).start()
     click.echo(f"printer listening on {twin.url}")
     sys.stdout.flush()
     try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
+        while not stop.wait(0.5):
+            pass
     finally:
         twin.stop()

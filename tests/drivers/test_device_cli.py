@@ -96,9 +96,10 @@ def test_sim_printer_writes_receipts_until_interrupted(tmp_path: Path) -> None:
         assert (tmp_path / "0001.png").read_bytes().startswith(b"\x89PNG")
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=10)
+        proc.wait(timeout=60)
         if proc.stdout:
             proc.stdout.close()
+    assert proc.returncode == 0
 
 
 def test_sim_scanner_prints_the_pty_and_sends_codes(tmp_path: Path) -> None:
