@@ -7,6 +7,7 @@ import threading
 import click
 
 from ._netproxy import ChaosMode, ChaosProxy
+from ._signals import stop_on_signals
 
 
 def _target(value: str) -> tuple[str, int]:
@@ -32,6 +33,7 @@ def chaos(listen: int, target: str, mode: str, delay_s: float, retry_after_s: in
 
     Example: kopilka sim chaos --listen 9801 --target 127.0.0.1:8800 --mode 503
     """
+    stop_on_signals()
     proxy = ChaosProxy(_target(target), listen_port=listen, mode=mode, delay_s=delay_s,
                        retry_after_s=retry_after_s)
     proxy.start()

@@ -9,6 +9,7 @@ import click
 
 from hardware_sim._printer import PrinterTwin, write_receipt
 from hardware_sim._scanner import ScannerTwin
+from hardware_sim._signals import stop_on_signals
 
 
 @click.command()
@@ -25,6 +26,7 @@ def scanner(terminator: str, prefix: str, link_dir: str | None, delay: float, co
 
     Example: kopilka sim scanner --prefix ']E0' 4607000000014 96385074
     """
+    stop_on_signals()
     twin = ScannerTwin(terminator=terminator, prefix=prefix or None, link_dir=link_dir, char_delay=delay).open()
     try:
         click.echo(twin.link or twin.path)
