@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -30,18 +31,42 @@ def _fds_on(path: str) -> int:
     return n
 
 
+class _Opened(logging.Handler):
+    """Sets ``event`` when a device reports it is open (after pyserial's input flush)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.event = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "-> open" in record.getMessage():
+            self.event.set()
+
+
 def _invoke_when_open(args: list[str], path: str, before: int, then: Any) -> Any:
-    """Run ``hw args`` in a thread; once it has opened ``path``, call ``then()``."""
-    box: dict[str, Any] = {}
-    t = threading.Thread(target=lambda: box.setdefault("res", CliRunner().invoke(hw, args)))
-    t.start()
-    deadline = time.monotonic() + 5
-    while _fds_on(path) <= before:  # pyserial flushes input on open: send after it
-        assert time.monotonic() < deadline and t.is_alive()
-        time.sleep(0.002)
-    then()
-    t.join(10)
-    return box["res"]
+    """Run ``hw args`` in a thread; once its device is open, call ``then()``.
+
+    The fd appearing is not enough: pyserial flushes the input right after
+    opening, so bytes sent in between are lost. The device's own "open"
+    state change comes after that flush.
+    """
+    logger = logging.getLogger("drivers._device")
+    opened = _Opened()
+    old_level = logger.level
+    logger.addHandler(opened)
+    logger.setLevel(logging.INFO)
+    try:
+        box: dict[str, Any] = {}
+        t = threading.Thread(target=lambda: box.setdefault("res", CliRunner().invoke(hw, args)))
+        t.start()
+        assert opened.event.wait(10), "the device never opened"
+        assert _fds_on(path) > before
+        then()
+        t.join(10)
+        return box["res"]
+    finally:
+        logger.removeHandler(opened)
+        logger.setLevel(old_level)
 
 
 def test_test_print_prints_to_the_twin() -> None:
