@@ -76,17 +76,6 @@ MIGRATIONS: list[tuple[int, str, Callable[[sqlite3.Connection], None]]] = [
 
 
 def migrate(db: TillDb, now: float) -> list[int]:
-    """Apply the agent's migrations not yet recorded."""
-    applied: list[int] = []
-    with db.transaction() as conn:
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS _agent_migrations ("
-            " id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
-        )
-        done = {r[0] for r in conn.execute("SELECT id FROM _agent_migrations")}
-        for number, name, fn in MIGRATIONS:
-            if number not in done:
-                fn(conn)
-                conn.execute("INSERT INTO _agent_migrations VALUES (?, ?, ?)", (number, name, now))
-                applied.append(number)
-    return applied
+    """Apply the agent's migrations not yet recorded (in ``_agent_migrations``)."""
+    del now  # the till database's own clock stamps them
+    return db.migrate(MIGRATIONS, table="_agent_migrations")

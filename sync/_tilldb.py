@@ -209,26 +209,32 @@ class TillDb:
         if problems:
             raise TillDbCorrupt("corrupt", "; ".join(problems[:5]))
 
-    def migrate(self) -> list[int]:
-        """Apply the migrations not yet recorded; return the numbers applied."""
+    def migrate(self, migrations: Any = None, *, table: str = "_migrations") -> list[int]:
+        """Apply the migrations not yet recorded; return the numbers applied.
+
+        Another package keeping its own tables in the till database (the
+        agent) passes its own list and record table, so each owner numbers
+        its migrations independently.
+        """
+        migrations = MIGRATIONS if migrations is None else migrations
         applied: list[int] = []
         with self.transaction() as conn:
             conn.execute(
-                "CREATE TABLE IF NOT EXISTS _migrations ("
+                f"CREATE TABLE IF NOT EXISTS {table} ("
                 " id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
             )
-            done = {r[0] for r in conn.execute("SELECT id FROM _migrations")}
-            for number, name, fn in MIGRATIONS:
+            done = {r[0] for r in conn.execute(f"SELECT id FROM {table}")}
+            for number, name, fn in migrations:
                 if number in done:
                     continue
                 fn(conn)
                 conn.execute(
-                    "INSERT INTO _migrations (id, name, applied_at) VALUES (?, ?, ?)",
+                    f"INSERT INTO {table} (id, name, applied_at) VALUES (?, ?, ?)",
                     (number, name, self.clock()),
                 )
                 applied.append(number)
         if applied:
-            log.info("till db %s: applied migrations %s", self.path, applied)
+            log.info("till db %s: applied %s migrations %s", self.path, table, applied)
         return applied
 
     def migrations(self) -> list[int]:
