@@ -99,13 +99,18 @@ class ChaosProxy:
         new = ChaosMode(mode)
         with self._lock:
             self._mode = new
+        self._cut_all()
+        log.info("chaos proxy %s: mode %s", self.address, new.value)
+
+    def _cut_all(self) -> None:
+        """Shut down every open connection (both directions)."""
+        with self._lock:
             socks = list(self._socks)
         for s in socks:
             try:
                 s.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-        log.info("chaos proxy %s: mode %s", self.address, new.value)
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -122,13 +127,7 @@ class ChaosProxy:
             self._accept_thread.join()
             self._accept_thread = None
         self._listener.close()
-        with self._lock:
-            socks = list(self._socks)
-        for s in socks:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        self._cut_all()
         while True:
             with self._lock:
                 threads = list(self._threads)
