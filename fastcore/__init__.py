@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import os
 
-from ._bundle import Bundle, load_bundle
-from ._errors import BasketError, BundleError, KopilkaError
+from ._bundle import MAX_INT, Bundle, Program, load_bundle
+from ._errors import BasketError, BundleError, KopilkaError, ReturnError
 from ._json import dumps, loads
 from ._result import Result
+from ._returns import LineReturn, return_lines, return_totals
 from ._values import allocate, rhu
 
 ENGINE_VERSION = "kopilka-fastcore/1"
@@ -37,10 +38,16 @@ __all__ = [
     "ENGINE_VERSION",
     "Engine",
     "KopilkaError",
+    "LineReturn",
+    "MAX_INT",
+    "Program",
     "Result",
+    "ReturnError",
     "allocate",
     "dumps",
     "load_bundle",
     "loads",
+    "return_lines",
+    "return_totals",
     "rhu",
 ]

@@ -18,6 +18,13 @@ from ._values import is_int, parse_hhmm, parse_instant, parse_milli
 LINE_KINDS = ("percent", "amount_off", "fixed_price", "n_for_m")
 BASKET_KINDS = ("basket_percent", "basket_amount")
 BONUS_KINDS = ("bonus_multiplier", "bonus_points")
+#: sync.md: every integer a till sends lies in 0 … 2^53 − 1
+MAX_INT = 2**53 - 1
+CARD_PREFIXES = ("29",)
+WEIGHT_PREFIXES = tuple(str(p) for p in range(20, 29))
+MAX_POINTS_PER_SALE = 1_000_000
+#: the largest ``program.max_line_qty`` a bundle may set (whole units)
+MAX_LINE_QTY = 1_000_000
 PHASE = {k: 0 for k in LINE_KINDS} | {k: 1 for k in BASKET_KINDS} | {k: 2 for k in BONUS_KINDS}
 
 
@@ -31,6 +38,22 @@ class Program:
     favorite_multiplier_pct: int
     timezone: str | None
     offline_card_redeem_cap: int
+    #: till.md §1: 13-digit codes with these 2-digit prefixes are cards
+    card_prefixes: tuple[str, ...] = CARD_PREFIXES
+    #: till.md §2: EAN-13 scale labels ``PP CCCCC WWWWW K`` with these prefixes
+    weight_prefixes: tuple[str, ...] = WEIGHT_PREFIXES
+    #: till.md §4 and sync.md: a line's quantity ceiling in whole units
+    #: (999 means at most 999 pcs or 999.999 kg)
+    max_line_qty: int = 999
+    #: sync.md: the most points one sale may accrue or redeem
+    max_points_per_sale: int = MAX_POINTS_PER_SALE
+    #: till.md §2a: ``"store"`` (home store and recent buyers) or ``"all"``
+    customer_cache: str = "store"
+
+    @property
+    def max_line_qty_milli(self) -> dict[str, int]:
+        """The quantity ceiling per unit, in thousandths."""
+        return {"pcs": self.max_line_qty * 1000, "kg": self.max_line_qty * 1000 + 999}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +82,8 @@ class Item:
     no_discount: bool
     no_accrual: bool
     no_redeem: bool
+    #: till.md §2: the 5-digit code of a weighed item on scale labels
+    plu: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +222,20 @@ def _program(r: _Reader) -> Program:
     tz = r.str("timezone")
     if tz is not None:
         _zone(tz, r.at("timezone"))
+    card = _prefixes(r, "card_prefixes", CARD_PREFIXES)
+    weight = _prefixes(r, "weight_prefixes", WEIGHT_PREFIXES)
+    both = sorted(set(card) & set(weight))
+    if both:
+        raise BundleError(r.at("weight_prefixes"), f"overlaps card_prefixes: {', '.join(both)}")
+    max_qty = r.int("max_line_qty", 999, minimum=1)
+    if max_qty > MAX_LINE_QTY:
+        raise BundleError(r.at("max_line_qty"), f"must be <= {MAX_LINE_QTY}, not {max_qty}")
+    max_points = r.int("max_points_per_sale", MAX_POINTS_PER_SALE)
+    if max_points > MAX_INT:
+        raise BundleError(r.at("max_points_per_sale"), f"must be <= 2^53 - 1, not {max_points}")
+    cache = r.str("customer_cache") or "store"
+    if cache not in ("store", "all"):
+        raise BundleError(r.at("customer_cache"), f"must be 'store' or 'all', not {cache!r}")
     return Program(
         point_value=point_value,
         redeem_cap_bp=r.int("redeem_cap_bp"),
@@ -206,7 +245,25 @@ def _program(r: _Reader) -> Program:
         favorite_multiplier_pct=r.int("favorite_multiplier_pct"),
         timezone=tz,
         offline_card_redeem_cap=r.int("offline_card_redeem_cap"),
+        card_prefixes=card,
+        weight_prefixes=weight,
+        max_line_qty=max_qty,
+        max_points_per_sale=max_points,
+        customer_cache=cache,
     )
+
+
+def _prefixes(r: _Reader, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """A list of distinct 2-digit prefixes (till.md §1–2)."""
+    if r.get(key) is None:
+        return default
+    out = r.strs(key)
+    for i, p in enumerate(out):
+        if len(p) != 2 or not p.isascii() or not p.isdigit():
+            raise BundleError(f"{r.at(key)}[{i}]", f"must be a 2-digit string, not {p!r}")
+    if len(set(out)) != len(out):
+        raise BundleError(r.at(key), "lists a prefix twice")
+    return tuple(out)
 
 
 def _tiers(top: _Reader) -> tuple[Tier, ...]:
@@ -242,7 +299,7 @@ def _stores(top: _Reader, program: Program) -> dict[str, Store]:
     return stores
 
 
-def _item(raw: Any, i: int, catalog: dict[str, Item]) -> Item:
+def _item(raw: Any, i: int, catalog: dict[str, Item], plus: dict[str, str]) -> Item:
     """Validate one catalog item, naming the field at fault."""
     r = _Reader(raw, f"catalog[{i}]")
     sku = r.str("sku", required=True)
@@ -259,6 +316,15 @@ def _item(raw: Any, i: int, catalog: dict[str, Item]) -> Item:
     if unit not in ("pcs", "kg"):
         raise BundleError(r.at("unit"), f"unit must be 'pcs' or 'kg', not {unit!r} (sku {sku})")
     flags = set(r.strs("flags"))
+    plu = r.str("plu")
+    if plu is not None:
+        if len(plu) != 5 or not plu.isascii() or not plu.isdigit():
+            raise BundleError(r.at("plu"), f"must be 5 digits, not {plu!r} (sku {sku})")
+        if unit != "kg":
+            raise BundleError(r.at("plu"), f"only a kg item carries a plu (sku {sku})")
+        if plu in plus:
+            raise BundleError(r.at("plu"), f"plu {plu} is also sku {plus[plu]!r}")
+        plus[plu] = sku
     return Item(
         sku=sku,
         name=r.str("name") or "",
@@ -270,6 +336,7 @@ def _item(raw: Any, i: int, catalog: dict[str, Item]) -> Item:
         no_discount="no_discount" in flags,
         no_accrual="no_accrual" in flags,
         no_redeem="no_redeem" in flags,
+        plu=plu,
     )
 
 
@@ -282,6 +349,7 @@ def _catalog(top: _Reader) -> dict[str, Item]:
     field at fault. A chain's 100,000 skus validate in well under a second.
     """
     catalog: dict[str, Item] = {}
+    plus: dict[str, str] = {}
     new = object.__new__
     put = object.__setattr__
     for i, raw in enumerate(top.list("catalog")):
@@ -298,7 +366,7 @@ def _catalog(top: _Reader) -> dict[str, Item]:
                     and type(min_price) is int and 0 <= min_price <= price and (unit == "pcs" or unit == "kg")
                     and type(flags) is list and type(name) is str
                     and (category is None or type(category) is str) and (brand is None or type(brand) is str)
-                    and (not flags or all(type(f) is str for f in flags))):
+                    and (not flags or all(type(f) is str for f in flags)) and "plu" not in raw):
                 item = new(Item)
                 put(item, "sku", sku)
                 put(item, "name", name)
@@ -310,9 +378,10 @@ def _catalog(top: _Reader) -> dict[str, Item]:
                 put(item, "no_discount", "no_discount" in flags)
                 put(item, "no_accrual", "no_accrual" in flags)
                 put(item, "no_redeem", "no_redeem" in flags)
+                put(item, "plu", None)
                 catalog[sku] = item
                 continue
-        item = _item(raw, i, catalog)
+        item = _item(raw, i, catalog, plus)
         catalog[item.sku] = item
     return catalog
 

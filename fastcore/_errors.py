@@ -6,7 +6,8 @@ third-party errors are translated once, at the boundary, with
 
     KopilkaError
      ├── BundleError      a bundle violates spec/pricing.md §2–3 (field)
-     └── BasketError      a basket violates spec/pricing.md §2 (field)
+     ├── BasketError      a basket violates spec/pricing.md §2 (field)
+     └── ReturnError      a return does not fit its sale, spec/pricing.md §8 (field, reason)
 
 Other packages (``sync``, ``drivers``, ``agent``) add their own branches
 under ``KopilkaError``.
@@ -33,3 +34,12 @@ class BundleError(_FieldError):
 
 class BasketError(_FieldError):
     """The basket is invalid; ``field`` names the offending key or line."""
+
+
+class ReturnError(_FieldError):
+    """The return does not fit its sale; ``reason`` is ``empty``, ``unknown_line``,
+    ``duplicate_line``, ``bad_qty``, ``too_much`` or ``bad_sale``."""
+
+    def __init__(self, field: str, message: str, reason: str) -> None:
+        self.reason = reason
+        super().__init__(field, message)

@@ -76,6 +76,20 @@ BUNDLE_ERRORS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "float_price": (_set(["catalog", 0, "price"], Decimal("8990.0")), "catalog[0].price"),
     "bool_value": (_set(["promotions", 0, "value"], True), "promotions[0].value"),
     "not_an_object": (_set(["catalog", 0], "sku"), "catalog[0]"),
+    # till.md §1-2 and sync.md: scale labels, card prefixes and program ceilings
+    "plu_not_five_digits": (_set(["catalog", 10, "plu"], "455"), "catalog[10].plu"),
+    "plu_not_ascii_digits": (_set(["catalog", 10, "plu"], "０００００"), "catalog[10].plu"),
+    "plu_on_pcs_item": (_set(["catalog", 0, "plu"], "00002"), "catalog[0].plu"),
+    "plu_twice": (_set(["catalog", 11, "plu"], "00000"), "catalog[11].plu"),
+    "prefixes_overlap": (_set(["program", "weight_prefixes"], ["20", "29"]), "program.weight_prefixes"),
+    "card_prefix_not_two_digits": (_set(["program", "card_prefixes"], ["2"]), "program.card_prefixes[0]"),
+    "weight_prefix_not_string": (_set(["program", "weight_prefixes"], [20]), "program.weight_prefixes"),
+    "card_prefix_twice": (_set(["program", "card_prefixes"], ["29", "29"]), "program.card_prefixes"),
+    "max_line_qty_zero": (_set(["program", "max_line_qty"], 0), "program.max_line_qty"),
+    "max_line_qty_huge": (_set(["program", "max_line_qty"], 2**63), "program.max_line_qty"),
+    "max_points_per_sale_huge": (_set(["program", "max_points_per_sale"], 2**53), "program.max_points_per_sale"),
+    "max_points_per_sale_negative": (_set(["program", "max_points_per_sale"], -1), "program.max_points_per_sale"),
+    "customer_cache_unknown": (_set(["program", "customer_cache"], "some"), "program.customer_cache"),
 }
 
 
@@ -167,3 +181,20 @@ def test_engine_keeps_pricing_after_a_bad_basket(Engine: type) -> None:
     with pytest.raises(BasketError):
         engine.price(bad)
     assert engine.price(_basket()) == good
+
+
+def test_program_defaults_follow_the_till_spec() -> None:
+    bundle = _bundle()
+    for key in ("card_prefixes", "weight_prefixes", "max_line_qty", "max_points_per_sale"):
+        bundle["program"].pop(key, None)
+    program = load_bundle(bundle).program
+    assert program.card_prefixes == ("29",)
+    assert program.weight_prefixes == tuple(str(p) for p in range(20, 29))
+    assert program.max_line_qty_milli == {"pcs": 999_000, "kg": 999_999}
+    assert program.customer_cache == "store"
+
+
+def test_weighed_items_carry_their_plu() -> None:
+    catalog = load_bundle(_bundle()).catalog
+    assert catalog["2000000000053"].plu == "00000"
+    assert catalog["4601234567893"].plu is None

@@ -1,0 +1,160 @@
+"""The arithmetic of a return (spec/pricing.md §8): one home for the till and the ledger.
+
+A return gives back a share of each returned line's figures. For a line
+sold in quantity ``q`` (thousandths) with ``R`` returned so far including
+this return, ``share(X) = X`` when ``R = q``, else ``rhu(X * R, q)``; this
+return's figure is ``share(X)`` at the new ``R`` minus ``share(X)`` at the
+previous one. Returning a line in any number of steps therefore gives back
+exactly the line's figures in total, never more.
+
+The unit of a line (``pcs`` or ``kg``) comes from the catalog of the bundle
+version the sale was priced with, never from how the §7 ``qty`` text looks:
+a ``kg`` line sold as ``"1"`` may come back as ``"0.25"``. Apart from the
+unit, the sale's §7 result is the only input; nothing is re-priced.
+
+Pure: the callers (``agent`` at the till, ``sync.ledger`` at head office)
+find the sale, the units and what was returned before.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from ._errors import ReturnError
+from ._values import INF, allocate, is_int, milli_text, parse_milli, rhu
+
+#: the four per-line figures of a return, in the order of ``LineReturn``
+FIGURES = ("refund", "redeemed_refund", "points_refunded", "points_reversed")
+
+
+@dataclass(frozen=True, slots=True)
+class LineReturn:
+    """What one return gives back on one sale line."""
+
+    line: int
+    qty_milli: int
+    #: money back, from the line's ``paid``
+    refund: int
+    #: the money value of the points given back, from the line's ``redeemed``
+    redeemed_refund: int
+    #: points given back to the account (the line's share of ``redeemed_points``)
+    points_refunded: int
+    #: accrued points taken back, from the line's ``points``
+    points_reversed: int
+    #: the line's quantity returned so far, this return included
+    returned_milli: int
+
+    @property
+    def qty(self) -> str:
+        """The returned quantity as decimal text (``"0.25"``, ``"2"``)."""
+        return milli_text(self.qty_milli)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"line": self.line, "qty": self.qty, "refund": self.refund,
+                "redeemed_refund": self.redeemed_refund, "points_refunded": self.points_refunded,
+                "points_reversed": self.points_reversed}
+
+
+def _figure(line: Mapping[str, Any], key: str, index: int) -> int:
+    value = line.get(key, 0)
+    if not is_int(value) or value < 0:
+        raise ReturnError(f"sale.lines[{index}].{key}", f"must be an integer >= 0, not {value!r}",
+                          reason="bad_sale")
+    return value
+
+
+def _sale_lines(result: Any) -> tuple[list[Mapping[str, Any]], int]:
+    if not isinstance(result, Mapping):
+        raise ReturnError("sale.result", "the sale has no result object", reason="bad_sale")
+    lines = result.get("lines")
+    if not isinstance(lines, list) or not all(isinstance(ln, Mapping) for ln in lines):
+        raise ReturnError("sale.lines", "the sale's lines are not a list of objects", reason="bad_sale")
+    totals = result.get("totals")
+    redeemed_points = totals.get("redeemed_points", 0) if isinstance(totals, Mapping) else 0
+    if not is_int(redeemed_points) or redeemed_points < 0:
+        raise ReturnError("sale.totals.redeemed_points", "must be an integer >= 0", reason="bad_sale")
+    return lines, redeemed_points
+
+
+def sold_milli(line: Mapping[str, Any], index: int) -> int:
+    """A sale line's quantity in thousandths (its §7 ``qty`` text)."""
+    milli = parse_milli(line.get("qty"))
+    if milli is None or milli <= 0:
+        raise ReturnError(f"sale.lines[{index}].qty", f"not a quantity: {line.get('qty')!r}",
+                          reason="bad_sale")
+    return milli
+
+
+def return_qty(value: Any, unit: str, field: str) -> int:
+    """A returned quantity in thousandths, by the rules of §2 for ``unit``."""
+    milli = parse_milli(value)
+    if milli is None or milli == 0:
+        raise ReturnError(field, f"quantity must be > 0 with at most 3 decimals, not {value!r}",
+                          reason="bad_qty")
+    if unit == "pcs" and milli % 1000:
+        raise ReturnError(field, f"the line is sold by the piece; {value} is not a whole number",
+                          reason="bad_qty")
+    return milli
+
+
+def return_lines(result: Any, units: Sequence[str], items: Sequence[tuple[int, Any]],
+                 before: Mapping[int, int]) -> list[LineReturn]:
+    """The figures of returning ``items`` (``(line, qty)``) of a sale.
+
+    ``result`` is the sale's §7 result, ``units[i]`` the unit of its line
+    ``i`` in the sale's bundle version, and ``before[i]`` the thousandths of
+    line ``i`` returned by earlier returns. ``qty`` is ``None`` for "the rest
+    of the line". Raises ``ReturnError`` (``reason``: ``empty``,
+    ``unknown_line``, ``duplicate_line``, ``bad_qty``, ``too_much``,
+    ``bad_sale``) and computes nothing then.
+    """
+    lines, redeemed_points = _sale_lines(result)
+    if len(units) != len(lines):
+        raise ReturnError("sale.lines", "the units do not match the sale's lines", reason="bad_sale")
+    if not items:
+        raise ReturnError("items", "choose at least one line to return", reason="empty")
+    wanted: list[tuple[int, int, int]] = []
+    seen: set[int] = set()
+    for k, (index, qty) in enumerate(items):
+        if not is_int(index) or not 0 <= index < len(lines):
+            raise ReturnError(f"items[{k}].line", f"the sale has no line {index!r}", reason="unknown_line")
+        if index in seen:
+            raise ReturnError(f"items[{k}].line", f"line {index} is named twice", reason="duplicate_line")
+        seen.add(index)
+        sold = sold_milli(lines[index], index)
+        done = before.get(index, 0)
+        milli = sold - done if qty is None else return_qty(qty, units[index], f"items[{k}].qty")
+        if milli <= 0 or done + milli > sold:
+            left = milli_text(max(0, sold - done))
+            raise ReturnError(f"items[{k}].qty", f"only {left} left to return on line {index}",
+                              reason="too_much")
+        wanted.append((index, milli, sold))
+    weights = [_figure(ln, "redeemed", i) for i, ln in enumerate(lines)]
+    per_line_points = allocate(redeemed_points, weights, [INF] * len(lines)) if lines else []
+    out = []
+    for index, milli, sold in wanted:
+        line = lines[index]
+        prev = before.get(index, 0)
+        now = prev + milli
+
+        def delta(total: int) -> int:
+            return _share(total, now, sold) - _share(total, prev, sold)
+
+        out.append(LineReturn(
+            line=index, qty_milli=milli,
+            refund=delta(_figure(line, "paid", index)),
+            redeemed_refund=delta(_figure(line, "redeemed", index)),
+            points_refunded=delta(per_line_points[index]),
+            points_reversed=delta(_figure(line, "points", index)),
+            returned_milli=now,
+        ))
+    return out
+
+
+def return_totals(lines: Sequence[LineReturn]) -> dict[str, int]:
+    """A return's totals: the sums over its lines (§8)."""
+    return {k: sum(getattr(ln, k) for ln in lines) for k in FIGURES}
+
+
+def _share(total: int, returned: int, sold: int) -> int:
+    return total if returned >= sold else rhu(total * returned, sold)
