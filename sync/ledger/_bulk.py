@@ -101,8 +101,11 @@ def write_sales(tx: Tx, plans: list[SalePlan], now: str,
     """Insert the batch's new sales and their effects; return (plan, prior row) pairs.
 
     A plan whose ``(account, txn_id)`` already exists (or repeats earlier in
-    the batch) is not written; its prior row (hash, outcome) is returned for
-    the caller to answer ``duplicate`` or ``txn_id_conflict``.
+    the batch) is not written; its prior row (hash, outcome, till) is returned
+    for the caller to answer ``duplicate`` or ``txn_id_conflict`` (another
+    till's row with this txn_id never counts as this till's).
+    Only plain accruals come here: sales that redeem, use a hold or claim a
+    bonus are applied one by one under the account's lock (``_ingest``).
     """
     prior = existing(plans)
     fresh: list[SalePlan] = []
@@ -114,7 +117,7 @@ def write_sales(tx: Tx, plans: list[SalePlan], now: str,
             out.append((p, prior[key]))
         elif key in seen:
             first = seen[key]
-            out.append((p, (first.res.txn.hash, json.dumps(first.outcome))))
+            out.append((p, (first.res.txn.hash, json.dumps(first.outcome), first.res.txn.till)))
         else:
             seen[key] = p
             fresh.append(p)
@@ -122,7 +125,7 @@ def write_sales(tx: Tx, plans: list[SalePlan], now: str,
     members = sorted({p.account for p in fresh if p.member})
     tx.executemany("INSERT INTO accounts (account, points, created_at) VALUES (?, 0, ?) "
                    "ON CONFLICT DO NOTHING", [(a, now) for a in members])
-    sale_rows, journal_rows, audit_rows, holds = [], [], [], []
+    sale_rows, journal_rows, audit_rows = [], [], []
     moves: dict[str, list[int]] = {}
     for p in fresh:
         txn = p.res.txn
@@ -142,25 +145,17 @@ def write_sales(tx: Tx, plans: list[SalePlan], now: str,
         if journal["redemption"]:
             journal_rows.append((p.account, f"{txn.txn_id}:redemption", "redemption",
                                  journal["redemption"], txn.txn_id, None, now))
-        move = moves.setdefault(p.account, [0, 0, 0])
+        move = moves.setdefault(p.account, [0, 0])
         move[0] += journal["accrual"] + journal["redemption"]
         move[1] += 1
-        birthday = int((raw["result"].get("bonus") or {}).get("birthday", 0) or 0)
-        if birthday > 0:
-            move[2] = max(move[2], int(txn.at[:4]))
-        if txn.hold_id:
-            holds.append((now, p.account, txn.hold_id))
     tx.insert_many("sales", ("account", "txn_id", "till", "store", "seq", "kind", "at", "mode",
                              "hold_id", "bundle_version", "original_txn_id", "hash", "body",
                              "outcome", "received_at"), sale_rows)
     tx.insert_many("journal", ("account", "entry_id", "kind", "points", "txn_id", "note", "at"),
                    journal_rows)
     tx.executemany(
-        "UPDATE accounts SET points = points + ?, sales = sales + ?, birthday_bonus_year = "
-        "CASE WHEN ? > 0 THEN ? ELSE birthday_bonus_year END WHERE account = ?",
-        [(m[0], m[1], m[2], m[2], a) for a, m in sorted(moves.items())])
-    tx.executemany("UPDATE holds SET state = 'consumed', closed_at = ? WHERE account = ? AND "
-                   "hold_id = ? AND state IN ('active', 'expired')", holds)
+        "UPDATE accounts SET points = points + ?, sales = sales + ? WHERE account = ?",
+        [(m[0], m[1], a) for a, m in sorted(moves.items())])
     tx.insert_many("audit_queue", ("account", "txn_id", "till", "store", "bundle_version",
                                    "queued_at"), audit_rows)
     return out
@@ -170,7 +165,7 @@ def existing_sales(tx: Tx) -> Callable[[list[SalePlan]], dict[tuple[str, str], R
     """A look-up of already stored ``(account, txn_id)`` rows for a list of plans."""
     def look(plans: list[SalePlan]) -> dict[tuple[str, str], Row]:
         ids = sorted({p.res.txn.txn_id for p in plans})
-        rows = select_in(tx, "SELECT account, txn_id, hash, outcome FROM sales "
+        rows = select_in(tx, "SELECT account, txn_id, hash, outcome, till FROM sales "
                          "WHERE txn_id IN ({})", (), ids)
-        return {(str(r[0]), str(r[1])): (r[2], r[3]) for r in rows}
+        return {(str(r[0]), str(r[1])): (r[2], r[3], r[4]) for r in rows}
     return look

@@ -8,12 +8,14 @@ that does not describe it.
 """
 from __future__ import annotations
 
+import hashlib
+import math
 import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import hashlib
+from fastcore import MAX_INT
 
 from sync._hashchain import canonical_json
 
@@ -22,7 +24,13 @@ from ._fastjson import canonical_if_hashes
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
 _INSTANT = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})\Z")
-_QTY = re.compile(r"([0-9]+)(?:\.([0-9]+))?\Z")
+_QTY = re.compile(r"([0-9]{1,16})(?:\.([0-9]{1,16}))?\Z")
+#: the deepest nesting a TXN may have (a real one is about 5 deep)
+MAX_DEPTH = 32
+#: the integer figures of a §7 result line, each in 0 … 2^53 − 1
+LINE_FIGURES = ("amount", "discount", "redeemed", "paid", "points")
+BONUS_FIGURES = ("lines", "promo", "welcome", "birthday")
+TOTAL_FIGURES = ("amount", "discount", "redeemed_points", "redeemed", "paid", "points")
 
 
 class TxnInvalid(Exception):
@@ -53,6 +61,16 @@ class Txn:
     original_txn_id: str | None
     returned: tuple[tuple[int, int], ...]  # (line, qty_milli)
     canonical: str  # canonical JSON of the TXN without "hash" (what the hash covers)
+    #: a return: the till of the sale it names (``original_till``, default its own till)
+    original_till: str | None = None
+    #: a sale: the points it accrues and redeems (member or not), checked against bounds
+    points: int = 0
+    redeemed_points: int = 0
+    welcome: int = 0
+    birthday: int = 0
+    #: a sale: the largest line quantity in thousandths (result and basket)
+    max_qty_milli: int = 0
+    max_qty_field: str = ""
 
 
 def is_int(value: Any) -> bool:
@@ -63,8 +81,8 @@ def is_int(value: Any) -> bool:
 def qty_milli(value: Any) -> int | None:
     """Exact thousandths of a decimal string / JSON integer, or None if not exact."""
     if is_int(value):
-        return int(value) * 1000 if value >= 0 else None
-    if not isinstance(value, str):
+        return int(value) * 1000 if 0 <= value <= MAX_INT // 1000 else None
+    if not isinstance(value, str) or len(value) > 33:
         return None
     m = _QTY.match(value)
     if not m:
@@ -84,19 +102,132 @@ def _str(txn: dict[str, Any], key: str, *, optional: bool = False) -> str | None
     return value
 
 
-def _points_total(result: dict[str, Any], key: str) -> None:
+def _figure(obj: dict[str, Any], key: str, path: str) -> int:
+    value = obj.get(key, 0)
+    if not is_int(value) or not 0 <= value <= MAX_INT:
+        raise TxnInvalid(f"{path}.{key}", "an integer in 0 … 2^53 − 1 is required")
+    return int(value)
+
+
+def _leaf(value: Any) -> str | None:
+    """Why a scalar breaks the TXN rules, or None."""
+    kind = type(value)
+    if kind is str:
+        if "\x00" in value:
+            return "text must not contain NUL characters"
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return "text must be valid Unicode (no lone surrogates)"
+    elif kind is int:
+        if not 0 <= value <= MAX_INT:
+            return "an integer in 0 … 2^53 − 1 is required"
+    elif kind is float and not math.isfinite(value):
+        return "a finite number is required"
+    return None
+
+
+def _scan(value: Any, depth: int) -> tuple[list[str], str] | None:
+    """The first value outside the TXN rules, as (reversed path parts, detail), or None.
+
+    Every integer in 0 … 2^53 − 1, no NaN/infinity, no NUL and no lone
+    surrogate in any text value (PostgreSQL stores neither; nothing a till
+    sends needs them), at most ``MAX_DEPTH`` levels. Object keys are not
+    checked: they are only ever stored inside the escaped JSON body. The
+    depth is checked before descending, so the recursion stays shallow; the
+    common leaves are checked inline (this runs on every uploaded TXN).
+    """
+    if depth >= MAX_DEPTH:
+        return [], f"nested deeper than {MAX_DEPTH} levels"
+    items = value.items() if type(value) is dict else enumerate(value)
+    for key, item in items:
+        kind = type(item)
+        if kind is str:
+            if "\x00" not in item and item.isascii():
+                continue
+        elif kind is int:
+            if 0 <= item <= MAX_INT:
+                continue
+        elif kind is dict or kind is list:
+            bad = _scan(item, depth + 1)
+            if bad is not None:
+                bad[0].append(f".{key}" if type(value) is dict else f"[{key}]")
+                return bad
+            continue
+        elif kind is not float:
+            continue
+        detail = _leaf(item)
+        if detail is not None:
+            return [f".{key}" if type(value) is dict else f"[{key}]"], detail
+    return None
+
+
+def check_values(txn: dict[str, Any]) -> None:
+    """Raise ``TxnInvalid`` naming the first value outside the TXN rules (``_scan``)."""
+    bad = _scan(txn, 0)
+    if bad is not None:
+        parts, detail = bad
+        path = "".join(reversed(parts)).lstrip(".")
+        raise TxnInvalid(path, detail)
+
+
+def _sale_result(result: dict[str, Any]) -> tuple[int, int, int, int, int, str]:
+    """Check a sale's §7 figures; (points, redeemed, welcome, birthday, max qty, its path)."""
     totals = result.get("totals")
     if not isinstance(totals, dict):
         raise TxnInvalid("result.totals", "an object is required")
-    value = totals.get(key, 0)
-    if not is_int(value) or value < 0:
-        raise TxnInvalid(f"result.totals.{key}", "an integer >= 0 is required")
+    figures = {k: _figure(totals, k, "result.totals") for k in TOTAL_FIGURES}
+    bonus = result.get("bonus")
+    if bonus is None:
+        bonus = {}
+    elif not isinstance(bonus, dict):
+        raise TxnInvalid("result.bonus", "an object is required")
+    extras = {k: _figure(bonus, k, "result.bonus") for k in BONUS_FIGURES}
+    if extras["welcome"] + extras["birthday"] > figures["points"]:
+        raise TxnInvalid("result.bonus", "welcome and birthday points exceed totals.points")
+    top, where = 0, ""
+    for i, line in enumerate(result["lines"]):
+        path = f"result.lines[{i}]"
+        if not isinstance(line, dict):
+            raise TxnInvalid(path, "an object is required")
+        for key in LINE_FIGURES:
+            _figure(line, key, path)
+        q = qty_milli(line.get("qty"))
+        if q is None or q <= 0:
+            raise TxnInvalid(f"{path}.qty", "a decimal string > 0 with at most 3 decimals "
+                             "is required")
+        if q > top:
+            top, where = q, f"{path}.qty"
+    return (figures["points"], figures["redeemed_points"], extras["welcome"],
+            extras["birthday"], top, where)
+
+
+def _basket_qty(basket: dict[str, Any], top: int, where: str) -> tuple[int, str]:
+    """The largest readable basket line quantity (unreadable ones are the audit's business)."""
+    lines = basket.get("lines")
+    if not isinstance(lines, list):
+        return top, where
+    for i, line in enumerate(lines):
+        if not isinstance(line, dict):
+            continue
+        value = line.get("qty")
+        if type(value) is float:
+            q = int(value * 1000) if value < 2 ** 63 else MAX_INT + 1
+        else:
+            q = qty_milli(value) or 0
+            if q == 0 and isinstance(value, str) and value.isascii() and value.isdigit():
+                q = MAX_INT + 1  # too long to be a quantity at all
+        if q > top:
+            top, where = q, f"basket.lines[{i}].qty"
+    return top, where
 
 
 def validate(txn: Any) -> Txn:
     """Check one TXN's shape, types and hash; raise ``TxnInvalid``."""
     if not isinstance(txn, dict):
         raise TxnInvalid("", "a TXN is a JSON object")
+    check_values(txn)
     txn_id = _str(txn, "txn_id")
     assert txn_id is not None
     try:
@@ -137,24 +268,31 @@ def validate(txn: Any) -> Txn:
     if not is_int(version) or version < 0:
         raise TxnInvalid("bundle_version", "an integer >= 0 is required")
     _str(txn, "engine_version")
-    original = None
+    original = original_till = None
     returned: list[tuple[int, int]] = []
+    figures = (0, 0, 0, 0, 0, "")
     if not isinstance(result.get("lines"), list):
         raise TxnInvalid("result.lines", "a list is required")
     if kind == "sale":
-        _points_total(result, "points")
-        _points_total(result, "redeemed_points")
+        figures = _sale_result(result)
+        top, where = _basket_qty(txn["basket"], figures[4], figures[5])
+        figures = (*figures[:4], top, where)
     else:
         original = _str(txn, "original_txn_id")
+        original_till = _str(txn, "original_till", optional=True) or till
         items = txn.get("returned")
         if not isinstance(items, list) or not items:
             raise TxnInvalid("returned", "a non-empty list is required")
+        lines_named: set[int] = set()
         for i, item in enumerate(items):
             if not isinstance(item, dict) or not is_int(item.get("line")) or item["line"] < 0:
                 raise TxnInvalid(f"returned[{i}].line", "an integer >= 0 is required")
             q = qty_milli(item.get("qty"))
             if q is None or q <= 0:
                 raise TxnInvalid(f"returned[{i}].qty", "a decimal string > 0 is required")
+            if item["line"] in lines_named:
+                raise TxnInvalid(f"returned[{i}].line", f"line {item['line']} is named twice")
+            lines_named.add(item["line"])
             returned.append((int(item["line"]), q))
     for key in ("prev_hash", "hash"):
         value = txn.get(key)
@@ -165,7 +303,7 @@ def validate(txn: Any) -> Txn:
     if canonical is None:  # the till's own chain function (sync._hashchain.txn_hash)
         try:
             canonical = canonical_json(body)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, RecursionError) as exc:
             raise TxnInvalid("hash", f"cannot hash the body: {exc}") from exc
         expected = hashlib.sha256((str(txn["prev_hash"]) + canonical).encode("utf-8")).hexdigest()
         if expected != txn["hash"]:
@@ -173,4 +311,6 @@ def validate(txn: Any) -> Txn:
     assert till is not None and store is not None
     return Txn(txn, txn_id, till, store, int(seq), str(kind), at, account,
                card if isinstance(card, str) else None, hold_id,
-               int(version), str(txn["hash"]), original, tuple(returned), canonical)
+               int(version), str(txn["hash"]), original, tuple(returned), canonical,
+               original_till, figures[0], figures[1], figures[2], figures[3], figures[4],
+               figures[5])
