@@ -214,10 +214,15 @@ def _basket_qty(basket: dict[str, Any], top: int, where: str) -> tuple[int, str]
         value = line.get("qty")
         if type(value) is float:
             q = int(value * 1000) if value < 2 ** 63 else MAX_INT + 1
-        else:
+        elif is_int(value):
+            q = value * 1000
+        elif isinstance(value, str):
             q = qty_milli(value) or 0
-            if q == 0 and isinstance(value, str) and value.isascii() and value.isdigit():
-                q = MAX_INT + 1  # too long to be a quantity at all
+            head = value.split(".", 1)[0]
+            if not q and head.isascii() and head.isdigit() and len(head) > 9:
+                q = MAX_INT + 1  # too long to be read as a quantity at all
+        else:
+            q = 0
         if q > top:
             top, where = q, f"basket.lines[{i}].qty"
     return top, where
