@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from fastcore import MAX_INT
+
 from . import _audit, _bulk, _holds, _journal, _returns
 from ._auditor import Activity
 from ._clock import utc_text
@@ -72,7 +74,8 @@ class Result:
 
     def reject(self, reason: str, detail: str, field: str | None = None) -> None:
         """Refuse this TXN (forgetting anything a rolled-back apply had set)."""
-        self.status, self.reason, self.detail, self.field = "rejected", reason, detail, field
+        self.status, self.reason = "rejected", reason
+        self.detail, self.field = safe_text(detail), safe_text(field) if field else field
         self.outcome = self.original = self.outcome_text = self.audit = None
         self.applied_now = False
 
@@ -127,6 +130,21 @@ def check_envelope(body: Any, till: Till) -> list[Any]:
             raise RequestError(403, "forbidden", f"transactions[{i}] names till {txn['till']}",
                                f"transactions[{i}].till")
     return txns
+
+
+def safe_text(value: Any, limit: int = 300) -> Any:
+    """Text that can be stored and sent back whatever a till put in it.
+
+    A detail or an echoed ``txn_id`` may quote hostile input (an object key
+    with a NUL or a lone surrogate): PostgreSQL refuses NUL, and neither
+    backend nor the UTF-8 answer can hold a lone surrogate, so both are
+    escaped; long text is cut.
+    """
+    if not isinstance(value, str):
+        return value
+    if not value.isascii() or "\x00" in value:
+        value = value.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+    return value if len(value) <= limit else value[:limit] + "…"
 
 
 def transient(exc: BaseException) -> bool:
@@ -638,8 +656,11 @@ class Ingest:
         now = utc_text(self.clock())
         results = []
         for raw in txns:
-            res = Result(raw.get("txn_id") if isinstance(raw, dict) else None,
-                         raw.get("seq") if isinstance(raw, dict) else None)
+            txn_id = raw.get("txn_id") if isinstance(raw, dict) else None
+            seq = raw.get("seq") if isinstance(raw, dict) else None
+            # echoed as sent when it can be: text made storable, a bounded integer
+            res = Result(safe_text(txn_id, 100) if isinstance(txn_id, str) else None,
+                         seq if is_int(seq) and 0 <= seq <= MAX_INT else None)
             try:
                 res.txn = validate(raw)
                 if res.txn.kind == "sale":

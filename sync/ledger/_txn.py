@@ -128,7 +128,7 @@ def _leaf(value: Any) -> str | None:
     return None
 
 
-def _scan(value: Any, depth: int) -> tuple[list[str], str] | None:
+def _scan(value: Any, depth: int, exact: bool = False) -> tuple[list[str], str] | None:
     """The first value outside the TXN rules, as (reversed path parts, detail), or None.
 
     Every integer in 0 … 2^53 − 1, no NaN/infinity, no NUL and no lone
@@ -137,6 +137,8 @@ def _scan(value: Any, depth: int) -> tuple[list[str], str] | None:
     checked: they are only ever stored inside the escaped JSON body. The
     depth is checked before descending, so the recursion stays shallow; the
     common leaves are checked inline (this runs on every uploaded TXN).
+    Under ``result`` (``exact``) no float is allowed either: the engine's
+    §7 result has integers and decimal strings only.
     """
     if depth >= MAX_DEPTH:
         return [], f"nested deeper than {MAX_DEPTH} levels"
@@ -150,14 +152,15 @@ def _scan(value: Any, depth: int) -> tuple[list[str], str] | None:
             if 0 <= item <= MAX_INT:
                 continue
         elif kind is dict or kind is list:
-            bad = _scan(item, depth + 1)
+            bad = _scan(item, depth + 1, exact or (depth == 0 and key == "result"))
             if bad is not None:
                 bad[0].append(f".{key}" if type(value) is dict else f"[{key}]")
                 return bad
             continue
         elif kind is not float:
             continue
-        detail = _leaf(item)
+        detail = "an integer or a decimal string is required, not a float" if exact else None
+        detail = detail or _leaf(item)
         if detail is not None:
             return [f".{key}" if type(value) is dict else f"[{key}]"], detail
     return None
