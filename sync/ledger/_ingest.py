@@ -266,14 +266,14 @@ class Ingest:
     def _needs_rules(self, tx: Tx, plans: list[_bulk.SalePlan]) -> set[str]:
         """Accounts whose sales in this batch go one by one through the full rules.
 
-        The set-based path only accrues. A sale that redeems, names a hold,
-        has a hold carrying its ``txn_id``, or claims a welcome or birthday
-        bonus needs the account's row locked and read (``_apply_sale``); so
-        do the other sales of that account in the batch, to keep their order.
+        The set-based path accrues (and applies the welcome/birthday rule from
+        one locked read per batch). A sale that redeems, names a hold or has a
+        hold carrying its ``txn_id`` needs the balance and holds read under
+        the account's lock (``_apply_sale``); so do the other sales of that
+        account in the batch, to keep their order.
         """
         accounts = {p.account for p in plans if p.member and (
-            p.res.txn.redeemed_points or p.res.txn.hold_id or p.res.txn.welcome
-            or p.res.txn.birthday)}
+            p.res.txn.redeemed_points or p.res.txn.hold_id)}
         ids = sorted({p.res.txn.txn_id for p in plans if p.member})
         held = {(str(r[0]), str(r[1])) for r in _bulk.select_in(
             tx, "SELECT account, txn_id FROM holds WHERE state IN ('active', 'expired') AND "
@@ -305,7 +305,8 @@ class Ingest:
                     plans.append(_bulk.SalePlan(res, account, bool(member), outcome))
                 slow = self._needs_rules(tx, plans)
                 plans = [p for p in plans if p.account not in slow]
-                written = _bulk.write_sales(tx, plans, now, _bulk.existing_sales(tx))
+                written = _bulk.write_sales(tx, plans, now, _bulk.existing_sales(tx),
+                                            self.storage.for_update)
         except Conflict:
             log.info("apply race; applying this batch's sales one by one")
             return set()
@@ -448,13 +449,7 @@ class Ingest:
                     raise _Refused("overdraft", f"{redeemed} points redeemed; the {txn.raw['mode']}"
                                    f" sale may redeem at most {max(allowed, 0)}",
                                    "result.totals.redeemed_points")
-            year = int(txn.at[:4])
-            if txn.welcome and sales > 0:
-                corrections.append(("welcome", -txn.welcome, "welcome points: not the "
-                                    "account's first purchase"))
-            if txn.birthday and bonus_year is not None and int(bonus_year) == year:
-                corrections.append(("birthday", -txn.birthday, f"birthday points: already "
-                                    f"given in {year}"))
+            corrections = _bulk.bonus_corrections(txn, [sales, bonus_year])
             if corrections:
                 outcome["journal"]["audit_correction"] = sum(c[1] for c in corrections)
                 outcome["corrected"] = {c[0]: -c[1] for c in corrections}

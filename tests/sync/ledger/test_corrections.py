@@ -127,3 +127,15 @@ def test_a_token_says_new_and_bdok_from_the_ledgers_record(
     sale = repriced(till.sale("A-77"), birthday="1990-11-22", birthday_bonus_available=True)
     shop.upload(Till(till.till, till.store), till.body([sale]))
     assert (claims()["new"], claims()["bdok"]) == (False, False)
+
+
+def test_birthday_sales_that_also_redeem_are_corrected_the_same_way_one_by_one(
+        client: ASGIClient, till: TillSim, shop: Ledger) -> None:
+    sales = [repriced(till.sale("A-77", redeem=10, available=500), birthday="1990-11-22",
+                      birthday_bonus_available=True) for _ in range(3)]
+    assert all(s["result"]["totals"]["redeemed_points"] == 10 for s in sales)
+    res = post(client, till, sales)
+    assert [r["status"] for r in res] == ["accepted"] * 3
+    assert [r["journal"].get("audit_correction") for r in res] == [None, -200, -200]
+    assert len(entries(shop, "A-77", "audit_correction")) == 2
+    assert_sound(shop)
