@@ -142,27 +142,29 @@ def _scan(value: Any, depth: int, exact: bool = False) -> tuple[list[str], str] 
     """
     if depth >= MAX_DEPTH:
         return [], f"nested deeper than {MAX_DEPTH} levels"
-    items = value.items() if type(value) is dict else enumerate(value)
-    for key, item in items:
+    is_dict = type(value) is dict
+    for key, item in (value.items() if is_dict else enumerate(value)):
         kind = type(item)
         if kind is str:
-            if "\x00" not in item and item.isascii():
+            if item.isascii() and "\x00" not in item:
                 continue
         elif kind is int:
             if 0 <= item <= MAX_INT:
                 continue
         elif kind is dict or kind is list:
+            if not item:
+                continue
             bad = _scan(item, depth + 1, exact or (depth == 0 and key == "result"))
-            if bad is not None:
-                bad[0].append(f".{key}" if type(value) is dict else f"[{key}]")
-                return bad
-            continue
+            if bad is None:
+                continue
+            bad[0].append(f".{key}" if is_dict else f"[{key}]")
+            return bad
         elif kind is not float:
-            continue
-        detail = "an integer or a decimal string is required, not a float" if exact else None
-        detail = detail or _leaf(item)
+            continue  # None, True, False
+        detail = "an integer or a decimal string is required, not a float" if (
+            exact and kind is float) else _leaf(item)
         if detail is not None:
-            return [f".{key}" if type(value) is dict else f"[{key}]"], detail
+            return [f".{key}" if is_dict else f"[{key}]"], detail
     return None
 
 
@@ -175,35 +177,59 @@ def check_values(txn: dict[str, Any]) -> None:
         raise TxnInvalid(path, detail)
 
 
+_QTY_SEEN: dict[str, int] = {}
+
+
+def _line_qty(value: Any) -> int | None:
+    """``qty_milli`` of a result line's quantity text, remembered (a few distinct values)."""
+    if type(value) is not str:
+        return qty_milli(value)
+    known = _QTY_SEEN.get(value)
+    if known is None:
+        known = qty_milli(value)
+        if known is not None and len(_QTY_SEEN) < 4096:
+            _QTY_SEEN[value] = known
+    return known
+
+
+def _ints(obj: dict[str, Any], keys: tuple[str, ...], path: str) -> None:
+    """Each figure an integer (``_scan`` already bounded every integer)."""
+    for key in keys:
+        if type(obj.get(key, 0)) is not int:
+            raise TxnInvalid(f"{path}.{key}", "an integer in 0 … 2^53 − 1 is required")
+
+
 def _sale_result(result: dict[str, Any]) -> tuple[int, int, int, int, int, str]:
     """Check a sale's §7 figures; (points, redeemed, welcome, birthday, max qty, its path)."""
     totals = result.get("totals")
-    if not isinstance(totals, dict):
+    if type(totals) is not dict:
         raise TxnInvalid("result.totals", "an object is required")
-    figures = {k: _figure(totals, k, "result.totals") for k in TOTAL_FIGURES}
+    _ints(totals, TOTAL_FIGURES, "result.totals")
     bonus = result.get("bonus")
     if bonus is None:
         bonus = {}
-    elif not isinstance(bonus, dict):
+    elif type(bonus) is not dict:
         raise TxnInvalid("result.bonus", "an object is required")
-    extras = {k: _figure(bonus, k, "result.bonus") for k in BONUS_FIGURES}
-    if extras["welcome"] + extras["birthday"] > figures["points"]:
+    _ints(bonus, BONUS_FIGURES, "result.bonus")
+    points = totals.get("points", 0)
+    welcome, birthday = bonus.get("welcome", 0), bonus.get("birthday", 0)
+    if welcome + birthday > points:
         raise TxnInvalid("result.bonus", "welcome and birthday points exceed totals.points")
     top, where = 0, ""
     for i, line in enumerate(result["lines"]):
-        path = f"result.lines[{i}]"
-        if not isinstance(line, dict):
-            raise TxnInvalid(path, "an object is required")
+        if type(line) is not dict:
+            raise TxnInvalid(f"result.lines[{i}]", "an object is required")
         for key in LINE_FIGURES:
-            _figure(line, key, path)
-        q = qty_milli(line.get("qty"))
+            if type(line.get(key, 0)) is not int:
+                raise TxnInvalid(f"result.lines[{i}].{key}",
+                                 "an integer in 0 … 2^53 − 1 is required")
+        q = _line_qty(line.get("qty"))
         if q is None or q <= 0:
-            raise TxnInvalid(f"{path}.qty", "a decimal string > 0 with at most 3 decimals "
-                             "is required")
+            raise TxnInvalid(f"result.lines[{i}].qty", "a decimal string > 0 with at most 3 "
+                             "decimals is required")
         if q > top:
-            top, where = q, f"{path}.qty"
-    return (figures["points"], figures["redeemed_points"], extras["welcome"],
-            extras["birthday"], top, where)
+            top, where = q, f"result.lines[{i}].qty"
+    return points, totals.get("redeemed_points", 0), welcome, birthday, top, where
 
 
 def _basket_qty(basket: dict[str, Any], top: int, where: str) -> tuple[int, str]:
