@@ -274,11 +274,17 @@ class Ingest:
         """
         accounts = {p.account for p in plans if p.member and (
             p.res.txn.redeemed_points or p.res.txn.hold_id)}
-        ids = sorted({p.res.txn.txn_id for p in plans if p.member})
-        held = {(str(r[0]), str(r[1])) for r in _bulk.select_in(
-            tx, "SELECT account, txn_id FROM holds WHERE state IN ('active', 'expired') AND "
-            "txn_id IN ({})", (), ids)}
-        accounts |= {p.account for p in plans if (p.account, p.res.txn.txn_id) in held}
+        members = sorted({p.account for p in plans if p.member} - accounts)
+        # first the few accounts with an open hold at all, then their sales' txn_ids
+        holding = {str(r[0]) for r in _bulk.select_in(
+            tx, "SELECT DISTINCT account FROM holds WHERE state = 'active' AND account IN ({})",
+            (), members)}
+        if holding:
+            ids = sorted({p.res.txn.txn_id for p in plans if p.account in holding})
+            held = {(str(r[0]), str(r[1])) for r in _bulk.select_in(
+                tx, "SELECT account, txn_id FROM holds WHERE state = 'active' AND "
+                "txn_id IN ({})", (), ids)}
+            accounts |= {p.account for p in plans if (p.account, p.res.txn.txn_id) in held}
         return accounts
 
     def _apply_sales_bulk(self, sales: list[Result], now: str) -> set[int]:

@@ -168,8 +168,46 @@ def _scan(value: Any, depth: int, exact: bool = False) -> tuple[list[str], str] 
     return None
 
 
-def check_values(txn: dict[str, Any]) -> None:
-    """Raise ``TxnInvalid`` naming the first value outside the TXN rules (``_scan``)."""
+def _scan_numbers(value: Any, depth: int, exact: bool = False) -> bool:
+    """``_scan`` without the text checks: True when every number and the depth are fine.
+
+    Used when the canonical text already shows no NUL and no lone surrogate
+    (every non-ASCII character is escaped there), which is the usual TXN:
+    half of its values are text, and this walk skips them.
+    """
+    if depth >= MAX_DEPTH:
+        return False
+    is_dict = type(value) is dict
+    for key, item in (value.items() if is_dict else enumerate(value)):
+        kind = type(item)
+        if kind is str or item is None or kind is bool:
+            continue
+        if kind is int:
+            if 0 <= item <= MAX_INT:
+                continue
+            return False
+        if kind is dict or kind is list:
+            if item and not _scan_numbers(item, depth + 1,
+                                          exact or (depth == 0 and key == "result")):
+                return False
+            continue
+        if kind is float and not exact and math.isfinite(item):
+            continue
+        return False
+    return True
+
+
+def check_values(txn: dict[str, Any], canonical: str | None = None) -> None:
+    """Raise ``TxnInvalid`` naming the first value outside the TXN rules (``_scan``).
+
+    With the TXN's canonical text (ASCII, every other character escaped)
+    free of ``\\u0000`` and ``\\ud…`` escapes, the text checks are known to
+    pass and only numbers and depth are walked; the exact walk runs only
+    to name the path of a fault.
+    """
+    if (canonical is not None and "\\u0000" not in canonical and "\\ud" not in canonical
+            and _scan_numbers(txn, 0)):
+        return
     bad = _scan(txn, 0)
     if bad is not None:
         parts, detail = bad
@@ -193,9 +231,10 @@ def _line_qty(value: Any) -> int | None:
 
 
 def _ints(obj: dict[str, Any], keys: tuple[str, ...], path: str) -> None:
-    """Each figure an integer (``_scan`` already bounded every integer)."""
+    """Each figure an integer in 0 … 2^53 − 1 (checked here too: these are read first)."""
     for key in keys:
-        if type(obj.get(key, 0)) is not int:
+        value = obj.get(key, 0)
+        if type(value) is not int or not 0 <= value <= MAX_INT:
             raise TxnInvalid(f"{path}.{key}", "an integer in 0 … 2^53 − 1 is required")
 
 
@@ -220,7 +259,8 @@ def _sale_result(result: dict[str, Any]) -> tuple[int, int, int, int, int, str]:
         if type(line) is not dict:
             raise TxnInvalid(f"result.lines[{i}]", "an object is required")
         for key in LINE_FIGURES:
-            if type(line.get(key, 0)) is not int:
+            value = line.get(key, 0)
+            if type(value) is not int or not 0 <= value <= MAX_INT:
                 raise TxnInvalid(f"result.lines[{i}].{key}",
                                  "an integer in 0 … 2^53 − 1 is required")
         q = _line_qty(line.get("qty"))
@@ -261,7 +301,6 @@ def validate(txn: Any) -> Txn:
     """Check one TXN's shape, types and hash; raise ``TxnInvalid``."""
     if not isinstance(txn, dict):
         raise TxnInvalid("", "a TXN is a JSON object")
-    check_values(txn)
     txn_id = _str(txn, "txn_id")
     assert txn_id is not None
     try:
@@ -332,13 +371,22 @@ def validate(txn: Any) -> Txn:
         value = txn.get(key)
         if not isinstance(value, str) or not _HEX64.match(value):
             raise TxnInvalid(key, "64 lowercase hex digits are required")
+    # The value rules are checked on the canonical text and the decoded TXN
+    # before the hash is compared (the checks above only read bounded types).
     body = {k: v for k, v in txn.items() if k != "hash"}
-    canonical = canonical_if_hashes(body, str(txn["prev_hash"]), str(txn["hash"]))
+    try:
+        canonical = canonical_if_hashes(body, str(txn["prev_hash"]), str(txn["hash"]))
+    except RecursionError:
+        canonical = None
+    hashed = canonical is not None
     if canonical is None:  # the till's own chain function (sync._hashchain.txn_hash)
         try:
             canonical = canonical_json(body)
         except (TypeError, ValueError, RecursionError) as exc:
+            check_values(txn)  # the precise reason, when it is one of the value rules
             raise TxnInvalid("hash", f"cannot hash the body: {exc}") from exc
+    check_values(txn, canonical)
+    if not hashed:
         expected = hashlib.sha256((str(txn["prev_hash"]) + canonical).encode("utf-8")).hexdigest()
         if expected != txn["hash"]:
             raise TxnInvalid("hash", "does not match the body")
