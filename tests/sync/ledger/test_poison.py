@@ -47,7 +47,7 @@ def test_nesting_960_levels_deep_is_rejected_invalid_not_5xx(
     assert resp.status_code == 200, resp.text
     (res,) = resp.json()["results"]
     assert (res["status"], res["reason"]) == ("rejected", "invalid")
-    assert "nested deeper than 32 levels" in res["detail"]
+    assert "nested deeper than 64 levels" in res["detail"]
 
 
 def test_a_body_nested_beyond_the_parsers_reach_is_a_400_not_a_5xx(
