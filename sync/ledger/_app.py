@@ -58,12 +58,14 @@ async def _body(request: Request) -> Any:
         raise RequestError(413, "too_large", "the body is too large")
     try:
         return fast_loads(raw)
-    except ValueError:  # refused by the fast parser: the standard one decides, as before
+    except (ValueError, RecursionError):  # refused by the fast parser: the standard one decides
         pass
     try:
-        return json.loads(raw, parse_constant=_no_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise RequestError(400, "bad_json", f"the body is not JSON: {exc}") from exc
+        # in a worker thread, whose stack is shallow: a deeply nested TXN is then
+        # refused alone by the ledger's checks instead of the whole batch here
+        return await run_in_threadpool(json.loads, raw, parse_constant=_no_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise RequestError(400, "bad_json", f"the body is not JSON: {str(exc)[:200]}") from exc
 
 
 def _no_constant(name: str) -> Any:

@@ -60,15 +60,50 @@ def compare(expected: dict[str, Any], result: dict[str, Any]) -> tuple[str, str 
     return "mismatch", "; ".join(paths[:MAX_PATHS])
 
 
+def _int(obj: Any, *keys: str) -> int:
+    for key in keys:
+        obj = obj.get(key) if isinstance(obj, dict) else None
+    return obj if isinstance(obj, int) and not isinstance(obj, bool) else 0
+
+
+def correction(expected: dict[str, Any], claimed: dict[str, Any],
+               corrected: dict[str, Any] | None = None) -> tuple[int, str]:
+    """The ``audit_correction`` a re-priced sale calls for (≤ 0) and its note.
+
+    spec/sync.md: where re-pricing gives fewer points than the till claimed
+    (or redeems more), the difference is taken back, so balances follow the
+    ledger's arithmetic. Nothing is ever added: a till that gave too few
+    points is a mismatch to look at, not a reason to mint. Bonuses already
+    corrected when the sale was applied (``corrected``: a welcome or
+    birthday bonus the account had already had) are left out of both
+    figures so they are not taken back twice.
+    """
+    skip = [k for k in ("welcome", "birthday") if corrected and corrected.get(k)]
+    exp_points = _int(expected, "totals", "points") - sum(_int(expected, "bonus", k) for k in skip)
+    got_points = _int(claimed, "totals", "points") - sum(_int(claimed, "bonus", k) for k in skip)
+    exp_red = _int(expected, "totals", "redeemed_points")
+    got_red = _int(claimed, "totals", "redeemed_points")
+    points = min(0, exp_points - got_points) + min(0, got_red - exp_red)
+    note = (f"re-priced: {exp_points} points accrued, {exp_red} redeemed; the till claimed "
+            f"{got_points} accrued, {got_red} redeemed")
+    return points, note
+
+
 def reprice_many(engine: Any, items: list[tuple[dict[str, Any], dict[str, Any]]]
                  ) -> list[tuple[str, str | None]]:
-    """Audit outcomes of ``(basket, result)`` pairs priced by one engine.
+    """Audit outcomes of ``(basket, result)`` pairs priced by one engine."""
+    return [(o, d) for o, d, _ in reprice_many_full(engine, items)]
+
+
+def reprice_many_full(engine: Any, items: list[tuple[dict[str, Any], dict[str, Any]]]
+                      ) -> list[tuple[str, str | None, dict[str, Any] | None]]:
+    """Audit outcomes of ``(basket, result)`` pairs priced by one engine, with the re-priced result.
 
     ``Engine.price_many`` prices the lot in one call; when it refuses one
     basket, each is priced alone so that only that one is an ``error``.
     """
     if engine is None:
-        return [("unavailable", "no pricing engine in this process")] * len(items)
+        return [("unavailable", "no pricing engine in this process", None)] * len(items)
     baskets = []
     for basket, _ in items:
         try:
@@ -82,15 +117,15 @@ def reprice_many(engine: Any, items: list[tuple[dict[str, Any], dict[str, Any]]]
             priced = [r.to_json() for r in engine.price_many(baskets)]
         except Exception:  # noqa: BLE001 - find the refused basket one by one
             priced = None
-    out = []
+    out: list[tuple[str, str | None, dict[str, Any] | None]] = []
     for i, (basket, result) in enumerate(items):
         if priced is not None:
-            out.append(compare(priced[i], result))
+            out.append((*compare(priced[i], result), priced[i]))
             continue
         try:
             expected = engine.price(for_engine(basket)).to_json()
         except Exception as exc:  # noqa: BLE001 - any engine refusal is an audit finding
-            out.append(("error", f"{type(exc).__name__}: {exc}"))
+            out.append(("error", f"{type(exc).__name__}: {str(exc)[:300]}", None))
             continue
-        out.append(compare(expected, result))
+        out.append((*compare(expected, result), expected))
     return out

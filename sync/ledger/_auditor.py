@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
-from . import _audit, _engine
+from . import _audit, _engine, _journal
 from ._clock import utc_text
 from ._errors import Conflict
 from ._fastjson import fast_loads
@@ -113,8 +113,8 @@ class Auditor:
         """Audit up to ``batch`` queued sales; return how many were audited."""
         with self.storage.transaction() as tx:
             rows = tx.all(
-                "SELECT q.account, q.txn_id, q.till, q.store, q.bundle_version, s.body "
-                "FROM audit_queue q JOIN sales s ON s.account = q.account "
+                "SELECT q.account, q.txn_id, q.till, q.store, q.bundle_version, s.body, "
+                "s.outcome FROM audit_queue q JOIN sales s ON s.account = q.account "
                 "AND s.txn_id = q.txn_id ORDER BY q.account, q.txn_id LIMIT ?", (self.batch,))
             digests = {v: tx.one("SELECT digest FROM bundles WHERE version = ?", (v,))
                        for v in {int(r[4]) for r in rows}}
@@ -127,15 +127,25 @@ class Auditor:
         for version, group in by_version.items():
             digest = digests[version]
             if digest is None:
-                outcomes = [("no_bundle", f"bundle version {version} is unknown to the ledger")
-                            ] * len(group)
+                outcomes = [("no_bundle", f"bundle version {version} is unknown to the ledger",
+                             None)] * len(group)
+                items = [({}, {})] * len(group)
             else:
                 items = []
                 for row in group:
                     body = _body(row[5])
                     items.append((body["basket"], body["result"]))
-                outcomes = _audit.reprice_many(self._engine(str(digest[0]), version), items)
-            found += [(*row[:5], *outcome) for row, outcome in zip(group, outcomes)]
+                outcomes = _audit.reprice_many_full(self._engine(str(digest[0]), version), items)
+            for row, (_, claimed), (outcome, detail, expected) in zip(group, items, outcomes):
+                fix = None
+                if outcome == "mismatch" and expected is not None and not str(
+                        row[0]).startswith("anon:"):
+                    corrected = (_body(row[6]) or {}).get("corrected")
+                    points, note = _audit.correction(expected, claimed, corrected)
+                    if points:
+                        fix = (points, note)
+                        detail = f"{detail}; audit_correction {points} ({note})"
+                found.append((*row[:5], outcome, detail, fix))
         now = utc_text(self.clock())
         try:
             self._record(found, now, bulk=True)
@@ -178,12 +188,27 @@ class Auditor:
                     "INSERT INTO audits (account, txn_id, till, store, bundle_version, outcome, "
                     "detail, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     [(*f[:5], f[5], f[6], now) for f in mine])
+            for f in mine:
+                if f[7] is not None:
+                    self._correct(tx, f, now)
             mismatches = Counter(f[2] for f in mine if f[5] == "mismatch")
             tx.executemany("UPDATE till_state SET audit_mismatches = audit_mismatches + ? "
                            "WHERE till = ?", [(n, t) for t, n in sorted(mismatches.items())])
         for f in mine:
             if f[5] == "mismatch":
                 log.warning("audit mismatch on %s (till %s): %s", f[1], f[2], f[6])
+
+    @staticmethod
+    def _correct(tx: Any, f: tuple[Any, ...], now: str) -> None:
+        """Journal the correction of one re-priced sale (once: the entry id is the sale's)."""
+        points, note = f[7]
+        try:
+            with tx.savepoint():
+                _journal.post(tx, str(f[0]), f"{f[1]}:audit_correction", "audit_correction",
+                              points, now, str(f[1]), note)
+        except _journal.BalanceOutOfBounds:
+            log.error("audit correction of %s on %s would leave the balance bounds; not applied",
+                      f[1], f[0])
 
     def drain(self) -> int:
         """Audit every queued sale now, in this thread; return how many."""

@@ -95,14 +95,38 @@ class SalePlan:
     outcome_text: str = ""
 
 
+def bonus_corrections(txn: Any, state: list[Any]) -> list[tuple[str, int, str]]:
+    """Welcome points once per account, birthday points once per account and year.
+
+    ``state`` is the account's ``[sales applied, birthday_bonus_year]`` as
+    the ledger records it, updated here for the next sale of the batch. A
+    claim the record says was already used is taken back by an
+    ``audit_correction`` (the customer keeps the receipt's figure until the
+    statement shows the correction).
+    """
+    out = []
+    year = int(txn.at[:4])
+    if txn.welcome and state[0] > 0:
+        out.append(("welcome", -txn.welcome, "welcome points: not the account's first purchase"))
+    if txn.birthday and state[1] is not None and int(state[1]) == year:
+        out.append(("birthday", -txn.birthday, f"birthday points: already given in {year}"))
+    state[0] += 1
+    if txn.birthday and not any(c[0] == "birthday" for c in out):
+        state[1] = year
+    return out
+
+
 def write_sales(tx: Tx, plans: list[SalePlan], now: str,
-                existing: Callable[[list[SalePlan]], dict[tuple[str, str], Row]]
-                ) -> list[tuple[SalePlan, Row | None]]:
+                existing: Callable[[list[SalePlan]], dict[tuple[str, str], Row]],
+                for_update: str = "") -> list[tuple[SalePlan, Row | None]]:
     """Insert the batch's new sales and their effects; return (plan, prior row) pairs.
 
     A plan whose ``(account, txn_id)`` already exists (or repeats earlier in
-    the batch) is not written; its prior row (hash, outcome) is returned for
-    the caller to answer ``duplicate`` or ``txn_id_conflict``.
+    the batch) is not written; its prior row (hash, outcome, till) is returned
+    for the caller to answer ``duplicate`` or ``txn_id_conflict`` (another
+    till's row with this txn_id never counts as this till's).
+    Sales that redeem or use a hold are not sent here: they are applied one
+    by one under the account's lock (``_ingest``).
     """
     prior = existing(plans)
     fresh: list[SalePlan] = []
@@ -114,7 +138,7 @@ def write_sales(tx: Tx, plans: list[SalePlan], now: str,
             out.append((p, prior[key]))
         elif key in seen:
             first = seen[key]
-            out.append((p, (first.res.txn.hash, json.dumps(first.outcome))))
+            out.append((p, (first.res.txn.hash, json.dumps(first.outcome), first.res.txn.till)))
         else:
             seen[key] = p
             fresh.append(p)
@@ -122,11 +146,24 @@ def write_sales(tx: Tx, plans: list[SalePlan], now: str,
     members = sorted({p.account for p in fresh if p.member})
     tx.executemany("INSERT INTO accounts (account, points, created_at) VALUES (?, 0, ?) "
                    "ON CONFLICT DO NOTHING", [(a, now) for a in members])
-    sale_rows, journal_rows, audit_rows, holds = [], [], [], []
-    moves: dict[str, list[int]] = {}
+    bonus = sorted({p.account for p in fresh if p.member and (p.res.txn.welcome
+                                                               or p.res.txn.birthday)})
+    # the bonus record of the accounts claiming one, locked until commit (one
+    # read per batch; a concurrent upload for the same account waits here)
+    state = {str(r[0]): [int(r[1]), r[2]] for r in select_in(
+        tx, "SELECT account, sales, birthday_bonus_year FROM accounts WHERE account IN ({})"
+        + for_update, (), bonus)}
+    sale_rows, journal_rows, audit_rows = [], [], []
+    moves: dict[str, list[Any]] = {}
     for p in fresh:
         txn = p.res.txn
         raw = txn.raw
+        corrections = []
+        if p.account in state:
+            corrections = bonus_corrections(txn, state[p.account])
+            if corrections:
+                p.outcome["journal"]["audit_correction"] = sum(c[1] for c in corrections)
+                p.outcome["corrected"] = {c[0]: -c[1] for c in corrections}
         p.outcome_text = json.dumps(p.outcome, separators=(",", ":"))
         sale_rows.append((p.account, txn.txn_id, txn.till, txn.store, txn.seq, txn.kind, txn.at,
                           raw.get("mode"), txn.hold_id, txn.bundle_version, None, txn.hash,
@@ -142,14 +179,14 @@ def write_sales(tx: Tx, plans: list[SalePlan], now: str,
         if journal["redemption"]:
             journal_rows.append((p.account, f"{txn.txn_id}:redemption", "redemption",
                                  journal["redemption"], txn.txn_id, None, now))
-        move = moves.setdefault(p.account, [0, 0, 0])
-        move[0] += journal["accrual"] + journal["redemption"]
+        for name, points, note in corrections:
+            journal_rows.append((p.account, f"{txn.txn_id}:audit_correction:{name}",
+                                 "audit_correction", points, txn.txn_id, note, now))
+        move = moves.setdefault(p.account, [0, 0, None])
+        move[0] += journal["accrual"] + journal["redemption"] + sum(c[1] for c in corrections)
         move[1] += 1
-        birthday = int((raw["result"].get("bonus") or {}).get("birthday", 0) or 0)
-        if birthday > 0:
-            move[2] = max(move[2], int(txn.at[:4]))
-        if txn.hold_id:
-            holds.append((now, p.account, txn.hold_id))
+        if p.account in state:
+            move[2] = state[p.account][1]
     tx.insert_many("sales", ("account", "txn_id", "till", "store", "seq", "kind", "at", "mode",
                              "hold_id", "bundle_version", "original_txn_id", "hash", "body",
                              "outcome", "received_at"), sale_rows)
@@ -157,10 +194,8 @@ def write_sales(tx: Tx, plans: list[SalePlan], now: str,
                    journal_rows)
     tx.executemany(
         "UPDATE accounts SET points = points + ?, sales = sales + ?, birthday_bonus_year = "
-        "CASE WHEN ? > 0 THEN ? ELSE birthday_bonus_year END WHERE account = ?",
-        [(m[0], m[1], m[2], m[2], a) for a, m in sorted(moves.items())])
-    tx.executemany("UPDATE holds SET state = 'consumed', closed_at = ? WHERE account = ? AND "
-                   "hold_id = ? AND state IN ('active', 'expired')", holds)
+        "COALESCE(?, birthday_bonus_year) WHERE account = ?",
+        [(m[0], m[1], m[2], a) for a, m in sorted(moves.items())])
     tx.insert_many("audit_queue", ("account", "txn_id", "till", "store", "bundle_version",
                                    "queued_at"), audit_rows)
     return out
@@ -170,7 +205,7 @@ def existing_sales(tx: Tx) -> Callable[[list[SalePlan]], dict[tuple[str, str], R
     """A look-up of already stored ``(account, txn_id)`` rows for a list of plans."""
     def look(plans: list[SalePlan]) -> dict[tuple[str, str], Row]:
         ids = sorted({p.res.txn.txn_id for p in plans})
-        rows = select_in(tx, "SELECT account, txn_id, hash, outcome FROM sales "
+        rows = select_in(tx, "SELECT account, txn_id, hash, outcome, till FROM sales "
                          "WHERE txn_id IN ({})", (), ids)
-        return {(str(r[0]), str(r[1])): (r[2], r[3]) for r in rows}
+        return {(str(r[0]), str(r[1])): (r[2], r[3], r[4]) for r in rows}
     return look

@@ -119,8 +119,28 @@ def release(storage: Storage, till: str, hold_id: str, now: datetime) -> None:
                        "AND hold_id = ?", (now_text, account, hold_id))
 
 
-def consume(tx: Tx, account: str, hold_id: str, now_text: str) -> bool:
-    """The uploaded sale turns its hold into a redemption (even if it lapsed meanwhile)."""
+def of_sale(tx: Tx, account: str, till: str, txn_id: str, hold_id: str | None
+            ) -> tuple[str, int] | None:
+    """The open hold a sale may use: ``(hold_id, points)`` or None.
+
+    Only a hold placed by the sale's own till on the sale's account counts,
+    found by the sale's ``txn_id`` (even when the sale does not name it: the
+    answer to the hold may have been lost) or by the ``hold_id`` it names.
+    A lapsed hold still counts for the sale it was placed for: the
+    redemption happened at the till while it was valid.
+    """
+    rows = tx.all("SELECT hold_id, points FROM holds WHERE account = ? AND till = ? AND "
+                  "state IN ('active', 'expired') AND (txn_id = ? OR hold_id = ?) "
+                  "ORDER BY hold_id", (account, till, txn_id, hold_id or ""))
+    if not rows:
+        return None
+    return str(rows[0][0]), sum(int(r[1]) for r in rows)
+
+
+def close_for_sale(tx: Tx, account: str, till: str, txn_id: str, hold_id: str | None,
+                   now_text: str) -> int:
+    """The uploaded sale turns its till's holds for it into a redemption; how many."""
     return tx.execute("UPDATE holds SET state = 'consumed', closed_at = ? WHERE account = ? "
-                      "AND hold_id = ? AND state IN ('active', 'expired')",
-                      (now_text, account, hold_id)) == 1
+                      "AND till = ? AND state IN ('active', 'expired') AND "
+                      "(txn_id = ? OR hold_id = ?)",
+                      (now_text, account, till, txn_id, hold_id or ""))

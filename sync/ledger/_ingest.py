@@ -36,13 +36,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from fastcore import MAX_INT
+
 from . import _audit, _bulk, _holds, _journal, _returns
 from ._auditor import Activity
 from ._clock import utc_text
-from ._errors import Conflict, RequestError
+from ._errors import Conflict, RequestError, StorageError
 from ._storage import Storage, Tx
 from ._tills import Till
-from ._txn import Txn, TxnInvalid, validate
+from ._txn import Txn, TxnInvalid, is_int, validate
 
 log = logging.getLogger(__name__)
 
@@ -68,15 +70,22 @@ class Result:
     audit: str | None = None
     applied_now: bool = False
     outcome_text: str | None = None  # the accepted outcome as stored (encoded once)
+    field: str | None = None  # a rejected TXN: the path of the value at fault
 
-    def reject(self, reason: str, detail: str) -> None:
-        self.status, self.reason, self.detail = "rejected", reason, detail
+    def reject(self, reason: str, detail: str, field: str | None = None) -> None:
+        """Refuse this TXN (forgetting anything a rolled-back apply had set)."""
+        self.status, self.reason = "rejected", reason
+        self.detail, self.field = safe_text(detail), safe_text(field) if field else field
+        self.outcome = self.original = self.outcome_text = self.audit = None
+        self.applied_now = False
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"txn_id": self.txn_id, "seq": self.seq, "status": self.status}
         if self.reason:
             out["reason"] = self.reason
             out["detail"] = self.detail
+            if self.field:
+                out["field"] = self.field
         if self.status == "accepted" and self.outcome is not None:
             out.update({k: v for k, v in self.outcome.items() if k != "status"})
         if self.status == "duplicate":
@@ -123,6 +132,42 @@ def check_envelope(body: Any, till: Till) -> list[Any]:
     return txns
 
 
+def safe_text(value: Any, limit: int = 300) -> Any:
+    """Text that can be stored and sent back whatever a till put in it.
+
+    A detail or an echoed ``txn_id`` may quote hostile input (an object key
+    with a NUL or a lone surrogate): PostgreSQL refuses NUL, and neither
+    backend nor the UTF-8 answer can hold a lone surrogate, so both are
+    escaped; long text is cut.
+    """
+    if not isinstance(value, str):
+        return value
+    if not value.isascii() or "\x00" in value:
+        value = value.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+    return value if len(value) <= limit else value[:limit] + "…"
+
+
+def transient(exc: BaseException) -> bool:
+    """True for a failure a retry can fix (database unavailable, lock, serialisation).
+
+    Everything else raised while applying one TXN is a property of that TXN
+    and is answered ``rejected`` (spec/sync.md: a 5xx means "retry").
+    """
+    if isinstance(exc, StorageError):
+        return True
+    import sqlite3
+
+    if isinstance(exc, sqlite3.OperationalError):
+        return True  # locked, busy, disk I/O
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - the SQLite-only install
+        return False
+    # OperationalError covers serialization failures, deadlocks, lock and
+    # statement timeouts, a server going away; InterfaceError a closed connection
+    return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
+
+
 def _reject_id(res: Result) -> str:
     raw = f"{res.txn_id}|{res.txn.hash if res.txn else ''}|{res.seq}|{res.reason}"
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
@@ -139,6 +184,7 @@ class Ingest:
         self.per_sale_commit = per_sale_commit
         self.activity = activity or Activity()
         self.on_queued = on_queued
+        self.programs = _returns.Programs()
 
     # -- step 1 ---------------------------------------------------------
     def _claim(self, till: Till, results: list[Result], now: str) -> list[Result]:
@@ -211,13 +257,43 @@ class Ingest:
     def _apply(self, todo: list[Result], now: str) -> None:
         if not self.per_sale_commit:
             sales = [r for r in todo if r.txn is not None and r.txn.kind == "sale"]
-            if sales and self._apply_sales_bulk(sales, now):
-                todo = [r for r in todo if r.txn is None or r.txn.kind != "sale"]
+            if sales:
+                done = self._apply_sales_bulk(sales, now)
+                todo = [r for r in todo if id(r) not in done]
         if todo:
             self._apply_each(todo, now)
 
-    def _apply_sales_bulk(self, sales: list[Result], now: str) -> bool:
-        """All of a batch's sales in one transaction, set-based; False on a race."""
+    def _needs_rules(self, tx: Tx, plans: list[_bulk.SalePlan]) -> set[str]:
+        """Accounts whose sales in this batch go one by one through the full rules.
+
+        The set-based path accrues (and applies the welcome/birthday rule from
+        one locked read per batch). A sale that redeems, names a hold or has a
+        hold carrying its ``txn_id`` needs the balance and holds read under
+        the account's lock (``_apply_sale``); so do the other sales of that
+        account in the batch, to keep their order.
+        """
+        accounts = {p.account for p in plans if p.member and (
+            p.res.txn.redeemed_points or p.res.txn.hold_id)}
+        members = sorted({p.account for p in plans if p.member} - accounts)
+        # first the few accounts with an open hold at all, then their sales' txn_ids
+        holding = {str(r[0]) for r in _bulk.select_in(
+            tx, "SELECT DISTINCT account FROM holds WHERE state = 'active' AND account IN ({})",
+            (), members)}
+        if holding:
+            ids = sorted({p.res.txn.txn_id for p in plans if p.account in holding})
+            held = {(str(r[0]), str(r[1])) for r in _bulk.select_in(
+                tx, "SELECT account, txn_id FROM holds WHERE state = 'active' AND "
+                "txn_id IN ({})", (), ids)}
+            accounts |= {p.account for p in plans if (p.account, p.res.txn.txn_id) in held}
+        return accounts
+
+    def _apply_sales_bulk(self, sales: list[Result], now: str) -> set[int]:
+        """A batch's plain accruals in one transaction, set-based; the ids of those done.
+
+        Nothing is done (an empty set) on a race or on any failure: every
+        sale then goes through ``_apply_each``, one savepoint each, where a
+        poison sale is refused alone.
+        """
         try:
             with self.storage.transaction() as tx:
                 plans = []
@@ -227,29 +303,38 @@ class Ingest:
                     member = txn.account or (self._card_account(tx, txn.card)
                                              if txn.card else None)
                     account = member or f"anon:{txn.till}"
-                    totals = txn.raw["result"].get("totals") or {}
-                    accrued = int(totals.get("points", 0)) if member else 0
-                    redeemed = int(totals.get("redeemed_points", 0)) if member else 0
+                    accrued = txn.points if member else 0
+                    redeemed = txn.redeemed_points if member else 0
                     outcome = {"status": "accepted", "accepted_at": now, "account": account,
                                "journal": {"accrual": accrued, "redemption": -redeemed},
                                "audit": AUDIT_QUEUED}
                     plans.append(_bulk.SalePlan(res, account, bool(member), outcome))
-                written = _bulk.write_sales(tx, plans, now, _bulk.existing_sales(tx))
+                slow = self._needs_rules(tx, plans)
+                plans = [p for p in plans if p.account not in slow]
+                written = _bulk.write_sales(tx, plans, now, _bulk.existing_sales(tx),
+                                            self.storage.for_update)
         except Conflict:
             log.info("apply race; applying this batch's sales one by one")
-            return False
+            return set()
+        except Exception as exc:  # noqa: BLE001 - sorted out one by one below
+            if transient(exc):
+                raise
+            log.warning("bulk apply failed (%s); applying this batch's sales one by one", exc)
+            return set()
         for plan, prior in written:
             res = plan.res
             if prior is None:
                 res.status, res.outcome, res.account = "accepted", plan.outcome, plan.account
                 res.applied_now, res.audit = True, AUDIT_QUEUED
                 res.outcome_text = plan.outcome_text
-            elif prior[0] != res.txn.hash:
-                res.reject("txn_id_conflict", "this txn_id was uploaded before with another body")
+            elif prior[0] != res.txn.hash or prior[2] != res.txn.till:
+                res.reject("txn_id_conflict", "this txn_id was uploaded before with another body"
+                           if prior[2] == res.txn.till else
+                           "this txn_id belongs to another till's transaction")
             else:
                 res.status, res.original = "duplicate", json.loads(prior[1])
                 res.outcome, res.account = res.original, plan.account
-        return True
+        return {id(p.res) for p, _ in written}
 
     def _apply_each(self, todo: list[Result], now: str) -> None:
         with self._apply_scope() as scope:
@@ -261,15 +346,31 @@ class Ingest:
                         else:
                             self._apply_return(tx, res, now)
                 except _Refused as exc:
-                    res.reject(exc.reason, exc.detail)
+                    res.reject(exc.reason, exc.detail, exc.field)
+                except _journal.BalanceOutOfBounds as exc:
+                    kind = res.txn.kind if res.txn else "sale"
+                    res.reject("invalid", exc.message,
+                               "result.totals.points" if kind == "sale" else "returned")
+                except Exception as exc:  # noqa: BLE001 - see below
+                    # A failure a retry cannot fix (a value the database refuses, a
+                    # shape no rule foresaw) must not stall the till's queue behind
+                    # this one TXN: its savepoint is undone and it is refused alone.
+                    if transient(exc):
+                        raise
+                    log.warning("TXN %s of till %s cannot be applied: %r", res.txn_id,
+                                res.txn.till if res.txn else "?", exc)
+                    res.reject("invalid", f"cannot be applied: {type(exc).__name__}: "
+                               f"{str(exc)[:200]}")
 
     def _existing(self, tx: Tx, res: Result, account: str) -> bool:
         txn = res.txn
         assert txn is not None
-        row = tx.one("SELECT hash, outcome FROM sales WHERE account = ? AND txn_id = ?",
+        row = tx.one("SELECT hash, outcome, till FROM sales WHERE account = ? AND txn_id = ?",
                      (account, txn.txn_id))
         if row is None:
             return False
+        if row[2] != txn.till:
+            raise _Refused("txn_id_conflict", "this txn_id belongs to another till's transaction")
         if row[0] != txn.hash:
             raise _Refused("txn_id_conflict", "this txn_id was uploaded before with another body")
         res.status, res.original = "duplicate", json.loads(row[1])
@@ -296,22 +397,68 @@ class Ingest:
         res.status, res.outcome, res.account, res.applied_now = "accepted", outcome, account, True
         return True
 
+    def _offline_cap(self, tx: Tx, txn: Txn, account: str, info: _returns.ProgramInfo | None
+                     ) -> int:
+        """What an offline sale may redeem beyond the available balance (token.md).
+
+        A token's ``cap`` (the sale's customer ``claims``) bounded by the
+        account's ``offline_cap`` and the program's ``offline_token_cap``
+        when they are set (a till cannot raise a cap the ledger never
+        issued); a card without a token: the program's
+        ``offline_card_redeem_cap``.
+        """
+        program = info.program if info else _returns.DEFAULT_PROGRAM
+        customer = txn.raw.get("customer") or {}
+        claims = customer.get("claims")
+        cap = claims.get("cap") if isinstance(claims, dict) and customer.get("jti") else None
+        if not is_int(cap):
+            return program.offline_card_redeem_cap
+        row = tx.one("SELECT offline_cap FROM accounts WHERE account = ?", (account,))
+        if row is not None and row[0] is not None:
+            cap = min(cap, int(row[0]))
+        if info is not None and info.token_cap is not None:
+            cap = min(cap, info.token_cap)
+        return int(cap)
+
     def _apply_sale(self, tx: Tx, res: Result, now: str) -> None:
         txn = res.txn
         assert txn is not None
         member = txn.account or (self._card_account(tx, txn.card) if txn.card else None)
         account = member or f"anon:{txn.till}"
-        if self._existing(tx, res, account):
-            return
-        result = txn.raw["result"]
-        totals = result.get("totals") or {}
-        accrued = int(totals.get("points", 0)) if member else 0
-        redeemed = int(totals.get("redeemed_points", 0)) if member else 0
-        outcome = {"status": "accepted", "accepted_at": now, "account": account,
-                   "journal": {"accrual": accrued, "redemption": -redeemed},
-                   "audit": AUDIT_QUEUED}
         if member:
             _journal.ensure_account(tx, account, now)
+            # One sale of an account at a time, across server processes: its
+            # balance, holds and bonus flags are read and changed under this lock.
+            row = tx.one("SELECT points, sales, birthday_bonus_year FROM accounts WHERE "
+                         "account = ?" + self.storage.for_update, (account,))
+            assert row is not None
+            balance, sales, bonus_year = int(row[0]), int(row[1]), row[2]
+        if self._existing(tx, res, account):
+            return
+        accrued = txn.points if member else 0
+        redeemed = txn.redeemed_points if member else 0
+        outcome: dict[str, Any] = {"status": "accepted", "accepted_at": now, "account": account,
+                                   "journal": {"accrual": accrued, "redemption": -redeemed},
+                                   "audit": AUDIT_QUEUED}
+        corrections: list[tuple[str, int, str]] = []
+        if member:
+            hold = _holds.of_sale(tx, account, txn.till, txn.txn_id, txn.hold_id)
+            if redeemed:
+                _holds.expire(tx, account, now)
+                available = balance - _holds.held(tx, account, now,
+                                                  excluding=hold[0] if hold else None)
+                allowed = max(hold[1] if hold else 0, available)
+                if txn.raw.get("mode") == "offline":
+                    info = self._program(tx, txn.bundle_version)
+                    allowed = max(allowed, self._offline_cap(tx, txn, account, info))
+                if redeemed > allowed:
+                    raise _Refused("overdraft", f"{redeemed} points redeemed; the {txn.raw['mode']}"
+                                   f" sale may redeem at most {max(allowed, 0)}",
+                                   "result.totals.redeemed_points")
+            corrections = _bulk.bonus_corrections(txn, [sales, bonus_year])
+            if corrections:
+                outcome["journal"]["audit_correction"] = sum(c[1] for c in corrections)
+                outcome["corrected"] = {c[0]: -c[1] for c in corrections}
         if not self._insert_sale(tx, res, account, outcome, now):
             return
         if member:
@@ -321,16 +468,43 @@ class Ingest:
             if redeemed:
                 _journal.post(tx, account, f"{txn.txn_id}:redemption", "redemption", -redeemed,
                               now, txn.txn_id)
-            birthday = int((result.get("bonus") or {}).get("birthday", 0) or 0)
+            for name, points, note in corrections:
+                _journal.post(tx, account, f"{txn.txn_id}:audit_correction:{name}",
+                              "audit_correction", points, now, txn.txn_id, note)
+            given = txn.birthday and not any(c[0] == "birthday" for c in corrections)
             tx.execute("UPDATE accounts SET sales = sales + 1, birthday_bonus_year = "
                        "CASE WHEN ? > 0 THEN ? ELSE birthday_bonus_year END WHERE account = ?",
-                       (birthday, int(txn.at[:4]), account))
-            if txn.hold_id:
-                _holds.consume(tx, account, txn.hold_id, now)
+                       (1 if given else 0, int(txn.at[:4]), account))
+            _holds.close_for_sale(tx, account, txn.till, txn.txn_id, txn.hold_id, now)
         res.audit = AUDIT_QUEUED
         tx.execute("INSERT INTO audit_queue (account, txn_id, till, store, bundle_version, "
                    "queued_at) VALUES (?, ?, ?, ?, ?, ?)",
                    (account, txn.txn_id, txn.till, txn.store, txn.bundle_version, now))
+
+    def _program(self, tx: Tx, version: int) -> _returns.ProgramInfo | None:
+        return self.programs.get(version, lambda: _returns.bundle_text(tx, version))
+
+    def _ceilings(self, txn: Txn) -> None:
+        """The program's ceilings (points per sale, line quantity) of the sale's bundle version.
+
+        A version the ledger does not have gets the default ceilings (its
+        audit says ``no_bundle``).
+        """
+        def body() -> str | None:
+            with self.storage.transaction() as tx:
+                return _returns.bundle_text(tx, txn.bundle_version)
+
+        info = self.programs.get(txn.bundle_version, body)
+        program = info.program if info else _returns.DEFAULT_PROGRAM
+        top = program.max_points_per_sale
+        for key, value in (("points", txn.points), ("redeemed_points", txn.redeemed_points)):
+            if value > top:
+                raise TxnInvalid(f"result.totals.{key}",
+                                 f"{value} is above the program's {top} points per sale")
+        ceiling = program.max_line_qty_milli["kg"]
+        if txn.max_qty_milli > ceiling:
+            raise TxnInvalid(txn.max_qty_field, f"above the program's line quantity ceiling "
+                             f"({program.max_line_qty})")
 
     @staticmethod
     def _card_account(tx: Tx, card: str) -> str:
@@ -350,33 +524,51 @@ class Ingest:
         if audit == "mismatch":
             log.warning("audit mismatch on %s (till %s): %s", txn.txn_id, txn.till, detail)
 
+    def _return_account(self, tx: Tx, txn: Txn) -> str:
+        """The account a return names: its customer's, else the original till's anonymous one."""
+        if txn.account:
+            return txn.account
+        if txn.card:
+            return self._card_account(tx, txn.card)
+        return f"anon:{txn.original_till}"
+
     def _apply_return(self, tx: Tx, res: Result, now: str) -> None:
         txn = res.txn
         assert txn is not None and txn.original_txn_id is not None
-        row = tx.one("SELECT account, body FROM sales WHERE txn_id = ? AND kind = 'sale'",
-                     (txn.original_txn_id,))
-        if row is None:
+        account = self._return_account(tx, txn)
+        # The sale row is the lock that serialises the returns of one sale, across
+        # server processes (SQLite's write lock does it there); what earlier returns
+        # took is read only once it is held.
+        row = tx.one("SELECT till, body, bundle_version FROM sales WHERE account = ? AND "
+                     "txn_id = ? AND kind = 'sale'" + self.storage.for_update,
+                     (account, txn.original_txn_id))
+        if row is None or row[0] != txn.original_till:
             raise _Refused("unknown_original",
-                           f"no sale {txn.original_txn_id} is known to the ledger")
-        account, sale = str(row[0]), json.loads(row[1])
+                           f"no sale {txn.original_txn_id} of till {txn.original_till} "
+                           f"for this customer is known to the ledger")
         if self._existing(tx, res, account):
             return
-        already = {int(r[0]): (int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5]))
-                   for r in tx.all("SELECT line, qty_milli, points_reversed, points_refunded, "
-                                   "refund, redeemed_refund FROM return_lines WHERE account = ? "
-                                   "AND original_txn_id = ?", (account, txn.original_txn_id))}
+        sale = json.loads(row[1])
+        version = int(row[2]) if row[2] is not None else -1
+        before = {int(r[0]): int(r[1]) for r in tx.all(
+            "SELECT line, qty_milli FROM return_lines WHERE account = ? AND original_txn_id = ?",
+            (account, txn.original_txn_id))}
         try:
-            lines = _returns.compute(sale["result"], txn.returned, already)
+            units = _returns.units_of(sale.get("result"), self._program(tx, version), version)
+            lines = _returns.compute(sale.get("result"), units,
+                                     [(int(i["line"]), i["qty"]) for i in txn.raw["returned"]],
+                                     before)
         except _returns.ReturnRefused as exc:
-            raise _Refused("invalid", exc.detail) from exc
+            raise _Refused("invalid", exc.detail, exc.field) from exc
         member = not account.startswith("anon:")
         reversed_ = sum(x.points_reversed for x in lines) if member else 0
         refunded = sum(x.points_refunded for x in lines) if member else 0
         ours = [{"line": x.line, "refund": x.refund, "redeemed_refund": x.redeemed_refund,
                  "points_reversed": x.points_reversed if member else 0,
                  "points_refunded": x.points_refunded if member else 0} for x in lines]
-        theirs = [{k: line.get(k) for k in ("line", "refund", "redeemed_refund",
-                                            "points_reversed", "points_refunded")}
+        theirs = [{k: line.get(k) if isinstance(line, dict) else None
+                   for k in ("line", "refund", "redeemed_refund", "points_reversed",
+                             "points_refunded")}
                   for line in txn.raw["result"].get("lines") or []]
         paths = _audit.diff(ours, theirs)
         audit, detail = ("ok", None) if not paths else ("mismatch", "; ".join(paths[:10]))
@@ -384,6 +576,8 @@ class Ingest:
                    "journal": {"return_reversal": refunded - reversed_,
                                "points_reversed": reversed_, "points_refunded": refunded},
                    "lines": ours, "audit": audit}
+        if member:
+            _journal.ensure_account(tx, account, now)
         if not self._insert_sale(tx, res, account, outcome, now):
             return
         for x in lines:
@@ -463,12 +657,19 @@ class Ingest:
         now = utc_text(self.clock())
         results = []
         for raw in txns:
-            res = Result(raw.get("txn_id") if isinstance(raw, dict) else None,
-                         raw.get("seq") if isinstance(raw, dict) else None)
+            txn_id = raw.get("txn_id") if isinstance(raw, dict) else None
+            seq = raw.get("seq") if isinstance(raw, dict) else None
+            # echoed as sent when it can be: text made storable, a bounded integer
+            res = Result(safe_text(txn_id, 100) if isinstance(txn_id, str) else None,
+                         seq if is_int(seq) and 0 <= seq <= MAX_INT else None)
             try:
                 res.txn = validate(raw)
+                if res.txn.kind == "sale":
+                    self._ceilings(res.txn)
             except TxnInvalid as exc:
-                res.reject("invalid", f"{exc.field}: {exc.detail}" if exc.field else exc.detail)
+                res.reject("invalid", f"{exc.field}: {exc.detail}" if exc.field else exc.detail,
+                           exc.field or None)
+                res.txn = None
             else:
                 if res.txn.store != till.store:
                     res.reject("bad_store", f"till {till.till} belongs to store {till.store}")
@@ -481,9 +682,10 @@ class Ingest:
 
 
 class _Refused(Exception):
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: str, detail: str, field: str | None = None) -> None:
         self.reason = reason
         self.detail = detail
+        self.field = field
         super().__init__(detail)
 
 

@@ -11,9 +11,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fastcore import MAX_INT
+
+from ._errors import LedgerError
 from ._storage import Tx
 
-KINDS = ("accrual", "redemption", "return_reversal", "adjustment", "expiry")
+KINDS = ("accrual", "redemption", "return_reversal", "adjustment", "expiry", "audit_correction")
+
+
+class BalanceOutOfBounds(LedgerError):
+    """The entry would take the balance outside ±(2^53 − 1); nothing was written."""
+
+    def __init__(self, account: str, points: int) -> None:
+        super().__init__("out_of_bounds", f"{points:+d} points would take the balance of "
+                         f"{account} outside ±(2^53 − 1)", "points")
 
 
 def post(tx: Tx, account: str, entry_id: str, kind: str, points: int, at: str,
@@ -21,6 +32,8 @@ def post(tx: Tx, account: str, entry_id: str, kind: str, points: int, at: str,
     """Append one entry and move the balance; False if the entry already exists."""
     if kind not in KINDS:
         raise ValueError(f"unknown journal kind {kind!r}")
+    if not -MAX_INT <= points <= MAX_INT:
+        raise BalanceOutOfBounds(account, points)
     added = tx.execute(
         "INSERT INTO journal (account, entry_id, kind, points, txn_id, note, at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -28,7 +41,14 @@ def post(tx: Tx, account: str, entry_id: str, kind: str, points: int, at: str,
     )
     if added != 1:
         return False
-    tx.execute("UPDATE accounts SET points = points + ? WHERE account = ?", (points, account))
+    # The bound is checked without computing ``points + ?`` (which could overflow a
+    # BIGINT on PostgreSQL or turn into a REAL on SQLite); the caller's savepoint
+    # drops the journal row above when this refuses.
+    moved = tx.execute("UPDATE accounts SET points = points + ? WHERE account = ? AND "
+                       "? BETWEEN ? - points AND ? - points",
+                       (points, account, points, -MAX_INT, MAX_INT))
+    if moved != 1 and tx.one("SELECT 1 FROM accounts WHERE account = ?", (account,)):
+        raise BalanceOutOfBounds(account, points)
     return True
 
 

@@ -10,6 +10,8 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
+from fastcore import MAX_INT
+
 from . import _bundles, _holds, _journal, _keys, _members, _tills, _tokens
 from ._auditor import Activity, Auditor
 from ._clock import Clock, system_clock, utc_text
@@ -127,6 +129,8 @@ class Ledger:
             raise LedgerError("invalid", "kind must be adjustment or expiry")
         if kind == "expiry" and points > 0:
             raise LedgerError("invalid", "an expiry removes points: use a negative amount")
+        if not -MAX_INT <= points <= MAX_INT:
+            raise LedgerError("invalid", "points must lie within ±(2^53 − 1)", "points")
         import uuid
 
         with self.storage.transaction() as tx:
@@ -153,11 +157,16 @@ class Ledger:
             if prof is None:
                 return None
             avail = _holds.available(tx, prof.account, self.now_text())
+        # The bonus flags come from the ledger's own record (sales applied, the
+        # year a birthday bonus was last given), so a till that identifies the
+        # member online prices the welcome and birthday bonus at most once.
         return {"card": prof.card, "account": prof.account, "tier": prof.tier,
                 "segments": prof.segments, "offers": prof.offers, "birthday": prof.birthday,
                 "favorite_category": prof.favorite_category,
                 "favorite_until": prof.favorite_until, "balance": avail,
-                "first_purchase": prof.sales == 0}
+                "first_purchase": prof.sales == 0,
+                "birthday_bonus_available": (prof.birthday is not None
+                                             and prof.birthday_bonus_year != self.clock().year)}
 
     # -- tokens and keys --------------------------------------------------
     def rotate_keys(self) -> tuple[str, int | None]:

@@ -25,6 +25,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from fastcore import MAX_INT
+
 from . import _journal
 from ._cards import ean13_ok
 from ._errors import MemberImportError
@@ -94,10 +96,12 @@ def _int(value: Any, where: str, default: int | None) -> int | None:
         raise MemberImportError("invalid", "expected an integer", where)
     if isinstance(value, int):
         number = value
-    elif isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value.strip()):
+    elif isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,20}", value.strip()):
         number = int(value)
     else:
-        raise MemberImportError("invalid", f"expected an integer, got {value!r}", where)
+        raise MemberImportError("invalid", f"expected an integer, got {str(value)[:40]!r}", where)
+    if not -MAX_INT <= number <= MAX_INT:
+        raise MemberImportError("out_of_bounds", "points must lie within ±(2^53 − 1)", where)
     return number
 
 
@@ -195,7 +199,12 @@ def import_members(tx: Tx, members: list[Member], at: str) -> ImportStats:
         row = tx.one("SELECT points FROM journal WHERE account = ? AND entry_id = 'opening'",
                      (account,))
         if row is None:
-            _journal.post(tx, account, "opening", "adjustment", points, at, note="opening balance")
+            try:
+                _journal.post(tx, account, "opening", "adjustment", points, at,
+                              note="opening balance")
+            except _journal.BalanceOutOfBounds as exc:
+                raise MemberImportError("out_of_bounds", exc.message,
+                                        f"account {account}.opening_balance") from exc
             stats.opening_applied += 1
         elif int(row[0]) != points:
             stats.opening_differs.append(account)

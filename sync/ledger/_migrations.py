@@ -24,6 +24,14 @@ from ._storage import Storage
 log = logging.getLogger(__name__)
 
 _JOURNAL_KINDS = "'accrual', 'redemption', 'return_reversal', 'adjustment', 'expiry'"
+#: migration 5: the ledger's own corrections of a till's claims (spec/sync.md, Audit)
+_JOURNAL_KINDS_5 = _JOURNAL_KINDS + ", 'audit_correction'"
+#: spec/sync.md: points lie in 0 … 2^53 − 1; a balance (which may be negative after
+#: returns and offline overdrafts) stays within ±(2^53 − 1), so it never overflows
+_MAX_POINTS = 2**53 - 1
+_SQLITE_BOUND = (f"WHEN typeof(NEW.points) <> 'integer' OR NEW.points < -{_MAX_POINTS} "
+                 f"OR NEW.points > {_MAX_POINTS} BEGIN SELECT RAISE(ABORT, "
+                 "'accounts.points out of bounds'); END")
 
 #: A statement is portable SQL, or ``(backend kind, SQL)`` run on that backend only.
 MIGRATIONS: list[tuple[int, str, list[str | tuple[str, str]]]] = [
@@ -193,6 +201,37 @@ MIGRATIONS: list[tuple[int, str, list[str | tuple[str, str]]]] = [
         # batch's sales; lz4 compresses several times faster (PostgreSQL >= 14
         # built with lz4, as Debian's is; skipped elsewhere, see _has_lz4).
         ("postgresql", "ALTER TABLE sales ALTER COLUMN body SET COMPRESSION lz4"),
+    ]),
+    (5, "the ledger's authority over points: audit_correction, bounded balances, holds by txn", [
+        # journal kind audit_correction: PostgreSQL swaps the CHECK constraint,
+        # SQLite (no ALTER of a constraint) rebuilds the table with the same rows
+        ("postgresql", "ALTER TABLE journal DROP CONSTRAINT IF EXISTS journal_kind_check"),
+        ("postgresql", "ALTER TABLE journal ADD CONSTRAINT journal_kind_check "
+                       f"CHECK (kind IN ({_JOURNAL_KINDS_5}))"),
+        ("sqlite", f"""CREATE TABLE journal_5 (
+            account TEXT NOT NULL,
+            entry_id TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ({_JOURNAL_KINDS_5})),
+            points BIGINT NOT NULL,
+            txn_id TEXT,
+            note TEXT,
+            at TEXT NOT NULL,
+            PRIMARY KEY (account, entry_id))"""),
+        ("sqlite", "INSERT INTO journal_5 (account, entry_id, kind, points, txn_id, note, at) "
+                   "SELECT account, entry_id, kind, points, txn_id, note, at FROM journal"),
+        ("sqlite", "DROP TABLE journal"),
+        ("sqlite", "ALTER TABLE journal_5 RENAME TO journal"),
+        # the last line of defence behind the ledger's own checks: a balance
+        # outside ±(2^53 − 1) (or, on SQLite, turned into a REAL by an int64
+        # overflow) is refused by the database itself
+        ("postgresql", "ALTER TABLE accounts ADD CONSTRAINT accounts_points_bounded CHECK "
+                       f"(points BETWEEN -{_MAX_POINTS} AND {_MAX_POINTS}) NOT VALID"),
+        ("sqlite", f"CREATE TRIGGER accounts_points_bounded_insert BEFORE INSERT ON accounts "
+                   f"{_SQLITE_BOUND}"),
+        ("sqlite", f"CREATE TRIGGER accounts_points_bounded_update BEFORE UPDATE OF points "
+                   f"ON accounts {_SQLITE_BOUND}"),
+        # a sale closes any active hold carrying its txn_id: one bulk look-up per batch
+        "CREATE INDEX holds_by_txn ON holds (txn_id)",
     ]),
 ]
 

@@ -1,82 +1,110 @@
-"""The points side of a return, per line (spec/sync.md, spec/pricing.md §1).
+"""The ledger's side of a return (spec/sync.md, spec/pricing.md §8).
 
-For a sale line with ``q`` units (thousandths) that earned ``P`` points, the
-points reversed once ``R`` units have been returned in total are
-``allocate(P, weights=[R, q - R], caps=∞)[0]`` — the returned part's share
-when the line's points are split between the returned and the kept units,
-which for two lines equals ``rhu(P*R, q)``. A return's own share is the
-difference between the cumulative shares after and before it, so returning
-a line in several steps reverses exactly ``P`` in the end and never more.
-Redeemed points are refunded the same way: the sale's ``redeemed_points``
-are first split over its lines with ``allocate(weights=line.redeemed)``.
-Money figures (``refund`` from ``paid``, ``redeemed_refund`` from
-``redeemed``) use the same rule, for the audit against the till.
-Welcome and birthday points belong to no line and are never reversed.
+The arithmetic lives in one place, ``fastcore.return_lines`` (the till uses
+it too); here the ledger only supplies what it alone knows: the sale as it
+was accepted, the unit of each of its lines in the bundle version the sale
+was priced with, and what earlier returns of that sale already took back.
+A return that does not fit (a line named twice, more than was sold, a
+``pcs`` line returned in fractions, a sale whose lines cannot be read) is
+refused with the reason ``invalid`` and nothing changes.
+
+``Programs`` keeps, per bundle version, the program (its ceilings and caps)
+and the catalog units, loaded once per process with ``fastcore.load_bundle``:
+a version's content never changes once stored.
 """
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fastcore._values import INF, allocate, rhu
+import fastcore
 
-from ._txn import qty_milli
+from ._storage import Tx
+from ._txn import is_int
 
 
 class ReturnRefused(Exception):
-    """The return does not fit its sale (``reason``: ``invalid``)."""
+    """The return does not fit its sale (``reason``: ``invalid``); ``field`` names the part."""
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, field: str = "") -> None:
         self.detail = detail
-        super().__init__(detail)
+        self.field = field
+        super().__init__(f"{field}: {detail}" if field else detail)
 
 
 @dataclass(frozen=True)
-class LineReturn:
-    """The ledger's computation for one returned line."""
+class ProgramInfo:
+    """What the ledger needs of one bundle version."""
 
-    line: int
-    qty_milli: int
-    refund: int
-    redeemed_refund: int
-    points_reversed: int
-    points_refunded: int
-    cumulative_milli: int
+    program: fastcore.Program
+    units: Mapping[str, str]
+    #: ``program.offline_token_cap`` (a ledger-side key, not read by the engine)
+    token_cap: int | None
 
 
-def _share(total: int, part: int, whole: int) -> int:
-    return total if part >= whole else rhu(total * part, whole)
+#: the ceilings used when a sale names a bundle version the ledger does not have
+DEFAULT_PROGRAM = fastcore.Program(
+    point_value=1, redeem_cap_bp=0, accrue_on_redeemed=False, welcome_points=0,
+    birthday_points=0, favorite_multiplier_pct=100, timezone=None, offline_card_redeem_cap=0)
 
 
-def compute(sale_result: dict[str, Any], returned: tuple[tuple[int, int], ...],
-            already: dict[int, tuple[int, int, int, int, int]]) -> list[LineReturn]:
-    """Per returned line: refund, redeemed refund, points reversed and refunded.
+class Programs:
+    """Per bundle version: program and units, loaded once (``None`` when unknown)."""
 
-    ``already`` maps a line to its cumulative ``(qty_milli, points_reversed,
-    points_refunded, refund, redeemed_refund)`` from earlier returns.
-    """
-    lines = sale_result.get("lines") or []
-    redeemed_points = int((sale_result.get("totals") or {}).get("redeemed_points", 0))
-    weights = [max(0, int(line.get("redeemed", 0))) for line in lines]
-    per_line_redeemed = allocate(redeemed_points, weights, [INF] * len(lines)) if lines else []
-    state = dict(already)
-    out = []
-    for line_no, qty in returned:
-        if line_no >= len(lines):
-            raise ReturnRefused(f"the sale has no line {line_no}")
-        line = lines[line_no]
-        sold = qty_milli(line.get("qty"))
-        if sold is None or sold <= 0:
-            raise ReturnRefused(f"line {line_no} of the sale has no usable qty")
-        prev = state.get(line_no, (0, 0, 0, 0, 0))
-        total = prev[0] + qty
-        if total > sold:
-            raise ReturnRefused(f"line {line_no}: returning more than was sold")
-        points = _share(int(line.get("points", 0)), total, sold)
-        refunded = _share(per_line_redeemed[line_no], total, sold)
-        refund = _share(int(line.get("paid", 0)), total, sold)
-        red_refund = _share(int(line.get("redeemed", 0)), total, sold)
-        out.append(LineReturn(line_no, qty, refund - prev[3], red_refund - prev[4],
-                              points - prev[1], refunded - prev[2], total))
-        state[line_no] = (total, points, refunded, refund, red_refund)
-    return out
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._known: dict[int, ProgramInfo] = {}
+
+    def get(self, version: int, body: Callable[[], str | None]) -> ProgramInfo | None:
+        """The version's info; ``body()`` reads its stored text the first time."""
+        with self._lock:
+            info = self._known.get(version)
+        if info is not None:
+            return info
+        text = body()
+        if text is None:
+            return None  # not cached: the version may be imported later
+        bundle = fastcore.load_bundle(text)
+        raw_cap = (bundle.raw.get("program") or {}).get("offline_token_cap")
+        info = ProgramInfo(bundle.program, {sku: item.unit for sku, item in bundle.catalog.items()},
+                           raw_cap if is_int(raw_cap) and raw_cap >= 0 else None)
+        with self._lock:
+            self._known[version] = info
+        return info
+
+
+def bundle_text(tx: Tx, version: int) -> str | None:
+    """The stored body of one bundle version."""
+    row = tx.one("SELECT body FROM bundles WHERE version = ?", (version,))
+    return None if row is None else str(row[0])
+
+
+def units_of(sale_result: Any, info: ProgramInfo | None, version: int) -> list[str]:
+    """The unit of each line of a sale, from the catalog of the sale's bundle version."""
+    if info is None:
+        raise ReturnRefused(f"the sale's bundle version {version} is unknown to the ledger, "
+                            "so its units are", "bundle_version")
+    lines = sale_result.get("lines") if isinstance(sale_result, Mapping) else None
+    if not isinstance(lines, list):
+        raise ReturnRefused("the sale's lines are not a list", "sale.lines")
+    units = []
+    for i, line in enumerate(lines):
+        sku = line.get("sku") if isinstance(line, Mapping) else None
+        unit = info.units.get(sku) if isinstance(sku, str) else None
+        if unit is None:
+            raise ReturnRefused(f"sku {sku!r} is not in bundle version {version}",
+                                f"sale.lines[{i}].sku")
+        units.append(unit)
+    return units
+
+
+def compute(sale_result: Any, units: Sequence[str], items: Sequence[tuple[int, Any]],
+            before: Mapping[int, int]) -> list[fastcore.LineReturn]:
+    """``fastcore.return_lines``, its refusal turned into ``ReturnRefused``."""
+    try:
+        return fastcore.return_lines(sale_result, units, items, before)
+    except fastcore.ReturnError as exc:
+        field = exc.field.replace("items[", "returned[", 1) if exc.field else ""
+        raise ReturnRefused(f"{exc.reason}: {exc.message}", field) from exc

@@ -8,12 +8,14 @@ that does not describe it.
 """
 from __future__ import annotations
 
+import hashlib
+import math
 import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import hashlib
+from fastcore import MAX_INT
 
 from sync._hashchain import canonical_json
 
@@ -22,7 +24,20 @@ from ._fastjson import canonical_if_hashes
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
 _INSTANT = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})\Z")
-_QTY = re.compile(r"([0-9]+)(?:\.([0-9]+))?\Z")
+_QTY = re.compile(r"([0-9]{1,16})(?:\.([0-9]{1,16}))?\Z")
+#: the deepest nesting a TXN may have (a real one is about 5 deep)
+MAX_DEPTH = 64
+#: canonical text with at most this many ``[``/``{`` cannot nest deeper than MAX_DEPTH
+_SHALLOW = MAX_DEPTH
+#: 16 digits in a row: a number that may be past 2^53 − 1 (or digits inside a string);
+#: found by mapping every digit to 0 (bytes.translate and a substring search are
+#: C loops; a regex took 40 µs a TXN)
+_DIGITS_TO_0 = bytes.maketrans(b"123456789", b"000000000")
+_SIXTEEN = b"0" * 16
+#: the integer figures of a §7 result line, each in 0 … 2^53 − 1
+LINE_FIGURES = ("amount", "discount", "redeemed", "paid", "points")
+BONUS_FIGURES = ("lines", "promo", "welcome", "birthday")
+TOTAL_FIGURES = ("amount", "discount", "redeemed_points", "redeemed", "paid", "points")
 
 
 class TxnInvalid(Exception):
@@ -53,6 +68,16 @@ class Txn:
     original_txn_id: str | None
     returned: tuple[tuple[int, int], ...]  # (line, qty_milli)
     canonical: str  # canonical JSON of the TXN without "hash" (what the hash covers)
+    #: a return: the till of the sale it names (``original_till``, default its own till)
+    original_till: str | None = None
+    #: a sale: the points it accrues and redeems (member or not), checked against bounds
+    points: int = 0
+    redeemed_points: int = 0
+    welcome: int = 0
+    birthday: int = 0
+    #: a sale: the largest line quantity in thousandths (result and basket)
+    max_qty_milli: int = 0
+    max_qty_field: str = ""
 
 
 def is_int(value: Any) -> bool:
@@ -63,8 +88,8 @@ def is_int(value: Any) -> bool:
 def qty_milli(value: Any) -> int | None:
     """Exact thousandths of a decimal string / JSON integer, or None if not exact."""
     if is_int(value):
-        return int(value) * 1000 if value >= 0 else None
-    if not isinstance(value, str):
+        return int(value) * 1000 if 0 <= value <= MAX_INT // 1000 else None
+    if not isinstance(value, str) or len(value) > 33:
         return None
     m = _QTY.match(value)
     if not m:
@@ -84,13 +109,205 @@ def _str(txn: dict[str, Any], key: str, *, optional: bool = False) -> str | None
     return value
 
 
-def _points_total(result: dict[str, Any], key: str) -> None:
+def _figure(obj: dict[str, Any], key: str, path: str) -> int:
+    value = obj.get(key, 0)
+    if not is_int(value) or not 0 <= value <= MAX_INT:
+        raise TxnInvalid(f"{path}.{key}", "an integer in 0 … 2^53 − 1 is required")
+    return int(value)
+
+
+def _leaf(value: Any) -> str | None:
+    """Why a scalar breaks the TXN rules, or None."""
+    kind = type(value)
+    if kind is str:
+        if "\x00" in value:
+            return "text must not contain NUL characters"
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return "text must be valid Unicode (no lone surrogates)"
+    elif kind is int:
+        if not 0 <= value <= MAX_INT:
+            return "an integer in 0 … 2^53 − 1 is required"
+    elif kind is float and not math.isfinite(value):
+        return "a finite number is required"
+    return None
+
+
+def _scan(value: Any, depth: int) -> tuple[list[str], str] | None:
+    """The first value outside the TXN rules, as (reversed path parts, detail), or None.
+
+    Every integer in 0 … 2^53 − 1, no NaN/infinity, no NUL and no lone
+    surrogate in any text value (PostgreSQL stores neither; nothing a till
+    sends needs them), at most ``MAX_DEPTH`` levels. Object keys are not
+    checked: they are only ever stored inside the escaped JSON body. The
+    depth is checked before descending, so the recursion stays shallow; the
+    common leaves are checked inline (this runs on every uploaded TXN).
+    (A float is allowed where the ledger reads nothing; every figure it
+    reads is checked to be an integer where it is read.)
+    """
+    if depth >= MAX_DEPTH:
+        return [], f"nested deeper than {MAX_DEPTH} levels"
+    is_dict = type(value) is dict
+    for key, item in (value.items() if is_dict else enumerate(value)):
+        kind = type(item)
+        if kind is str:
+            if item.isascii() and "\x00" not in item:
+                continue
+        elif kind is int:
+            if 0 <= item <= MAX_INT:
+                continue
+        elif kind is dict or kind is list:
+            if not item:
+                continue
+            bad = _scan(item, depth + 1)
+            if bad is None:
+                continue
+            bad[0].append(f".{key}" if is_dict else f"[{key}]")
+            return bad
+        elif kind is not float:
+            continue  # None, True, False
+        detail = _leaf(item)
+        if detail is not None:
+            return [f".{key}" if is_dict else f"[{key}]"], detail
+    return None
+
+
+def _scan_numbers(value: Any, depth: int) -> bool:
+    """``_scan`` without the text checks: True when every number and the depth are fine.
+
+    Used when the canonical text already shows no NUL and no lone surrogate
+    (every non-ASCII character is escaped there), which is the usual TXN:
+    half of its values are text, and this walk skips them.
+    """
+    if depth >= MAX_DEPTH:
+        return False
+    is_dict = type(value) is dict
+    for key, item in (value.items() if is_dict else enumerate(value)):
+        kind = type(item)
+        if kind is str or item is None or kind is bool:
+            continue
+        if kind is int:
+            if 0 <= item <= MAX_INT:
+                continue
+            return False
+        if kind is dict or kind is list:
+            if item and not _scan_numbers(item, depth + 1):
+                return False
+            continue
+        if kind is float and math.isfinite(item):
+            continue
+        return False
+    return True
+
+
+def check_values(txn: dict[str, Any], canonical: str | None = None) -> None:
+    """Raise ``TxnInvalid`` naming the first value outside the TXN rules (``_scan``).
+
+    With the TXN's canonical text (ASCII, every other character escaped)
+    free of ``\\u0000`` and ``\\ud…`` escapes, the text checks are known to
+    pass and only numbers and depth are walked; the exact walk runs only
+    to name the path of a fault.
+    """
+    if (canonical is not None and "\\u0000" not in canonical and "\\ud" not in canonical
+            and "Infinity" not in canonical and "NaN" not in canonical):
+        # In compact canonical JSON a negative number follows ``:``, ``,`` or ``[``,
+        # and a number past 2^53 − 1 has 16 digits or more; few enough brackets
+        # bound the depth: nothing is left to walk.
+        if (":-" not in canonical and ",-" not in canonical and "[-" not in canonical
+                and canonical.count("{") + canonical.count("[") <= _SHALLOW
+                and _SIXTEEN not in canonical.encode("ascii").translate(_DIGITS_TO_0)):
+            return
+        if _scan_numbers(txn, 0):
+            return
+    bad = _scan(txn, 0)
+    if bad is not None:
+        parts, detail = bad
+        path = "".join(reversed(parts)).lstrip(".")
+        raise TxnInvalid(path, detail)
+
+
+_QTY_SEEN: dict[str, int] = {}
+
+
+def _line_qty(value: Any) -> int | None:
+    """``qty_milli`` of a result line's quantity text, remembered (a few distinct values)."""
+    if type(value) is not str:
+        return qty_milli(value)
+    known = _QTY_SEEN.get(value)
+    if known is None:
+        known = qty_milli(value)
+        if known is not None and len(_QTY_SEEN) < 4096:
+            _QTY_SEEN[value] = known
+    return known
+
+
+def _ints(obj: dict[str, Any], keys: tuple[str, ...], path: str) -> None:
+    """Each figure an integer in 0 … 2^53 − 1 (checked here too: these are read first)."""
+    for key in keys:
+        value = obj.get(key, 0)
+        if type(value) is not int or not 0 <= value <= MAX_INT:
+            raise TxnInvalid(f"{path}.{key}", "an integer in 0 … 2^53 − 1 is required")
+
+
+def _sale_result(result: dict[str, Any]) -> tuple[int, int, int, int, int, str]:
+    """Check a sale's §7 figures; (points, redeemed, welcome, birthday, max qty, its path)."""
     totals = result.get("totals")
-    if not isinstance(totals, dict):
+    if type(totals) is not dict:
         raise TxnInvalid("result.totals", "an object is required")
-    value = totals.get(key, 0)
-    if not is_int(value) or value < 0:
-        raise TxnInvalid(f"result.totals.{key}", "an integer >= 0 is required")
+    _ints(totals, TOTAL_FIGURES, "result.totals")
+    bonus = result.get("bonus")
+    if bonus is None:
+        bonus = {}
+    elif type(bonus) is not dict:
+        raise TxnInvalid("result.bonus", "an object is required")
+    _ints(bonus, BONUS_FIGURES, "result.bonus")
+    points = totals.get("points", 0)
+    welcome, birthday = bonus.get("welcome", 0), bonus.get("birthday", 0)
+    if welcome + birthday > points:
+        raise TxnInvalid("result.bonus", "welcome and birthday points exceed totals.points")
+    top, where = 0, ""
+    for i, line in enumerate(result["lines"]):
+        if type(line) is not dict:
+            raise TxnInvalid(f"result.lines[{i}]", "an object is required")
+        for key in LINE_FIGURES:
+            value = line.get(key, 0)
+            if type(value) is not int or not 0 <= value <= MAX_INT:
+                raise TxnInvalid(f"result.lines[{i}].{key}",
+                                 "an integer in 0 … 2^53 − 1 is required")
+        q = _line_qty(line.get("qty"))
+        if q is None or q <= 0:
+            raise TxnInvalid(f"result.lines[{i}].qty", "a decimal string > 0 with at most 3 "
+                             "decimals is required")
+        if q > top:
+            top, where = q, f"result.lines[{i}].qty"
+    return points, totals.get("redeemed_points", 0), welcome, birthday, top, where
+
+
+def _basket_qty(basket: dict[str, Any], top: int, where: str) -> tuple[int, str]:
+    """The largest readable basket line quantity (unreadable ones are the audit's business)."""
+    lines = basket.get("lines")
+    if not isinstance(lines, list):
+        return top, where
+    for i, line in enumerate(lines):
+        if not isinstance(line, dict):
+            continue
+        value = line.get("qty")
+        if type(value) is float:
+            q = int(value * 1000) if value < 2 ** 63 else MAX_INT + 1
+        elif is_int(value):
+            q = value * 1000
+        elif isinstance(value, str):
+            q = qty_milli(value) or 0
+            head = value.split(".", 1)[0]
+            if not q and head.isascii() and head.isdigit() and len(head) > 9:
+                q = MAX_INT + 1  # too long to be read as a quantity at all
+        else:
+            q = 0
+        if q > top:
+            top, where = q, f"basket.lines[{i}].qty"
+    return top, where
 
 
 def validate(txn: Any) -> Txn:
@@ -137,40 +354,58 @@ def validate(txn: Any) -> Txn:
     if not is_int(version) or version < 0:
         raise TxnInvalid("bundle_version", "an integer >= 0 is required")
     _str(txn, "engine_version")
-    original = None
+    original = original_till = None
     returned: list[tuple[int, int]] = []
+    figures = (0, 0, 0, 0, 0, "")
     if not isinstance(result.get("lines"), list):
         raise TxnInvalid("result.lines", "a list is required")
     if kind == "sale":
-        _points_total(result, "points")
-        _points_total(result, "redeemed_points")
+        figures = _sale_result(result)
+        top, where = _basket_qty(txn["basket"], figures[4], figures[5])
+        figures = (*figures[:4], top, where)
     else:
         original = _str(txn, "original_txn_id")
+        original_till = _str(txn, "original_till", optional=True) or till
         items = txn.get("returned")
         if not isinstance(items, list) or not items:
             raise TxnInvalid("returned", "a non-empty list is required")
+        lines_named: set[int] = set()
         for i, item in enumerate(items):
             if not isinstance(item, dict) or not is_int(item.get("line")) or item["line"] < 0:
                 raise TxnInvalid(f"returned[{i}].line", "an integer >= 0 is required")
             q = qty_milli(item.get("qty"))
             if q is None or q <= 0:
                 raise TxnInvalid(f"returned[{i}].qty", "a decimal string > 0 is required")
+            if item["line"] in lines_named:
+                raise TxnInvalid(f"returned[{i}].line", f"line {item['line']} is named twice")
+            lines_named.add(item["line"])
             returned.append((int(item["line"]), q))
     for key in ("prev_hash", "hash"):
         value = txn.get(key)
         if not isinstance(value, str) or not _HEX64.match(value):
             raise TxnInvalid(key, "64 lowercase hex digits are required")
+    # The value rules are checked on the canonical text and the decoded TXN
+    # before the hash is compared (the checks above only read bounded types).
     body = {k: v for k, v in txn.items() if k != "hash"}
-    canonical = canonical_if_hashes(body, str(txn["prev_hash"]), str(txn["hash"]))
+    try:
+        canonical = canonical_if_hashes(body, str(txn["prev_hash"]), str(txn["hash"]))
+    except RecursionError:
+        canonical = None
+    hashed = canonical is not None
     if canonical is None:  # the till's own chain function (sync._hashchain.txn_hash)
         try:
             canonical = canonical_json(body)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, RecursionError) as exc:
+            check_values(txn)  # the precise reason, when it is one of the value rules
             raise TxnInvalid("hash", f"cannot hash the body: {exc}") from exc
+    check_values(txn, canonical)
+    if not hashed:
         expected = hashlib.sha256((str(txn["prev_hash"]) + canonical).encode("utf-8")).hexdigest()
         if expected != txn["hash"]:
             raise TxnInvalid("hash", "does not match the body")
     assert till is not None and store is not None
     return Txn(txn, txn_id, till, store, int(seq), str(kind), at, account,
                card if isinstance(card, str) else None, hold_id,
-               int(version), str(txn["hash"]), original, tuple(returned), canonical)
+               int(version), str(txn["hash"]), original, tuple(returned), canonical,
+               original_till, figures[0], figures[1], figures[2], figures[3], figures[4],
+               figures[5])

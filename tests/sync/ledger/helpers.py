@@ -12,12 +12,18 @@ import fastcore
 import httpx
 
 from sync._hashchain import GENESIS, txn_hash
-from sync.ledger._returns import ReturnRefused, compute
 
 ROOT = Path(__file__).resolve().parents[3]
 BUNDLE_TEXT = (ROOT / "examples" / "bundle.json").read_text(encoding="utf-8")
 BUNDLE = json.loads(BUNDLE_TEXT)
-ENGINE = fastcore.Engine(fastcore.load_bundle(BUNDLE_TEXT))
+LOADED = fastcore.load_bundle(BUNDLE_TEXT)
+ENGINE = fastcore.Engine(LOADED)
+
+
+def units(result: dict[str, Any]) -> list[str]:
+    """The unit of each line of a sale priced with the example bundle."""
+    return [LOADED.catalog[line["sku"]].unit if line.get("sku") in LOADED.catalog else "pcs"
+            for line in result["lines"]]
 
 CARD_A = "2900000123458"   # account A-77
 CARD_B = "2900000123465"   # account A-77 too (family)
@@ -82,15 +88,17 @@ class TillSim:
         return self._chain(txn)
 
     def ret(self, sale: dict[str, Any], returned: list[tuple[int, str]],
-            already: dict[int, tuple[int, int, int, int, int]] | None = None) -> dict[str, Any]:
-        """A return TXN whose reversal the till computed like the ledger does."""
-        from sync.ledger._txn import qty_milli
+            already: dict[int, int] | None = None) -> dict[str, Any]:
+        """A return TXN whose reversal the till computed like the ledger does.
 
+        ``already`` maps a line to the thousandths returned before. A return
+        of another till's sale names that till (``original_till``).
+        """
         self.seq += 1
-        items = tuple((line, qty_milli(q) or 0) for line, q in returned)
         try:
-            lines = compute(sale["result"], items, already or {})
-        except ReturnRefused:  # the test wants the ledger to refuse it
+            lines = fastcore.return_lines(sale["result"], units(sale["result"]), returned,
+                                          already or {})
+        except fastcore.ReturnError:  # the test wants the ledger to refuse it
             lines = []
         member = sale["customer"] is not None
         res_lines = [{"line": x.line, "qty": q, "refund": x.refund,
@@ -105,6 +113,8 @@ class TillSim:
                "bundle_version": sale["bundle_version"], "engine_version": fastcore.ENGINE_VERSION,
                "original_txn_id": sale["txn_id"],
                "returned": [{"line": line, "qty": q} for line, q in returned]}
+        if sale["till"] != self.till:
+            txn["original_till"] = sale["till"]
         return self._chain(txn)
 
     def body(self, txns: list[dict[str, Any]]) -> dict[str, Any]:

@@ -118,7 +118,8 @@ def test_the_customer_endpoint_shows_the_family_balance(
     assert resp.json() == {"card": CARD_A, "account": "A-77", "tier": "silver",
                            "segments": ["students"], "offers": [], "birthday": "1990-11-22",
                            "favorite_category": "dairy", "favorite_until": "2026-12-10",
-                           "balance": 500, "first_purchase": True}
+                           "balance": 500, "first_purchase": True,
+                           "birthday_bonus_available": True}
     assert client.get("/v1/customers/2900000999992", headers=till.headers).status_code == 404
     assert client.get("/v1/customers/12345", headers=till.headers).status_code == 400
 

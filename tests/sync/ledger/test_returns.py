@@ -37,9 +37,7 @@ def test_returning_a_line_in_steps_reverses_exactly_its_points_in_total(
     first = till.ret(sale, [(1, "1")])
     r1 = post(client, till, [first])[0]["lines"][0]
     with shop.storage.transaction() as tx:
-        already = {int(r[0]): (int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5])) for r in tx.all(
-            "SELECT line, qty_milli, points_reversed, points_refunded, refund, redeemed_refund "
-            "FROM return_lines")}
+        already = {int(r[0]): int(r[1]) for r in tx.all("SELECT line, qty_milli FROM return_lines")}
     second = till.ret(sale, [(1, "2")], already)
     r2 = post(client, till, [second])[0]
     assert r2["audit"] == "ok"
