@@ -194,6 +194,16 @@ MIGRATIONS: list[tuple[int, str, list[str | tuple[str, str]]]] = [
         # built with lz4, as Debian's is; skipped elsewhere, see _has_lz4).
         ("postgresql", "ALTER TABLE sales ALTER COLUMN body SET COMPRESSION lz4"),
     ]),
+    (6, "app and head-office credentials", [
+        # reference table like tills: app keys issue tokens, office keys read the ledger
+        """CREATE TABLE api_keys (
+            kind TEXT NOT NULL CHECK (kind IN ('app', 'office')),
+            name TEXT NOT NULL,
+            key_hash TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL,
+            revoked_at TEXT,
+            PRIMARY KEY (kind, name))""",
+    ]),
 ]
 
 
