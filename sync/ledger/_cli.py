@@ -14,6 +14,7 @@ import click
 from . import _apikeys, _readers
 from ._errors import LedgerError
 from ._ledger import Ledger
+from ._flags import collect_flags
 from ._report import collect, render
 from ._views import statement_table, txn_table
 
@@ -416,10 +417,13 @@ def report_sync(db_url: str, fmt: str) -> None:
     """Sync health per store and till: contact, high-water, gaps, queue, rejects, audits.
 
     Sales not yet re-priced by the server's audit worker are audited first,
-    so the audit mismatch counts are complete.
+    so the audit mismatch counts are complete. Flags follow: a token jti used
+    at two tills, and accounts offline redemption drove below zero (by how
+    much, against the bound cap x tills). CSV: the tills table, an empty
+    line, then the flags table.
 
     Example: kopilka report sync --db sqlite:///ledger.db --format csv
     """
     with Ledger(db_url) as led:
         led.audit_pending()  # sales the server has not re-priced yet count too
-        click.echo(render(collect(led.storage), fmt), nl=False)
+        click.echo(render(collect(led.storage), fmt, collect_flags(led.storage)), nl=False)
