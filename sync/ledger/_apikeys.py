@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ._errors import Conflict, LedgerError
 from ._limits import has_control
 from ._storage import Tx
 from ._tills import Till, key_hash
+
+if TYPE_CHECKING:
+    from ._ledger import Ledger
 
 KINDS = {"app": "kpa_", "office": "kpo_"}
 MAX_NAME = 64
@@ -98,3 +102,11 @@ def authenticate(tx: Tx, key: str) -> Principal | None:
         return None
     till = Till(str(row[0]), str(row[1]))
     return Principal("till", till.till, till)
+
+
+def add_key(ledger: Ledger, kind: str, name: str) -> str:
+    """Make an ``app`` or ``office`` key on ``ledger`` and return it (shown once)."""
+    if kind not in KINDS:
+        raise LedgerError("invalid", f"a key kind is one of {sorted(KINDS)}")
+    with ledger.storage.transaction() as tx:
+        return add(tx, kind, name, ledger.now_text())

@@ -55,16 +55,21 @@ def ledger() -> None:
 def serve(db_url: str, host: str, port: int, log_level: str, per_sale_commit: bool) -> None:
     """Serve the ledger HTTP API (docs/sync-protocol.md) with uvicorn.
 
+    Card numbers are masked to their last 4 digits in every log line,
+    the access log included, at every --log-level.
+
     Example: kopilka ledger serve --db sqlite:///ledger.db --host 127.0.0.1 --port 8400
     """
     import uvicorn
 
     from ._app import make_app
+    from ._logs import setup
 
-    logging.basicConfig(level=log_level.upper())
+    log_config = setup(log_level)  # card numbers masked in every line, access log included
     with Ledger(db_url, per_sale_commit=per_sale_commit) as led:
         led.start_auditor()  # re-prices uploaded sales after their acknowledgement
-        uvicorn.run(make_app(led), host=host, port=port, log_level=log_level)
+        uvicorn.run(make_app(led), host=host, port=port, log_level=log_level,
+                    log_config=log_config)
 
 
 @ledger.command()
