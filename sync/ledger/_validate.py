@@ -63,6 +63,11 @@ def txn_identifiers(body: Any) -> None:
     for i, txn in enumerate(txns):
         if not isinstance(txn, Mapping):
             continue
+        seq = txn.get("seq")
+        if is_int(seq) and not -2**63 <= seq < 2**63:
+            # not storable at all (even in the rejects table): refused as a request
+            raise RequestError(400, "invalid", "seq is beyond a 64-bit integer",
+                               f"transactions[{i}].seq")
         for path, keys in _TXN_IDENTS:
             node: Any = txn
             for step in path:
