@@ -6,7 +6,12 @@ till, then sends, one after the other:
 - ``bomb``: ~59 KiB of gzip that inflates to 60 MB of ``{}`` (the
   testers' body: a TXN list of empty objects);
 - ``deep``: 1 MB of ``[`` (nesting a parser would recurse into);
-- ``wide``: 20 MB of ``[1,1,1,…]`` sent plain.
+- ``wide``: 20 MB of ``[1,1,1,…]`` sent plain;
+- ``bomb30``: gzip inflating to 30 MB of ``{}`` (under the size limit of
+  the new code, above its value budget);
+- ``worst``: about the most a body may hold and still be parsed by the new
+  code, 1.24 M empty objects (2.5 M values, 3.7 MB) in a heartbeat (its
+  check refuses it after parsing).
 
 and prints, for each, the HTTP status and the process's peak resident set
 (``VmHWM`` in ``/proc/PID/status``). Each body goes to a freshly started
@@ -61,14 +66,23 @@ def main() -> None:
         items = max(1, (size - 60) // 3)
         plain = (b'{"till":"T1","store":"S1","transactions":['
                  + b",".join([b"{}"] * items) + b"]}")
+        half = (b'{"till":"T1","store":"S1","transactions":['
+                + b",".join([b"{}"] * (items // 2)) + b"]}")
+        worst = (b'{"till":"T1","store":"S1","queue_depth":0,"hardware":['
+                 + b",".join([b"{}"] * 1_240_000) + b"]}")
         bodies = [
-            ("bomb", gzip.compress(plain, 9), {"Content-Encoding": "gzip"}, len(plain)),
-            ("deep", b"[" * 1_000_000, {}, 1_000_000),
-            ("wide", b"[" + b",".join([b"1"] * 10_000_000) + b"]", {}, 20_000_000),
+            ("bomb", "/v1/transactions", gzip.compress(plain, 9), {"Content-Encoding": "gzip"},
+             len(plain)),
+            ("deep", "/v1/transactions", b"[" * 1_000_000, {}, 1_000_000),
+            ("wide", "/v1/transactions", b"[" + b",".join([b"1"] * 10_000_000) + b"]", {},
+             20_000_000),
+            ("bomb30", "/v1/transactions", gzip.compress(half, 9), {"Content-Encoding": "gzip"},
+             len(half)),
+            ("worst", "/v1/heartbeat", worst, {}, len(worst)),
         ]
-        del plain
+        del plain, half, worst
         print(f"load average {os.getloadavg()[0]:.2f}")
-        for name, body, headers, inflated in bodies:
+        for name, path, body, headers, inflated in bodies:
             port = _free_port()
             proc = subprocess.Popen(kopilka + ["ledger", "serve", "--db", db, "--port",
                                                str(port)], cwd=root)
@@ -87,7 +101,7 @@ def main() -> None:
                 headers = dict(headers, Authorization=f"Bearer {key}",
                                **{"Content-Type": "application/json"})
                 t0 = time.perf_counter()
-                resp = httpx.post(base + "/v1/transactions", content=body, headers=headers,
+                resp = httpx.post(base + path, content=body, headers=headers,
                                   timeout=300)
                 dt = time.perf_counter() - t0
                 st = _status(proc.pid)
