@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from . import _bundles
-from ._readers import receipt_id
+from ._readers import ENTRY_ORDER, receipt_id
 from ._storage import Storage, Tx
 from ._txn import is_int
 
@@ -118,8 +118,9 @@ def _card_cap(tx: Tx, version: int, cache: dict[int, int | None]) -> int | None:
 def offline_overdrafts(tx: Tx) -> list[Overdraft]:
     """Accounts whose running balance went below zero, with offline redemptions."""
     lows = tx.all(
-        "SELECT account, MIN(running) FROM (SELECT account, SUM(points) OVER (PARTITION BY "
-        "account ORDER BY at, entry_id ROWS UNBOUNDED PRECEDING) AS running FROM journal) "
+        "SELECT account, MIN(running) FROM (SELECT j.account AS account, SUM(j.points) OVER "
+        f"(PARTITION BY j.account ORDER BY {ENTRY_ORDER} ROWS UNBOUNDED PRECEDING) AS running "
+        "FROM journal j LEFT JOIN sales s ON s.account = j.account AND s.txn_id = j.txn_id) "
         "AS walk GROUP BY account HAVING MIN(running) < 0 ORDER BY account")
     caps: dict[int, int | None] = {}
     out = []

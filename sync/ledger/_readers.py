@@ -28,7 +28,7 @@ from ._storage import Row, Tx
 MAX_PAGE = 500
 DEFAULT_PAGE = 100
 _SALE_COLUMNS = ("till, store, seq, txn_id, kind, at, mode, account, received_at, "
-                 "original_txn_id, hold_id, outcome, body")
+                 "original_txn_id, hold_id, outcome, body, hash")
 
 
 def receipt_id(till: str, seq: int) -> str:
@@ -50,8 +50,8 @@ def _sale(row: Row, *, full: bool) -> dict[str, Any]:
         "seq": int(row[2]), "txn_id": row[3], "kind": row[4], "at": row[5], "mode": row[6],
         "account": row[7], "received_at": row[8], "original_txn_id": row[9],
         "hold_id": row[10], "outcome": json.loads(row[11])}
-    if full:
-        out["txn"] = json.loads(row[12])
+    if full:  # the TXN as the till sent it (stored without its hash, kept beside)
+        out["txn"] = dict(json.loads(row[12]), hash=row[13])
     return out
 
 
@@ -126,28 +126,27 @@ def balances(tx: Tx, account: str, now_text: str) -> dict[str, Any]:
             "holds": holds}
 
 
+#: a statement's order: the ledger's time, then the till's order of its sales (a batch's
+#: entries share one instant), entries of no sale (opening, adjustment) first
+ENTRY_ORDER = ("j.at, COALESCE(s.till, ''), COALESCE(s.seq, 0), j.entry_id")
+_ENTRIES = ("FROM journal j LEFT JOIN sales s ON s.account = j.account AND s.txn_id = j.txn_id "
+            "WHERE j.account = ? ORDER BY " + ENTRY_ORDER)
+
+
 def statement(tx: Tx, account: str, now_text: str, offset: int, limit: int) -> dict[str, Any]:
     """Journal entries of ``account`` oldest first, each with its receipt and running balance."""
-    before = tx.one("SELECT COALESCE(SUM(points), 0), COUNT(*) FROM (SELECT points FROM journal "
-                    "WHERE account = ? ORDER BY at, entry_id LIMIT ?) AS earlier",
-                    (account, offset))
+    before = tx.one(f"SELECT COALESCE(SUM(points), 0) FROM (SELECT j.points {_ENTRIES} "
+                    "LIMIT ?) AS earlier", (account, offset))
     running = int(before[0]) if before else 0
     total = tx.one("SELECT COUNT(*) FROM journal WHERE account = ?", (account,))
-    rows = tx.all("SELECT entry_id, kind, points, txn_id, note, at FROM journal WHERE account = ? "
-                  "ORDER BY at, entry_id LIMIT ? OFFSET ?", (account, limit, offset))
-    ids = sorted({str(r[3]) for r in rows if r[3]})
-    receipts: dict[str, str] = {}
-    for i in range(0, len(ids), 100):
-        part = ids[i:i + 100]
-        for till, seq, txn_id in tx.all("SELECT till, seq, txn_id FROM sales WHERE account = ? "
-                                        "AND txn_id IN (" + ", ".join("?" * len(part)) + ")",
-                                        [account, *part]):
-            receipts[str(txn_id)] = receipt_id(str(till), int(seq))
+    rows = tx.all(f"SELECT j.entry_id, j.kind, j.points, j.txn_id, j.note, j.at, s.till, s.seq "
+                  f"{_ENTRIES} LIMIT ? OFFSET ?", (account, limit, offset))
     entries = []
-    for entry_id, kind, points, txn_id, note, at in rows:
+    for entry_id, kind, points, txn_id, note, at, till, seq in rows:
         running += int(points)
         entries.append({"at": at, "kind": kind, "points": int(points), "balance": running,
-                        "txn_id": txn_id, "receipt": receipts.get(str(txn_id)) if txn_id else None,
+                        "txn_id": txn_id,
+                        "receipt": receipt_id(str(till), int(seq)) if till is not None else None,
                         "note": note, "entry_id": entry_id})
     count = int(total[0]) if total else 0
     out = balances(tx, account, now_text)
