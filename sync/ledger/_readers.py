@@ -126,9 +126,12 @@ def balances(tx: Tx, account: str, now_text: str) -> dict[str, Any]:
             "holds": holds}
 
 
-#: a statement's order: the ledger's time, then the till's order of its sales (a batch's
-#: entries share one instant), entries of no sale (opening, adjustment) first
-ENTRY_ORDER = ("j.at, COALESCE(s.till, ''), COALESCE(s.seq, 0), j.entry_id")
+#: a statement's order: the ledger's time; within one instant (a batch's entries share
+#: it) the opening balance, then entries of no sale (adjustments), then sales in the
+#: till's own order, a sale's debits before its credits (the points a sale earns were
+#: not there to spend in it: the lowest balance shown is the one that really was)
+ENTRY_ORDER = ("j.at, CASE WHEN j.entry_id = 'opening' THEN 0 ELSE 1 END, "
+               "COALESCE(s.till, ''), COALESCE(s.seq, 0), j.points, j.entry_id")
 _ENTRIES = ("FROM journal j LEFT JOIN sales s ON s.account = j.account AND s.txn_id = j.txn_id "
             "WHERE j.account = ? ORDER BY " + ENTRY_ORDER)
 
