@@ -80,31 +80,42 @@ class Flags:
                 "offline_overdraft": [asdict(f) for f in self.offline_overdraft]}
 
 
-def _json_path(storage: Storage, *path: str) -> str:
-    """SQL extracting ``body.path`` as text on this backend."""
-    if storage.kind == "postgresql":
-        head = "body::json"
-        for step in path[:-1]:
-            head += f" -> '{step}'"
-        return f"({head} ->> '{path[-1]}')"
-    return f"json_extract(body, '$.{'.'.join(path)}')"
+#: JSON escapes PostgreSQL's json parser refuses to turn into text (NUL, a lone surrogate);
+#: a body holding one is read in Python instead (a hostile till must not hide its jti)
+_PG_UNTEXTABLE = r"\\u(0000|[dD][89a-fA-F])"
+
+
+def _jti_rows(storage: Storage, tx: Tx) -> list[tuple[Any, ...]]:
+    """``(jti, store, till, account, txn_id, seq, at)`` of every sale naming a jti."""
+    cols = "store, till, account, txn_id, seq, at"
+    if storage.kind != "postgresql":
+        return tx.all(f"SELECT json_extract(body, '$.customer.jti') AS jti, {cols} FROM sales "
+                      "WHERE kind = 'sale' AND jti IS NOT NULL")
+    rows = tx.all(f"SELECT (body::json -> 'customer' ->> 'jti') AS jti, {cols} FROM sales "
+                  "WHERE kind = 'sale' AND body !~ ? AND strpos(body, '\"jti\":\"') > 0",
+                  (_PG_UNTEXTABLE,))
+    for body, *rest in tx.all(f"SELECT body, {cols} FROM sales WHERE kind = 'sale' "
+                              "AND body ~ ?", (_PG_UNTEXTABLE,)):
+        customer = json.loads(body).get("customer")
+        jti = customer.get("jti") if isinstance(customer, dict) else None
+        rows.append((jti, *rest))
+    return [r for r in rows if isinstance(r[0], str)]
 
 
 def replayed_jtis(storage: Storage, tx: Tx) -> list[ReplayedJti]:
     """Token ids used on sales of two or more tills."""
-    jti = _json_path(storage, "customer", "jti")
-    rows = tx.all(
-        f"WITH used AS (SELECT {jti} AS jti, store, till, account, txn_id, seq, at FROM sales "
-        "WHERE kind = 'sale') "
-        "SELECT jti, store, till, account, txn_id, seq, at FROM used WHERE jti IN ("
-        "SELECT jti FROM used WHERE jti IS NOT NULL GROUP BY jti "
-        "HAVING COUNT(DISTINCT till) > 1) ORDER BY jti, at, till, seq")
+    rows = _jti_rows(storage, tx)
+    tills: dict[str, set[str]] = {}
+    for jti, _, till, *_ in rows:
+        tills.setdefault(str(jti), set()).add(str(till))
     out: dict[str, list[Use]] = {}
-    for j, store, till, account, txn_id, seq, at in rows:
-        out.setdefault(str(j), []).append(
-            Use(str(store), str(till), str(account), str(txn_id), receipt_id(str(till), int(seq)),
-                str(at)))
-    return [ReplayedJti(j, len({u.till for u in uses}), uses) for j, uses in out.items()]
+    for jti, store, till, account, txn_id, seq, at in sorted(
+            rows, key=lambda r: (str(r[0]), str(r[6]), str(r[2]), int(r[5]))):
+        if len(tills[str(jti)]) > 1:
+            out.setdefault(str(jti), []).append(
+                Use(str(store), str(till), str(account), str(txn_id),
+                    receipt_id(str(till), int(seq)), str(at)))
+    return [ReplayedJti(j, len(tills[j]), uses) for j, uses in out.items()]
 
 
 def _card_cap(tx: Tx, version: int, cache: dict[int, int | None]) -> int | None:

@@ -28,7 +28,8 @@ def with_token(till: TillSim, account: str, jti: str | None, cap: int | None,
 
 
 def send(client: ASGIClient, till: TillSim, txns: list[dict[str, Any]]) -> None:
-    resp = client.post("/v1/transactions", json=till.body(txns), headers=till.headers)
+    resp = client.post("/v1/transactions", content=json.dumps(till.body(txns)).encode(),
+                       headers=till.headers)  # ASCII escapes: a lone surrogate travels too
     assert resp.status_code == 200, resp.text
     assert {r["status"] for r in resp.json()["results"]} == {"accepted"}, resp.text
 
@@ -137,3 +138,17 @@ def test_a_hostile_till_name_and_hardware_string_are_quoted_in_the_csv(
     (row,) = list(csv.DictReader(io.StringIO(render(collect(shop.storage), "csv"))))
     assert row["till"] == "'" + name and row["hardware"] == f"'{name}=broken"
     assert row["high_water"] == "0" and row["queue_depth"] == "0"
+
+
+@pytest.mark.parametrize("text", ["46\x00", "\ud800", "\\u0000"], ids=["nul", "surrogate", "text"])
+def test_a_sale_body_with_an_escape_postgresql_cannot_read_still_shows_its_jti(
+        client: ASGIClient, till: TillSim, other_till: TillSim, shop: Ledger,
+        text: str) -> None:
+    odd = till.sale("A-77")
+    odd["basket"]["lines"][0]["name"] = text  # stored as \u0000 / \ud800 in the body
+    odd["customer"] = {"card": CARD_A, "account": "A-77", "jti": "J-7", "claims": None}
+    till.prev = odd["prev_hash"]
+    send(client, till, [till._chain(odd)])
+    send(client, other_till, [with_token(other_till, "A-77", "J-7", 100)])
+    (flag,) = collect_flags(shop.storage).replayed_jti
+    assert flag.jti == "J-7" and {u.txn_id for u in flag.uses} >= {odd["txn_id"]}
