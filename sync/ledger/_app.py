@@ -89,8 +89,8 @@ def make_app(ledger: Ledger) -> Starlette:
         if who is None:
             raise RequestError(401, "unauthorized", "unknown or revoked key")
         if who.kind not in kinds:
-            raise RequestError(403, "forbidden", f"an {who.kind} key may not do this; it needs "
-                               f"a {' or '.join(kinds)} key")
+            raise RequestError(403, "forbidden", f"a key of kind {who.kind!r} may not do this "
+                               f"(it takes a {' or '.join(kinds)} key)")
         return who
 
     async def auth(request: Request) -> Till:
@@ -213,7 +213,7 @@ def make_app(ledger: Ledger) -> Starlette:
                 raise RequestError(404, "unknown_card", "no such card", "card")
             return found[0]
         account = v.ident(request.path_params["account"], "account")
-        if await run_in_threadpool(read, _readers.account_of, account) is None:
+        if await run_in_threadpool(read, _readers.account_of, account, False) is None:
             raise RequestError(404, "unknown_account", "no such account", "account")
         return account
 

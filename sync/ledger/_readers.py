@@ -98,10 +98,11 @@ def by_receipt(tx: Tx, till: str, seq: int) -> dict[str, Any] | None:
     return found[0] if found else None
 
 
-def account_of(tx: Tx, card_or_account: str) -> tuple[str, list[str]] | None:
-    """``(account, its cards)`` for a card number or an account id, or None."""
+def account_of(tx: Tx, card_or_account: str, as_card: bool = True
+               ) -> tuple[str, list[str]] | None:
+    """``(account, its cards)`` for a card number (when ``as_card``) or an account id."""
     account = card_or_account
-    if ean13_ok(card_or_account):
+    if as_card and ean13_ok(card_or_account):
         row = tx.one("SELECT account FROM cards WHERE card = ?", (card_or_account,))
         if row is not None:
             account = str(row[0])

@@ -137,3 +137,29 @@ def _claims(token: str) -> str:
 
     body = token.split(".")[1]
     return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
+
+
+def test_an_office_key_reads_customers_and_the_bundle_but_not_tokens(
+        client: ASGIClient, shop: Ledger) -> None:
+    from .credentials import office_headers
+
+    office = office_headers(shop)
+    assert client.get(f"/v1/customers/{CARD_A}", headers=office).json()["account"] == "A-77"
+    assert client.get("/v1/bundle", headers=office).json()["kind"] == "full"
+    assert client.post("/v1/tokens", json={"card": CARD_A}, headers=office).status_code == 403
+
+
+def test_the_openapi_document_names_the_key_each_endpoint_needs(client: ASGIClient) -> None:
+    doc = client.get("/openapi.json").json()
+    schemes = doc["components"]["securitySchemes"]
+    assert set(schemes) == {"tillKey", "appKey", "officeKey"}
+    paths = doc["paths"]
+    assert paths["/v1/tokens"]["post"]["security"] == [{"appKey": []}]
+    assert paths["/v1/transactions"]["post"]["security"] == [{"tillKey": []}]
+    for path, ops in paths.items():
+        if path.startswith("/v1/ledger/"):
+            security = ops["get"]["security"]
+            assert {"officeKey": []} in security, path
+            assert ({"tillKey": []} in security) == ("/accounts/" not in path
+                                                    and "/cards/" not in path), path
+            assert "403" in ops["get"]["responses"] and "401" in ops["get"]["responses"]
