@@ -18,6 +18,7 @@ from sync.ledger import Ledger, LedgerError
 from sync.ledger import _apikeys
 from sync.ledger._cli import ledger as ledger_group
 
+from .credentials import app_headers
 from .helpers import BUNDLE_TEXT, CARD_A, MEMBERS_CSV, ASGIClient
 from .test_secrets import Serve
 
@@ -163,3 +164,12 @@ def test_the_openapi_document_names_the_key_each_endpoint_needs(client: ASGIClie
             assert ({"tillKey": []} in security) == ("/accounts/" not in path
                                                     and "/cards/" not in path), path
             assert "403" in ops["get"]["responses"] and "401" in ops["get"]["responses"]
+
+
+def test_a_token_for_an_account_below_zero_still_identifies_it_with_bal_and_cap_0(
+        client: ASGIClient, shop: Ledger) -> None:
+    shop.adjust("A-77", -700, note="offline overdraft")
+    resp = client.post("/v1/tokens", json={"card": CARD_A}, headers=app_headers(shop))
+    assert resp.status_code == 200, resp.text
+    claims = json.loads(_claims(resp.json()["token"]))
+    assert (claims["sub"], claims["acc"], claims["bal"], claims["cap"]) == (CARD_A, "A-77", 0, 0)
