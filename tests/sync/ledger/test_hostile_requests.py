@@ -179,6 +179,19 @@ def test_a_declared_content_length_above_the_limit_is_413_before_reading(
     refused(resp, 413, "too_large")
 
 
+def test_a_chunked_body_without_content_length_is_413_once_it_passes_the_limit(
+        client: ASGIClient, till: TillSim, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_app, "MAX_BODY", 100)
+
+    async def chunks() -> Any:  # no Content-Length: the ledger counts as it reads
+        for _ in range(1000):
+            yield b" " * 60
+
+    resp = client.post("/v1/heartbeat", content=chunks(), headers=till.headers)
+    assert "content-length" not in {k.lower() for k in resp.request.headers}
+    refused(resp, 413, "too_large")
+
+
 def test_a_body_of_too_many_values_is_413_before_parsing(
         client: ASGIClient, till: TillSim, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_limits, "MAX_VALUES", 1000)
