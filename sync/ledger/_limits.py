@@ -59,7 +59,8 @@ except ImportError:  # pragma: no cover - a dependency; the size limits still ho
 async def read_body(request: Request, limit: int) -> bytes:
     """The request body, inflated if gzip, never holding more than ``limit`` bytes."""
     declared = request.headers.get("content-length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and (len(declared) > 15
+                                                      or int(declared) > limit):
         raise RequestError(413, "too_large", f"the body is larger than {limit} bytes")
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("identity", "", "gzip"):

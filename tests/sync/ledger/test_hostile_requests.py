@@ -179,6 +179,13 @@ def test_a_declared_content_length_above_the_limit_is_413_before_reading(
     refused(resp, 413, "too_large")
 
 
+def test_a_content_length_of_5000_digits_is_413_not_a_crash(client: ASGIClient,
+                                                             till: TillSim) -> None:
+    resp = client.post("/v1/heartbeat", content=b"{}",
+                       headers={**till.headers, "Content-Length": "9" * 5000})
+    refused(resp, 413, "too_large")
+
+
 def test_a_chunked_body_without_content_length_is_413_once_it_passes_the_limit(
         client: ASGIClient, till: TillSim, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_app, "MAX_BODY", 100)
