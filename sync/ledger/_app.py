@@ -180,7 +180,10 @@ def make_app(ledger: Ledger) -> Starlette:
         last = v.query_int(q, "to", v.MAX_INT, minimum=first)
         limit = v.query_int(q, "limit", _readers.DEFAULT_PAGE, minimum=1,
                             maximum=_readers.MAX_PAGE)
-        return _json(await run_in_threadpool(read, _readers.by_till, till, first, last, limit))
+        page = await run_in_threadpool(read, _readers.by_till, till, first, last, limit)
+        if page is None:
+            raise RequestError(404, "unknown_till", "no such till", "till")
+        return _json(page)
 
     async def transaction(request: Request) -> Response:
         who = await principal(request, "office", "till")

@@ -358,6 +358,8 @@ def txn(db_url: str, till_id: str | None, first: int, last: int | None, limit: i
         if till_id is not None:
             page = _readers.by_till(tx, till_id, first, 2**53 - 1 if last is None else last,
                                     limit)
+            if page is None:
+                raise click.ClickException(f"no till {till_id}")
             rows, more = page["transactions"], page["next_from"]
             data: object = page
         elif txn_id is not None:

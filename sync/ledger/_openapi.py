@@ -186,7 +186,7 @@ def openapi() -> dict[str, Any]:
                         "till": _S, "store": _S, "high_water": _I, "max_seq": _I,
                         "transactions": {"type": "array", "items": _SALE},
                         "next_from": {"type": ["integer", "null"]}}}),
-                    **_errors(400, 401, 403)}}},
+                    **_errors(400, 401, 403, 404)}}},
             "/v1/ledger/transactions/{txn_id}": {"get": {
                 "summary": "The sales stored under a txn_id (a till key: its own only; another "
                            "till's answers 404 like an unknown one)", "security": reader,

@@ -55,8 +55,14 @@ def _sale(row: Row, *, full: bool) -> dict[str, Any]:
     return out
 
 
-def by_till(tx: Tx, till: str, first: int, last: int, limit: int) -> dict[str, Any]:
-    """Applied transactions of ``till`` with ``first <= seq <= last``, at most ``limit``."""
+def by_till(tx: Tx, till: str, first: int, last: int, limit: int) -> dict[str, Any] | None:
+    """Applied transactions of ``till`` with ``first <= seq <= last``, at most ``limit``.
+
+    None when no such till is registered.
+    """
+    state = tx.one("SELECT store, high_water, max_seq FROM till_state WHERE till = ?", (till,))
+    if state is None:
+        return None
     seqs = tx.all("SELECT seq, txn_id FROM till_seqs WHERE till = ? AND seq >= ? AND seq <= ? "
                   "AND state = 'applied' ORDER BY seq LIMIT ?", (till, first, last, limit + 1))
     more = len(seqs) > limit
@@ -68,11 +74,8 @@ def by_till(tx: Tx, till: str, first: int, last: int, limit: int) -> dict[str, A
         rows += tx.all(f"SELECT {_SALE_COLUMNS} FROM sales WHERE till = ? AND txn_id IN ("
                        + ", ".join("?" * len(part)) + ")", [till, *part])
     rows.sort(key=lambda r: int(r[2]))
-    state = tx.one("SELECT store, high_water, max_seq FROM till_state WHERE till = ?", (till,))
-    return {"till": till, "store": None if state is None else state[0],
-            "high_water": None if state is None else int(state[1]),
-            "max_seq": None if state is None else int(state[2]),
-            "from": first, "to": last,
+    return {"till": till, "store": state[0], "high_water": int(state[1]),
+            "max_seq": int(state[2]), "from": first, "to": last,
             "transactions": [_sale(r, full=False) for r in rows],
             "next_from": int(seqs[-1][0]) + 1 if more else None}
 

@@ -77,6 +77,8 @@ def test_an_unknown_receipt_or_txn_id_is_404(client: ASGIClient, till: TillSim,
     resp = client.get("/v1/ledger/transactions/6f0e8a62-3b1f-4c5e-9d36-0d9b1f1c2a10",
                       headers=office)
     assert resp.status_code == 404 and resp.json()["error"] == "unknown_txn"
+    resp = client.get("/v1/ledger/tills/KY-404/transactions", headers=office)
+    assert resp.status_code == 404 and resp.json()["error"] == "unknown_till"
     resp = client.get("/v1/ledger/accounts/nobody", headers=office)
     assert resp.status_code == 404 and resp.json()["error"] == "unknown_account"
     resp = client.get("/v1/ledger/cards/2900000999992/statement", headers=office)
@@ -143,6 +145,7 @@ def test_the_txn_command_finds_a_sale_by_receipt_txn_id_and_range(
     assert "KY-001-01/2" in out and "KY-001-01/3" in out and "KY-001-01/4" not in out
     assert "more: --from 4" in out
     run("txn", *db, "--receipt", "KY-001-01/77", code=1)
+    assert "no till KY-404" in run("txn", *db, "--till", "KY-404", code=1)
     assert "exactly one" in run("txn", *db, code=2)
     assert "receipt id" in run("txn", *db, "--receipt", "nonsense", code=1)
 
