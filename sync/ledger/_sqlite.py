@@ -28,18 +28,29 @@ FILE_MODE = 0o600
 def private_file(path: str) -> None:
     """Create ``path`` with mode 0600 (whatever the umask), or tighten an existing one.
 
+    An existing file is only ever ``chmod``-ed by name, never opened: closing
+    any descriptor of a file drops every POSIX lock this process holds on
+    it, including those of another SQLite connection to the same ledger.
     SQLite gives its ``-wal`` and ``-shm`` files the database file's mode,
     and ``_private_companions`` re-checks them after opening.
     """
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
     try:
-        mode = stat.S_IMODE(os.fstat(fd).st_mode)
-        if mode != FILE_MODE:
-            if mode & 0o077:
-                log.warning("%s was readable by others (mode %o); now 0600", path, mode)
-            os.fchmod(fd, FILE_MODE)
-    finally:
-        os.close(fd)
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        except FileExistsError:  # another process made it meanwhile
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+        else:
+            try:
+                os.fchmod(fd, FILE_MODE)  # the umask may have taken bits off
+            finally:
+                os.close(fd)
+            return
+    if mode != FILE_MODE:
+        if mode & 0o077:
+            log.warning("%s was readable by others (mode %o); now 0600", path, mode)
+        os.chmod(path, FILE_MODE)
 
 
 def _private_companions(path: str) -> None:
