@@ -17,19 +17,19 @@ from ._limits import has_control
 from ._tills import Till
 from ._txn import is_int
 
+#: the largest integer a request may carry (JSON's exact range; a BIGINT never overflows)
+MAX_INT = 2**53 - 1
+MAX_IDENT = 256
+#: identifier members of a TXN checked at the request level (path, keys)
+_TXN_IDENTS = (((), ("txn_id", "till", "store", "hold_id", "original_txn_id")),
+               (("customer",), ("card", "account", "jti")))
+
 
 def obj(body: Any) -> dict[str, Any]:
     """The body must be a JSON object."""
     if not isinstance(body, dict):
         raise RequestError(400, "invalid", "the body must be a JSON object")
     return body
-
-
-MAX_INT = 2**53 - 1
-MAX_IDENT = 256
-#: identifier members of a TXN checked at the request level (path, keys)
-_TXN_IDENTS = (((), ("txn_id", "till", "store", "hold_id", "original_txn_id")),
-               (("customer",), ("card", "account", "jti")))
 
 
 def ident(value: Any, field: str) -> str:
@@ -50,7 +50,9 @@ def txn_identifiers(body: Any) -> None:
     Checked on the request before anything is stored: such a TXN could
     never be stored on PostgreSQL (NUL) and is a hostile till's, so the
     whole request is ``400 invalid`` with the field's path (the uploader
-    splits the batch and quarantines the one TXN).
+    splits the batch and quarantines the one TXN). So is a ``seq`` beyond
+    a 64-bit integer, which could not even be recorded as a reject; the
+    range ``2^53 … 2^63 − 1`` is the TXN rules' business (``rejected``).
     """
     if not isinstance(body, Mapping):
         return
