@@ -83,7 +83,7 @@ def run_demo(echo: Callable[[str], None] = print, workdir: Path | None = None) -
     from hardware_sim import ChaosProxy, ScannerTwin
     from hardware_sim._camera import CameraTwin, Shot
     from hardware_sim._printer import PrinterTwin, write_receipt
-    from sync.ledger import Ledger, make_app
+    from sync.ledger import Ledger, add_key, make_app
     from sync.ledger._report import collect, render
 
     started = time.monotonic()
@@ -125,7 +125,8 @@ def run_demo(echo: Callable[[str], None] = print, workdir: Path | None = None) -
         stack.append(agent.stop)
         till = agent.till
         assert till is not None
-        phone = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=5)
+        app_key = add_key(ledger, "app", "demo-phone")  # the app's back end issues tokens, not a till
+        phone = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {app_key}"}, timeout=5)
         stack.append(phone.close)
 
         echo("kopilka demo: one till, one short shift; every device simulated, everything else real")

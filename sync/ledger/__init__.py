@@ -4,6 +4,7 @@ See docs/ledger.md (operators) and docs/sync-protocol.md (the wire contract).
 """
 from __future__ import annotations
 
+from ._apikeys import add_key
 from ._app import make_app
 from ._bundles import apply_delta, compute_delta
 from ._errors import (
@@ -31,6 +32,7 @@ __all__ = [
     "StorageError",
     "Till",
     "Tx",
+    "add_key",
     "apply_delta",
     "compute_delta",
     "make_app",

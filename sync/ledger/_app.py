@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
-import zlib
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -22,72 +22,91 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from agent import mask_card
+
+from . import _apikeys, _readers
 from . import _validate as v
+from ._apikeys import Principal
 from ._clock import iso
 from ._fastjson import fast_loads
 from ._errors import LedgerError, RequestError, StorageError
+from ._holds import account_of
+from ._ingest import MAX_BATCH
 from ._ledger import Ledger
+from ._limits import check_structure, count_transactions, has_control, parse_json, read_body
 from ._openapi import openapi
 from ._tills import Till
 
 log = logging.getLogger(__name__)
 
-MAX_BODY = 64 * 1024 * 1024
+#: the largest body, as sent and once inflated (the uploader's 500-TXN batch is ~1-5 MB)
+MAX_BODY = 32 * 1024 * 1024
+#: the longest Authorization key looked at (keys are ~47 characters)
+MAX_KEY = 512
+T = TypeVar("T")
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(data, status_code=status, headers=headers)
 
 
-async def _body(request: Request) -> Any:
-    raw = await request.body()
-    encoding = request.headers.get("content-encoding", "identity").strip().lower()
-    if encoding == "gzip":
-        try:
-            d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            raw = d.decompress(raw, MAX_BODY + 1)
-            if len(raw) > MAX_BODY:
-                raise RequestError(413, "too_large", "the decompressed body is too large")
-            if not d.eof:
-                raise RequestError(400, "bad_encoding", "gzip body is truncated")
-        except zlib.error as exc:
-            raise RequestError(400, "bad_encoding", f"body is not valid gzip: {exc}") from exc
-    elif encoding not in ("identity", ""):
-        raise RequestError(415, "unsupported_encoding", f"Content-Encoding {encoding!r}")
-    if len(raw) > MAX_BODY:
-        raise RequestError(413, "too_large", "the body is too large")
-    try:
-        return fast_loads(raw)
-    except (ValueError, RecursionError):  # refused by the fast parser: the standard one decides
-        pass
-    try:
-        # in a worker thread, whose stack is shallow: a deeply nested TXN is then
-        # refused alone by the ledger's checks instead of the whole batch here
-        return await run_in_threadpool(json.loads, raw, parse_constant=_no_constant)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise RequestError(400, "bad_json", f"the body is not JSON: {str(exc)[:200]}") from exc
+async def _raw(request: Request) -> bytes:
+    """The body bytes, inflated and measured (``_limits``: bounded memory)."""
+    raw = await read_body(request, MAX_BODY)
+    check_structure(raw)
+    return raw
 
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed")
 
 
+def _parse(raw: bytes) -> Any:
+    return parse_json(raw, fast_loads, lambda r: json.loads(r, parse_constant=_no_constant))
+
+
+async def _body(request: Request) -> Any:
+    return _parse(await _raw(request))
+
+
 def make_app(ledger: Ledger) -> Starlette:
     """The ASGI app serving ``ledger``."""
 
-    async def auth(request: Request) -> Till:
+    def read(fn: Callable[..., T], *args: Any) -> T:
+        with ledger.storage.transaction() as tx:
+            return fn(tx, *args)
+
+    async def principal(request: Request, *kinds: str) -> Principal:
+        """Who is asking; 401 without a known key, 403 when its kind may not ask this."""
         header = request.headers.get("authorization", "")
         scheme, _, key = header.partition(" ")
-        if scheme.lower() != "bearer" or not key.strip():
-            raise RequestError(401, "unauthorized", "a till key is required (Bearer)")
-        till = await run_in_threadpool(ledger.authenticate, key.strip())
-        if till is None:
-            raise RequestError(401, "unauthorized", "unknown till key")
-        return till
+        key = key.strip()
+        if scheme.lower() != "bearer" or not key:
+            raise RequestError(401, "unauthorized", "a key is required (Bearer)")
+        if len(key) > MAX_KEY or has_control(key):
+            raise RequestError(401, "unauthorized", "unknown key")
+        who = await run_in_threadpool(read, _apikeys.authenticate, key)
+        if who is None:
+            raise RequestError(401, "unauthorized", "unknown or revoked key")
+        if who.kind not in kinds:
+            raise RequestError(403, "forbidden", f"a key of kind {who.kind!r} may not do this "
+                               f"(it takes a {' or '.join(kinds)} key)")
+        return who
+
+    async def auth(request: Request) -> Till:
+        who = await principal(request, "till")
+        assert who.till is not None
+        return who.till
 
     async def transactions(request: Request) -> Response:
         till = await auth(request)
-        body = await _body(request)
+        raw = await _raw(request)
+        n = count_transactions(raw)
+        if n is not None and n > MAX_BATCH:  # refused before a single TXN is built
+            raise RequestError(413, "batch_too_large", f"at most {MAX_BATCH} transactions a batch",
+                               "transactions")
+        body = _parse(raw)
+        v.txn_identifiers(body)
         answer = await run_in_threadpool(ledger.upload, till, body)
         return _json(answer.to_json())
 
@@ -116,24 +135,25 @@ def make_app(ledger: Ledger) -> Starlette:
 
     async def release(request: Request) -> Response:
         till = await auth(request)
+        hold_id = v.ident(request.path_params["hold_id"], "hold_id")
+        account = account_of(hold_id)
+        if account is None or has_control(account):
+            raise RequestError(404, "unknown_hold", "no such hold", "hold_id")
         await run_in_threadpool(ledger.release_hold, till, request.path_params["hold_id"])
         return _json({"released": True})
 
     async def bundle(request: Request) -> Response:
-        await auth(request)
-        raw = request.query_params.get("since")
+        await principal(request, "till", "office")
         since = None
-        if raw is not None:
-            if not raw.isascii() or not raw.isdigit():
-                raise RequestError(400, "invalid", "since must be an integer >= 0", "since")
-            since = int(raw)
+        if request.query_params.get("since") is not None:
+            since = v.query_int(request.query_params, "since", 0)
         answer = await run_in_threadpool(ledger.bundle_answer_text, since)
         if answer is None:
             raise RequestError(404, "no_bundle", "no bundle has been imported yet")
         return Response(answer, media_type="application/json")
 
     async def customer(request: Request) -> Response:
-        await auth(request)
+        await principal(request, "till", "office")
         card = v.card(request.path_params["card"])
         found = await run_in_threadpool(ledger.customer, card)
         if found is None:
@@ -141,11 +161,77 @@ def make_app(ledger: Ledger) -> Starlette:
         return _json(found)
 
     async def tokens(request: Request) -> Response:
-        await auth(request)
+        who = await principal(request, "app")  # never a till: it could spend anyone's points
         body = v.obj(await _body(request))
         card = v.card(body.get("card"))
         token = await run_in_threadpool(ledger.issue_token, card)
+        log.info("token issued for card %s to app key %s", mask_card(card), who.name)
         return _json({"token": token})
+
+    # -- reading the ledger (office: everything; a till: its own sales only) --
+    async def till_transactions(request: Request) -> Response:
+        who = await principal(request, "office", "till")
+        till = v.ident(request.path_params["till"], "till")
+        if who.till is not None and till != who.till.till:
+            raise RequestError(403, "forbidden", f"this key belongs to till {who.till.till}",
+                               "till")
+        q = request.query_params
+        first = v.query_int(q, "from", 1)
+        last = v.query_int(q, "to", v.MAX_INT, minimum=first)
+        limit = v.query_int(q, "limit", _readers.DEFAULT_PAGE, minimum=1,
+                            maximum=_readers.MAX_PAGE)
+        page = await run_in_threadpool(read, _readers.by_till, till, first, last, limit)
+        if page is None:
+            raise RequestError(404, "unknown_till", "no such till", "till")
+        return _json(page)
+
+    async def transaction(request: Request) -> Response:
+        who = await principal(request, "office", "till")
+        txn_id = v.txn_id({"txn_id": request.path_params["txn_id"]})
+        own = who.till.till if who.till is not None else None
+        found = await run_in_threadpool(read, _readers.by_txn_id, txn_id, own)
+        if not found:  # another till's txn_id answers like an unknown one: nothing leaks
+            raise RequestError(404, "unknown_txn", "no such transaction", "txn_id")
+        return _json({"transactions": found})
+
+    async def receipt(request: Request) -> Response:
+        who = await principal(request, "office", "till")
+        till, seq = _readers.parse_receipt(
+            f"{request.path_params['till']}/{request.path_params['seq']}")
+        v.ident(till, "receipt")
+        if who.till is not None and till != who.till.till:
+            raise RequestError(403, "forbidden", f"this key belongs to till {who.till.till}",
+                               "receipt")
+        found = await run_in_threadpool(read, _readers.by_receipt, till, seq)
+        if found is None:
+            raise RequestError(404, "unknown_receipt", "no such receipt", "receipt")
+        return _json(found)
+
+    async def _account(request: Request) -> str:
+        await principal(request, "office")
+        if "card" in request.path_params:
+            card = v.card(request.path_params["card"])
+            found = await run_in_threadpool(read, _readers.account_of, card)
+            if found is None:
+                raise RequestError(404, "unknown_card", "no such card", "card")
+            return found[0]
+        account = v.ident(request.path_params["account"], "account")
+        if await run_in_threadpool(read, _readers.account_of, account, False) is None:
+            raise RequestError(404, "unknown_account", "no such account", "account")
+        return account
+
+    async def balance(request: Request) -> Response:
+        account = await _account(request)
+        return _json(await run_in_threadpool(read, _readers.balances, account, ledger.now_text()))
+
+    async def statement(request: Request) -> Response:
+        account = await _account(request)
+        q = request.query_params
+        offset = v.query_int(q, "offset", 0)
+        limit = v.query_int(q, "limit", _readers.DEFAULT_PAGE, minimum=1,
+                            maximum=_readers.MAX_PAGE)
+        return _json(await run_in_threadpool(read, _readers.statement, account,
+                                             ledger.now_text(), offset, limit))
 
     async def time(request: Request) -> Response:
         return _json({"server_time": iso(ledger.clock())})
@@ -186,6 +272,13 @@ def make_app(ledger: Ledger) -> Starlette:
         Route("/v1/bundle", bundle, methods=["GET"]),
         Route("/v1/customers/{card}", customer, methods=["GET"]),
         Route("/v1/tokens", tokens, methods=["POST"]),
+        Route("/v1/ledger/tills/{till}/transactions", till_transactions, methods=["GET"]),
+        Route("/v1/ledger/transactions/{txn_id}", transaction, methods=["GET"]),
+        Route("/v1/ledger/receipts/{till}/{seq}", receipt, methods=["GET"]),
+        Route("/v1/ledger/accounts/{account}", balance, methods=["GET"]),
+        Route("/v1/ledger/accounts/{account}/statement", statement, methods=["GET"]),
+        Route("/v1/ledger/cards/{card}", balance, methods=["GET"]),
+        Route("/v1/ledger/cards/{card}/statement", statement, methods=["GET"]),
         Route("/v1/time", time, methods=["GET"]),
         Route("/v1/keys", keys, methods=["GET"]),
         Route("/openapi.json", spec, methods=["GET"]),

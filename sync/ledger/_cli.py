@@ -10,10 +10,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from fastcore import MAX_INT
 
+from . import _apikeys, _readers
 from ._errors import LedgerError
 from ._ledger import Ledger
+from ._flags import collect_flags
 from ._report import collect, render
+from ._views import statement_table, txn_table
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -52,16 +56,21 @@ def ledger() -> None:
 def serve(db_url: str, host: str, port: int, log_level: str, per_sale_commit: bool) -> None:
     """Serve the ledger HTTP API (docs/sync-protocol.md) with uvicorn.
 
+    Card numbers are masked to their last 4 digits in every log line,
+    the access log included, at every --log-level.
+
     Example: kopilka ledger serve --db sqlite:///ledger.db --host 127.0.0.1 --port 8400
     """
     import uvicorn
 
     from ._app import make_app
+    from ._logs import setup
 
-    logging.basicConfig(level=log_level.upper())
+    log_config = setup(log_level)  # card numbers masked in every line, access log included
     with Ledger(db_url, per_sale_commit=per_sale_commit) as led:
         led.start_auditor()  # re-prices uploaded sales after their acknowledgement
-        uvicorn.run(make_app(led), host=host, port=port, log_level=log_level)
+        uvicorn.run(make_app(led), host=host, port=port, log_level=log_level,
+                    log_config=log_config)
 
 
 @ledger.command()
@@ -275,6 +284,130 @@ def epoch_show(db_url: str) -> None:
         click.echo(led.epoch())
 
 
+def _key_group(kind: str, name: str, who: str, example_name: str) -> click.Group:
+    """``add``/``list``/``revoke`` for one kind of credential (app or office)."""
+
+    @click.group(name, help=f"{who} keys.\n\nExample: kopilka ledger {name} add --db "
+                            f"sqlite:///ledger.db --name {example_name}")
+    def group() -> None:
+        pass
+
+    @group.command("add", help=f"Make an {kind} key named NAME and print it once (only its "
+                               f"hash is stored).\n\nExample: kopilka ledger {name} add "
+                               f"--db sqlite:///ledger.db --name {example_name}")
+    @db_option
+    @click.option("--name", required=True)
+    @_errors
+    def add(db_url: str, name: str) -> None:
+        with Ledger(db_url) as led, led.storage.transaction() as tx:
+            key = _apikeys.add(tx, kind, name, led.now_text())
+        click.echo(key)
+
+    @group.command("list", help=f"List the {kind} keys: name, created, revoked (never the "
+                                f"keys).\n\nExample: kopilka ledger {name} list --db "
+                                "sqlite:///ledger.db")
+    @db_option
+    @_errors
+    def list_(db_url: str) -> None:
+        with Ledger(db_url) as led, led.storage.transaction() as tx:
+            keys = _apikeys.listing(tx, kind)
+        for k in keys:
+            click.echo(f"{k.name}\t{k.created_at}\t"
+                       + (f"revoked {k.revoked_at}" if k.revoked_at else "active"))
+
+    @group.command("revoke", help=f"Revoke the {kind} key NAME: it answers 401 from now on."
+                                  f"\n\nExample: kopilka ledger {name} revoke --db "
+                                  f"sqlite:///ledger.db {example_name}")
+    @db_option
+    @click.argument("key_name", metavar="NAME")
+    @_errors
+    def revoke(db_url: str, key_name: str) -> None:
+        with Ledger(db_url) as led, led.storage.transaction() as tx:
+            done = _apikeys.revoke(tx, kind, key_name, led.now_text())
+        click.echo(f"{kind} key {key_name}: " + ("revoked" if done else "was already revoked"))
+
+    return group
+
+
+ledger.add_command(_key_group("app", "app-key", "The app back end's token-issuing", "app"))
+ledger.add_command(_key_group("office", "office-key", "Head office's read-only", "hq"))
+
+
+@ledger.command("txn")
+@db_option
+@click.option("--till", "till_id", default=None, help="a till's transactions by seq range")
+@click.option("--from", "first", type=click.IntRange(0, MAX_INT), default=1, show_default=True)
+@click.option("--to", "last", type=click.IntRange(0, MAX_INT), default=None)
+@click.option("--limit", type=click.IntRange(1, _readers.MAX_PAGE), default=_readers.DEFAULT_PAGE,
+              show_default=True, help="rows per page (the next page's --from is printed)")
+@click.option("--txn-id", default=None)
+@click.option("--receipt", default=None, help="<till>/<seq>, as printed on the receipt")
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
+@_errors
+def txn(db_url: str, till_id: str | None, first: int, last: int | None, limit: int,
+        txn_id: str | None, receipt: str | None, as_json: bool) -> None:
+    """Show transactions the ledger holds: by till and seq range, by txn_id or by receipt.
+
+    Answers "did this sale reach head office?" without SQL. Exactly one of
+    --till, --txn-id and --receipt.
+
+    Example: kopilka ledger txn --db sqlite:///ledger.db --receipt KY-001-01/42
+    """
+    if sum(x is not None for x in (till_id, txn_id, receipt)) != 1:
+        raise click.UsageError("give exactly one of --till, --txn-id, --receipt")
+    with Ledger(db_url) as led, led.storage.transaction() as tx:
+        if till_id is not None:
+            page = _readers.by_till(tx, till_id, first, MAX_INT if last is None else last,
+                                    limit)
+            if page is None:
+                raise click.ClickException(f"no till {till_id}")
+            rows, more = page["transactions"], page["next_from"]
+            data: object = page
+        elif txn_id is not None:
+            rows, more = _readers.by_txn_id(tx, txn_id), None
+            data = {"transactions": rows}
+        else:
+            assert receipt is not None
+            found = _readers.by_receipt(tx, *_readers.parse_receipt(receipt))
+            rows, more, data = ([found] if found else []), None, found
+    if as_json:
+        click.echo(json.dumps(data, indent=1, ensure_ascii=False))
+    else:
+        click.echo(txn_table(rows), nl=False)
+        if more is not None:
+            click.echo(f"more: --from {more}")
+    if not rows:
+        sys.exit(1)
+
+
+@ledger.command("statement")
+@db_option
+@click.argument("who", metavar="CARD|ACCOUNT")
+@click.option("--offset", type=click.IntRange(0, MAX_INT), default=0, show_default=True)
+@click.option("--limit", type=click.IntRange(1, _readers.MAX_PAGE), default=_readers.MAX_PAGE,
+              show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
+@_errors
+def statement(db_url: str, who: str, offset: int, limit: int, as_json: bool) -> None:
+    """An account's statement: every journal entry, oldest first, running balance.
+
+    Each entry names its receipt (<till>/<seq>); the header gives the raw
+    balance, the points held and the available balance (balance - held).
+
+    Example: kopilka ledger statement --db sqlite:///ledger.db 2900000123458
+    """
+    with Ledger(db_url) as led, led.storage.transaction() as tx:
+        found = _readers.account_of(tx, who)
+        if found is None:
+            raise click.ClickException(f"no card or account {who}")
+        data = _readers.statement(tx, found[0], led.now_text(), offset, limit)
+        data["cards"] = found[1]
+    if as_json:
+        click.echo(json.dumps(data, indent=1, ensure_ascii=False))
+    else:
+        click.echo(statement_table(data), nl=False)
+
+
 @click.group()
 def report() -> None:
     """Reports for head office.
@@ -292,10 +425,13 @@ def report_sync(db_url: str, fmt: str) -> None:
     """Sync health per store and till: contact, high-water, gaps, queue, rejects, audits.
 
     Sales not yet re-priced by the server's audit worker are audited first,
-    so the audit mismatch counts are complete.
+    so the audit mismatch counts are complete. Flags follow: a token jti used
+    at two tills, and accounts offline redemption drove below zero (by how
+    much, against the bound cap x tills). CSV: the tills table, an empty
+    line, then the flags table.
 
     Example: kopilka report sync --db sqlite:///ledger.db --format csv
     """
     with Ledger(db_url) as led:
         led.audit_pending()  # sales the server has not re-priced yet count too
-        click.echo(render(collect(led.storage), fmt), nl=False)
+        click.echo(render(collect(led.storage), fmt, collect_flags(led.storage)), nl=False)

@@ -233,6 +233,16 @@ MIGRATIONS: list[tuple[int, str, list[str | tuple[str, str]]]] = [
         # a sale closes any active hold carrying its txn_id: one bulk look-up per batch
         "CREATE INDEX holds_by_txn ON holds (txn_id)",
     ]),
+    (6, "app and head-office credentials", [
+        # reference table like tills: app keys issue tokens, office keys read the ledger
+        """CREATE TABLE api_keys (
+            kind TEXT NOT NULL CHECK (kind IN ('app', 'office')),
+            name TEXT NOT NULL,
+            key_hash TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL,
+            revoked_at TEXT,
+            PRIMARY KEY (kind, name))""",
+    ]),
 ]
 
 

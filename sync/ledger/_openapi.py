@@ -18,9 +18,10 @@ def _resp(desc: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
 
 
 def _errors(*codes: int) -> dict[str, Any]:
-    text = {400: "invalid body (nothing changed)", 401: "missing or unknown till key",
-            403: "the key belongs to another till or store", 404: "not found",
-            409: "conflict", 413: "too large", 415: "unsupported Content-Encoding",
+    text = {400: "invalid body (nothing changed)", 401: "missing, unknown or revoked key",
+            403: "this kind of key may not do this, or it belongs to another till or store",
+            404: "not found", 409: "conflict",
+            413: "too large (bytes, values or transactions)", 415: "unsupported Content-Encoding",
             503: "unavailable; retry after Retry-After seconds"}
     return {str(c): _resp(text[c], _ERROR) for c in codes}
 
@@ -34,18 +35,55 @@ _I = {"type": "integer"}
 _TILL_ERRORS = (400, 401, 403, 503)
 
 
+def _q(name: str, desc: str, **schema: Any) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": desc,
+            "schema": {"type": "integer", **schema}}
+
+
+def _p(name: str, desc: str = "") -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "description": desc, "schema": _S}
+
+
+_SALE = {"type": "object", "properties": {
+    "receipt": {"type": "string", "description": "<till>/<seq>, as printed"}, "till": _S,
+    "store": _S, "seq": _I, "txn_id": _S, "kind": _S, "at": _S, "mode": _S, "account": _S,
+    "received_at": _S, "original_txn_id": {"type": ["string", "null"]},
+    "hold_id": {"type": ["string", "null"]}, "outcome": {"type": "object"},
+    "txn": {"type": "object", "description": "the TXN as uploaded (single look-ups only)"}}}
+_BALANCE = {"type": "object", "properties": {
+    "account": _S, "balance": _I, "held": _I,
+    "available": {"type": "integer", "description": "balance - held; below 0 after an offline "
+                  "overdraft"}, "holds": {"type": "array", "items": {"type": "object"}}}}
+_STATEMENT = {"type": "object", "properties": {
+    **_BALANCE["properties"], "offset": _I, "total_entries": _I,
+    "next_offset": {"type": ["integer", "null"]},
+    "entries": {"type": "array", "items": {"type": "object", "properties": {
+        "at": _S, "kind": _S, "points": _I, "balance": _I, "txn_id": {"type": ["string", "null"]},
+        "receipt": {"type": ["string", "null"]}, "note": {"type": ["string", "null"]},
+        "entry_id": _S}}}}}
+_PAGE = _q("limit", "rows per page", minimum=1, maximum=500, default=100)
+
+
 def openapi() -> dict[str, Any]:
     """The document (a fresh dict each call)."""
     secured = [{"tillKey": []}]
+    reader = [{"officeKey": []}, {"tillKey": []}]
+    office = [{"officeKey": []}]
     return {
         "openapi": "3.1.0",
         "info": {"title": "kopilka central ledger", "version": "1",
                  "description": "Till ⇄ ledger protocol v1 (docs/sync-protocol.md). Request "
                                 "bodies may be sent with Content-Encoding: gzip."},
         "components": {
-            "securitySchemes": {"tillKey": {"type": "http", "scheme": "bearer",
-                                            "description": "per-till key from "
-                                            "`kopilka ledger till add`"}},
+            "securitySchemes": {
+                "tillKey": {"type": "http", "scheme": "bearer",
+                            "description": "per-till key from `kopilka ledger till add`"},
+                "appKey": {"type": "http", "scheme": "bearer",
+                           "description": "the app back end's key from `kopilka ledger app-key "
+                                          "add`: issues tokens, nothing else"},
+                "officeKey": {"type": "http", "scheme": "bearer",
+                              "description": "head office's key from `kopilka ledger "
+                                             "office-key add`: reads the whole ledger"}},
             "schemas": {
                 "Error": {"type": "object", "required": ["error", "detail"],
                           "properties": {"error": _S, "detail": _S, "field": _S}},
@@ -122,7 +160,7 @@ def openapi() -> dict[str, Any]:
                 "responses": {"200": _resp("released", {"type": "object"}),
                               **_errors(401, 403, 404, 409)}}},
             "/v1/bundle": {"get": {
-                "summary": "Bundle changes since a version", "security": secured,
+                "summary": "Bundle changes since a version", "security": reader,
                 "parameters": [{"name": "since", "in": "query", "required": False,
                                 "schema": {"type": "integer", "minimum": 0}}],
                 "responses": {"200": _resp("none, delta or full", {"type": "object", "properties": {
@@ -130,17 +168,62 @@ def openapi() -> dict[str, Any]:
                     "changes": {"type": "object"}, "bundle": {"type": "object"}}}),
                     **_errors(400, 401, 404)}}},
             "/v1/customers/{card}": {"get": {
-                "summary": "A card's profile and available balance", "security": secured,
+                "summary": "A card's profile and available balance", "security": reader,
                 "parameters": [{"name": "card", "in": "path", "required": True, "schema": _S}],
                 "responses": {"200": _resp("the customer", {"type": "object"}),
                               **_errors(400, 401, 404)}}},
             "/v1/tokens": {"post": {
-                "summary": "Issue the app's signed loyalty token (JWS, EdDSA)",
-                "security": secured,
+                "summary": "Issue the app's signed loyalty token (JWS, EdDSA); a till key "
+                           "gets 403", "security": [{"appKey": []}],
                 "requestBody": _body({"type": "object", "required": ["card"],
                                       "properties": {"card": _S}}),
                 "responses": {"200": _resp("the token", {"type": "object", "properties": {
-                    "token": _S}}), **_errors(400, 401, 404)}}},
+                    "token": _S}}), **_errors(400, 401, 403, 404)}}},
+            "/v1/ledger/tills/{till}/transactions": {"get": {
+                "summary": "A till's applied transactions by seq range, oldest first (a till "
+                           "key: its own till only, another is 403)", "security": reader,
+                "parameters": [_p("till"), _q("from", "first seq", minimum=0, default=1),
+                               _q("to", "last seq", minimum=0), _PAGE],
+                "responses": {"200": _resp("a page; next_from is the next page's from", {
+                    "type": "object", "properties": {
+                        "till": _S, "store": _S, "high_water": _I, "max_seq": _I,
+                        "transactions": {"type": "array", "items": _SALE},
+                        "next_from": {"type": ["integer", "null"]}}}),
+                    **_errors(400, 401, 403, 404)}}},
+            "/v1/ledger/transactions/{txn_id}": {"get": {
+                "summary": "The sales stored under a txn_id (a till key: its own only; another "
+                           "till's answers 404 like an unknown one)", "security": reader,
+                "parameters": [_p("txn_id", "a UUID")],
+                "responses": {"200": _resp("found", {"type": "object", "properties": {
+                    "transactions": {"type": "array", "items": _SALE}}}),
+                    **_errors(400, 401, 403, 404)}}},
+            "/v1/ledger/receipts/{till}/{seq}": {"get": {
+                "summary": "The sale printed as receipt <till>/<seq> (a till key: its own "
+                           "till only, another is 403)", "security": reader,
+                "parameters": [_p("till"), _p("seq", "digits")],
+                "responses": {"200": _resp("the sale", _SALE), **_errors(400, 401, 403, 404)}}},
+            "/v1/ledger/accounts/{account}": {"get": {
+                "summary": "Raw and available balance of an account, with its active holds",
+                "security": office, "parameters": [_p("account")],
+                "responses": {"200": _resp("balances", _BALANCE),
+                              **_errors(400, 401, 403, 404)}}},
+            "/v1/ledger/accounts/{account}/statement": {"get": {
+                "summary": "Every journal entry, oldest first, with receipt and running balance",
+                "security": office,
+                "parameters": [_p("account"), _q("offset", "entries to skip", minimum=0), _PAGE],
+                "responses": {"200": _resp("a page of the statement", _STATEMENT),
+                              **_errors(400, 401, 403, 404)}}},
+            "/v1/ledger/cards/{card}": {"get": {
+                "summary": "Balances of the card's account", "security": office,
+                "parameters": [_p("card", "EAN-13")],
+                "responses": {"200": _resp("balances", _BALANCE),
+                              **_errors(400, 401, 403, 404)}}},
+            "/v1/ledger/cards/{card}/statement": {"get": {
+                "summary": "The statement of the card's account", "security": office,
+                "parameters": [_p("card", "EAN-13"),
+                               _q("offset", "entries to skip", minimum=0), _PAGE],
+                "responses": {"200": _resp("a page of the statement", _STATEMENT),
+                              **_errors(400, 401, 403, 404)}}},
             "/v1/time": {"get": {"summary": "The ledger clock",
                                  "responses": {"200": _resp("now", {"type": "object"})}}},
             "/v1/keys": {"get": {"summary": "The token public keys (JWKS)",

@@ -4,7 +4,13 @@ One row per till, grouped by store: last contact, contiguous high-water
 seq, gaps, queue depth and oldest unsynced age (from the latest heartbeat),
 rejected transactions, duplicates refused and audit mismatches. Every
 figure comes from the till's own shard (``till_state``, ``till_seqs``,
-``heartbeats``, ``rejects``), so the report never scans the sales.
+``heartbeats``, ``rejects``), so the per-till rows never scan the sales.
+
+Two flags follow (``_flags``): a token ``jti`` used at two tills, and an
+account an offline redemption drove below zero. In CSV every text cell
+starting with ``=``, ``+``, ``-`` or ``@`` (or a tab or carriage return)
+gets a leading ``'``, so a spreadsheet never runs it as a formula; numbers
+are written as numbers.
 """
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ._flags import FLAG_COLUMNS, Flags, flag_rows
 from ._ingest import gaps
 from ._storage import Storage
 
@@ -73,24 +80,54 @@ def _flat(row: TillRow) -> dict[str, Any]:
     return {k: ("" if data[k] is None else data[k]) for k in COLUMNS}
 
 
-def render(rows: list[TillRow], fmt: str) -> str:
-    """The report as ``table``, ``csv`` or ``json`` text."""
-    if fmt == "json":
-        return json.dumps({"tills": [dict(asdict(r), gaps=[list(g) for g in r.gaps])
-                                     for r in rows]}, indent=2, ensure_ascii=False)
-    flat = [_flat(r) for r in rows]
-    if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(flat)
-        return buf.getvalue()
-    if fmt != "table":
-        raise ValueError(f"unknown format {fmt!r}")
-    cells = [list(COLUMNS)] + [[str(r[c]) for c in COLUMNS] for r in flat]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet shows as text: formula-like text gets a leading ``'``."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _csv(columns: tuple[str, ...], rows: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: csv_cell(v) for k, v in r.items()} for r in rows)
+    return buf.getvalue()
+
+
+def _table(columns: tuple[str, ...], rows: list[dict[str, Any]], empty: str) -> str:
+    cells = [list(columns)] + [[str(r[c]) for c in columns] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     if not rows:
-        lines.append("(no tills registered)")
+        lines.append(empty)
     return "\n".join(lines) + "\n"
+
+
+def render(rows: list[TillRow], fmt: str, flags: Flags | None = None) -> str:
+    """The report as ``table``, ``csv`` or ``json`` text (with the flags when given).
+
+    CSV with flags is two tables separated by an empty line: the tills,
+    then one row per transaction a flag concerns.
+    """
+    if fmt == "json":
+        data: dict[str, Any] = {"tills": [dict(asdict(r), gaps=[list(g) for g in r.gaps])
+                                          for r in rows]}
+        if flags is not None:
+            data["flags"] = flags.to_json()
+        return json.dumps(data, indent=2, ensure_ascii=False)
+    flat = [_flat(r) for r in rows]
+    extra = flag_rows(flags) if flags is not None else None
+    if fmt == "csv":
+        out = _csv(COLUMNS, flat)
+        return out if extra is None else out + "\n" + _csv(FLAG_COLUMNS, extra)
+    if fmt != "table":
+        raise ValueError(f"unknown format {fmt!r}")
+    out = _table(COLUMNS, flat, "(no tills registered)")
+    if extra is not None:
+        out += "\nflags\n" + _table(FLAG_COLUMNS, extra, "(no flags)")
+    return out

@@ -8,13 +8,58 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
+import os
 import sqlite3
+import stat
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from ._errors import Conflict, StorageError
 from ._storage import Row, Storage, Tx
+
+log = logging.getLogger(__name__)
+
+#: the ledger file holds the token signing keys: owner read/write only
+FILE_MODE = 0o600
+
+
+def private_file(path: str) -> None:
+    """Create ``path`` with mode 0600 (whatever the umask), or tighten an existing one.
+
+    An existing file is only ever ``chmod``-ed by name, never opened: closing
+    any descriptor of a file drops every POSIX lock this process holds on
+    it, including those of another SQLite connection to the same ledger.
+    SQLite gives its ``-wal`` and ``-shm`` files the database file's mode,
+    and ``_private_companions`` re-checks them after opening.
+    """
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        except FileExistsError:  # another process made it meanwhile
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+        else:
+            try:
+                os.fchmod(fd, FILE_MODE)  # the umask may have taken bits off
+            finally:
+                os.close(fd)
+            return
+    if mode != FILE_MODE:
+        if mode & 0o077:
+            log.warning("%s was readable by others (mode %o); now 0600", path, mode)
+        os.chmod(path, FILE_MODE)
+
+
+def _private_companions(path: str) -> None:
+    for suffix in ("-wal", "-shm", "-journal"):
+        try:
+            if stat.S_IMODE(os.stat(path + suffix).st_mode) != FILE_MODE:
+                os.chmod(path + suffix, FILE_MODE)
+        except FileNotFoundError:
+            pass
 
 
 class _SqliteTx(Tx):
@@ -64,6 +109,10 @@ class SqliteStorage(Storage):
             parent = Path(path).expanduser().parent
             if not parent.is_dir():
                 raise StorageError("bad_url", f"directory {parent} does not exist")
+            try:
+                private_file(path)
+            except OSError as exc:
+                raise StorageError("unusable", f"cannot create {path}: {exc}") from exc
         try:
             self._conn = sqlite3.connect(
                 path, isolation_level=None, check_same_thread=False, timeout=30.0
@@ -71,6 +120,9 @@ class SqliteStorage(Storage):
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute("PRAGMA busy_timeout=30000")
+            if path != ":memory:":
+                self._conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # WAL made
+                _private_companions(path)
         except sqlite3.Error as exc:
             raise StorageError("unusable", f"cannot open {path}: {exc}") from exc
 

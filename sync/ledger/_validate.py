@@ -1,13 +1,28 @@
-"""Request-body checks of the ledger API: a specific 4xx, nothing changed."""
+"""Request-body checks of the ledger API: a specific 4xx, nothing changed.
+
+Identifiers (till, store, account, card, txn_id, jti, hold ids, names)
+never hold control characters (U+0000–U+001F, U+007F): PostgreSQL refuses
+NUL in TEXT, and a refusal from the database must never become a 5xx.
+Integers stay within ``0 … 2^53 − 1`` (a BIGINT never overflows).
+"""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from ._cards import ean13_ok
 from ._errors import RequestError
+from fastcore import MAX_INT
+
+from ._limits import has_control
 from ._tills import Till
 from ._txn import is_int
+
+MAX_IDENT = 256
+#: identifier members of a TXN checked at the request level (path, keys)
+_TXN_IDENTS = (((), ("txn_id", "till", "store", "hold_id", "original_txn_id")),
+               (("customer",), ("card", "account", "jti")))
 
 
 def obj(body: Any) -> dict[str, Any]:
@@ -15,6 +30,58 @@ def obj(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise RequestError(400, "invalid", "the body must be a JSON object")
     return body
+
+
+def ident(value: Any, field: str) -> str:
+    """A non-empty identifier without control characters, at most 256 characters."""
+    if not isinstance(value, str) or not value:
+        raise RequestError(400, "invalid", f"{field} must be a non-empty string", field)
+    if has_control(value):
+        raise RequestError(400, "invalid", f"{field} must not hold control characters", field)
+    if len(value) > MAX_IDENT:
+        raise RequestError(400, "invalid", f"{field} is longer than {MAX_IDENT} characters",
+                           field)
+    return value
+
+
+def txn_identifiers(body: Any) -> None:
+    """Refuse an upload whose TXNs carry an identifier with a control character.
+
+    Checked on the request before anything is stored: such a TXN could
+    never be stored on PostgreSQL (NUL) and is a hostile till's, so the
+    whole request is ``400 invalid`` with the field's path (the uploader
+    splits the batch and quarantines the one TXN). So is a ``seq`` beyond
+    a 64-bit integer, which could not even be recorded as a reject; the
+    range ``2^53 … 2^63 − 1`` is the TXN rules' business (``rejected``).
+    """
+    if not isinstance(body, Mapping):
+        return
+    for key in ("till", "store"):
+        if isinstance(body.get(key), str) and has_control(body[key]):
+            ident(body[key], key)
+    txns = body.get("transactions")
+    if not isinstance(txns, list):
+        return
+    for i, txn in enumerate(txns):
+        if not isinstance(txn, Mapping):
+            continue
+        seq = txn.get("seq")
+        if is_int(seq) and not -2**63 <= seq < 2**63:
+            # not storable at all (even in the rejects table): refused as a request
+            raise RequestError(400, "invalid", "seq is beyond a 64-bit integer",
+                               f"transactions[{i}].seq")
+        for path, keys in _TXN_IDENTS:
+            node: Any = txn
+            for step in path:
+                node = node.get(step) if isinstance(node, Mapping) else None
+            if not isinstance(node, Mapping):
+                continue
+            for key in keys:
+                value = node.get(key)
+                if isinstance(value, str) and has_control(value):
+                    field = ".".join((f"transactions[{i}]", *path, key))
+                    raise RequestError(400, "invalid", f"{field} must not hold control "
+                                       "characters", field)
 
 
 def own(body: dict[str, Any], till: Till, *, store: bool) -> None:
@@ -33,9 +100,7 @@ def text(body: dict[str, Any], key: str, *, optional: bool = False) -> str | Non
     value = body.get(key)
     if value is None and optional:
         return None
-    if not isinstance(value, str) or not value:
-        raise RequestError(400, "invalid", f"{key} must be a non-empty string", key)
-    return value
+    return ident(value, key)
 
 
 def count(body: dict[str, Any], key: str, *, minimum: int = 0, optional: bool = False
@@ -44,8 +109,9 @@ def count(body: dict[str, Any], key: str, *, minimum: int = 0, optional: bool = 
     value = body.get(key)
     if value is None and optional:
         return None
-    if not is_int(value) or value < minimum:
-        raise RequestError(400, "invalid", f"{key} must be an integer >= {minimum}", key)
+    if not is_int(value) or value < minimum or value > MAX_INT:
+        raise RequestError(400, "invalid",
+                           f"{key} must be an integer from {minimum} to 2^53 - 1", key)
     return int(value)
 
 
@@ -73,7 +139,8 @@ def heartbeat(body: dict[str, Any]) -> dict[str, Any]:
     age = body.get("oldest_unsynced_age_s")
     if age is None:
         age = 0
-    if isinstance(age, bool) or not isinstance(age, (int, float)) or age < 0 or age != age:
+    if (isinstance(age, bool) or not isinstance(age, (int, float)) or age != age or age < 0
+            or age > MAX_INT):
         raise RequestError(400, "invalid", "oldest_unsynced_age_s must be a number >= 0",
                            "oldest_unsynced_age_s")
     out["oldest_unsynced_age_s"] = int(age)
@@ -83,9 +150,27 @@ def heartbeat(body: dict[str, Any]) -> dict[str, Any]:
     hardware = body.get("hardware")
     if hardware is None:
         hardware = {}
-    if not isinstance(hardware, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in hardware.items()):
+    if not isinstance(hardware, dict) or len(hardware) > 64 or not all(
+            isinstance(k, str) and isinstance(v, str) and len(k) <= MAX_IDENT
+            and len(v) <= MAX_IDENT for k, v in hardware.items()):
         raise RequestError(400, "invalid", "hardware must map names to status strings",
                            "hardware")
+    for k, val in hardware.items():
+        if has_control(k) or has_control(val):
+            raise RequestError(400, "invalid", "hardware must not hold control characters",
+                               f"hardware.{k!r}")
     out["hardware"] = hardware
     return out
+
+
+def query_int(params: Mapping[str, str], key: str, default: int, *, minimum: int = 0,
+              maximum: int = MAX_INT) -> int:
+    """An integer query parameter (ASCII digits) within ``minimum … maximum``."""
+    raw = params.get(key)
+    if raw is None:
+        return default
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 16 or not (
+            minimum <= int(raw) <= maximum):
+        raise RequestError(400, "invalid", f"{key} must be an integer from {minimum} to "
+                           f"{maximum}", key)
+    return int(raw)

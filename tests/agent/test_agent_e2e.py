@@ -39,7 +39,7 @@ def wait(cond: Any, what: str, agent: Agent, timeout: float = 15.0) -> None:
 def shop(tmp_path: Path) -> Iterator[dict[str, Any]]:
     from hardware_sim import ChaosProxy, ScannerTwin
     from hardware_sim._printer import PrinterTwin
-    from sync.ledger import Ledger, make_app
+    from sync.ledger import Ledger, add_key, make_app
 
     ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
     key = ledger.add_till("KY-001", "KY-001-01")
@@ -60,7 +60,8 @@ def shop(tmp_path: Path) -> Iterator[dict[str, Any]]:
     (tmp_path / "till").mkdir()
     _first_pull(cfg, key, proxy.url)
     agent = Agent(cfg, CameraDrivenRuntime(), pull_every_s=3600).start()
-    phone = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=5)
+    app_key = add_key(ledger, "app", "phone")  # tokens come from the app's back end, not a till
+    phone = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {app_key}"}, timeout=5)
     try:
         yield {"ledger": ledger, "proxy": proxy, "printer": printer, "scanner": scanner, "agent": agent,
                "phone": phone}

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sync.ledger import Ledger
 
 from .conftest import FakeClock
+from .credentials import app_headers
 from .helpers import CARD_A, CARD_C, ASGIClient, TillSim
 
 
@@ -31,7 +32,7 @@ def check_with_jwks(token: str, jwks: dict) -> dict:
 
 def test_an_issued_token_verifies_with_the_public_key_shipped_in_the_bundle(
         client: ASGIClient, till: TillSim, shop: Ledger) -> None:
-    resp = client.post("/v1/tokens", json={"card": CARD_A}, headers=till.headers)
+    resp = client.post("/v1/tokens", json={"card": CARD_A}, headers=app_headers(shop))
     assert resp.status_code == 200
     bundle = client.get("/v1/bundle", headers=till.headers).json()["bundle"]
     claims = check_with_jwks(resp.json()["token"], bundle["keys"])
@@ -45,7 +46,8 @@ def test_an_issued_token_verifies_with_the_public_key_shipped_in_the_bundle(
 
 
 def test_a_tampered_token_does_not_verify(client: ASGIClient, till: TillSim, shop: Ledger) -> None:
-    token = client.post("/v1/tokens", json={"card": CARD_A}, headers=till.headers).json()["token"]
+    token = client.post("/v1/tokens", json={"card": CARD_A},
+                        headers=app_headers(shop)).json()["token"]
     head, body, sig = token.split(".")
     claims = json.loads(b64d(body))
     claims["bal"] = 10**6
@@ -97,7 +99,8 @@ def test_token_requests_that_are_wrong_get_a_specific_4xx(
     assert client.post("/v1/tokens", json={"card": CARD_A}).status_code == 401
     cases = [({"card": "123"}, 400), ({"card": "2900000123459"}, 400), ({}, 400),
              ({"card": "2900000999992"}, 404)]
+    app = app_headers(shop)
     for body, status in cases:
-        resp = client.post("/v1/tokens", json=body, headers=till.headers)
+        resp = client.post("/v1/tokens", json=body, headers=app)
         assert resp.status_code == status, (body, resp.text)
         assert resp.json()["error"] in ("invalid", "unknown_card")
