@@ -41,11 +41,31 @@ def repriced(txn: dict[str, Any], **customer: Any) -> dict[str, Any]:
     return rehash(txn)
 
 
-def post(client: ASGIClient, till: TillSim, txns: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    resp = client.post("/v1/transactions", json=till.body(txns), headers=till.headers)
+def results_of(resp: Any, txns: list[Any]) -> list[dict[str, Any]]:
+    """The per-TXN answers; a batch refused whole at the request level counts as a refusal.
+
+    The request checks (``_limits``, ``_validate.txn_identifiers``) refuse a body
+    with a control character in an identifier, or nested deeper than 64 levels,
+    with ``400`` naming ``transactions[i].<path>``: the till's uploader then splits
+    the batch and quarantines that TXN alone (docs/ledger.md). For a one-TXN batch
+    that is the same answer as ``rejected``/``invalid`` with the TXN's path.
+    """
+    if resp.status_code == 400 and len(txns) == 1:
+        doc = resp.json()
+        if doc.get("error") == "invalid":
+            field = str(doc.get("field") or "")
+            prefix = "transactions[0]."
+            return [{"status": "rejected", "reason": "invalid", "detail": doc.get("detail", ""),
+                     "field": field[len(prefix):] if field.startswith(prefix) else field,
+                     "http": 400}]
     assert resp.status_code == 200, resp.text
     results: list[dict[str, Any]] = resp.json()["results"]
     return results
+
+
+def post(client: ASGIClient, till: TillSim, txns: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    resp = client.post("/v1/transactions", json=till.body(txns), headers=till.headers)
+    return results_of(resp, txns)
 
 
 def snapshot(ledger: Ledger) -> dict[str, Any]:

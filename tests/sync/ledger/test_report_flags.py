@@ -73,15 +73,16 @@ def test_an_account_driven_below_zero_offline_is_flagged_with_the_amount_and_the
         ("KY-001-01", 100, 100), ("KY-002-01", 100, 100)]
 
 
-def test_a_card_only_offline_redemption_is_bounded_by_the_programs_card_cap(
+def test_a_card_only_offline_redemption_beyond_the_card_cap_is_refused_and_never_flagged(
         client: ASGIClient, till: TillSim, shop: Ledger) -> None:
     shop.adjust("A-77", -490)
     sale = with_token(till, "A-77", None, None, redeem=100, available=100)
-    send(client, till, [sale])
-    (flag,) = collect_flags(shop.storage).offline_overdraft
-    card_cap = BUNDLE["program"].get("offline_card_redeem_cap")
-    assert flag.tills == 1 and flag.uses[0].cap == card_cap
-    assert flag.bound == (card_cap or 0) and flag.exceeds == (flag.below_zero > (card_cap or 0))
+    resp = client.post("/v1/transactions", content=json.dumps(till.body([sale])).encode(),
+                       headers=till.headers)
+    (res,) = resp.json()["results"]
+    card_cap = BUNDLE["program"].get("offline_card_redeem_cap") or 0
+    assert card_cap < 100 and (res["status"], res["reason"]) == ("rejected", "overdraft")
+    assert collect_flags(shop.storage).offline_overdraft == []
 
 
 def test_an_account_below_zero_by_an_adjustment_alone_is_not_an_offline_overdraft(
@@ -140,7 +141,9 @@ def test_a_hostile_till_name_and_hardware_string_are_quoted_in_the_csv(
     assert row["high_water"] == "0" and row["queue_depth"] == "0"
 
 
-@pytest.mark.parametrize("text", ["46\x00", "\ud800", "\\u0000"], ids=["nul", "surrogate", "text"])
+# A NUL or a lone surrogate no longer reaches storage (refused at upload: test_hostile.py);
+# the text of an escape still does, and PostgreSQL's jsonb must not choke on it.
+@pytest.mark.parametrize("text", ["\\u0000"], ids=["text"])
 def test_a_sale_body_with_an_escape_postgresql_cannot_read_still_shows_its_jti(
         client: ASGIClient, till: TillSim, other_till: TillSim, shop: Ledger,
         text: str) -> None:
