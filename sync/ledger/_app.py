@@ -118,14 +118,18 @@ def make_app(ledger: Ledger) -> Starlette:
         return _json({"released": True})
 
     async def bundle(request: Request) -> Response:
-        await auth(request)
+        till = await auth(request)
         raw = request.query_params.get("since")
         since = None
         if raw is not None:
             if not raw.isascii() or not raw.isdigit():
                 raise RequestError(400, "invalid", "since must be an integer >= 0", "since")
             since = int(raw)
-        answer = await run_in_threadpool(ledger.bundle_answer_text, since)
+        cursor = request.query_params.get("customers")
+        if cursor is not None and (len(cursor) > 300 or not cursor.isprintable()):
+            raise RequestError(400, "invalid", "customers is the cursor of the last answer",
+                               "customers")
+        answer = await run_in_threadpool(ledger.bundle_answer_text, since, till, cursor)
         if answer is None:
             raise RequestError(404, "no_bundle", "no bundle has been imported yet")
         return Response(answer, media_type="application/json")
@@ -137,6 +141,16 @@ def make_app(ledger: Ledger) -> Starlette:
         if found is None:
             raise RequestError(404, "unknown_card", "no such card", "card")
         return _json(found)
+
+    async def till_me(request: Request) -> Response:
+        till = await auth(request)
+        return _json(await run_in_threadpool(ledger.till_info, till))
+
+    async def re_enrol(request: Request) -> Response:
+        till = await auth(request)
+        body = v.obj(await _body(request))
+        v.own(body, till, store=True)
+        return _json(await run_in_threadpool(ledger.re_enrol, till))
 
     async def tokens(request: Request) -> Response:
         await auth(request)
@@ -184,6 +198,8 @@ def make_app(ledger: Ledger) -> Starlette:
         Route("/v1/bundle", bundle, methods=["GET"]),
         Route("/v1/customers/{card}", customer, methods=["GET"]),
         Route("/v1/tokens", tokens, methods=["POST"]),
+        Route("/v1/tills/me", till_me, methods=["GET"]),
+        Route("/v1/tills/me/re-enrol", re_enrol, methods=["POST"]),
         Route("/v1/time", time, methods=["GET"]),
         Route("/v1/keys", keys, methods=["GET"]),
         Route("/openapi.json", spec, methods=["GET"]),

@@ -48,8 +48,12 @@ def ledger() -> None:
 @click.option("--log-level", default="warning", show_default=True)
 @click.option("--per-sale-commit", is_flag=True,
               help="commit each sale on its own (single-shard transactions on Citus)")
+@click.option("--customer-refresh-s", default=1.0, show_default=True, type=click.FloatRange(0),
+              help="fold sales and balance changes into the store customer caches at most "
+                   "this often (seconds)")
 @_errors
-def serve(db_url: str, host: str, port: int, log_level: str, per_sale_commit: bool) -> None:
+def serve(db_url: str, host: str, port: int, log_level: str, per_sale_commit: bool,
+          customer_refresh_s: float) -> None:
     """Serve the ledger HTTP API (docs/sync-protocol.md) with uvicorn.
 
     Example: kopilka ledger serve --db sqlite:///ledger.db --host 127.0.0.1 --port 8400
@@ -59,7 +63,8 @@ def serve(db_url: str, host: str, port: int, log_level: str, per_sale_commit: bo
     from ._app import make_app
 
     logging.basicConfig(level=log_level.upper())
-    with Ledger(db_url, per_sale_commit=per_sale_commit) as led:
+    with Ledger(db_url, per_sale_commit=per_sale_commit,
+                customer_refresh_s=customer_refresh_s) as led:
         led.start_auditor()  # re-prices uploaded sales after their acknowledgement
         uvicorn.run(make_app(led), host=host, port=port, log_level=log_level)
 
@@ -94,7 +99,8 @@ def members_import(db_url: str, file: Path) -> None:
     """Load members from CSV or JSON lines; re-importing the same file changes nothing.
 
     Columns: card, account, tier, segments, offers, birthday, favorite_category,
-    favorite_until, opening_balance, offline_cap.
+    favorite_until, opening_balance, offline_cap, home_store (the store whose tills
+    keep the card in their offline customer cache).
 
     Example: kopilka ledger members import --db sqlite:///ledger.db members.csv
     """
@@ -106,6 +112,23 @@ def members_import(db_url: str, file: Path) -> None:
     for account in stats.opening_differs:
         click.echo(f"warning: account {account}: opening balance differs from the one already "
                    "journaled; not applied (use kopilka ledger adjust)", err=True)
+
+
+@members.command("remove")
+@db_option
+@click.argument("cards", nargs=-1, required=True)
+@_errors
+def members_remove(db_url: str, cards: tuple[str, ...]) -> None:
+    """Remove member cards; the stores' tills drop them with their next bundle delta.
+
+    The account, its journal and its sales stay (points are money). An
+    unknown card refuses the whole list and changes nothing.
+
+    Example: kopilka ledger members remove --db sqlite:///ledger.db 2900000123454
+    """
+    with Ledger(db_url) as led:
+        n = led.remove_members(list(dict.fromkeys(cards)))
+    click.echo(f"cards removed: {n}")
 
 
 @ledger.command()
