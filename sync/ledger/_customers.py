@@ -76,11 +76,20 @@ def body(card: Sequence[Any], acc: tuple[int, int, int | None] | None, year: int
     return json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
 
 
-def _bump(tx: Tx, storage_kind: str) -> int:
-    tx.execute("UPDATE customer_cache SET rev = rev + 1 WHERE id = 1")
-    row = tx.one("SELECT rev FROM customer_cache WHERE id = 1")
-    assert row is not None
-    return int(row[0])
+class _Rev:
+    """The rev of this transaction's writes, taken (the counter bumped) on first use."""
+
+    def __init__(self, tx: Tx) -> None:
+        self.tx = tx
+        self.value: int | None = None
+
+    def __call__(self) -> int:
+        if self.value is None:
+            self.tx.execute("UPDATE customer_cache SET rev = rev + 1 WHERE id = 1")
+            row = self.tx.one("SELECT rev FROM customer_cache WHERE id = 1")
+            assert row is not None
+            self.value = int(row[0])
+        return self.value
 
 
 def _put(tx: Tx, rows: list[tuple[Any, ...]]) -> None:
@@ -110,8 +119,7 @@ def _cutoff(now: str) -> str:
     return utc_text(parse_utc_text(now) - timedelta(days=BUYER_DAYS))
 
 
-def sync_cards(tx: Tx, cards: Sequence[str], now: str, *, rev: int | None = None,
-               kind: str = "") -> int:
+def sync_cards(tx: Tx, cards: Sequence[str], now: str, rev: _Rev | None = None) -> int:
     """Bring every cache row of ``cards`` in line with ``cards``/``accounts``; return rows written.
 
     A card's rows: ``*`` (every member), its home store, and every store it
@@ -149,8 +157,8 @@ def sync_cards(tx: Tx, cards: Sequence[str], now: str, *, rev: int | None = None
             if store not in want and b is not None:
                 writes.append((store, card, prof[1], None, 0, bought, None))
     if writes:
-        rev = rev if rev is not None else _bump(tx, kind)
-        _put(tx, [(*w[:3], rev, *w[4:]) for w in writes])
+        n = (rev or _Rev(tx))()
+        _put(tx, [(*w[:3], n, *w[4:]) for w in writes])
     return len(writes)
 
 
@@ -159,16 +167,16 @@ def ensure_built(tx: Tx, now: str) -> None:
     row = tx.one("SELECT built FROM customer_cache WHERE id = 1")
     if row is None or int(row[0]):
         return
-    rev = _bump(tx, "")
+    rev = _Rev(tx)
     cards = [str(r[0]) for r in tx.all("SELECT card FROM cards ORDER BY card")]
     for part in _chunks(cards):
-        sync_cards(tx, part, now, rev=rev)
+        sync_cards(tx, part, now, rev)
     _buyers(tx, _cutoff(now), now, rev)
     tx.execute("UPDATE customer_cache SET built = 1, refreshed_at = ? WHERE id = 1", (now,))
     log.info("store customer caches built from %d members", len(cards))
 
 
-def _buyers(tx: Tx, since: str, now: str, rev: int) -> int:
+def _buyers(tx: Tx, since: str, now: str, rev: _Rev) -> int:
     """Add every card of an account that bought at a store since ``since`` to that store."""
     rows = tx.all("SELECT store, account, MAX(received_at) FROM sales WHERE received_at > ? "
                   "AND kind = 'sale' GROUP BY store, account", (since,))
@@ -192,7 +200,7 @@ def _buyers(tx: Tx, since: str, now: str, rev: int) -> int:
             home = old[0] if old else 0
             last = max(at, old[1]) if old and old[1] else at
             if old is None or old[2] != text:
-                writes.append((store, card, account, rev, home, last, text))
+                writes.append((store, card, account, rev(), home, last, text))
             elif old[1] != last:
                 tx.execute("UPDATE store_customers SET last_bought = ? WHERE store = ? "
                            "AND card = ?", (last, store, card))
@@ -220,14 +228,11 @@ def refresh(tx: Tx, now: str, every_s: float, kind: str) -> bool:
     cutoff = _cutoff(now)
     lapsed = tx.all("SELECT card FROM store_customers WHERE last_bought < ? AND home = 0 "
                     "AND store <> ? AND body IS NOT NULL", (cutoff, ALL))
-    new_buyers = tx.one("SELECT 1 FROM sales WHERE received_at > ? AND kind = 'sale' "
-                        "AND account NOT LIKE 'anon:%' LIMIT 1", (since,))
-    if cards or lapsed or new_buyers:
-        rev = _bump(tx, kind)
-        _buyers(tx, since, now, rev)
-        todo = sorted(set(cards) | {str(r[0]) for r in lapsed})
-        for part in _chunks(todo):
-            sync_cards(tx, part, now, rev=rev)
+    rev = _Rev(tx)
+    _buyers(tx, since, now, rev)
+    todo = sorted(set(cards) | {str(r[0]) for r in lapsed})
+    for part in _chunks(todo):
+        sync_cards(tx, part, now, rev)
     tx.execute("UPDATE customer_cache SET refreshed_at = ? WHERE id = 1", (now,))
     return True
 
@@ -296,7 +301,7 @@ def remove(tx: Tx, cards: Sequence[str], now: str, kind: str) -> int:
     """Delete members' cards (accounts and journal stay); their cache rows become tombstones."""
     for part in _chunks(list(cards)):
         tx.execute(f"DELETE FROM cards WHERE card IN ({','.join('?' * len(part))})", part)
-    return sync_cards(tx, list(cards), now, kind=kind)
+    return sync_cards(tx, list(cards), now)
 
 
 def bought_at(now: datetime) -> str:
