@@ -239,8 +239,9 @@ class Uploader:
         c.rejected += counts.rejected
         c.last_success_at = time.time()
         c.last_error = None
-        if counts.rejected and self.outbox.seq_conflicts():
-            # Not a network failure (no backoff), but the operator must act.
+        if self.outbox.seq_conflicts():
+            # Not a network failure (no backoff), but the operator must act
+            # (shown until the re-enrolment moves those rows).
             c.last_error = f"seq_conflict: {SEQ_CONFLICT_HINT}"
         self.backoff.success()
         return counts
