@@ -47,32 +47,39 @@ def _bad(detail: str, field: str) -> BundleRefused:
     return BundleRefused("invalid", detail, field=f"customers.{field}" if field else "customers")
 
 
-def _entry(row: Any, index: list[int | None], where: str) -> tuple[str, str]:
-    values = [None if i is None else row[i] for i in index]
-    entry = dict(zip(FIELDS, values))
-    card, account = entry["card"], entry["account"]
+_LISTS = (FIELDS.index("segments"), FIELDS.index("offers"))
+_TEXTS = tuple(FIELDS.index(n) for n in _TEXT)
+_BOOLS = tuple(FIELDS.index(n) for n in _FLAGS)
+_BALANCE = FIELDS.index("balance")
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _entry(row: Any, index: list[int | None] | None, where: str) -> tuple[str, str]:
+    """One entry checked and in ``FIELDS`` order (``index`` None: it already is)."""
+    values = list(row) if index is None else [None if i is None else row[i] for i in index]
+    card, account = values[0], values[1]
     if not isinstance(card, str) or len(card) != 13 or not card.isascii() or not card.isdigit():
         raise _bad("card must be 13 digits", f"{where}.card")
     if not isinstance(account, str) or not account:
         raise _bad("account must be a non-empty string", f"{where}.account")
-    for name in ("segments", "offers"):
-        v = entry[name]
+    for i in _LISTS:
+        v = values[i]
         if v is None:
-            values[FIELDS.index(name)] = []
-        elif not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-            raise _bad("expected a list of strings", f"{where}.{name}")
-    for name in _TEXT:
-        if entry[name] is not None and not isinstance(entry[name], str):
-            raise _bad("expected a string or null", f"{where}.{name}")
-    for name in _FLAGS:
-        if entry[name] is not None and not isinstance(entry[name], bool):
-            raise _bad("expected true, false or null", f"{where}.{name}")
-    bal = entry["balance"]
+            values[i] = []
+        elif v.__class__ is not list or not all(x.__class__ is str for x in v):
+            raise _bad("expected a list of strings", f"{where}.{FIELDS[i]}")
+    for i in _TEXTS:
+        if values[i] is not None and values[i].__class__ is not str:
+            raise _bad("expected a string or null", f"{where}.{FIELDS[i]}")
+    for i in _BOOLS:
+        if values[i] is not None and values[i].__class__ is not bool:
+            raise _bad("expected true, false or null", f"{where}.{FIELDS[i]}")
+    bal = values[_BALANCE]
     if bal is None:
-        values[FIELDS.index("balance")] = 0
-    elif isinstance(bal, bool) or not isinstance(bal, int) or not -_MAX_INT <= bal <= _MAX_INT:
+        values[_BALANCE] = 0
+    elif bal.__class__ is not int or not -_MAX_INT <= bal <= _MAX_INT:
         raise _bad("balance must be an integer", f"{where}.balance")
-    return card, json.dumps(values, ensure_ascii=False, separators=(",", ":"))
+    return card, _dumps(values)
 
 
 def parse_changes(part: Any) -> CustomerChanges:
@@ -87,7 +94,9 @@ def parse_changes(part: Any) -> CustomerChanges:
     if (not isinstance(fields, list) or not all(isinstance(f, str) for f in fields)
             or len(set(fields)) != len(fields) or "card" not in fields or "account" not in fields):
         raise _bad("fields must name each column once, card and account included", "fields")
-    index = [fields.index(f) if f in fields else None for f in FIELDS]
+    index: list[int | None] | None = [fields.index(f) if f in fields else None for f in FIELDS]
+    if fields == list(FIELDS):
+        index = None  # the usual case: no reordering
     rows, deletes = part.get("upsert"), part.get("delete")
     if not isinstance(rows, list):
         raise _bad("upsert must be a list", "upsert")

@@ -14,6 +14,7 @@ from agent._errors import SessionError
 from agent._ledger import HoldClientLedger
 from agent._till import Till
 from sync import BundlePuller, BundleRefused, HoldClient, PromoCache, TillDb
+from sync._customercache import FIELDS
 
 from .ledger_server import ROOT, LedgerServer, ledger_available, postgres_available
 
@@ -172,6 +173,12 @@ def test_a_bad_customers_member_refuses_the_whole_answer(tmp_path: Path) -> None
       "upsert": [["2900000123458", "A", "x"]], "delete": []}, "customers.upsert[0].segments"),
     ({"cursor": "c", "full": False, "fields": ["card", "account"], "upsert": [], "delete": [1]},
      "customers.delete"),
+    ({"cursor": "c", "full": True, "fields": list(FIELDS),
+      "upsert": [["2900000123458", "A", None, [], [], None, True, None, None, False, True]],
+      "delete": []}, "customers.upsert[0].balance"),
+    ({"cursor": "c", "full": True, "fields": list(FIELDS),
+      "upsert": [["2900000123458", "A", None, [], [], None, "yes", None, None, False, 5]],
+      "delete": []}, "customers.upsert[0].birthday_bonus_available"),
 ])
 def test_customer_changes_are_checked_field_by_field(part: Any, field: str) -> None:
     from sync._customercache import parse_changes
