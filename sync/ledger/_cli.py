@@ -77,8 +77,10 @@ def migrate(db_url: str) -> None:
 
     Example: kopilka ledger migrate --db postgresql://postgres@127.0.0.1:5432/kopilka
     """
-    with Ledger(db_url) as led, led.storage.transaction() as tx:
-        rows = tx.all("SELECT version, name, applied_at FROM schema_migrations ORDER BY version")
+    with Ledger(db_url) as led:
+        led.build_customer_caches()  # once, after migration 7: not in a till's request
+        with led.storage.transaction() as tx:
+            rows = tx.all("SELECT version, name, applied_at FROM schema_migrations ORDER BY version")
     for version, name, at in rows:
         click.echo(f"{version}\t{at}\t{name}")
 

@@ -232,6 +232,15 @@ class Ledger:
             return _customers.refresh(tx, self.now_text(), 0.0 if force else
                                       self.customer_refresh_s, self.storage.kind)
 
+    def build_customer_caches(self) -> None:
+        """Fill the store customer caches if they never were (``kopilka ledger migrate``).
+
+        Otherwise the first till request after migration 7 would do it, and
+        on a large ledger that takes minutes.
+        """
+        with self.storage.transaction() as tx:
+            _customers.ensure_built(tx, self.now_text())
+
     def remove_members(self, cards: list[str]) -> int:
         """Delete member cards (their account, journal and sales stay); tills drop them.
 

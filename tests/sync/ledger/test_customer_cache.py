@@ -198,3 +198,31 @@ def test_till_me_tells_the_next_seq_and_re_enrol_is_recorded(
     assert client.get("/v1/tills/me").status_code == 401
     with led.storage.transaction() as tx:
         assert tx.all("SELECT till, max_seq FROM till_enrolments") == [("KY-001-01", 2)]
+
+
+def test_members_remove_and_migrate_from_the_command_line(db_url: str, tmp_path: Any) -> None:
+    from click.testing import CliRunner
+
+    from sync.ledger._cli import ledger as ledger_group
+
+    runner = CliRunner()
+    members = tmp_path / "m.csv"
+    members.write_text(f"card,account,home_store\n{CARD_A},A-77,KY-001\n{CARD_B},A-77,\n")
+    db = ["--db", db_url]
+    assert runner.invoke(ledger_group, ["members", "import", *db, str(members)]).exit_code == 0
+    with Ledger(db_url) as led, led.storage.transaction() as tx:
+        tx.execute("UPDATE customer_cache SET built = 0")  # as a ledger upgraded to migration 7
+        tx.execute("DELETE FROM store_customers")
+    out = runner.invoke(ledger_group, ["migrate", *db])
+    assert out.exit_code == 0 and "7\t" in out.output
+    with Ledger(db_url) as led, led.storage.transaction() as tx:
+        assert sorted(tx.all("SELECT store, card FROM store_customers WHERE body IS NOT NULL")) == [
+            ("*", CARD_A), ("*", CARD_B), ("KY-001", CARD_A)]
+    gone = runner.invoke(ledger_group, ["members", "remove", *db, CARD_B])
+    assert gone.exit_code == 0 and "cards removed: 1" in gone.output
+    unknown = runner.invoke(ledger_group, ["members", "remove", *db, CARD_A, CARD_E])
+    assert unknown.exit_code == 1 and "unknown_card" in unknown.output and "Traceback" not in unknown.output
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"card,account,home_store\n{CARD_A},A-77,\" KY\"\n")
+    refused = runner.invoke(ledger_group, ["members", "import", *db, str(bad)])
+    assert refused.exit_code == 1 and "line 2.home_store" in refused.output
