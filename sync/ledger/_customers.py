@@ -210,6 +210,14 @@ def _buyers(tx: Tx, since: str, now: str, rev: _Rev) -> int:
 
 def refresh(tx: Tx, now: str, every_s: float, kind: str) -> bool:
     """Fold balance changes, new buyers and lapsed buyers into the caches (if due)."""
+    def due(row: Any) -> bool:
+        last = str(row[2])
+        return not int(row[1]) or not last or (
+            parse_utc_text(now) - parse_utc_text(last)).total_seconds() >= every_s
+
+    peek = tx.one("SELECT rev, built, refreshed_at FROM customer_cache WHERE id = 1")
+    if peek is None or not due(peek):
+        return False  # the common case: no lock taken
     lock = " FOR UPDATE SKIP LOCKED" if kind == "postgresql" else ""
     row = tx.one(f"SELECT rev, built, refreshed_at FROM customer_cache WHERE id = 1{lock}")
     if row is None:
@@ -218,7 +226,7 @@ def refresh(tx: Tx, now: str, every_s: float, kind: str) -> bool:
         ensure_built(tx, now)
         return True
     last = str(row[2])
-    if last and (parse_utc_text(now) - parse_utc_text(last)).total_seconds() < every_s:
+    if not due(row):
         return False
     since = utc_text(parse_utc_text(last) - MARGIN) if last else ""
     accounts = sorted({str(r[0]) for r in tx.all(

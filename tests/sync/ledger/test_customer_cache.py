@@ -226,3 +226,18 @@ def test_members_remove_and_migrate_from_the_command_line(db_url: str, tmp_path:
     bad.write_text(f"card,account,home_store\n{CARD_A},A-77,\" KY\"\n")
     refused = runner.invoke(ledger_group, ["members", "import", *db, str(bad)])
     assert refused.exit_code == 1 and "line 2.home_store" in refused.output
+
+
+def test_balance_changes_are_folded_in_at_most_every_refresh_interval(
+        led: Ledger, client: ASGIClient, ky1: TillSim, clock: FakeClock) -> None:
+    led.customer_refresh_s = 60
+    led.import_members(_members({"card": CARD_A, "account": "A-77", "opening_balance": 10,
+                                 "home_store": "KY-001"}))
+    full = _pull(client, ky1)["customers"]
+    led.adjust("A-77", 5)
+    clock.advance(seconds=30)
+    early = _pull(client, ky1, full["cursor"])["customers"]
+    assert early["upsert"] == []  # not due yet: the till keeps what it has
+    clock.advance(seconds=31)
+    late = _pull(client, ky1, early["cursor"])["customers"]
+    assert _entries(late)[CARD_A]["balance"] == 15
