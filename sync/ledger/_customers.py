@@ -27,7 +27,7 @@ import json
 import logging
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from ._clock import parse_utc_text, utc_text
@@ -305,13 +305,9 @@ def answer_text(tx: Tx, store: str, scope: str, epoch: str, cursor: str | None) 
             f'"delete":{dump(deletes)}}}')
 
 
-def remove(tx: Tx, cards: Sequence[str], now: str, kind: str) -> int:
+def remove(tx: Tx, cards: Sequence[str], now: str) -> int:
     """Delete members' cards (accounts and journal stay); their cache rows become tombstones."""
     for part in _chunks(list(cards)):
         tx.execute(f"DELETE FROM cards WHERE card IN ({','.join('?' * len(part))})", part)
     return sync_cards(tx, list(cards), now)
 
-
-def bought_at(now: datetime) -> str:
-    """The 90-day cut-off for a given instant (tests, docs)."""
-    return utc_text(now - timedelta(days=BUYER_DAYS))

@@ -251,7 +251,7 @@ class Ledger:
                 if tx.one("SELECT 1 FROM cards WHERE card = ?", (card,)) is None:
                     raise LedgerError("unknown_card", f"no member with card ...{card[-4:]}")
             _customers.ensure_built(tx, self.now_text())
-            _customers.remove(tx, cards, self.now_text(), self.storage.kind)
+            _customers.remove(tx, cards, self.now_text())
         return len(cards)
 
     def till_info(self, till: _tills.Till) -> dict[str, Any]:
