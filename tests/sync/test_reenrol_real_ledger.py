@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from cli import main
 from sync import Outbox, OutboxError, SyncError, TillDb, Uploader, UploaderBusy
-from sync._enrol import re_enrol
+from sync import re_enrol
 
 from .conftest import make_txn
 from .ledger_server import LedgerServer, free_port, ledger_available, postgres_available
