@@ -14,6 +14,7 @@ import click
 from agent._cli import agent_group, demo, queue, status, sync_group, token
 from drivers._cli import hw
 from fastcore._cli import price
+from sync._cli import till_group
 from sync.ledger._cli import ledger, report
 
 
@@ -63,6 +64,7 @@ main.add_command(demo)
 main.add_command(queue)
 main.add_command(status)
 main.add_command(sync_group)
+main.add_command(till_group)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,6 +15,7 @@ import uuid
 from typing import Any, Callable
 
 import fastcore
+from sync import cached_customer
 from sync._outbox import Outbox
 from sync._tilldb import TillDb
 
@@ -272,19 +273,20 @@ class Till:
             }
             offline = offline_redeemable(ident, self.redeemed_since(c["acc"], c["iat"]))
         else:
-            cached = online or self.catalog.customers.get(ident.card)
+            cached = online or cached_customer(self.db, ident.card) or self.catalog.customers.get(ident.card)
             if cached is None:
                 raise SessionError("unknown_card", "this card is not known at this store; sell without the card")
             customer = {
                 "card": ident.card, "account": cached["account"], "tier": cached.get("tier"),
                 "segments": cached.get("segments") or [], "offers": cached.get("offers") or [],
-                "birthday": cached.get("birthday"), "birthday_bonus_available": True,
+                "birthday": cached.get("birthday"),
+                "birthday_bonus_available": cached.get("birthday_bonus_available") is not False,
                 "favorite_category": cached.get("favorite_category"),
                 "favorite_until": cached.get("favorite_until"),
                 "first_purchase": bool(cached.get("first_purchase")), "source": "card", "jti": None,
                 "claims": None, "balance": int(cached.get("balance") or 0), "iat": None,
             }
-            offline = min(customer["balance"], self.catalog.offline_card_redeem_cap)
+            offline = max(0, min(customer["balance"], self.catalog.offline_card_redeem_cap))
         customer["offline_points"] = offline
         if online is not None:
             customer["balance"] = int(online.get("balance", customer["balance"]))

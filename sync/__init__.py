@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 from ._backoff import Backoff, parse_retry_after
+from ._customercache import cached_customer
 from ._delta import apply_delta
+from ._enrol import EnrolReport, re_enrol
 from ._errors import BundleRefused, OutboxError, SyncError, TillDbCorrupt, UploaderBusy
 from ._hashchain import GENESIS, canonical_json, txn_hash, verify_chain
 from ._holds import CardLookup, HoldClient, HoldOutcome
 from ._lease import UploaderLock
-from ._outbox import AckCounts, Outbox, OutboxRow, OutboxStatus
+from ._outbox import AckCounts, Outbox, OutboxRow, OutboxStatus, ReEnrolment
 from ._promocache import PromoCache
 from ._puller import BundlePuller, PullOutcome
 from ._tilldb import TillDb, WalStatus
@@ -19,6 +21,7 @@ __all__: list[str] = [
     "BundlePuller",
     "BundleRefused",
     "CardLookup",
+    "EnrolReport",
     "GENESIS",
     "HoldClient",
     "HoldOutcome",
@@ -28,6 +31,7 @@ __all__: list[str] = [
     "OutboxStatus",
     "PromoCache",
     "PullOutcome",
+    "ReEnrolment",
     "SyncError",
     "SyncReport",
     "TillDb",
@@ -38,8 +42,10 @@ __all__: list[str] = [
     "UploaderLock",
     "WalStatus",
     "apply_delta",
+    "cached_customer",
     "canonical_json",
     "parse_retry_after",
+    "re_enrol",
     "txn_hash",
     "verify_chain",
 ]

@@ -34,19 +34,20 @@ def txn_hash(txn: Mapping[str, Any]) -> str:
     return hashlib.sha256((prev + canonical_json(body)).encode("utf-8")).hexdigest()
 
 
-def verify_chain(txns: Iterable[Mapping[str, Any]]) -> int:
-    """Check seqs contiguous from 1 and every link; return the row count.
+def verify_chain(txns: Iterable[Mapping[str, Any]], *, first_seq: int = 1, prev: str = GENESIS) -> int:
+    """Check seqs contiguous from ``first_seq`` (1) and every link from ``prev``; return the row count.
 
+    (A re-enrolled till's outbox continues the ledger's chain: see ``Outbox.re_enrol``.)
     Raises ``ValueError`` naming the first bad seq.
     """
-    prev = GENESIS
     n = 0
     for n, txn in enumerate(txns, start=1):
-        if txn.get("seq") != n:
-            raise ValueError(f"seq {txn.get('seq')} where {n} was expected")
+        seq = first_seq + n - 1
+        if txn.get("seq") != seq:
+            raise ValueError(f"seq {txn.get('seq')} where {seq} was expected")
         if txn.get("prev_hash") != prev:
-            raise ValueError(f"seq {n}: prev_hash does not link")
+            raise ValueError(f"seq {seq}: prev_hash does not link")
         if txn_hash(txn) != txn.get("hash"):
-            raise ValueError(f"seq {n}: hash does not match its body")
+            raise ValueError(f"seq {seq}: hash does not match its body")
         prev = str(txn["hash"])
     return n

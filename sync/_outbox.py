@@ -11,6 +11,17 @@ from the one recorded with our last acknowledgement, the ledger was
 restored from a backup and may have forgotten what it acknowledged, so
 every row above the ledger's reported contiguous high-water mark (its last
 verified acknowledgement of us) is offered again; duplicates are harmless.
+
+Re-enrolment (``re_enrol``, ``kopilka till re-enrol``): a till whose data
+was wiped starts again at seq 1, and the ledger answers ``seq_conflict``
+to every seq it already holds. Given the ledger's highest seq and its hash
+(``GET``/``POST /v1/tills/me``), the rows it refused that way (and any
+later row) are moved, in one transaction, to fresh seqs after it, chained
+from that hash, and offered again; a *floor* recorded in ``sync_state``
+(``seq_floor`` = ``seq:hash``) makes the next sale continue from there.
+Only rows the ledger has answered may move: a ``seq_conflict`` is proof it
+never applied them. A row still ``pending`` might have been applied with
+its answer lost, so re-enrolment is refused while any is pending.
 """
 from __future__ import annotations
 
@@ -71,6 +82,23 @@ class OutboxStatus:
     acked_through: int
     epoch: str | None
     ledger_high_water: int | None
+    #: rows the ledger refused as ``seq_conflict`` (see ``SEQ_CONFLICT_HINT``)
+    seq_conflicts: int = 0
+
+
+@dataclass(frozen=True)
+class ReEnrolment:
+    """What ``re_enrol`` did: the ledger's last seq, the rows moved, the next seq."""
+
+    base_seq: int
+    moved: int
+    requeued: int
+    next_seq: int
+
+
+SEQ_CONFLICT_HINT = ("the ledger already holds these seqs of this till from other sales (its data "
+                     "was wiped or restored from an old copy): run `kopilka till re-enrol --config "
+                     "till.toml` (docs/till-sync.md)")
 
 
 @dataclass(frozen=True)
@@ -131,7 +159,19 @@ class Outbox:
 
     def _head(self, conn: sqlite3.Connection) -> tuple[int, str]:
         row = conn.execute("SELECT seq, hash FROM outbox ORDER BY seq DESC LIMIT 1").fetchone()
+        floor = self._floor(conn)
+        if floor is not None and (row is None or int(row[0]) < floor[0]):
+            return floor
         return (0, GENESIS) if row is None else (int(row[0]), row[1])
+
+    @staticmethod
+    def _floor(conn: sqlite3.Connection) -> tuple[int, str] | None:
+        """(seq, hash) the outbox continues from after a re-enrolment, or None."""
+        row = conn.execute("SELECT value FROM sync_state WHERE key = 'seq_floor'").fetchone()
+        if row is None or not row[0]:
+            return None
+        seq, _, digest = str(row[0]).partition(":")
+        return int(seq), digest
 
     def append(self, txn: Mapping[str, Any], *, extra: Iterable[Statement] = ()) -> OutboxRow:
         """Commit one sale or return; it is final when this returns.
@@ -245,8 +285,10 @@ class Outbox:
                         if row is None:
                             log.warning("ledger answered for unknown txn_id %s", txn_id)
                             continue
-                        self._quarantine(conn, int(row[0]), str(txn_id),
-                                         str(res.get("reason") or "rejected"), res.get("detail"), now)
+                        reason = str(res.get("reason") or "rejected")
+                        self._quarantine(conn, int(row[0]), str(txn_id), reason, res.get("detail"), now)
+                        if reason == "seq_conflict":
+                            log.error("outbox seq %d: seq_conflict: %s", int(row[0]), SEQ_CONFLICT_HINT)
                         rejected += 1
                     if epoch is not None:
                         reoffered = self._epoch(conn, epoch, high_water)
@@ -388,7 +430,70 @@ class Outbox:
             acked_through=int(last) if first_pending is None else int(first_pending) - 1,
             epoch=self.db.get_state("epoch"),
             ledger_high_water=None if hw is None else int(hw),
+            seq_conflicts=self.seq_conflicts(),
         )
+
+    def seq_conflicts(self) -> int:
+        """Rows set aside because the ledger holds their seq from another sale."""
+        with self.db.lock:
+            return int(self.db.conn.execute(
+                "SELECT COUNT(*) FROM quarantine WHERE reason = 'seq_conflict'").fetchone()[0])
+
+    # -- re-enrolment (module doc) -----------------------------------------------
+
+    def re_enrol(self, ledger_max_seq: int, ledger_last_hash: str) -> ReEnrolment:
+        """Continue this outbox after the ledger's highest seq of this till.
+
+        Raises ``OutboxError("unsynced")`` (changing nothing) while any row
+        is pending: the ledger must have answered every row first.
+        """
+        if isinstance(ledger_max_seq, bool) or not isinstance(ledger_max_seq, int) or ledger_max_seq < 0:
+            raise OutboxError("invalid", "the ledger's max_seq must be an integer >= 0")
+        if not isinstance(ledger_last_hash, str) or len(ledger_last_hash) != 64:
+            raise OutboxError("invalid", "the ledger's last_hash must be 64 hex characters")
+        with self.db.transaction() as conn:
+            pending = conn.execute("SELECT COUNT(*) FROM outbox WHERE status = 'pending'").fetchone()[0]
+            if pending:
+                raise OutboxError(
+                    "unsynced", f"{pending} sales are not yet answered by the ledger; they must reach "
+                    "it first (start the agent or run `kopilka sync now`, then re-enrol)")
+            acked = conn.execute("SELECT MAX(seq) FROM outbox WHERE status = 'acked'").fetchone()[0]
+            base, base_hash = ledger_max_seq, ledger_last_hash
+            if acked is not None and int(acked) > base:
+                base = int(acked)  # the ledger forgot it (restored): never reuse an acked seq
+                base_hash = conn.execute("SELECT hash FROM outbox WHERE seq = ?", (base,)).fetchone()[0]
+            rows = conn.execute(
+                "SELECT o.seq, o.txn_id, o.prev_hash, o.hash, o.body, o.created_at, o.status,"
+                " q.reason, q.detail, q.at FROM outbox o LEFT JOIN quarantine q"
+                " ON q.seq = o.seq WHERE o.status = 'rejected' AND (o.seq > ? OR q.reason = 'seq_conflict')"
+                " ORDER BY o.seq", (base,)).fetchall()
+            old = [int(r[0]) for r in rows]
+            conn.executemany("DELETE FROM quarantine WHERE seq = ?", ((q,) for q in old))
+            conn.executemany("DELETE FROM outbox WHERE seq = ?", ((q,) for q in old))
+            prev, seq, requeued = base_hash, base, 0
+            for r in rows:
+                seq += 1
+                body = json.loads(r[4])
+                body.pop("hash", None)
+                body.update(seq=seq, prev_hash=prev)
+                digest = txn_hash(body)
+                body["hash"] = digest
+                again = r[7] == "seq_conflict"
+                conn.execute(
+                    "INSERT INTO outbox (seq, txn_id, body, prev_hash, hash, created_at, status, ack_status)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (seq, r[1], canonical_json(body), prev, digest, r[5],
+                     "pending" if again else "rejected", None if again else r[7]))
+                if again:
+                    requeued += 1
+                else:
+                    conn.execute("INSERT INTO quarantine (seq, txn_id, reason, detail, at) VALUES (?, ?, ?, ?, ?)",
+                                 (seq, r[1], r[7], r[8], r[9]))
+                prev = digest
+            TillDb.set_state(conn, "seq_floor", f"{base}:{base_hash}")
+        log.warning("outbox re-enrolled after the ledger's seq %d: %d rows moved (%d offered again)",
+                    base, len(rows), requeued)
+        return ReEnrolment(base, len(rows), requeued, seq + 1)
 
     def rows(self) -> list[OutboxRow]:
         """Every row, by seq (audits and tests)."""
@@ -399,9 +504,22 @@ class Outbox:
     def verify(self) -> int:
         """Verify seqs and the hash chain of the whole outbox; return the row count.
 
+        After a re-enrolment the chain is verified from its floor (rows above
+        it contiguous and linked from the ledger's hash); rows below it, from
+        before, are each checked against their own hash.
         Raises ``OutboxError("broken_chain")`` naming the first bad row.
         """
+        with self.db.lock:
+            floor = self._floor(self.db.conn)
+        rows = self.rows()
         try:
-            return verify_chain(r.txn for r in self.rows())
+            if floor is None:
+                return verify_chain(r.txn for r in rows)
+            below = [r.txn for r in rows if r.seq <= floor[0]]
+            for txn in below:
+                if txn_hash(txn) != txn.get("hash"):
+                    raise ValueError(f"seq {txn.get('seq')}: hash does not match its body")
+            return len(below) + verify_chain((r.txn for r in rows if r.seq > floor[0]),
+                                             first_seq=floor[0] + 1, prev=floor[1])
         except ValueError as exc:
             raise OutboxError("broken_chain", str(exc)) from exc

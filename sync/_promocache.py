@@ -39,6 +39,7 @@ from typing import Any
 
 import fastcore
 
+from ._customercache import CustomerChanges, cached_customer, cursor, store_changes
 from ._delta import KEYED, apply_delta
 from ._memory import Canon, release_free_memory
 from ._errors import BundleRefused
@@ -327,8 +328,12 @@ class PromoCache:
         log.info("bundle version %s in force (full)", version)
         return engine
 
-    def install_delta(self, from_version: int, version: int, changes: Any) -> Any:
-        """Apply a delta to the stored bundle, validate it, then store only the changed rows."""
+    def install_delta(self, from_version: int, version: int, changes: Any, *,
+                      in_txn: Callable[[sqlite3.Connection], None] | None = None) -> Any:
+        """Apply a delta to the stored bundle, validate it, then store only the changed rows.
+
+        ``in_txn`` runs in the transaction that stores it (the store customer cache).
+        """
         if self.version is None or self.version != from_version:
             err = BundleRefused(
                 "version_mismatch", f"delta from {from_version} but version {self.version} is held"
@@ -372,9 +377,30 @@ class PromoCache:
                         top += 1
                         conn.execute("INSERT INTO promo_entry (section, key, pos, body) VALUES (?, ?, ?, ?)",
                                      (section, e[key], top, _dump(e)))
+            if in_txn is not None:
+                in_txn(conn)
         self._state = (version, meta, engine)
         log.info("bundle version %s in force (delta from %s)", version, from_version)
         return engine
+
+    # -- the store customer cache (spec/till.md §2a, ``_customercache``) ----------
+
+    def customer(self, card: str) -> dict[str, Any] | None:
+        """The store customer cache's entry for ``card`` (offline identification), or None."""
+        return cached_customer(self.db, card)
+
+    @property
+    def customers_cursor(self) -> str:
+        """The ledger's cursor of the customer cache held (``""``: none yet)."""
+        return cursor(self.db)
+
+    def install_customers(self, changes: CustomerChanges) -> None:
+        """Store customer changes that came without a new bundle, in one transaction."""
+        with self.db.transaction() as conn:
+            store_changes(conn, changes)
+        release_free_memory()
+        log.info("store customer cache: %s, %d upserts, %d deletes",
+                 "full" if changes.full else "delta", len(changes.upsert), len(changes.delete))
 
     def refusals(self) -> list[dict[str, Any]]:
         """Refused bundles, newest first (status screen)."""

@@ -5,6 +5,12 @@ comes is validated and stored by the ``PromoCache`` in one SQLite
 transaction; only then is the new compiled engine handed to ``on_engine``
 (the agent swaps it between two scans, never pausing scanning). Offline or
 refused, the till keeps pricing with its last good bundle.
+
+Each request also carries the cursor of the till's store customer cache
+(``customers=``); the answer's ``customers`` member (upserts and deletes
+of the store's cards, or the whole cache) is checked first and written in
+the same SQLite transaction as the bundle it came with, or alone when the
+bundle did not change. A bad ``customers`` member refuses the whole answer.
 """
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ import httpx
 
 import fastcore
 
+from ._customercache import CustomerChanges, parse_changes, store_changes
 from ._errors import BundleRefused
 from ._promocache import PromoCache
 
@@ -30,6 +37,8 @@ class PullOutcome:
     kind: str
     version: int | None
     reason: str | None = None
+    #: store customer cache: "full", "delta" (applied) or None (none came)
+    customers: str | None = None
 
 
 class BundlePuller:
@@ -54,7 +63,8 @@ class BundlePuller:
 
     def _get(self, since: int) -> dict[str, Any] | PullOutcome:
         try:
-            resp = self.client.get("/v1/bundle", params={"since": since})
+            resp = self.client.get("/v1/bundle", params={
+                "since": since, "customers": self.cache.customers_cursor})
         except httpx.TransportError as exc:
             log.info("bundle pull: offline (%s)", exc)
             return PullOutcome("offline", self.cache.version, type(exc).__name__)
@@ -81,29 +91,44 @@ class BundlePuller:
         kind = answer.get("kind")
         version = answer.get("version")
         try:
+            if kind == "delta" and answer.get("from") != self.cache.version:
+                # Built against another base: ask for the whole bundle.
+                answer = self._get(0)
+                if isinstance(answer, PullOutcome):
+                    return answer
+                kind, version = answer.get("kind"), answer.get("version")
+            customers = self._customers(answer, version)
+            done = None if customers is None else ("full" if customers.full else "delta")
+            in_txn = None if customers is None else (lambda conn: store_changes(conn, customers))
             if kind == "none":
-                return PullOutcome("none", self.cache.version)
+                if customers is not None:
+                    self.cache.install_customers(customers)
+                return PullOutcome("none", self.cache.version, customers=done)
             if kind == "delta":
-                if answer.get("from") != self.cache.version:
-                    # Built against another base: ask for the whole bundle.
-                    answer = self._get(0)
-                    if isinstance(answer, PullOutcome):
-                        return answer
-                    kind, version = answer.get("kind"), answer.get("version")
-                else:
-                    engine = self.cache.install_delta(answer["from"], version, answer.get("changes"))
-                    self._swap(engine)
-                    return PullOutcome("delta", self.cache.version)
-            if kind == "full":
-                engine = self.cache.install(answer.get("bundle"), version)
+                engine = self.cache.install_delta(answer["from"], version, answer.get("changes"),
+                                                  in_txn=in_txn)
                 self._swap(engine)
-                return PullOutcome("full", self.cache.version)
+                return PullOutcome("delta", self.cache.version, customers=done)
+            if kind == "full":
+                engine = self.cache.install(answer.get("bundle"), version, in_txn=in_txn)
+                self._swap(engine)
+                return PullOutcome("full", self.cache.version, customers=done)
             err = BundleRefused("corrupt", f"unknown answer kind {kind!r}")
             self.cache._refuse(err, version if isinstance(version, int) else None)
             return PullOutcome("refused", self.cache.version, err.reason)
         except BundleRefused as err:
             # Already recorded by the cache; the last good bundle stays.
             return PullOutcome("refused", self.cache.version, err.reason)
+
+    def _customers(self, answer: dict[str, Any], version: Any) -> CustomerChanges | None:
+        """The answer's checked ``customers`` member (None: the ledger sent none)."""
+        if answer.get("customers") is None:
+            return None
+        try:
+            return parse_changes(answer["customers"])
+        except BundleRefused as err:
+            self.cache._refuse(err, version if isinstance(version, int) else None)
+            raise
 
     def _swap(self, engine: Any) -> None:
         if self.on_engine is not None and self.cache.version is not None:

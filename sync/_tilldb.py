@@ -115,11 +115,18 @@ def _m3_promo_rows(conn: sqlite3.Connection) -> None:
     conn.execute("UPDATE promo_bundle SET body = ? WHERE id = 1", (json.dumps(bundle),))
 
 
+def _m4_customers(conn: sqlite3.Connection) -> None:
+    # The store customer cache (spec/till.md §2a, sync/_customercache.py):
+    # one row per card, found by its primary key; no rowid to keep it small.
+    conn.execute("CREATE TABLE promo_customer (card TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID")
+
+
 #: Numbered migrations; append only, never edit a released one.
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite3.Connection], None]]] = [
     (1, "outbox, quarantine and sync state", _m1_core),
     (2, "promo cache", _m2_promo),
     (3, "promo cache entries stored one row each", _m3_promo_rows),
+    (4, "store customer cache", _m4_customers),
 ]
 
 

@@ -26,7 +26,7 @@ import httpx
 
 from ._backoff import Backoff, parse_retry_after
 from ._lease import UploaderLock
-from ._outbox import AckCounts, Outbox, OutboxRow
+from ._outbox import SEQ_CONFLICT_HINT, AckCounts, Outbox, OutboxRow
 
 log = logging.getLogger(__name__)
 
@@ -239,6 +239,10 @@ class Uploader:
         c.rejected += counts.rejected
         c.last_success_at = time.time()
         c.last_error = None
+        if self.outbox.seq_conflicts():
+            # Not a network failure (no backoff), but the operator must act
+            # (shown until the re-enrolment moves those rows).
+            c.last_error = f"seq_conflict: {SEQ_CONFLICT_HINT}"
         self.backoff.success()
         return counts
 
@@ -377,6 +381,7 @@ class Uploader:
         wal = self.outbox.db.wal_status()
         return {
             **asdict(st),
+            "action": f"seq_conflict: {SEQ_CONFLICT_HINT}" if st.seq_conflicts else None,
             "wal_bytes": wal.wal_bytes,
             "last_checkpoint_at": wal.last_checkpoint_at,
             "retry_in_s": round(self.backoff.remaining(), 3),

@@ -143,11 +143,15 @@ def make_app(ledger: Ledger) -> Starlette:
         return _json({"released": True})
 
     async def bundle(request: Request) -> Response:
-        await principal(request, "till", "office")
+        who = await principal(request, "till", "office")
         since = None
         if request.query_params.get("since") is not None:
             since = v.query_int(request.query_params, "since", 0)
-        answer = await run_in_threadpool(ledger.bundle_answer_text, since)
+        cursor = request.query_params.get("customers")
+        if cursor is not None and (len(cursor) > 300 or not cursor.isprintable()):
+            raise RequestError(400, "invalid", "customers is the cursor of the last answer",
+                               "customers")
+        answer = await run_in_threadpool(ledger.bundle_answer_text, since, who.till, cursor)
         if answer is None:
             raise RequestError(404, "no_bundle", "no bundle has been imported yet")
         return Response(answer, media_type="application/json")
@@ -159,6 +163,16 @@ def make_app(ledger: Ledger) -> Starlette:
         if found is None:
             raise RequestError(404, "unknown_card", "no such card", "card")
         return _json(found)
+
+    async def till_me(request: Request) -> Response:
+        till = await auth(request)
+        return _json(await run_in_threadpool(ledger.till_info, till))
+
+    async def re_enrol(request: Request) -> Response:
+        till = await auth(request)
+        body = v.obj(await _body(request))
+        v.own(body, till, store=True)
+        return _json(await run_in_threadpool(ledger.re_enrol, till))
 
     async def tokens(request: Request) -> Response:
         who = await principal(request, "app")  # never a till: it could spend anyone's points
@@ -279,6 +293,8 @@ def make_app(ledger: Ledger) -> Starlette:
         Route("/v1/ledger/accounts/{account}/statement", statement, methods=["GET"]),
         Route("/v1/ledger/cards/{card}", balance, methods=["GET"]),
         Route("/v1/ledger/cards/{card}/statement", statement, methods=["GET"]),
+        Route("/v1/tills/me", till_me, methods=["GET"]),
+        Route("/v1/tills/me/re-enrol", re_enrol, methods=["POST"]),
         Route("/v1/time", time, methods=["GET"]),
         Route("/v1/keys", keys, methods=["GET"]),
         Route("/openapi.json", spec, methods=["GET"]),

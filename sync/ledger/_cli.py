@@ -52,8 +52,12 @@ def ledger() -> None:
 @click.option("--log-level", default="warning", show_default=True)
 @click.option("--per-sale-commit", is_flag=True,
               help="commit each sale on its own (single-shard transactions on Citus)")
+@click.option("--customer-refresh-s", default=1.0, show_default=True, type=click.FloatRange(0),
+              help="fold sales and balance changes into the store customer caches at most "
+                   "this often (seconds)")
 @_errors
-def serve(db_url: str, host: str, port: int, log_level: str, per_sale_commit: bool) -> None:
+def serve(db_url: str, host: str, port: int, log_level: str, per_sale_commit: bool,
+          customer_refresh_s: float) -> None:
     """Serve the ledger HTTP API (docs/sync-protocol.md) with uvicorn.
 
     Card numbers are masked to their last 4 digits in every log line,
@@ -67,7 +71,8 @@ def serve(db_url: str, host: str, port: int, log_level: str, per_sale_commit: bo
     from ._logs import setup
 
     log_config = setup(log_level)  # card numbers masked in every line, access log included
-    with Ledger(db_url, per_sale_commit=per_sale_commit) as led:
+    with Ledger(db_url, per_sale_commit=per_sale_commit,
+                customer_refresh_s=customer_refresh_s) as led:
         led.start_auditor()  # re-prices uploaded sales after their acknowledgement
         uvicorn.run(make_app(led), host=host, port=port, log_level=log_level,
                     log_config=log_config)
@@ -81,8 +86,10 @@ def migrate(db_url: str) -> None:
 
     Example: kopilka ledger migrate --db postgresql://postgres@127.0.0.1:5432/kopilka
     """
-    with Ledger(db_url) as led, led.storage.transaction() as tx:
-        rows = tx.all("SELECT version, name, applied_at FROM schema_migrations ORDER BY version")
+    with Ledger(db_url) as led:
+        led.build_customer_caches()  # once, after migration 7: not in a till's request
+        with led.storage.transaction() as tx:
+            rows = tx.all("SELECT version, name, applied_at FROM schema_migrations ORDER BY version")
     for version, name, at in rows:
         click.echo(f"{version}\t{at}\t{name}")
 
@@ -103,7 +110,8 @@ def members_import(db_url: str, file: Path) -> None:
     """Load members from CSV or JSON lines; re-importing the same file changes nothing.
 
     Columns: card, account, tier, segments, offers, birthday, favorite_category,
-    favorite_until, opening_balance, offline_cap.
+    favorite_until, opening_balance, offline_cap, home_store (the store whose tills
+    keep the card in their offline customer cache).
 
     Example: kopilka ledger members import --db sqlite:///ledger.db members.csv
     """
@@ -115,6 +123,23 @@ def members_import(db_url: str, file: Path) -> None:
     for account in stats.opening_differs:
         click.echo(f"warning: account {account}: opening balance differs from the one already "
                    "journaled; not applied (use kopilka ledger adjust)", err=True)
+
+
+@members.command("remove")
+@db_option
+@click.argument("cards", nargs=-1, required=True)
+@_errors
+def members_remove(db_url: str, cards: tuple[str, ...]) -> None:
+    """Remove member cards; the stores' tills drop them with their next bundle delta.
+
+    The account, its journal and its sales stay (points are money). An
+    unknown card refuses the whole list and changes nothing.
+
+    Example: kopilka ledger members remove --db sqlite:///ledger.db 2900000123454
+    """
+    with Ledger(db_url) as led:
+        n = led.remove_members(list(dict.fromkeys(cards)))
+    click.echo(f"cards removed: {n}")
 
 
 @ledger.command()

@@ -12,7 +12,7 @@ from typing import Any
 
 from fastcore import MAX_INT
 
-from . import _bundles, _holds, _journal, _keys, _members, _tills, _tokens
+from . import _bundles, _customers, _holds, _journal, _keys, _members, _tills, _tokens
 from ._auditor import Activity, Auditor
 from ._clock import Clock, system_clock, utc_text
 from ._errors import LedgerError, RequestError
@@ -29,9 +29,13 @@ class Ledger:
     """A ledger database opened (and migrated) from its URL."""
 
     def __init__(self, url: str, *, clock: Clock = system_clock,
-                 hold_ttl: timedelta = _holds.DEFAULT_TTL, per_sale_commit: bool = False) -> None:
+                 hold_ttl: timedelta = _holds.DEFAULT_TTL, per_sale_commit: bool = False,
+                 customer_refresh_s: float = 1.0) -> None:
         self.url = url
         self.clock = clock
+        #: how often a till's bundle request folds sales and balance changes
+        #: into the store customer caches (at most; 0 = every request)
+        self.customer_refresh_s = customer_refresh_s
         self.hold_ttl = hold_ttl
         self.storage: Storage = open_storage(url)
         try:
@@ -211,10 +215,68 @@ class Ledger:
         with self.storage.transaction() as tx:
             return _bundles.answer(tx, since)
 
-    def bundle_answer_text(self, since: int | None) -> str | None:
-        """GET /v1/bundle?since=V, as the JSON text sent (cached per version pair)."""
+    def bundle_answer_text(self, since: int | None, till: _tills.Till | None = None,
+                           customers: str | None = None) -> str | None:
+        """GET /v1/bundle?since=V[&customers=CURSOR], as the JSON text sent.
+
+        The bundle part is cached per version pair; with ``customers`` (the
+        till's cache cursor, ``""`` for none) the answer also carries the
+        changes of the till's store customer cache (spec/till.md §2a).
+        """
+        if till is not None and customers is not None:
+            self.refresh_customers()
         with self.storage.transaction() as tx:
-            return _bundles.answer_text(tx, since)
+            text = _bundles.answer_text(tx, since)
+            if text is None or till is None or customers is None:
+                return text
+            epoch = tx.one("SELECT value FROM meta WHERE key = 'epoch'")
+            newest = _bundles.latest_version(tx)
+            part = _customers.answer_text(tx, till.store, _customers.scope_of(tx, newest),
+                                          str(epoch[0]) if epoch else "", customers)
+        return text[:-1] + ',"customers":' + part + "}"
+
+    def refresh_customers(self, *, force: bool = False) -> bool:
+        """Fold new sales and balance changes into the store customer caches (if due)."""
+        with self.storage.transaction() as tx:
+            return _customers.refresh(tx, self.now_text(), 0.0 if force else
+                                      self.customer_refresh_s, self.storage.kind)
+
+    def build_customer_caches(self) -> None:
+        """Fill the store customer caches if they never were (``kopilka ledger migrate``).
+
+        Otherwise the first till request after migration 7 would do it, and
+        on a large ledger that takes minutes.
+        """
+        with self.storage.transaction() as tx:
+            _customers.ensure_built(tx, self.now_text())
+
+    def remove_members(self, cards: list[str]) -> int:
+        """Delete member cards (their account, journal and sales stay); tills drop them.
+
+        Every card must be known: an unknown one refuses the whole list.
+        """
+        with self.storage.transaction() as tx:
+            for card in cards:
+                if tx.one("SELECT 1 FROM cards WHERE card = ?", (card,)) is None:
+                    raise LedgerError("unknown_card", f"no member with card ...{card[-4:]}")
+            _customers.ensure_built(tx, self.now_text())
+            _customers.remove(tx, cards, self.now_text())
+        return len(cards)
+
+    def till_info(self, till: _tills.Till) -> dict[str, Any]:
+        """GET /v1/tills/me: the till's seqs as the ledger holds them."""
+        with self.storage.transaction() as tx:
+            epoch = tx.one("SELECT value FROM meta WHERE key = 'epoch'")
+            return _tills.info(tx, till, str(epoch[0]) if epoch else "")
+
+    def re_enrol(self, till: _tills.Till) -> dict[str, Any]:
+        """POST /v1/tills/me/re-enrol: record it and answer like ``till_info``."""
+        with self.storage.transaction() as tx:
+            epoch = tx.one("SELECT value FROM meta WHERE key = 'epoch'")
+            found = _tills.info(tx, till, str(epoch[0]) if epoch else "")
+            _tills.record_enrolment(tx, till, self.now_text(), found)
+        log.warning("till %s re-enrolled: next seq %s", till.till, found["next_seq"])
+        return found
 
     # -- holds, uploads, heartbeats ------------------------------------------
     def place_hold(self, till: _tills.Till, account: str, points: int,

@@ -7,7 +7,9 @@ and ``offers`` (lists; ``;``-separated in CSV), ``birthday``
 (YYYY-MM-DD), ``favorite_category`` and ``favorite_until`` (the British
 spellings are accepted too), ``opening_balance`` (points, default 0),
 ``offline_cap`` (points a token may redeem offline; empty = no per-account
-cap).
+cap), ``home_store`` (the store whose tills hold the card in their offline
+customer cache, spec/till.md §2a; empty = none; a file without the column
+leaves the stored one unchanged).
 
 Several cards may name one account: a family shares one balance. The whole
 file is validated before anything is written, then written in one
@@ -27,13 +29,15 @@ from typing import Any
 
 from fastcore import MAX_INT
 
-from . import _journal
+from . import _customers, _journal
 from ._cards import ean13_ok
 from ._errors import MemberImportError
 from ._storage import Tx
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 _ALIASES = {"favourite_category": "favorite_category", "favourite_until": "favorite_until"}
+#: a store id as tills are registered with it: printable, no surrounding blanks
+_STORE = re.compile(r"[^\x00-\x20\x7f](?:[^\x00-\x1f\x7f]{0,62}[^\x00-\x20\x7f])?\Z")
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,9 @@ class Member:
     favorite_until: str | None
     opening_balance: int
     offline_cap: int | None
+    home_store: str | None = None
+    #: False when the file has no home_store column/key: the stored one stays
+    home_given: bool = False
 
 
 @dataclass
@@ -86,6 +93,14 @@ def _date(value: Any, where: str) -> str | None:
     text = _opt_text(value, where)
     if text is not None and not _DATE.match(text):
         raise MemberImportError("invalid", f"expected YYYY-MM-DD, got {text!r}", where)
+    return text
+
+
+def _store(value: Any, where: str) -> str | None:
+    text = _opt_text(value, where)
+    if text is not None and not _STORE.match(text):
+        raise MemberImportError("invalid", f"expected a store id (1-64 printable characters, "
+                                f"no surrounding blanks), got {text!r}", where)
     return text
 
 
@@ -127,6 +142,8 @@ def _member(raw: dict[str, Any], line: int) -> Member:
         favorite_category=_opt_text(row.get("favorite_category"), f"{at}.favorite_category"),
         favorite_until=_date(row.get("favorite_until"), f"{at}.favorite_until"),
         opening_balance=opening or 0, offline_cap=cap,
+        home_store=_store(row.get("home_store"), f"{at}.home_store"),
+        home_given="home_store" in row,
     )
 
 
@@ -178,18 +195,20 @@ def import_members(tx: Tx, members: list[Member], at: str) -> ImportStats:
         if _journal.ensure_account(tx, m.account, at):
             stats.accounts_added += 1
         values = (m.account, m.tier, json.dumps(list(m.segments)), json.dumps(list(m.offers)),
-                  m.birthday, m.favorite_category, m.favorite_until)
+                  m.birthday, m.favorite_category, m.favorite_until, m.home_store)
         old = tx.one("SELECT account, tier, segments, offers, birthday, favorite_category, "
-                     "favorite_until FROM cards WHERE card = ?", (m.card,))
+                     "favorite_until, home_store FROM cards WHERE card = ?", (m.card,))
+        if old is not None and not m.home_given:
+            values = (*values[:-1], old[-1])
         if old is None:
             tx.execute("INSERT INTO cards (card, account, tier, segments, offers, birthday, "
-                       "favorite_category, favorite_until, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                       (m.card, *values, at))
+                       "favorite_category, favorite_until, home_store, updated_at) "
+                       "VALUES (?,?,?,?,?,?,?,?,?,?)", (m.card, *values, at))
             stats.cards_added += 1
         elif tuple(old) != values:
             tx.execute("UPDATE cards SET account=?, tier=?, segments=?, offers=?, birthday=?, "
-                       "favorite_category=?, favorite_until=?, updated_at=? WHERE card=?",
-                       (*values, at, m.card))
+                       "favorite_category=?, favorite_until=?, home_store=?, updated_at=? "
+                       "WHERE card=?", (*values, at, m.card))
             stats.cards_updated += 1
         else:
             stats.cards_unchanged += 1
@@ -208,6 +227,10 @@ def import_members(tx: Tx, members: list[Member], at: str) -> ImportStats:
             stats.opening_applied += 1
         elif int(row[0]) != points:
             stats.opening_differs.append(account)
+    # The stores' offline caches follow in the same transaction (the next
+    # delta of each store's tills carries what changed).
+    _customers.ensure_built(tx, at)
+    _customers.sync_cards(tx, [m.card for m in members], at)
     return stats
 
 

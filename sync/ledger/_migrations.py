@@ -243,6 +243,51 @@ MIGRATIONS: list[tuple[int, str, list[str | tuple[str, str]]]] = [
             revoked_at TEXT,
             PRIMARY KEY (kind, name))""",
     ]),
+    (7, "store customer caches, home_store, till re-enrolments", [
+        # Members: a card's home store (till.md §2a); cards of one account
+        # are found by account when its balance changes.
+        "ALTER TABLE cards ADD COLUMN home_store TEXT",
+        "CREATE INDEX cards_by_account ON cards (account)",
+        # What each store's tills hold (docs/ledger.md, "Store customer
+        # caches"); store '*' is the chain-wide cache (customer_cache = "all").
+        # Distributed by store: a till's answer reads one store's rows.
+        # body NULL = deleted at rev (a tombstone tills at an older rev need).
+        """CREATE TABLE store_customers (
+            store TEXT NOT NULL,
+            card TEXT NOT NULL,
+            account TEXT NOT NULL,
+            rev BIGINT NOT NULL,
+            home INTEGER NOT NULL DEFAULT 0,
+            last_bought TEXT,
+            body TEXT,
+            PRIMARY KEY (store, card))""",
+        "CREATE INDEX store_customers_by_rev ON store_customers (store, rev)",
+        "CREATE INDEX store_customers_by_card ON store_customers (card)",
+        "CREATE INDEX store_customers_by_bought ON store_customers (last_bought)",
+        # one row: the change counter every cache write bumps (and so
+        # serialises on), and how far sales and journal were read
+        """CREATE TABLE customer_cache (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            rev BIGINT NOT NULL,
+            built INTEGER NOT NULL,
+            refreshed_at TEXT NOT NULL)""",
+        "INSERT INTO customer_cache (id, rev, built, refreshed_at) VALUES (1, 0, 0, '')",
+        # Balance changes and recent buyers are read by time. BRIN on
+        # PostgreSQL: rows arrive in time order and a BRIN entry costs an
+        # upload almost nothing; SQLite has only B-trees.
+        ("sqlite", "CREATE INDEX journal_by_at ON journal (at)"),
+        ("postgresql", "CREATE INDEX journal_by_at ON journal USING brin (at)"),
+        ("sqlite", "CREATE INDEX sales_by_received ON sales (received_at)"),
+        ("postgresql", "CREATE INDEX sales_by_received ON sales USING brin (received_at)"),
+        # per till (distributed by till): every re-enrolment of a wiped till
+        """CREATE TABLE till_enrolments (
+            till TEXT NOT NULL,
+            at TEXT NOT NULL,
+            store TEXT NOT NULL,
+            high_water BIGINT NOT NULL,
+            max_seq BIGINT NOT NULL,
+            PRIMARY KEY (till, at))""",
+    ]),
 ]
 
 

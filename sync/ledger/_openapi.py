@@ -162,10 +162,13 @@ def openapi() -> dict[str, Any]:
             "/v1/bundle": {"get": {
                 "summary": "Bundle changes since a version", "security": reader,
                 "parameters": [{"name": "since", "in": "query", "required": False,
-                                "schema": {"type": "integer", "minimum": 0}}],
+                                "schema": {"type": "integer", "minimum": 0}},
+                               {"name": "customers", "in": "query", "required": False,
+                                "schema": {"type": "string", "maxLength": 300}}],
                 "responses": {"200": _resp("none, delta or full", {"type": "object", "properties": {
                     "kind": {"enum": ["none", "delta", "full"]}, "version": _I, "from": _I,
-                    "changes": {"type": "object"}, "bundle": {"type": "object"}}}),
+                    "changes": {"type": "object"}, "bundle": {"type": "object"},
+                    "customers": {"type": "object"}}}),
                     **_errors(400, 401, 404)}}},
             "/v1/customers/{card}": {"get": {
                 "summary": "A card's profile and available balance", "security": reader,
@@ -224,6 +227,16 @@ def openapi() -> dict[str, Any]:
                                _q("offset", "entries to skip", minimum=0), _PAGE],
                 "responses": {"200": _resp("a page of the statement", _STATEMENT),
                               **_errors(400, 401, 403, 404)}}},
+            "/v1/tills/me": {"get": {
+                "summary": "The till's seqs as the ledger holds them", "security": secured,
+                "responses": {"200": _resp("the till", {"type": "object"}), **_errors(401)}}},
+            "/v1/tills/me/re-enrol": {"post": {
+                "summary": "Record the re-enrolment of a wiped till; answer its seqs",
+                "security": secured,
+                "requestBody": _body({"type": "object", "required": ["till", "store"],
+                                      "properties": {"till": _S, "store": _S}}),
+                "responses": {"200": _resp("the till", {"type": "object"}),
+                              **_errors(400, 401, 403)}}},
             "/v1/time": {"get": {"summary": "The ledger clock",
                                  "responses": {"200": _resp("now", {"type": "object"})}}},
             "/v1/keys": {"get": {"summary": "The token public keys (JWKS)",

@@ -58,3 +58,28 @@ def authenticate(tx: Tx, key: str) -> Till | None:
     """The till owning ``key``, or None."""
     row = tx.one("SELECT till, store FROM tills WHERE key_hash = ?", (key_hash(key),))
     return None if row is None else Till(str(row[0]), str(row[1]))
+
+
+def info(tx: Tx, till: Till, epoch: str) -> dict[str, object]:
+    """What a till needs to continue its seqs after its data was wiped (``GET /v1/tills/me``).
+
+    ``max_seq`` is the highest seq the ledger holds for the till (applied or
+    being applied), ``next_seq`` the one the till must use next, and
+    ``last_hash`` that row's hash, so the till's new chain links to it.
+    """
+    row = tx.one("SELECT high_water, max_seq FROM till_state WHERE till = ?", (till.till,))
+    high, top = (int(row[0]), int(row[1])) if row else (0, 0)
+    claimed = tx.one("SELECT MAX(seq) FROM till_seqs WHERE till = ?", (till.till,))
+    if claimed and claimed[0] is not None:
+        top = max(top, int(claimed[0]))
+    last = tx.one("SELECT hash FROM till_seqs WHERE till = ? AND seq = ?", (till.till, top))
+    return {"till": till.till, "store": till.store, "high_water": high, "max_seq": top,
+            "next_seq": top + 1, "last_hash": str(last[0]) if last else "0" * 64,
+            "epoch": epoch}
+
+
+def record_enrolment(tx: Tx, till: Till, at: str, found: dict[str, object]) -> None:
+    """Keep a trace of a re-enrolment (``POST /v1/tills/me/re-enrol``) for head office."""
+    tx.execute("INSERT INTO till_enrolments (till, at, store, high_water, max_seq) "
+               "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+               (till.till, at, till.store, found["high_water"], found["max_seq"]))

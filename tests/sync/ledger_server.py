@@ -54,7 +54,7 @@ class LedgerServer:
     """Create a ledger database, register a till, serve it; ``close`` tears all down."""
 
     def __init__(self, backend: str, workdir: Path, *, store: str = "KY-001", till: str = "KY-001-01",
-                 members: list[dict[str, Any]] | None = None) -> None:
+                 members: list[dict[str, Any]] | None = None, customer_refresh_s: float = 0.0) -> None:
         from sync.ledger import Ledger
 
         self.backend = backend
@@ -69,6 +69,7 @@ class LedgerServer:
                 conn.execute(f'CREATE DATABASE "{self.pg_name}"')
             self.url = f"postgresql://postgres@127.0.0.1:5432/{self.pg_name}"
         self.store, self.till = store, till
+        self.customer_refresh_s = customer_refresh_s
         with Ledger(self.url) as led:
             self.key = led.add_till(store, till)
             led.import_bundle((ROOT / "examples" / "bundle.json").read_text(encoding="utf-8"))
@@ -86,7 +87,8 @@ class LedgerServer:
     def start(self) -> None:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", SERVE, "serve", "--db", self.url, "--port", str(self.port)],
+            [sys.executable, "-c", SERVE, "serve", "--db", self.url, "--port", str(self.port),
+             "--customer-refresh-s", str(self.customer_refresh_s)],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30

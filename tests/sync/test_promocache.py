@@ -270,7 +270,7 @@ def test_migration_3_splits_a_bundle_stored_by_an_older_agent(db_path: str, bund
     raw.execute("INSERT INTO promo_bundle VALUES (1, 1, ?, 0)", (json.dumps(bundle),))
     raw.close()
     with TillDb(db_path) as db:
-        assert db.migrations() == [1, 2, 3]
+        assert db.migrations() == [1, 2, 3, 4]
         cache = PromoCache(db)
         assert cache.version == 1
         assert json.loads(cache.dumps())["catalog"] == bundle["catalog"]
