@@ -24,7 +24,7 @@ import httpx
 
 from ._config import parse_config
 from ._daemon import Agent
-from ._receipt import rub
+from drivers._receipt import money as rub
 from ._runtime import ApiServer, Runtime
 from ._token import mask_card
 

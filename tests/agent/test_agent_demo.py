@@ -51,7 +51,7 @@ def test_the_demo_command_prints_the_shift_and_the_report(tmp_path: Path) -> Non
     res = CliRunner().invoke(demo, ["--keep", str(tmp_path / "kept")])
     assert res.exit_code == 0, res.output
     out = res.output
-    for words in ("Anna", "Boris", "OFFLINE", "RETURN", "Ledger sync report", "journal = balances: OK"):
+    for words in ("Anna", "Boris", "OFFLINE", "Возврат", "По чеку", "Ledger sync report", "journal = balances: OK"):
         assert words in out, words
     assert "2900000123458" not in out
     assert (tmp_path / "kept" / "agent.log").stat().st_size > 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from agent import ReturnError
-from agent._receipt import parse_receipt
+from agent._receipt import parse_printed
 from agent._returns import make_return
 
 MILK, CHEESE, APPLES = "4607000000014", "4607000000038", "2000000000053"
@@ -36,8 +36,8 @@ def test_returning_a_sale_in_pieces_gives_back_exactly_the_whole(make_till, sign
     assert [r.txn["kind"] for r in rows] == ["sale", "return", "return", "return"]
     assert rows[1].txn["original_txn_id"] == rows[0].txn_id
     assert rows[1].txn["returned"] == [{"line": 0, "qty": "1"}]
-    back = parse_receipt(printer.receipts[1])
-    assert back["kind"] == "RETURN" and back["totals"]["refund"] == parts[0]["totals"]["refund"]
+    back = parse_printed(printer.receipts[1])
+    assert back["kind"] == "return" and back["totals"]["refund"] == parts[0]["totals"]["refund"]
     with pytest.raises(ReturnError) as info:
         make_return(till, s.receipt_id, [{"line": 0, "qty": 1}])
     assert info.value.reason == "too_much"
