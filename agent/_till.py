@@ -306,7 +306,8 @@ class Till:
             return Routed("coupon", code)
         if (thirteen and code[:2] in cat.card_prefixes) or code.count(".") == 2:
             return Routed("customer", code)
-        raise CodeRefused("unknown_code", "this code is not an item, a coupon, a card or an app code", code)
+        raise CodeRefused("unknown_code", "Not an item or a coupon, and not a loyalty card or app code: "
+                          "scan it again or type it.", code)
 
     def scan(self, sid: str | None, code: str) -> tuple[Routed, Session | None]:
         """Route one scanned code and act on it (till.md §1).
@@ -340,6 +341,10 @@ class Till:
                 return routed, self.identify(sid, routed.code)
             except TokenError as exc:
                 raise CodeRefused(exc.reason, message_for(exc.reason), routed.code) from exc
+            except SessionError as exc:
+                if exc.reason != "unknown_card":
+                    raise
+                raise CodeRefused(exc.reason, exc.message, routed.code) from exc
 
     # ------------------------------------------------------------ coupons
 
