@@ -40,8 +40,8 @@ WORDS: dict[str, dict[str, str]] = {
     },
     "en": {
         "copy": "*** COPY ***", "sale": "Receipt", "return": "Return", "of_receipt": "For receipt",
-        "till": "Till", "cashier": "Cashier", "discount": "Discount", "spent": "Points",
-        "earned": "Points earned", "given_back": "Points back", "taken_back": "Points taken",
+        "till": "Till", "cashier": "Cashier", "discount": "Discount", "spent": "Paid in points",
+        "earned": "Earns points", "given_back": "Points returned", "taken_back": "Points reversed",
         "subtotal": "Subtotal", "total": "TOTAL", "paid_points": "Paid with points",
         "pay_cash": "Cash", "pay_card": "Card payment", "pay_other": "Paid",
         "card": "Card", "points_spent": "Points spent", "points_earned": "Points earned",
@@ -143,7 +143,11 @@ def _head(kind: str, sale: SaleInfo, columns: int, copy: bool) -> list[Block]:
     out.append(Line(sale.store, "center", bold=True, big=True))
     if sale.address:
         out += [Line(t, "center") for t in _wrap(sale.address, columns)]
-    out.append(Line(_pair(f"{w[kind]} {sale.receipt_id}", sale.time, columns)))
+    title = f"{w[kind]} {sale.receipt_id}"
+    if len(title) + 1 + len(sale.time) <= columns:
+        out.append(Line(_pair(title, sale.time, columns)))
+    else:  # 58 mm paper: the time goes under the receipt id, never cut off
+        out += [Line(t) for t in _wrap(title, columns)] + ([Line(sale.time)] if sale.time else [])
     if sale.original:
         out.append(Line(f"{w['of_receipt']} {sale.original}"))
     if sale.till or sale.cashier:
