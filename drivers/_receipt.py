@@ -140,7 +140,7 @@ def _head(kind: str, sale: SaleInfo, columns: int, copy: bool) -> list[Block]:
     out: list[Block] = []
     if copy:
         out.append(Line(w["copy"], "center", bold=True, big=True))
-    out.append(Line(sale.store, "center", bold=True, big=True))
+    out += [Line(t, "center", bold=True, big=True) for t in _wrap(sale.store, columns // 2)]  # double width
     if sale.address:
         out += [Line(t, "center") for t in _wrap(sale.address, columns)]
     title = f"{w[kind]} {sale.receipt_id}"
