@@ -21,6 +21,7 @@ decoding of the bytes) back into numbers, for tests and the demo.
 """
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -128,7 +129,8 @@ def _pair(left: str, right: str, columns: int) -> str:
 
 
 def _wrap(text: str, columns: int) -> list[str]:
-    return [text[i : i + columns] for i in range(0, len(text), columns)] or [""]
+    """Lines of at most ``columns``, broken between words where possible."""
+    return textwrap.wrap(text, columns, break_on_hyphens=False) or [""]
 
 
 def _words(sale: SaleInfo) -> dict[str, str]:
