@@ -24,6 +24,7 @@ from . import _store
 from ._catalog import Catalog, milli_to_text, normalize_qty, qty_milli
 from ._errors import SessionError, TokenError
 from ._events import EventBus
+from ._logging import scrub
 from ._ports import InsufficientBalance, LedgerPort, LedgerUnavailable, OfflineLedger, NoPrinter, PrinterFailed, PrinterPort
 from ._receipt import copy_job, sale_job, sold_facts
 from ._session import Session, SessionState
@@ -320,8 +321,8 @@ class Till:
             routed = self.route(code)
         except CodeRefused as exc:
             log.info("scan refused: %s", exc.reason)
-            self.events.publish("scan_refused", reason=exc.reason, message=exc.message,
-                                code=exc.code if exc.reason != "unknown_code" else None)
+            # the screen shows what was read; a token-shaped code is shown as <token>
+            self.events.publish("scan_refused", reason=exc.reason, message=exc.message, code=scrub(exc.code))
             raise
         if routed.kind == "receipt":
             found = self.sale(routed.code)

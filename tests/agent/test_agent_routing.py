@@ -225,5 +225,5 @@ def test_the_pty_scanner_sells_a_weighed_label_refuses_the_bare_code_and_takes_a
         seen.append(events.get_nowait())
     refused = [e for e in seen if e["type"] == "error"]
     assert [e["reason"] for e in refused] == ["needs_weight"]
-    assert any(e["type"] == "scan_refused" and e["reason"] == "needs_weight" for e in seen)
+    assert [(e["reason"], e["code"]) for e in seen if e["type"] == "scan_refused"] == [("needs_weight", APPLES)]
     agent.events.unsubscribe(events)
