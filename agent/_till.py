@@ -24,7 +24,6 @@ from . import _store
 from ._catalog import Catalog, milli_to_text, normalize_qty, qty_milli
 from ._errors import SessionError, TokenError
 from ._events import EventBus
-from ._logging import scrub
 from ._ports import InsufficientBalance, LedgerPort, LedgerUnavailable, OfflineLedger, NoPrinter, PrinterFailed, PrinterPort
 from ._receipt import copy_job, sale_job, sold_facts
 from ._session import Session, SessionState
@@ -321,8 +320,7 @@ class Till:
             routed = self.route(code)
         except CodeRefused as exc:
             log.info("scan refused: %s", exc.reason)
-            # the screen shows what was read; a token-shaped code is shown as <token>
-            self.events.publish("scan_refused", reason=exc.reason, message=exc.message, code=scrub(exc.code))
+            self.events.publish("scan_refused", reason=exc.reason, message=exc.message, code=self._shown(exc.code))
             raise
         if routed.kind == "receipt":
             found = self.sale(routed.code)
@@ -346,6 +344,15 @@ class Till:
                 if exc.reason != "unknown_card":
                     raise
                 raise CodeRefused(exc.reason, exc.message, routed.code) from exc
+
+    def _shown(self, code: str) -> str:
+        """A refused code as the screen and the event stream may show it: a
+        card-shaped number masked, a token-shaped code never."""
+        if code.count(".") == 2:
+            return "<token>"
+        if len(code) == 13 and code[:2] in self.catalog.card_prefixes:
+            return mask_card(code)
+        return code
 
     # ------------------------------------------------------------ coupons
 
