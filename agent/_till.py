@@ -413,6 +413,14 @@ class Till:
             ).fetchone()
         return int(row[0])
 
+    def sold_to(self, account: str) -> bool:
+        """Whether this till has committed a sale to ``account`` (any mode)."""
+        with self.db.lock:
+            row = self.db.conn.execute(
+                "SELECT 1 FROM agent_sale WHERE account = ? AND kind = 'sale' LIMIT 1", (account,)
+            ).fetchone()
+        return row is not None
+
     def verify_code(self, code: str) -> Card | Token:
         """spec/token.md against this till's keys, program, clock and jti log."""
         return verify(code, self.catalog.keys, now=self.clock(), program=self.program, used_jti=self.used_jti)
@@ -472,6 +480,10 @@ class Till:
             # token.md: a balance below zero identifies; it spends nothing.
             offline = min(max(0, customer["balance"]), self.catalog.offline_card_redeem_cap)
         customer["offline_points"] = offline
+        if customer["first_purchase"] and self.sold_to(customer["account"]):
+            # The token's ``new`` (or the cache's flag) predates the sales this
+            # till has not uploaded yet: the welcome bonus is given once.
+            customer["first_purchase"] = False
         if online is not None:
             customer["balance"] = int(online.get("balance", customer["balance"]))
             customer["available_points"] = max(0, customer["balance"])

@@ -80,12 +80,16 @@ def test_a_rejected_sale_still_counts(make_till, signer, clock) -> None:
 
 def test_ten_refreshes_at_an_offline_till_never_spend_more_than_min_cap_bal(make_till, signer, clock) -> None:
     till = make_till()
-    total = 0
+    total = welcome = 0
     for i in range(10):
         clock.t = NOW + 30 * i
-        tok = signer.token(jti=f"r{i}", bal=500, cap=500, iat=NOW + 30 * i, exp=NOW + 30 * i + 300)
-        total += sell(till, tok)["result"]["totals"]["redeemed_points"]
+        tok = signer.token(jti=f"r{i}", bal=500, cap=500, iat=NOW + 30 * i, exp=NOW + 30 * i + 300, new=True)
+        res = sell(till, tok)["result"]
+        total += res["totals"]["redeemed_points"]
+        welcome += res["bonus"]["welcome"]
     assert total == 500
+    # the phone's code still says "first purchase": the welcome bonus is given once, not ten times
+    assert welcome == till.catalog.program["welcome_points"] > 0
 
 
 def test_a_card_below_zero_in_the_store_cache_is_identified_offline_with_nothing_to_spend(
@@ -154,6 +158,7 @@ def test_a_phone_refreshing_its_code_ten_times_at_an_offline_till_overspends_at_
           f"ledger balance after sync {balance} (earned {earned})")
     assert overspend <= 500 and redeemed <= 500
     assert balance == 500 - redeemed + earned and balance >= 0
+    assert sum(t["result"]["bonus"]["welcome"] for t in sales) == sales[0]["result"]["bonus"]["welcome"]
     assert not ledger.check()
 
 
