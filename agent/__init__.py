@@ -10,7 +10,7 @@ from ._events import EventBus
 from ._logging import JsonFormatter, scrub, setup_logging
 from ._ports import InsufficientBalance, LedgerPort, LedgerUnavailable, PrinterFailed, PrinterPort
 from ._printing import DriversPrinter
-from ._receipt import parse_printed, parse_receipt
+from ._receipt import parse_printed
 from ._returns import compute_return, make_return
 from ._runtime import ApiServer, EscposPrinter, Runtime
 from ._session import Session, SessionState
@@ -65,7 +65,6 @@ __all__ = [
     "parse_config",
     "parse_instant",
     "parse_printed",
-    "parse_receipt",
     "scrub",
     "setup_logging",
     "verify",

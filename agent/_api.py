@@ -37,6 +37,7 @@ STATIC = Path(__file__).with_name("static")
 
 _STATUS = {
     "unknown_session": 404, "unknown_line": 404, "unknown_sku": 404, "unknown_receipt": 404,
+    "coupon_not_in_sale": 404,
     "session_open": 409, "not_open": 409, "bad_state": 409,
 }
 
@@ -67,7 +68,11 @@ def _error(exc: Exception) -> JSONResponse:
     assert isinstance(exc, AgentError)
     status = _STATUS.get(exc.reason, 422)
     words = _WORDS.get(exc.reason, exc.message)
-    return JSONResponse({"error": exc.reason, "message": words, "detail": exc.message}, status)
+    doc = {"error": exc.reason, "message": words, "detail": exc.message}
+    for extra in ("code", "field"):  # till.md §1: a refused code names the code
+        if getattr(exc, extra, None) is not None:
+            doc[extra] = getattr(exc, extra)
+    return JSONResponse(doc, status)
 
 
 async def _body(request: Request) -> dict[str, Any]:
@@ -149,9 +154,18 @@ def create_app(till: Till, status: Callable[[], dict[str, Any]] | None = None,
     def scan(request: Request, doc: dict[str, Any]) -> Any:
         code = _field(doc, "code", str)
         s = till.get(sid(request))
-        if code.strip() in till.catalog.items:
-            return till.view(till.add_line(s.id, code.strip()))
-        return till.view(till.identify(s.id, code))
+        routed, changed = till.scan(s.id, code)
+        view = till.view(changed or s)
+        view["scanned"] = {"kind": routed.kind}
+        if routed.kind == "receipt":
+            view["scanned"].update(receipt_id=routed.code, found=till.sale(routed.code) is not None)
+        return view
+
+    def add_coupon(request: Request, doc: dict[str, Any]) -> Any:
+        return till.view(till.add_coupon(sid(request), _field(doc, "code", str)))
+
+    def remove_coupon(request: Request, doc: dict[str, Any]) -> Any:
+        return till.view(till.remove_coupon(sid(request), str(request.path_params["code"])))
 
     def identify(request: Request, doc: dict[str, Any]) -> Any:
         return till.view(till.identify(sid(request), _field(doc, "code", str)))
@@ -251,6 +265,8 @@ def create_app(till: Till, status: Callable[[], dict[str, Any]] | None = None,
         Route("/v1/sessions/{sid}/lines/{index:int}", handler(void, inline=True), methods=["DELETE"]),
         Route("/v1/sessions/{sid}/scan", handler(scan), methods=["POST"]),
         Route("/v1/sessions/{sid}/identify", handler(identify), methods=["POST"]),
+        Route("/v1/sessions/{sid}/coupons", handler(add_coupon, inline=True), methods=["POST"]),
+        Route("/v1/sessions/{sid}/coupons/{code}", handler(remove_coupon, inline=True), methods=["DELETE"]),
         Route("/v1/sessions/{sid}/redeem", handler(redeem), methods=["POST"]),
         Route("/v1/sessions/{sid}/pay", handler(pay), methods=["POST"]),
         Route("/v1/sessions/{sid}/cancel", handler(cancel), methods=["POST"]),

@@ -69,6 +69,21 @@ class Catalog:
         self.point_value = int(self.program.get("point_value", 100))
         self.offline_card_redeem_cap = int(self.program.get("offline_card_redeem_cap") or 0)
         self._stores = {s["id"]: s for s in self.doc.get("stores", [])}
+        self._index(bundle if isinstance(bundle, fastcore.Bundle) else fastcore.load_bundle(self.doc))
+
+    def _index(self, bundle: fastcore.Bundle) -> None:
+        """What routing a scanned code needs (spec/till.md §1–2), built once per version.
+
+        ``plu`` → sku of the weighed items; the coupon codes the promotions
+        know; the program's prefixes and quantity ceiling. One pass over the
+        catalog (100,000 skus: a few milliseconds at bundle swap).
+        """
+        rules = bundle.program
+        self.card_prefixes: tuple[str, ...] = tuple(rules.card_prefixes)
+        self.weight_prefixes: tuple[str, ...] = tuple(rules.weight_prefixes)
+        self.max_qty_milli: dict[str, int] = dict(rules.max_line_qty_milli)
+        self.plu: dict[str, str] = {it.plu: sku for sku, it in bundle.catalog.items() if it.plu is not None}
+        self.coupons: frozenset[str] = frozenset(p.coupon for p in bundle.promotions if p.coupon is not None)
 
     def price(self, basket: Mapping[str, Any]) -> dict[str, Any]:
         """The §7 result dict; raises ``fastcore.BasketError``."""

@@ -12,7 +12,6 @@ import enum
 import gc
 import logging
 import queue
-import re
 import threading
 from typing import Any
 
@@ -232,21 +231,11 @@ class Agent:
         """A code from the scanner or the camera: an item, or the customer."""
         till = self.till
         assert till is not None
-        if _RECEIPT_ID.fullmatch(code):
-            # The QR at the bottom of a receipt: the returns desk wants the sale.
-            found = till.sale(code)
-            self.events.publish("receipt_scanned", receipt_id=code, found=found is not None,
-                                kind=None if found is None else found["kind"])
+        # till.md §1: the till routes every code (receipt, item, scale label,
+        # coupon, card or token) in one place, whatever device read it.
+        routed, _ = till.scan(None, code)
+        if routed.kind == "receipt":
             return
-        s = till.current() or till.open_session()
-        if source == "scanner" and code in till.catalog.items:
-            grams = getattr(event, "weight_grams", None)
-            qty: Any = 1
-            if grams and till.catalog.unit(code) == "kg":
-                qty = f"{grams // 1000}.{grams % 1000:03d}"
-            till.add_line(s.id, code, qty)
-            return
-        till.identify(s.id, code)
         self._arm_camera()
 
     def _arm_camera(self) -> None:
@@ -322,8 +311,6 @@ def _freeze_heap() -> None:
     gc.collect()
     gc.freeze()
 
-
-_RECEIPT_ID = re.compile(r"[A-Za-z0-9_.-]+/[0-9]+")
 
 _TOKEN_REASONS = {"malformed", "bad_check_digit", "unknown_key", "bad_signature", "wrong_program",
                   "not_yet_valid", "expired", "replayed"}

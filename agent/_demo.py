@@ -5,7 +5,8 @@ chaos proxy between the till and the ledger (the store's link), the pty
 scanner twin, a phone showing the app's QR code in front of the camera
 twin, and the ESC/POS printer twin rendering receipts. The agent runs on
 top exactly as on a till. The script: two customers identify with their
-phones, goods go through the scanner, points are spent online (a ledger
+phones, goods go through the scanner (with apples weighed at the shop
+scale, read from its label, and a coupon scanned from a flyer), points are spent online (a ledger
 hold) and offline (the token's cap) while the link is cut, a return, the
 link comes back, the queue drains; then the receipts as printed and a sync
 report. ``run_demo`` returns the facts so a test can check them.
@@ -24,7 +25,7 @@ import httpx
 
 from ._config import parse_config
 from ._daemon import Agent
-from ._receipt import rub
+from drivers._receipt import money as rub
 from ._runtime import ApiServer, Runtime
 from ._token import mask_card
 
@@ -34,6 +35,9 @@ BUNDLE = Path(__file__).with_name("demo_bundle.json")
 
 MILK, KEFIR, CHEESE, BREAD = "4607000000014", "4607000000021", "4607000000038", "4607000000045"
 COFFEE, CHOCOLATE, BUCKWHEAT, APPLES = "4607000000090", "4607000000083", "4607000000052", "2000000000053"
+#: A shop scale's label (till.md §2): prefix 20, plu 00000 (apples), 455 g, check digit.
+APPLES_LABEL = "2000000004556"
+COUPON = "SPRING300"
 
 MEMBERS = [
     {"card": "2900000123458", "account": "A-ANNA", "tier": "silver", "segments": ["students"],
@@ -168,17 +172,29 @@ def run_demo(echo: Callable[[str], None] = print, workdir: Path | None = None) -
             echo(f"  {label} shows the app QR; camera read it from 1280x720 frames; "
                  f"card {mask_card(c['card'])}, tier {c['tier']}, {c['balance']} pts, {how}")
 
-        def scan(*skus: str) -> None:
-            for sku in skus:
-                s = till.current()
-                before = 0 if s is None else sum(int(float(ln["qty"])) for ln in s.lines)
-                scanner.scan(sku)
-                _wait(lambda: (cur := till.current()) is not None
-                      and sum(int(float(ln["qty"])) for ln in cur.lines) > before, f"scan of {sku}", tick=tick)
+        def basket_key() -> tuple[Any, ...]:
+            cur = till.current()
+            if cur is None:
+                return ()
+            return (tuple((ln["sku"], ln["qty"]) for ln in cur.lines), tuple(cur.coupons))
+
+        def scan(*codes: str) -> None:
+            """Each code through the pty scanner; the till routes it (till.md §1)."""
+            for code in codes:
+                before = basket_key()
+                scanner.scan(code)
+                _wait(lambda: basket_key() != before, f"scan of {code}", tick=tick)
+                if code == APPLES_LABEL:
+                    s = till.current()
+                    assert s is not None
+                    echo(f"  scale label {code}: {till.catalog.name(s.lines[-1]['sku'])}, "
+                         f"{s.lines[-1]['qty']} kg weighed at the scale")
             s = till.current()
             assert s is not None and s.result is not None
             names = ", ".join(f"{till.catalog.name(ln['sku'])} x{ln['qty']}" for ln in s.lines)
             echo(f"  scanner: {names}")
+            for c in till.coupon_states(s):
+                echo(f"  coupon {c['code']}: " + ("applied" if c["applied"] else f"not applied ({c['reason']})"))
             echo(f"  basket {rub(s.result['totals']['amount'])} - discounts "
                  f"{rub(s.result['totals']['discount'])}; can spend {s.result['redeem']['max_points']} pts")
 
@@ -199,7 +215,7 @@ def run_demo(echo: Callable[[str], None] = print, workdir: Path | None = None) -
         # ---- 1. Anna, online ------------------------------------------------------------------
         echo("1. Anna, link up")
         show_phone(MEMBERS[0]["card"], "Anna")
-        scan(MILK, MILK, CHEESE, COFFEE, BREAD)
+        scan(MILK, MILK, CHEESE, COFFEE, BREAD, APPLES_LABEL, COUPON)
         anna_receipt = spend_and_pay("card")
         _wait(lambda: till.outbox.status().queue_depth == 0, "the uploader", tick=tick)
         echo(f"  uploaded: ledger balance of Anna now {ledger.available('A-ANNA')} pts")

@@ -44,8 +44,13 @@ def openapi_document() -> dict[str, Any]:
             "/v1/sessions/{sid}/lines/{index}": {
                 "patch": _op("Change a line's quantity", 200, obj({"qty": {"type": ["integer", "string"]}}, ["qty"]), params=sl),
                 "delete": _op("Void a line", 200, params=sl)},
-            "/v1/sessions/{sid}/scan": {"post": _op("A scanned code: an item or a customer", 200,
-                                                    obj({"code": {"type": "string"}}, ["code"]), params=s)},
+            "/v1/sessions/{sid}/scan": {"post": _op(
+                "A scanned code, routed as till.md §1: receipt, item, scale label, coupon, card or token; "
+                "refused codes are 422 {error, code}", 200, obj({"code": {"type": "string"}}, ["code"]), params=s)},
+            "/v1/sessions/{sid}/coupons": {"post": _op("Add a coupon (typed); a second time changes nothing", 200,
+                                                       obj({"code": {"type": "string"}}, ["code"]), params=s)},
+            "/v1/sessions/{sid}/coupons/{code}": {"delete": _op("Remove a coupon from the sale", 200,
+                                                                params=("sid", "code"))},
             "/v1/sessions/{sid}/identify": {"post": _op("Identify the customer (card or app QR)", 200,
                                                         obj({"code": {"type": "string"}}, ["code"]), params=s)},
             "/v1/sessions/{sid}/redeem": {"post": _op("Spend points: a number or \"max\"", 200,
@@ -68,13 +73,19 @@ def openapi_document() -> dict[str, Any]:
         "components": {"schemas": {
             "Error": obj({"error": {"type": "string", "description": "reason code"},
                           "message": {"type": "string", "description": "plain words for the cashier"},
-                          "field": {"type": "string"}, "detail": {"type": "string"}}, ["error", "message"]),
+                          "field": {"type": "string"}, "detail": {"type": "string"},
+                          "code": {"type": "string", "description": "the refused scanned code"}},
+                         ["error", "message"]),
             "Session": obj({"id": {"type": "string"}, "txn_id": {"type": "string"},
                             "state": {"enum": ["open", "committed", "closed", "cancelled"]},
                             "lines": {"type": "array"}, "customer": {"type": ["object", "null"]},
                             "redeem": {"type": ["integer", "string"]}, "mode": {"enum": ["online", "offline"]},
                             "result": {"type": ["object", "null"], "description": "spec/pricing.md §7"},
-                            "receipt_id": {"type": ["string", "null"]}}, ["id", "state", "lines"]),
+                            "receipt_id": {"type": ["string", "null"]},
+                            "coupons": {"type": "array", "items": obj(
+                                {"code": {"type": "string"}, "applied": {"type": "boolean"},
+                                 "reason": {"type": ["string", "null"]}}, ["code", "applied", "reason"])}},
+                           ["id", "state", "lines"]),
             "Status": {"type": "object"},
             "SyncReport": obj({"sent": {"type": "integer"}, "accepted": {"type": "integer"},
                                "duplicate": {"type": "integer"}, "rejected": {"type": "integer"},

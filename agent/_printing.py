@@ -1,8 +1,8 @@
 """The printer port over the drivers package's ESC/POS ``Printer``.
 
-A sale prints with the drivers' receipt layout (Russian, card masked, the
-receipt id as a QR code the returns desk scans); a return prints the
-agent's plain lines. Failures become ``PrinterFailed`` so the till keeps
+Sales, returns and copies print with the one receipt layout
+(``drivers._receipt``: Russian, card masked, the receipt id as a QR code
+the returns desk scans), from the job's numbers and ``info``. Failures become ``PrinterFailed`` so the till keeps
 the job queued for reprint. A job the printer accepted but then faulted on
 (``sent=True``: the printer holds it and prints it when fixed) counts as
 printed, so a receipt is never sent twice.
@@ -50,12 +50,9 @@ class DriversPrinter:
         with self._lock:
             try:
                 printer = self._device()
-                if job.get("kind") == "sale":
-                    info = dict(job["info"])
-                    printer.print_receipt(job["result"], SaleInfo(**info),
-                                          kick_drawer=job.get("method") == "cash")
-                else:
-                    printer.print_lines(job["text"].rstrip("\n").splitlines())
+                printer.print_receipt(job["result"], SaleInfo(**job["info"]), kind=job.get("kind", "sale"),
+                                      copy=bool(job.get("copy")),
+                                      kick_drawer=job.get("kind") == "sale" and job.get("method") == "cash")
             except PrinterError as exc:
                 if exc.reason == "already_printed" or getattr(exc, "sent", False):
                     log.warning("receipt %s: printer took it but reports %s", job.get("receipt_id"), exc.reason)

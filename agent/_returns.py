@@ -1,21 +1,19 @@
-"""Returns against the till's own sales (works offline).
+"""Returns against the till's own sales (works offline; spec/pricing.md §8).
 
 The sale is found by its receipt id (``KY-001-01/17``, scanned from the
 receipt or typed) or its ``txn_id``. Part of it may come back, over one or
-several returns. Each returned share is computed *cumulatively* so that
-returning a line in pieces gives back exactly what returning it at once
-would: for a line sold in quantity ``Q`` (thousandths), ``R`` already
-returned and ``q`` returned now, every figure ``F`` of the line gives
-``rhu(F*(R+q), Q) - rhu(F*R, Q)`` (spec/pricing.md ``rhu``):
+several returns. The arithmetic is ``fastcore.return_lines`` -- the one
+home the ledger uses too -- fed with:
 
-- ``refund``: of the line's ``paid`` money;
-- ``redeemed_refund``: of the line's ``redeemed`` money (paid with points);
-- ``points_refunded``: of the line's share of the sale's redeemed points
-  (split over lines with ``allocate(redeemed_points, weights=redeemed)``);
-- ``points_reversed``: of the line's accrued ``points``.
+- the sale's §7 result, never re-priced;
+- each line's unit from the bundle version the sale was priced with, kept
+  with the sale at commit (``agent_sale.body["sold"]``), so a ``kg`` line
+  sold as ``"1"`` comes back as ``"0.25"`` and a till returns a sale priced
+  with an older bundle;
+- the quantities earlier returns of this till took back.
 
-Welcome and birthday points belong to no line and are never reversed
-(the ledger computes the same figures and audits the till's against them).
+A line named twice, an unknown line, a quantity that is not the line's
+unit's, or more than is left is refused and nothing changes.
 """
 from __future__ import annotations
 
@@ -26,20 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 import fastcore
 
-from ._catalog import milli_to_text, normalize_qty, qty_milli
+from ._catalog import qty_milli
 from ._errors import ReturnError
-from ._receipt import return_receipt
+from ._receipt import return_job
 
 if TYPE_CHECKING:
     from ._till import Till
 
 log = logging.getLogger(__name__)
-
-INF = -1
-
-
-def _share(figure: int, before: int, now: int, total: int) -> int:
-    return fastcore.rhu(figure * (before + now), total) - fastcore.rhu(figure * before, total)
 
 
 def returned_so_far(till: "Till", txn_id: str) -> dict[int, int]:
@@ -55,48 +47,36 @@ def returned_so_far(till: "Till", txn_id: str) -> dict[int, int]:
     return done
 
 
-def compute_return(sale: dict[str, Any], items: list[dict[str, Any]], done: dict[int, int],
-                   point_value: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The reversal of ``items`` of ``sale`` given what ``done`` already returned."""
-    res = sale["result"]
-    lines = res["lines"]
-    seen: set[int] = set()
-    wanted: list[tuple[int, int]] = []
-    if not items:
-        raise ReturnError("empty", "choose at least one line to return")
+def _items(items: Any) -> list[tuple[Any, Any]]:
+    if not isinstance(items, list):
+        raise ReturnError("bad_request", "items is a list of {line, qty}")
+    out = []
     for k, item in enumerate(items):
-        idx = item.get("line") if isinstance(item, dict) else None
-        if isinstance(idx, bool) or not isinstance(idx, int) or not 0 <= idx < len(lines):
-            raise ReturnError("unknown_line", f"items[{k}].line: the receipt has no line {idx}")
-        if idx in seen:
-            raise ReturnError("duplicate_line", f"items[{k}].line: line {idx} given twice")
-        seen.add(idx)
-        unit = "kg" if "." in str(lines[idx]["qty"]) else "pcs"
-        try:
-            q = qty_milli(normalize_qty(item.get("qty", lines[idx]["qty"]), "kg" if unit == "kg" else "pcs"))
-        except ValueError as exc:
-            raise ReturnError("bad_qty", f"items[{k}].qty: {exc}") from exc
-        sold, already = qty_milli(lines[idx]["qty"]), done.get(idx, 0)
-        if already + q > sold:
-            raise ReturnError("too_much", f"items[{k}].qty: only {milli_to_text(sold - already)} left to return on line {idx}")
-        wanted.append((idx, q))
-    redeemed_points = int(res["totals"].get("redeemed_points", 0))
-    line_points = fastcore.allocate(redeemed_points, [int(ln["redeemed"]) for ln in lines], [INF] * len(lines))
-    out: list[dict[str, Any]] = []
-    for idx, q in wanted:
-        ln, sold, before = lines[idx], qty_milli(lines[idx]["qty"]), done.get(idx, 0)
-        out.append({
-            "line": idx, "qty": milli_to_text(q),
-            "refund": _share(int(ln["paid"]), before, q, sold),
-            "redeemed_refund": _share(int(ln["redeemed"]), before, q, sold),
-            "points_reversed": _share(int(ln["points"]), before, q, sold),
-            "points_refunded": _share(line_points[idx], before, q, sold),
-        })
-    totals = {k: sum(o[k] for o in out) for k in ("refund", "redeemed_refund", "points_reversed", "points_refunded")}
-    return out, totals
+        if not isinstance(item, dict):
+            raise ReturnError("unknown_line", f"items[{k}] is not an object {{line, qty}}")
+        out.append((item.get("line"), item.get("qty")))
+    return out
 
 
-def make_return(till: "Till", receipt: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+def compute_return(sale: dict[str, Any], units: list[str | None], items: Any,
+                   done: dict[int, int]) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The figures of returning ``items`` of ``sale``; raises ``ReturnError``."""
+    wanted = _items(items)
+    for k, (index, _qty) in enumerate(wanted):
+        if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(units) \
+                and units[index] is None:
+            raise ReturnError("unknown_unit", f"items[{k}].line: the unit of line {index} is not known "
+                              "(sale from before this till kept units, priced with another bundle)")
+    try:
+        lines = fastcore.return_lines(sale["result"], [u or "pcs" for u in units], wanted, done)
+    except fastcore.ReturnError as exc:
+        err = ReturnError(exc.reason, str(exc))
+        err.field = exc.field  # type: ignore[attr-defined]
+        raise err from exc
+    return [ln.to_json() for ln in lines], fastcore.return_totals(lines)
+
+
+def make_return(till: "Till", receipt: str, items: Any) -> dict[str, Any]:
     """Return part of a sale: commit the return TXN, print its receipt."""
     with till.lock:
         found = till.sale(receipt)
@@ -104,15 +84,15 @@ def make_return(till: "Till", receipt: str, items: list[dict[str, Any]]) -> dict
             raise ReturnError("unknown_receipt", f"no sale with receipt {receipt} at this till")
         sale = found["txn"]
         done = returned_so_far(till, sale["txn_id"])
-        lines, totals = compute_return(sale, items, done, till.catalog.point_value)
+        lines, totals = compute_return(sale, list(found["sold"]["units"]), items, done)
         txn_id = str(uuid.uuid4())
         now = till.clock()
+        at = till.catalog.local_now(till.store, now)
         txn = {
-            "txn_id": txn_id, "kind": "return", "at": till.catalog.local_now(till.store, now),
+            "txn_id": txn_id, "kind": "return", "at": at,
             "customer": sale.get("customer"), "mode": "offline", "hold_id": None,
             # What came back, as a basket (the ledger wants an object here).
-            "basket": {"store": till.store, "at": till.catalog.local_now(till.store, now), "customer": None,
-                       "coupons": [], "redeem": 0,
+            "basket": {"store": till.store, "at": at, "customer": None, "coupons": [], "redeem": 0,
                        "lines": [{"sku": sale["result"]["lines"][ln["line"]]["sku"], "qty": ln["qty"]}
                                  for ln in lines]},
             "result": {"lines": lines, "totals": totals},
@@ -130,11 +110,12 @@ def make_return(till: "Till", receipt: str, items: list[dict[str, Any]]) -> dict
         )])
         receipt_id = f"{prefix}{row.seq}"
         body = dict(row.txn, receipt_id=receipt_id)
-        text = return_receipt(body, dict(sale, receipt_id=found["receipt_id"]), till.catalog)
-        till.queue_print("return", body, text)
+        job = return_job(body, sale, found["receipt_id"], found["sold"],
+                         store=till.receipt_header or till.store, till=till.till)
+        till.queue_print(txn_id, job)
         log.info("return %s of sale %s: refund %d, points back %d, reversed %d", receipt_id,
                  found["receipt_id"], totals["refund"], totals["points_refunded"], totals["points_reversed"])
         till.events.publish("return", receipt_id=receipt_id, original=found["receipt_id"], totals=totals)
     till.print_pending()
     return {"receipt_id": receipt_id, "txn_id": txn_id, "seq": row.seq, "lines": lines, "totals": totals,
-            "receipt": text}
+            "receipt": job["text"]}

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import fastcore
@@ -20,15 +22,42 @@ from sync._outbox import Outbox
 from sync._tilldb import TillDb
 
 from . import _store
-from ._catalog import Catalog, normalize_qty
+from ._catalog import Catalog, milli_to_text, normalize_qty, qty_milli
 from ._errors import SessionError, TokenError
 from ._events import EventBus
 from ._ports import InsufficientBalance, LedgerPort, LedgerUnavailable, OfflineLedger, NoPrinter, PrinterFailed, PrinterPort
-from ._receipt import sale_receipt
+from ._receipt import copy_job, sale_job, sold_facts
 from ._session import Session, SessionState
-from ._token import Card, Token, mask_card, message_for, offline_redeemable, verify
+from ._token import (NOT_BEFORE_SKEW_S, Card, Token, _strip_line_ending, ean13_check_ok, mask_card, message_for,
+                     offline_redeemable, verify)
 
 log = logging.getLogger(__name__)
+
+
+#: The QR at the bottom of a receipt: ``<till>/<seq>`` (till.md §1, first).
+RECEIPT_ID = re.compile(r"[A-Za-z0-9_.-]+/[0-9]+")
+
+
+class CodeRefused(SessionError):
+    """A scanned code the till will not take (till.md §1); ``code`` is what was read."""
+
+    def __init__(self, reason: str, message: str, code: str) -> None:
+        super().__init__(reason, message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Routed:
+    """What a scanned code turned out to be (till.md §1), before anything changes.
+
+    ``kind``: ``receipt`` (returns desk), ``item`` (a line of ``qty``),
+    ``coupon``, ``customer`` (a card or a token, to identify).
+    """
+
+    kind: str
+    code: str
+    sku: str | None = None
+    qty: str | None = None
 
 
 def _birthday(bd: Any) -> str | None:
@@ -120,12 +149,31 @@ class Till:
 
     def view(self, s: Session) -> dict[str, Any]:
         """The session as the POS and the cashier screen see it: masked
-        card, item names, and the points the customer can spend now."""
+        card, item names, coupons with what became of them, and the points
+        the customer can spend now."""
         doc = s.public()
         doc["names"] = {ln["sku"]: self.catalog.name(ln["sku"]) for ln in s.lines}
+        doc["units"] = {ln["sku"]: self.catalog.unit(ln["sku"]) for ln in s.lines}
+        doc["coupons"] = self.coupon_states(s)
         doc["spendable_points"] = int((s.result or {}).get("redeem", {}).get("max_points", 0))
         doc["point_value"] = self.catalog.point_value
         return doc
+
+    def coupon_states(self, s: Session) -> list[dict[str, Any]]:
+        """Each coupon of the sale: ``applied`` when the engine's result used
+        it, else why not (``unknown_coupon``: no promotion of the bundle in
+        force carries it; ``conditions_not_met``: its promotion gave nothing
+        to this basket, customer or time)."""
+        rejected = set((s.result or {}).get("rejected_coupons", s.coupons if s.result is None else []))
+        out = []
+        for code in s.coupons:
+            if code not in self.catalog.coupons:
+                out.append({"code": code, "applied": False, "reason": "unknown_coupon"})
+            elif code in rejected:
+                out.append({"code": code, "applied": False, "reason": "conditions_not_met"})
+            else:
+                out.append({"code": code, "applied": True, "reason": None})
+        return out
 
     # ------------------------------------------------------------ sessions
 
@@ -182,18 +230,34 @@ class Till:
         except fastcore.BasketError as exc:
             raise SessionError("basket", str(exc)) from exc
 
+    def _qty(self, sku: str, qty: Any) -> str:
+        """A line quantity as basket text, within the program's ceiling (till.md §4)."""
+        unit = self.catalog.unit(sku)
+        try:
+            text = normalize_qty(qty, unit)
+        except ValueError as exc:
+            raise SessionError("bad_qty", str(exc)) from exc
+        self._ceiling(sku, qty_milli(text))
+        return text
+
+    def _ceiling(self, sku: str, milli: int) -> None:
+        unit = self.catalog.unit(sku)
+        top = self.catalog.max_qty_milli.get(unit, self.catalog.max_qty_milli["pcs"])
+        if milli > top:
+            raise SessionError("qty_too_large", f"at most {milli_to_text(top)} {unit} on one line; "
+                               f"{milli_to_text(milli)} is more than the till takes (program.max_line_qty)")
+
     def add_line(self, sid: str, sku: str, qty: Any = 1) -> Session:
         if sku not in self.catalog.items:
             raise SessionError("unknown_sku", f"no item with barcode {sku}")
-        try:
-            text = normalize_qty(qty, self.catalog.unit(sku))
-        except ValueError as exc:
-            raise SessionError("bad_qty", str(exc)) from exc
+        text = self._qty(sku, qty)
 
         def change(s: Session) -> None:
             for ln in s.lines:
                 if ln["sku"] == sku and self.catalog.unit(sku) == "pcs":
-                    ln["qty"] = str(int(ln["qty"]) + int(text))
+                    merged = qty_milli(ln["qty"]) + qty_milli(text)
+                    self._ceiling(sku, merged)
+                    ln["qty"] = milli_to_text(merged)
                     return
             s.lines.append({"sku": sku, "qty": text})
 
@@ -202,12 +266,116 @@ class Till:
     def set_qty(self, sid: str, index: int, qty: Any) -> Session:
         def change(s: Session) -> None:
             line = self._line(s, index)
-            try:
-                line["qty"] = normalize_qty(qty, self.catalog.unit(line["sku"]))
-            except ValueError as exc:
-                raise SessionError("bad_qty", str(exc)) from exc
+            line["qty"] = self._qty(line["sku"], qty)
 
         return self._edit(sid, "qty_changed", change)
+
+    # ------------------------------------------------------------ scanned codes
+
+    def route(self, code: str) -> Routed:
+        """What a scanned code is, in till.md §1's order; nothing changes here.
+
+        Raises ``CodeRefused`` (``bad_check_digit``, ``needs_weight``,
+        ``unknown_item``, ``bad_weight``, ``unknown_code``). A card or a
+        token is only *recognised* here; token.md's checks run on identify.
+        """
+        if not isinstance(code, str):
+            raise CodeRefused("unknown_code", "not a code", str(code))
+        code = _strip_line_ending(code)
+        cat = self.catalog
+        if RECEIPT_ID.fullmatch(code):
+            return Routed("receipt", code)
+        thirteen = len(code) == 13 and code.isascii() and code.isdigit()
+        if thirteen and not ean13_check_ok(code):
+            raise CodeRefused("bad_check_digit", "the check digit is wrong: scan again", code)
+        if code in cat.items:
+            if cat.unit(code) == "kg":
+                # A weighed item's own code carries no weight: a cashier
+                # expects the till to ask for it, not to sell 1 or 0.005 kg.
+                raise CodeRefused("needs_weight", f"{cat.name(code)} is sold by weight: weigh it on the "
+                                  "scale and scan the label, or type the weight", code)
+            return Routed("item", code, sku=code, qty="1")
+        if thirteen and code[:2] in cat.weight_prefixes:
+            sku = cat.plu.get(code[2:7])
+            if sku is None:
+                raise CodeRefused("unknown_item", f"no weighed item with scale code {code[2:7]}", code)
+            grams = int(code[7:12])
+            if grams == 0:
+                raise CodeRefused("bad_weight", "the label shows no weight: weigh the item again", code)
+            return Routed("item", code, sku=sku, qty=milli_to_text(grams))
+        if code in cat.coupons:
+            return Routed("coupon", code)
+        if (thirteen and code[:2] in cat.card_prefixes) or code.count(".") == 2:
+            return Routed("customer", code)
+        raise CodeRefused("unknown_code", "Not an item or a coupon, and not a loyalty card or app code: "
+                          "scan it again or type it.", code)
+
+    def scan(self, sid: str | None, code: str) -> tuple[Routed, Session | None]:
+        """Route one scanned code and act on it (till.md §1).
+
+        ``sid`` None: the till's open sale, opened on demand (the scanner
+        and the camera); a receipt id never opens one. Returns what the code
+        was and the sale it changed (None for a receipt).
+        """
+        try:
+            routed = self.route(code)
+        except CodeRefused as exc:
+            log.info("scan refused: %s", exc.reason)
+            self.events.publish("scan_refused", reason=exc.reason, message=exc.message, code=self._shown(exc.code))
+            raise
+        if routed.kind == "receipt":
+            found = self.sale(routed.code)
+            self.events.publish("receipt_scanned", receipt_id=routed.code, found=found is not None,
+                                kind=None if found is None else found["kind"])
+            return routed, None
+        with self.lock:
+            if sid is None:
+                s = self.current() or self.open_session()
+                sid = s.id
+            if routed.kind == "item":
+                assert routed.sku is not None
+                return routed, self.add_line(sid, routed.sku, routed.qty)
+            if routed.kind == "coupon":
+                return routed, self.add_coupon(sid, routed.code)
+            try:
+                return routed, self.identify(sid, routed.code)
+            except TokenError as exc:
+                raise CodeRefused(exc.reason, message_for(exc.reason), routed.code) from exc
+            except SessionError as exc:
+                if exc.reason != "unknown_card":
+                    raise
+                raise CodeRefused(exc.reason, exc.message, routed.code) from exc
+
+    def _shown(self, code: str) -> str:
+        """A refused code as the screen and the event stream may show it: a
+        card-shaped number masked, a token-shaped code never."""
+        if code.count(".") == 2:
+            return "<token>"
+        if len(code) == 13 and code[:2] in self.catalog.card_prefixes:
+            return mask_card(code)
+        return code
+
+    # ------------------------------------------------------------ coupons
+
+    def add_coupon(self, sid: str, code: str) -> Session:
+        """Add a coupon the bundle knows; a second time changes nothing."""
+        code = code.strip() if isinstance(code, str) else code
+        if not isinstance(code, str) or code not in self.catalog.coupons:
+            raise CodeRefused("unknown_coupon", "no promotion takes this coupon", str(code))
+        with self.lock:
+            s = self.get(sid)
+            s.require_open("add a coupon")
+            if code in s.coupons:
+                return s
+            return self._edit(sid, "coupon_added", lambda s: s.coupons.append(code))
+
+    def remove_coupon(self, sid: str, code: str) -> Session:
+        with self.lock:
+            s = self.get(sid)
+            s.require_open("remove a coupon")
+            if code not in s.coupons:
+                raise SessionError("coupon_not_in_sale", f"coupon {code} is not on this sale")
+            return self._edit(sid, "coupon_removed", lambda s: s.coupons.remove(code))
 
     def void_line(self, sid: str, index: int) -> Session:
         return self._edit(sid, "line_voided", lambda s: (self._line(s, index), s.lines.pop(index)))
@@ -224,14 +392,35 @@ class Till:
         with self.db.lock:
             return self.db.conn.execute("SELECT 1 FROM agent_jti WHERE jti = ?", (jti,)).fetchone() is not None
 
-    def redeemed_since(self, account: str, since_epoch: float) -> int:
+    def redeemed_unacknowledged(self, account: str, iat: int) -> int:
+        """``R`` of token.md's offline rule: every point this till redeemed for
+        ``account`` in sales the ledger had not acknowledged before
+        ``iat - 120 s`` -- still queued (or rejected, or offered again after a
+        ledger restore), or acknowledged at or after that instant. A sale the
+        ledger acknowledged earlier is already in the token's ``bal``.
+
+        The acknowledgement time is the outbox's ``acked_at`` (till clock,
+        written when the ledger's answer is recorded); the 120 s margin is
+        token.md's clock skew allowance.
+        """
+        before = iat - NOT_BEFORE_SKEW_S
         with self.db.lock:
             row = self.db.conn.execute(
-                "SELECT COALESCE(SUM(redeemed_points), 0) FROM agent_sale"
-                " WHERE account = ? AND kind = 'sale' AND at_epoch >= ?",
-                (account, since_epoch),
+                "SELECT COALESCE(SUM(a.redeemed_points), 0) FROM agent_sale a"
+                " JOIN outbox o ON o.txn_id = a.txn_id"
+                " WHERE a.account = ? AND a.kind = 'sale' AND a.redeemed_points > 0"
+                " AND (o.status <> 'acked' OR o.acked_at IS NULL OR o.acked_at >= ?)",
+                (account, before),
             ).fetchone()
         return int(row[0])
+
+    def sold_to(self, account: str) -> bool:
+        """Whether this till has committed a sale to ``account`` (any mode)."""
+        with self.db.lock:
+            row = self.db.conn.execute(
+                "SELECT 1 FROM agent_sale WHERE account = ? AND kind = 'sale' LIMIT 1", (account,)
+            ).fetchone()
+        return row is not None
 
     def verify_code(self, code: str) -> Card | Token:
         """spec/token.md against this till's keys, program, clock and jti log."""
@@ -255,7 +444,11 @@ class Till:
                 self.events.publish("identify_refused", session_id=sid, reason=exc.reason,
                                     message=message_for(exc.reason))
                 raise
-            customer = self._customer_for(ident)
+            try:
+                customer = self._customer_for(ident)
+            except SessionError as exc:
+                self.events.publish("identify_refused", session_id=sid, reason=exc.reason, message=exc.message)
+                raise
             return self._edit(sid, "identified", lambda s: self._set_customer(s, customer))
 
     def _customer_for(self, ident: Card | Token) -> dict[str, Any]:
@@ -271,7 +464,7 @@ class Till:
                 "first_purchase": c["new"], "source": "token", "jti": c["jti"], "claims": c,
                 "balance": c["bal"], "iat": c["iat"],
             }
-            offline = offline_redeemable(ident, self.redeemed_since(c["acc"], c["iat"]))
+            offline = offline_redeemable(ident, self.redeemed_unacknowledged(c["acc"], c["iat"]))
         else:
             cached = online or cached_customer(self.db, ident.card) or self.catalog.customers.get(ident.card)
             if cached is None:
@@ -286,11 +479,16 @@ class Till:
                 "first_purchase": bool(cached.get("first_purchase")), "source": "card", "jti": None,
                 "claims": None, "balance": int(cached.get("balance") or 0), "iat": None,
             }
-            offline = max(0, min(customer["balance"], self.catalog.offline_card_redeem_cap))
+            # token.md: a balance below zero identifies; it spends nothing.
+            offline = min(max(0, customer["balance"]), self.catalog.offline_card_redeem_cap)
         customer["offline_points"] = offline
+        if customer["first_purchase"] and self.sold_to(customer["account"]):
+            # The token's ``new`` (or the cache's flag) predates the sales this
+            # till has not uploaded yet: the welcome bonus is given once.
+            customer["first_purchase"] = False
         if online is not None:
             customer["balance"] = int(online.get("balance", customer["balance"]))
-            customer["available_points"] = customer["balance"]
+            customer["available_points"] = max(0, customer["balance"])
             customer["mode"] = "online"
         else:
             customer["available_points"] = offline
@@ -339,7 +537,8 @@ class Till:
             log.info("session %s: hold %s for %d points", s.id, s.hold.get("hold_id"), need)
             return
         except InsufficientBalance as exc:
-            s.customer["available_points"] = s.customer["balance"] = exc.available
+            s.customer["balance"] = exc.available
+            s.customer["available_points"] = max(0, exc.available)
             log.info("session %s: ledger has only %d points", s.id, exc.available)
         except LedgerUnavailable as exc:
             log.info("session %s: hold failed (%s), offline redemption", s.id, exc.reason)
@@ -414,9 +613,12 @@ class Till:
         extra: list[tuple[str, Any]] = [
             ("UPDATE agent_session SET state = 'committed', updated_at = ?, body = ? WHERE id = ?",
              (now, json.dumps(s.to_json()), s.id)),
+            # The sale keeps its bundle version's units, names and prices:
+            # a return never guesses a unit, even after the bundle changed.
             ("INSERT INTO agent_sale (txn_id, receipt_id, kind, account, redeemed_points, at_epoch, body)"
              " VALUES (?, ? || (SELECT seq FROM outbox WHERE txn_id = ?), 'sale', ?, ?, ?, ?)",
-             (s.txn_id, receipt_prefix, s.txn_id, account, points, now, json.dumps(txn))),
+             (s.txn_id, receipt_prefix, s.txn_id, account, points, now,
+              json.dumps(dict(txn, sold=sold_facts(txn["result"], self.catalog))))),
         ]
         jti = (s.customer or {}).get("jti")
         if jti:
@@ -437,10 +639,12 @@ class Till:
         if row is None:  # pragma: no cover - the commit wrote it in the same transaction
             raise SessionError("lost", f"committed sale {s.txn_id} not found")
         s.receipt_id, s.seq = row["receipt_id"], int(row["txn"]["seq"])
-        txn = dict(row["txn"], receipt_id=row["receipt_id"], payment=s.payment,
-                   balance_before=(s.customer or {}).get("balance"))
-        text = sale_receipt(txn, self.catalog, header=self.receipt_header)
-        job = self._job("sale", txn, text)
+        txn = dict(row["txn"], receipt_id=row["receipt_id"], payment=s.payment)
+        balance = None
+        if txn.get("mode") == "online" and (s.customer or {}).get("balance") is not None:
+            tot = txn["result"]["totals"]
+            balance = int(s.customer["balance"]) - int(tot["redeemed_points"]) + int(tot["points"])  # type: ignore[index]
+        job = sale_job(txn, row["sold"], store=self.receipt_header or self.store, till=self.till, balance=balance)
         with self.db.transaction() as conn:
             have = conn.execute("SELECT 1 FROM agent_print WHERE txn_id = ?", (s.txn_id,)).fetchone()
             if not have:
@@ -453,23 +657,6 @@ class Till:
         self.print_pending()
 
     # ------------------------------------------------------------ printing
-
-    def _job(self, kind: str, txn: dict[str, Any], text: str) -> dict[str, Any]:
-        cust = txn.get("customer") or {}
-        lines = txn["result"]["lines"]
-        skus = [ln.get("sku") for ln in lines if ln.get("sku")]
-        balance = None
-        if kind == "sale" and txn.get("mode") == "online" and txn.get("balance_before") is not None:
-            tot = txn["result"]["totals"]
-            balance = int(txn["balance_before"]) - int(tot["redeemed_points"]) + int(tot["points"])
-        return {
-            "kind": kind, "receipt_id": txn["receipt_id"], "text": text, "result": txn["result"],
-            "method": (txn.get("payment") or {}).get("method"),
-            "info": {"receipt_id": txn["receipt_id"], "store": self.receipt_header or self.store,
-                     "till": self.till, "time": txn["at"][:16].replace("T", " "),
-                     "card": cust.get("card"), "balance": balance,
-                     "names": {k: self.catalog.name(k) for k in skus}},
-        }
 
     def print_pending(self) -> int:
         """Print every queued receipt; a failure keeps it queued. Returns printed."""
@@ -497,11 +684,26 @@ class Till:
             self.events.publish("printer", ok=True, txn_id=txn_id)
         return printed
 
-    def queue_print(self, kind: str, txn: dict[str, Any], text: str) -> None:
-        job = self._job(kind, txn, text)
+    def queue_print(self, txn_id: str, job: dict[str, Any]) -> None:
+        """Queue a print job (a return's receipt, a copy)."""
         with self.db.transaction() as conn:
             conn.execute("INSERT INTO agent_print (txn_id, job, created_at) VALUES (?, ?, ?)",
-                         (txn["txn_id"], json.dumps(job), self.clock()))
+                         (txn_id, json.dumps(job), self.clock()))
+
+    def print_copy(self, key: str) -> dict[str, Any]:
+        """Queue and print a copy of a committed sale's or return's receipt."""
+        found = self.sale(key)
+        if found is None:
+            raise SessionError("unknown_receipt", f"no sale or return {key} at this till")
+        with self.db.lock:
+            row = self.db.conn.execute("SELECT job FROM agent_print WHERE txn_id = ? ORDER BY id LIMIT 1",
+                                       (found["txn_id"],)).fetchone()
+        if row is None:
+            raise SessionError("unknown_receipt", f"no receipt kept for {key}")
+        job = copy_job(json.loads(row[0]))
+        self.queue_print(found["txn_id"], job)
+        self.print_pending()
+        return job
 
     def print_queue(self) -> int:
         with self.db.lock:
@@ -513,13 +715,25 @@ class Till:
         """A committed sale or return by txn_id or receipt id."""
         with self.db.lock:
             row = self.db.conn.execute(
-                "SELECT a.txn_id, a.receipt_id, a.kind, o.body FROM agent_sale a"
+                "SELECT a.txn_id, a.receipt_id, a.kind, o.body, a.body FROM agent_sale a"
                 " JOIN outbox o ON o.txn_id = a.txn_id WHERE a.txn_id = ? OR a.receipt_id = ?",
                 (key, key),
             ).fetchone()
         if row is None:
             return None
-        return {"txn_id": row[0], "receipt_id": row[1], "kind": row[2], "txn": json.loads(row[3])}
+        txn = json.loads(row[3])
+        sold = json.loads(row[4]).get("sold") or self._sold_fallback(txn)
+        return {"txn_id": row[0], "receipt_id": row[1], "kind": row[2], "txn": txn, "sold": sold}
+
+    def _sold_fallback(self, txn: dict[str, Any]) -> dict[str, Any]:
+        """A sale committed before sales kept their units: the units of the
+        bundle in force when the sale's version is the current one; else
+        ``None`` per line (the returns desk then refuses, never guesses)."""
+        result = txn.get("result") or {}
+        facts = sold_facts(result, self.catalog) if txn.get("kind") == "sale" else {"units": []}
+        if txn.get("bundle_version") != self.catalog.version:
+            facts["units"] = [None] * len(facts["units"])
+        return facts
 
     def status(self) -> dict[str, Any]:
         q = self.outbox.status()

@@ -22,6 +22,8 @@ from typing import Any, Callable, Iterable, Mapping
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from drivers import mask_card as mask_card  # the one home of card masking (receipts, API, logs)
+
 from ._errors import TokenError
 
 REASONS = (
@@ -58,13 +60,6 @@ _WS = re.compile(r"\s")
 def message_for(reason: str) -> str:
     """The cashier's plain-words text for a reason code."""
     return MESSAGES.get(reason, "The code was refused: " + reason)
-
-
-def mask_card(card: str) -> str:
-    """A card number as receipts and logs show it: last 4 digits only."""
-    if len(card) <= 4:
-        return "*" * len(card)
-    return "*" * (len(card) - 4) + card[-4:]
 
 
 def ean13_check_ok(digits: str) -> bool:
@@ -347,10 +342,15 @@ def verify(
     return Token(kid=kid, claims=claims)
 
 
-def offline_redeemable(token: Token, redeemed_since_iat: int) -> int:
-    """Points a token may redeem offline (spec/token.md).
+def offline_redeemable(token: Token, redeemed_unacknowledged: int) -> int:
+    """Points a token may redeem offline (spec/token.md):
+    ``max(0, min(cap, bal) - R)``.
 
-    ``max(0, min(cap, bal) - points already redeemed at this till by the
-    same account since iat)``.
+    ``R`` is every point this till redeemed for the same account in sales
+    the ledger had not acknowledged before ``iat - 120 s`` (``bal`` is what
+    the ledger knew at ``iat``: a sale it had not seen is not in it, whichever
+    token that sale used). Counting only redemptions "since iat" let a phone
+    that refreshes its code spend the same balance again; see
+    ``Till.redeemed_unacknowledged``.
     """
-    return max(0, min(token.claims["cap"], token.claims["bal"]) - int(redeemed_since_iat))
+    return max(0, min(token.claims["cap"], token.claims["bal"]) - int(redeemed_unacknowledged))

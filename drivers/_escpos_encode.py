@@ -1,16 +1,21 @@
-"""Receipt document → ESC/POS bytes, through python-escpos.
+"""Receipt document → ESC/POS bytes: the one writer, python-escpos.
 
-Text goes out in one fixed code page (CP866 by default): ``ESC t n`` with
-``n`` taken from the printer's python-escpos profile (or set explicitly for
-printers whose tables differ), then the text encoded in that page. A few
-typographic characters CP866 lacks are replaced; if anything still cannot be
-encoded — or the config says the printer's tables are wrong — the receipt is
-drawn as a picture (``GS v 0``) instead, which every ESC/POS printer prints.
+Every command comes from python-escpos (a ``Dummy`` printer collects the
+bytes): the code page (``charcode``; ``ESC t n`` from the printer's
+profile, or an explicit ``n`` for printers whose tables differ), text
+attributes (``set``), QR and Code 128 symbols, and raster pictures
+(``image``, ``GS v 0``). kopilka writes no ESC/POS sequence of its own.
+
+Text goes out in one fixed code page (CP866 by default). A few
+typographic characters CP866 lacks are replaced first; if anything still
+cannot be encoded -- or the config says the printer's tables are wrong --
+the text is drawn as a picture instead, which every ESC/POS printer prints.
 """
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from drivers._device import optional_import
 from drivers._errors import PrinterError
@@ -18,9 +23,8 @@ from drivers._receipt import Block, Code, Line
 
 log = logging.getLogger(__name__)
 
-ESC_INIT = b"\x1b@"
-_REPLACE = str.maketrans({"«": '"', "»": '"', "—": "-", "–": "-", "…": "...", "“": '"', "”": '"', "’": "'"})
-_ALIGN = {"left": b"\x1ba\x00", "center": b"\x1ba\x01", "right": b"\x1ba\x02"}
+_REPLACE = str.maketrans({"«": '"', "»": '"', "—": "-", "–": "-", "…": "...", "“": '"', "”": '"', "’": "'",
+                          "₽": "р."})
 _FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf"
 _FONT_BOLD = "/usr/share/fonts/truetype/dejavu/DejaVuSansMono-Bold.ttf"
 
@@ -36,6 +40,32 @@ def code_page_number(codepage: str, profile: str | None = None, number: int | No
     return int(pages[codepage.upper()])
 
 
+def dummy(profile: str | None = None) -> Any:
+    """A python-escpos printer that only collects bytes (``.output``)."""
+    return optional_import("escpos.printer").Dummy(profile=profile)
+
+
+def init_bytes() -> bytes:
+    """``ESC @``: reset the printer before a job."""
+    p = dummy()
+    p.hw("INIT")
+    return bytes(p.output)
+
+
+def cut_bytes() -> bytes:
+    """Feed past the tear bar and cut."""
+    p = dummy()
+    p.cut(mode="FULL", feed=True)
+    return bytes(p.output)
+
+
+def drawer_bytes() -> bytes:
+    """Open the cash drawer (pin 2)."""
+    p = dummy()
+    p.cashdraw(2)
+    return bytes(p.output)
+
+
 class Encoder:
     """Builds the bytes of a document for one printer's settings."""
 
@@ -49,22 +79,21 @@ class Encoder:
         columns: int = 48,
         dots: int = 576,
     ) -> None:
-        self.codepage = codepage.lower()
+        self.codepage = codepage.upper()
         self.profile = profile
         self.columns = columns
         self.dots = dots
         self.as_image = as_image
-        self._page_number: int | None = None
-        if not as_image:
+        self.codepage_number = codepage_number
+        if not as_image and codepage_number is None:
             try:
-                self._page_number = code_page_number(codepage, profile, codepage_number)
+                code_page_number(self.codepage, profile)
             except PrinterError:
                 log.warning("printer: %s not in profile %s; printing text as images", codepage, profile)
                 self.as_image = True
 
-    def _dummy(self) -> object:
-        printer = optional_import("escpos.printer")
-        return printer.Dummy(profile=self.profile)
+    def _codec(self) -> str:
+        return self.codepage.lower()
 
     def encode(self, blocks: Sequence[Block]) -> tuple[bytes, bool]:
         """Bytes of ``blocks`` (no init, no cut) and whether they went as an image."""
@@ -72,40 +101,51 @@ class Encoder:
             try:
                 return self._as_text(blocks), False
             except UnicodeEncodeError as exc:
-                log.warning("printer: %s cannot encode %r; printing as image", self.codepage, exc.object[exc.start : exc.end])
+                log.warning("printer: %s cannot encode %r; printing as image", self.codepage,
+                            exc.object[exc.start : exc.end])
         return self._as_image(blocks), True
 
+    def _start(self) -> Any:
+        p = dummy(self.profile)
+        if self.codepage_number is None:
+            p.charcode(self.codepage)
+        else:
+            # A printer whose table numbers differ from its profile: the
+            # number is the config's; python-escpos still encodes the text.
+            p.magic.encoding = self.codepage
+            p.magic.disabled = True
+            p.magic.driver._raw(b"\x1bt" + bytes([self.codepage_number]))
+        return p
+
     def _as_text(self, blocks: Sequence[Block]) -> bytes:
-        assert self._page_number is not None
-        out = bytearray(b"\x1bt" + bytes([self._page_number]))
+        for block in blocks:  # refuse before writing anything: all text or all picture
+            if isinstance(block, Line):
+                block.text.translate(_REPLACE).encode(self._codec())
+        p = self._start()
         for block in blocks:
             if isinstance(block, Code):
-                out += self._code(block)
+                self._code(p, block)
                 continue
-            text = block.text.translate(_REPLACE).encode(self.codepage)
-            out += _ALIGN[block.align]
-            out += b"\x1bE\x01" if block.bold else b"\x1bE\x00"
-            out += b"\x1d!\x11" if block.big else b"\x1d!\x00"
-            out += text + b"\n"
-        out += b"\x1bE\x00\x1d!\x00\x1ba\x00"
-        return bytes(out)
+            p.set(align=block.align, bold=block.bold, double_width=block.big, double_height=block.big,
+                  normal_textsize=not block.big)
+            p.text(block.text.translate(_REPLACE) + "\n")
+        p.set(align="left", bold=False, normal_textsize=True)
+        return bytes(p.output)
 
-    def _code(self, block: Code) -> bytes:
-        p = self._dummy()
+    @staticmethod
+    def _code(p: Any, block: Code) -> None:
+        p.set(align="center")
         if block.kind == "qr":
-            p._raw(_ALIGN["center"])  # type: ignore[attr-defined]
-            p.qr(block.data, native=True, size=6)  # type: ignore[attr-defined]
+            p.qr(block.data, native=True, size=6)
         else:
-            data = block.data.encode("ascii")
-            # GS H 2 (text below), GS h 80, GS w 2, GS k 73 n {B data
-            p._raw(_ALIGN["center"] + b"\x1dH\x02\x1dh\x50\x1dw\x02\x1dkI" + bytes([len(data) + 2]) + b"{B" + data)  # type: ignore[attr-defined]
-        p._raw(b"\n" + _ALIGN["left"])  # type: ignore[attr-defined]
-        return bytes(p.output)  # type: ignore[attr-defined]
+            p.barcode("{B" + block.data, "CODE128", function_type="B", height=80, width=2, pos="BELOW")
+        p.text("\n")
+        p.set(align="left")
 
     def _as_image(self, blocks: Sequence[Block]) -> bytes:
         from PIL import Image, ImageDraw, ImageFont
 
-        out = bytearray()
+        p = dummy(self.profile)
         pending: list[Line] = []
 
         def flush() -> None:
@@ -126,23 +166,14 @@ class Encoder:
                 x = {"left": 0, "center": (self.dots - width) // 2, "right": self.dots - width}[ln.align]
                 draw.text((max(0, x), y), ln.text, font=font, fill=0)
                 y += h
-            out.extend(raster(img))
+            p.image(img, impl="bitImageRaster", center=False)
             pending.clear()
 
         for block in blocks:
             if isinstance(block, Code):
                 flush()
-                out += self._code(block)
+                self._code(p, block)
             else:
                 pending.append(block)
         flush()
-        return bytes(out)
-
-
-def raster(img: object) -> bytes:
-    """``GS v 0`` for a 1-bit Pillow image (its white pixels stay blank)."""
-    width = (img.width + 7) // 8  # type: ignore[attr-defined]
-    height = img.height  # type: ignore[attr-defined]
-    data = bytes(255 - b for b in img.convert("1").tobytes())  # type: ignore[attr-defined]
-    header = b"\x1dv0\x00" + width.to_bytes(2, "little") + height.to_bytes(2, "little")
-    return header + data
+        return bytes(p.output)

@@ -24,13 +24,11 @@ from urllib.parse import parse_qs, urlparse
 
 from drivers._device import Device, optional_import
 from drivers._errors import DeviceError, PrinterError
-from drivers._escpos_encode import ESC_INIT, Encoder
+from drivers._escpos_encode import Encoder, cut_bytes, drawer_bytes, init_bytes
 from drivers._printer_status import PrinterCondition, PrinterStatus, decode, is_status_byte
-from drivers._receipt import SaleInfo, copy_banner, layout
+from drivers._receipt import Block, Line, SaleInfo, layout, return_layout
 
 log = logging.getLogger(__name__)
-
-CUT = b"\x1bd\x04\x1dV\x00"  # feed past the tear bar, full cut
 
 
 @dataclass(frozen=True)
@@ -203,22 +201,35 @@ class Printer(Device):
 
     # -- printing ----------------------------------------------------------------------
     def print_receipt(
-        self, result: Mapping[str, Any], sale: SaleInfo, *, kick_drawer: bool = False
+        self, result: Mapping[str, Any], sale: SaleInfo, *, kick_drawer: bool = False, kind: str = "sale",
+        copy: bool = False,
     ) -> PrintOutcome:
-        """Print a priced sale; raises ``PrinterError`` with a reason when it cannot."""
-        if sale.receipt_id in self.jobs:
+        """Print a sale (``kind="sale"``) or a return (``"return"``) with the
+        one layout; raises ``PrinterError`` with a reason when it cannot.
+
+        ``copy``: a copy marked "КОПИЯ", printed from the stored numbers
+        (after a restart the kept bytes are gone); it may repeat a receipt id.
+        """
+        if sale.receipt_id in self.jobs and not copy:
             raise PrinterError("already_printed", f"{sale.receipt_id} was printed; use reprint()")
-        blocks = layout(result, sale, columns=self.config.columns, code=self.config.receipt_code)  # type: ignore[arg-type]
+        lay = return_layout if kind == "return" else layout
+        blocks = lay(result, sale, columns=self.config.columns, code=self.config.receipt_code, copy=copy)  # type: ignore[arg-type]
+        return self.print_blocks(sale.receipt_id, blocks, kick_drawer=kick_drawer, keep=not copy)
+
+    def print_blocks(self, receipt_id: str, blocks: list[Block], *, kick_drawer: bool = False,
+                     keep: bool = True) -> PrintOutcome:
+        """Print a laid-out document and cut; kept for ``reprint`` when ``keep``."""
         body, as_image = self.encoder.encode(blocks)
-        tail = (self._drawer_bytes() if kick_drawer else b"") + CUT
-        job = PrintJob(sale.receipt_id, ESC_INIT + body, tail, as_image)
+        tail = (drawer_bytes() if kick_drawer else b"") + cut_bytes()
+        job = PrintJob(receipt_id, init_bytes() + body, tail, as_image)
         try:
             outcome = self._send(job, job.data)
         except PrinterError as exc:
-            if exc.sent:
+            if exc.sent and keep:
                 self._keep(job)  # it reached the printer: only an explicit reprint may follow
             raise
-        self._keep(job)
+        if keep:
+            self._keep(job)
         return outcome
 
     def _keep(self, job: PrintJob) -> None:
@@ -231,26 +242,20 @@ class Printer(Device):
         job = self.jobs.get(receipt_id)
         if job is None:
             raise PrinterError("unknown_receipt", f"no kept receipt {receipt_id}")
-        mark, _ = self.encoder.encode(copy_banner())
-        data = ESC_INIT + mark + job.body + mark + CUT
+        from drivers._receipt import WORDS
+
+        mark, _ = self.encoder.encode([Line(WORDS["ru"]["copy"], "center", bold=True, big=True)])
+        data = init_bytes() + mark + job.body + mark + cut_bytes()
         self.counters["reprints"] += 1
         return PrintOutcome(job, *self._send_pair(data), copy=True)
 
     def kick_drawer(self) -> None:
         """Open the cash drawer (pin 2, 100 ms pulse)."""
-        self._write(self._drawer_bytes())
+        self._write(drawer_bytes())
 
     def print_lines(self, lines: list[str]) -> PrintOutcome:
         """Print plain lines and cut (``kopilka hw test-print``)."""
-        from drivers._receipt import Line
-
-        body, as_image = self.encoder.encode([Line(t) for t in lines])
-        job = PrintJob("test", ESC_INIT + body, CUT, as_image)
-        return self._send(job, job.data)
-
-    @staticmethod
-    def _drawer_bytes() -> bytes:
-        return b"\x1bp\x00\x32\x32"
+        return self.print_blocks("test", [Line(t) for t in lines], keep=False)
 
     def _send(self, job: PrintJob, data: bytes) -> PrintOutcome:
         return PrintOutcome(job, *self._send_pair(data))

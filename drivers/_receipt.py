@@ -1,18 +1,59 @@
-"""The receipt layout: a priced sale → lines and codes, before any bytes.
+"""The one receipt layout (spec/till.md §5): sales, returns and copies.
 
-Input is the engine's result dict (``spec/pricing.md`` §7) plus the sale's
-metadata; output is a small document (``Line`` / ``Code``) that the ESC/POS
-encoder turns into bytes, either as code-page text or as a picture. Money
-is int kopecks all the way; the card number is masked to its last four
-digits here, so no full number can reach the paper.
+Input is the engine's numbers (a sale's §7 result, or a return's lines and
+totals, pricing.md §8) plus what the receipt says besides them
+(``SaleInfo``); output is a small document (``Line`` / ``Code``) that the
+ESC/POS encoder turns into bytes. Nothing else in kopilka lays a receipt
+out: the agent builds ``SaleInfo`` and the printer prints what this module
+returns, so the sale, the return and the copy can never drift apart.
+
+- In the store's language (``SaleInfo.lang``, Russian by default; English
+  is there for a chain that wants it), at the printer's width: 48 columns
+  on 80 mm paper, 32 on 58 mm.
+- The card number goes in whole and only its last 4 digits come out
+  (``mask_card``, the one home of that rule for receipts, the API and logs).
+- A line shows its discounts, the points it spent and the points it
+  earned; the totals repeat them. A return names the original receipt, the
+  refund, the points given back and the points taken back.
+
+``read_back`` reads the text of a printed receipt (the printer twin's
+decoding of the bytes) back into numbers, for tests and the demo.
 """
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-COPY_MARK = "*** КОПИЯ ***"
+#: Words per language. Keys are stable; ``read_back`` matches on them.
+WORDS: dict[str, dict[str, str]] = {
+    "ru": {
+        "copy": "*** КОПИЯ ***", "sale": "Чек", "return": "Возврат", "of_receipt": "По чеку",
+        "till": "Касса", "cashier": "Кассир", "discount": "Скидка", "spent": "Баллами",
+        "earned": "Баллов начислено", "given_back": "Баллов возвращено", "taken_back": "Баллов списано",
+        "subtotal": "Сумма", "total": "ИТОГО", "paid_points": "Оплачено баллами",
+        "pay_cash": "Наличными", "pay_card": "Картой", "pay_other": "Оплачено",
+        "card": "Карта", "points_spent": "Списано баллов", "points_earned": "Начислено баллов",
+        "balance": "Баланс баллов", "refund": "К возврату", "refund_points": "в т.ч. баллами",
+        "points_back": "Возвращено баллов", "points_reversed": "Списано начисленных",
+        "offline": "Офлайн: баллы подтвердит центр", "kg": "кг", "thanks": "Спасибо за покупку!",
+    },
+    "en": {
+        "copy": "*** COPY ***", "sale": "Receipt", "return": "Return", "of_receipt": "For receipt",
+        "till": "Till", "cashier": "Cashier", "discount": "Discount", "spent": "Paid in points",
+        "earned": "Earns points", "given_back": "Points returned", "taken_back": "Points reversed",
+        "subtotal": "Subtotal", "total": "TOTAL", "paid_points": "Paid with points",
+        "pay_cash": "Cash", "pay_card": "Card payment", "pay_other": "Paid",
+        "card": "Card", "points_spent": "Points spent", "points_earned": "Points earned",
+        "balance": "Points balance", "refund": "Refund", "refund_points": "of it in points",
+        "points_back": "Points given back", "points_reversed": "Points taken back",
+        "offline": "Offline: points confirmed later", "kg": "kg", "thanks": "Thank you!",
+    },
+}
+
+#: Paper widths in columns (font A): 80 mm and 58 mm rolls.
+COLUMNS = {80: 48, 58: 32}
 
 
 @dataclass(frozen=True)
@@ -38,7 +79,11 @@ Block = Line | Code
 
 @dataclass(frozen=True)
 class SaleInfo:
-    """What the receipt says besides the engine's numbers."""
+    """What a receipt says besides the engine's numbers.
+
+    For a return, ``original`` is the sale's receipt id and the return's
+    lines carry their ``sku``.
+    """
 
     receipt_id: str
     store: str
@@ -49,30 +94,82 @@ class SaleInfo:
     card: str | None = None  # full number in, only the last 4 digits printed
     balance: int | None = None  # points balance after this sale, if known
     names: Mapping[str, str] = field(default_factory=dict)  # sku -> product name
+    prices: Mapping[str, int] = field(default_factory=dict)  # sku -> price per unit (kopecks)
+    units: Mapping[str, str] = field(default_factory=dict)  # sku -> "pcs" | "kg"
+    method: str | None = None  # cash | card | other
+    mode: str | None = None  # online | offline
+    original: str | None = None  # a return's sale receipt id
+    lang: str = "ru"
 
 
 def money(kopecks: int) -> str:
     """``12345`` → ``"123.45"``; integers only, never a float."""
     sign = "-" if kopecks < 0 else ""
-    rub, kop = divmod(abs(kopecks), 100)
+    rub, kop = divmod(abs(int(kopecks)), 100)
     return f"{sign}{rub}.{kop:02d}"
 
 
-def mask_card(card: str) -> str:
-    """Only the last four digits survive: ``"****1234"``."""
-    digits = "".join(c for c in card if c.isdigit())
-    return "****" + digits[-4:] if len(digits) >= 4 else "****"
+def mask_card(card: str | None) -> str:
+    """A card number as receipts, the till's API, its screen and logs show it.
+
+    Only the last four digits survive, behind a fixed ``****`` (the length
+    is not shown either). A number of fewer than 8 digits is not a card
+    number: nothing of it is shown, so a short string is never printed
+    almost whole.
+    """
+    digits = "".join(c for c in str(card or "") if c.isascii() and c.isdigit())
+    return "****" + digits[-4:] if len(digits) >= 8 else "****"
 
 
 def _pair(left: str, right: str, columns: int) -> str:
     room = columns - len(right) - 1
     if len(left) > room:
         left = left[: max(0, room)]
-    return left + " " * (columns - len(left) - len(right)) + right
+    return left + " " * max(1, columns - len(left) - len(right)) + right
 
 
 def _wrap(text: str, columns: int) -> list[str]:
-    return [text[i : i + columns] for i in range(0, len(text), columns)] or [""]
+    """Lines of at most ``columns``, broken between words where possible."""
+    return textwrap.wrap(text, columns, break_on_hyphens=False) or [""]
+
+
+def _words(sale: SaleInfo) -> dict[str, str]:
+    return WORDS.get(sale.lang, WORDS["ru"])
+
+
+def _head(kind: str, sale: SaleInfo, columns: int, copy: bool) -> list[Block]:
+    w = _words(sale)
+    out: list[Block] = []
+    if copy:
+        out.append(Line(w["copy"], "center", bold=True, big=True))
+    out += [Line(t, "center", bold=True, big=True) for t in _wrap(sale.store, columns // 2)]  # double width
+    if sale.address:
+        out += [Line(t, "center") for t in _wrap(sale.address, columns)]
+    title = f"{w[kind]} {sale.receipt_id}"
+    if len(title) + 1 + len(sale.time) <= columns:
+        out.append(Line(_pair(title, sale.time, columns)))
+    else:  # 58 mm paper: the time goes under the receipt id, never cut off
+        out += [Line(t) for t in _wrap(title, columns)] + ([Line(sale.time)] if sale.time else [])
+    if sale.original:
+        out.append(Line(f"{w['of_receipt']} {sale.original}"))
+    if sale.till or sale.cashier:
+        out.append(Line(_pair(f"{w['till']} {sale.till}".strip(), sale.cashier, columns)))
+    out.append(Line("-" * columns))
+    return out
+
+
+def _qty(ln: Mapping[str, Any], sale: SaleInfo) -> str:
+    w = _words(sale)
+    unit = f" {w['kg']}" if sale.units.get(ln.get("sku", "")) == "kg" else ""
+    price = sale.prices.get(ln.get("sku", ""))
+    return f"  {ln['qty']}{unit} x" + (f" {money(price)}" if price is not None else "")
+
+
+def _tail(sale: SaleInfo, columns: int, code: Literal["qr", "code128"], copy: bool) -> list[Block]:
+    out: list[Block] = [Line("-" * columns), Code(code, sale.receipt_id), Line(sale.receipt_id, "center")]
+    if copy:
+        out.append(Line(_words(sale)["copy"], "center", bold=True, big=True))
+    return out
 
 
 def layout(
@@ -81,46 +178,150 @@ def layout(
     *,
     columns: int = 48,
     code: Literal["qr", "code128"] = "qr",
+    copy: bool = False,
 ) -> list[Block]:
-    """The receipt of a priced sale, top to bottom (without the cut)."""
-    rule = Line("-" * columns)
-    out: list[Block] = [Line(sale.store, "center", bold=True, big=True)]
-    if sale.address:
-        out += [Line(t, "center") for t in _wrap(sale.address, columns)]
-    out.append(Line(_pair(f"Чек {sale.receipt_id}", sale.time, columns)))
-    if sale.till or sale.cashier:
-        out.append(Line(_pair(f"Касса {sale.till}".strip(), sale.cashier, columns)))
-    out.append(rule)
+    """A sale's receipt, top to bottom (without the cut).
+
+    ``result`` is the §7 result; a line may carry ``redeemed_points`` (its
+    share of the sale's spent points, which the agent allocates).
+    """
+    w = _words(sale)
+    out = _head("sale", sale, columns, copy)
     for ln in result.get("lines", []):
         name = sale.names.get(ln["sku"], ln["sku"])
         out += [Line(t) for t in _wrap(name, columns)]
-        out.append(Line(_pair(f"  {ln['qty']} x", money(ln["amount"]), columns)))
+        out.append(Line(_pair(_qty(ln, sale), money(ln["amount"]), columns)))
         if ln.get("discount"):
-            promos = ", ".join(ln.get("promos", []))
-            label = f"  Скидка {promos}".rstrip()
+            label = f"  {w['discount']} {', '.join(ln.get('promos', []))}".rstrip()
             out.append(Line(_pair(label, money(-ln["discount"]), columns)))
+        if ln.get("redeemed"):
+            pts = ln.get("redeemed_points")
+            label = f"  {w['spent']}" + (f" ({pts})" if pts is not None else "")
+            out.append(Line(_pair(label, money(-ln["redeemed"]), columns)))
+        if ln.get("points"):
+            out.append(Line(_pair(f"  {w['earned']}", f"+{ln['points']}", columns)))
     totals = result.get("totals", {})
-    out.append(rule)
-    out.append(Line(_pair("Сумма", money(totals.get("amount", 0)), columns)))
+    out.append(Line("-" * columns))
+    out.append(Line(_pair(w["subtotal"], money(totals.get("amount", 0)), columns)))
     if totals.get("discount"):
-        out.append(Line(_pair("Скидка", money(-totals["discount"]), columns)))
+        out.append(Line(_pair(w["discount"], money(-totals["discount"]), columns)))
     if totals.get("redeemed"):
-        label = f"Оплачено баллами ({totals.get('redeemed_points', 0)})"
+        label = f"{w['paid_points']} ({totals.get('redeemed_points', 0)})"
         out.append(Line(_pair(label, money(-totals["redeemed"]), columns)))
-    out.append(Line(_pair("ИТОГО", money(totals.get("paid", 0)), columns // 2), bold=True, big=True))
+    out.append(Line(_pair(w["total"], money(totals.get("paid", 0)), columns // 2), bold=True, big=True))
+    if sale.method:
+        out.append(Line(_pair(w.get(f"pay_{sale.method}", w["pay_other"]), money(totals.get("paid", 0)), columns)))
     if sale.card:
-        out.append(rule)
-        out.append(Line(_pair("Карта", mask_card(sale.card), columns)))
-        out.append(Line(_pair("Списано баллов", str(totals.get("redeemed_points", 0)), columns)))
-        out.append(Line(_pair("Начислено баллов", str(totals.get("points", 0)), columns)))
+        out.append(Line("-" * columns))
+        out.append(Line(_pair(w["card"], mask_card(sale.card), columns)))
+        out.append(Line(_pair(w["points_spent"], str(totals.get("redeemed_points", 0)), columns)))
+        out.append(Line(_pair(w["points_earned"], str(totals.get("points", 0)), columns)))
         if sale.balance is not None:
-            out.append(Line(_pair("Баланс баллов", str(sale.balance), columns)))
-    out.append(rule)
-    out.append(Code(code, sale.receipt_id))
-    out.append(Line(sale.receipt_id, "center"))
-    return out
+            out.append(Line(_pair(w["balance"], str(sale.balance), columns)))
+        if sale.mode == "offline":
+            out += [Line(t) for t in _wrap(w["offline"], columns)]
+    return out + _tail(sale, columns, code, copy)
 
 
-def copy_banner() -> list[Block]:
-    """The mark that opens and closes a reprint."""
-    return [Line(COPY_MARK, "center", bold=True, big=True)]
+def return_layout(
+    result: Mapping[str, Any],
+    sale: SaleInfo,
+    *,
+    columns: int = 48,
+    code: Literal["qr", "code128"] = "qr",
+    copy: bool = False,
+) -> list[Block]:
+    """A return's receipt: what came back, the refund, the points moved.
+
+    ``result`` is the return's ``{"lines": [...], "totals": {...}}``
+    (pricing.md §8 figures), each line with the ``sku`` it returns.
+    """
+    w = _words(sale)
+    out = _head("return", sale, columns, copy)
+    for ln in result.get("lines", []):
+        name = sale.names.get(ln.get("sku", ""), ln.get("sku", ""))
+        out += [Line(t) for t in _wrap(name, columns)]
+        out.append(Line(_pair(_qty(ln, sale), money(ln["refund"]), columns)))
+        if ln.get("points_refunded"):
+            out.append(Line(_pair(f"  {w['given_back']}", f"+{ln['points_refunded']}", columns)))
+        if ln.get("points_reversed"):
+            out.append(Line(_pair(f"  {w['taken_back']}", f"-{ln['points_reversed']}", columns)))
+    totals = result.get("totals", {})
+    out.append(Line("-" * columns))
+    out.append(Line(_pair(w["refund"], money(totals.get("refund", 0)), columns // 2), bold=True, big=True))
+    if totals.get("redeemed_refund"):
+        out.append(Line(_pair(f"  {w['refund_points']}", money(totals["redeemed_refund"]), columns)))
+    out.append(Line(_pair(w["points_back"], str(totals.get("points_refunded", 0)), columns)))
+    out.append(Line(_pair(w["points_reversed"], str(totals.get("points_reversed", 0)), columns)))
+    if sale.card:
+        out.append(Line(_pair(w["card"], mask_card(sale.card), columns)))
+    return out + _tail(sale, columns, code, copy)
+
+
+def as_text(blocks: list[Block]) -> str:
+    """The document as plain lines (the print queue's readable copy)."""
+    return "\n".join(b.text if isinstance(b, Line) else f"[{b.kind}: {b.data}]" for b in blocks) + "\n"
+
+
+# ------------------------------------------------------------------ reading back
+
+
+def _kop(text: str) -> int:
+    sign = -1 if text.startswith("-") else 1
+    whole, _, frac = text.lstrip("+-").partition(".")
+    return sign * (int(whole) * 100 + int((frac + "00")[:2]))
+
+
+def read_back(text: str, lang: str = "ru") -> dict[str, Any]:
+    """A printed receipt's text (as the printer twin decodes the bytes) read
+    back into numbers: ``kind`` (``sale``/``return``), ``receipt_id``,
+    ``original``, ``copy``, ``lines`` and ``totals`` (kopecks and points)."""
+    w = WORDS[lang]
+    rows = [r.strip() for r in text.splitlines()]
+    doc: dict[str, Any] = {"kind": None, "receipt_id": None, "original": None, "copy": w["copy"] in rows,
+                           "lines": [], "totals": {}}
+    money_totals = {w["subtotal"]: "subtotal", w["discount"]: "discount", w["total"]: "total",
+                    w["refund"]: "refund", w["refund_points"]: "redeemed_refund"}
+    point_totals = {w["points_spent"]: "points_spent", w["points_earned"]: "points_earned",
+                    w["balance"]: "balance", w["points_back"]: "points_refunded",
+                    w["points_reversed"]: "points_reversed"}
+    prev = ""
+    for row in rows:
+        last = row.split()[-1] if row.split() else ""
+        if doc["kind"] is None and (row.startswith(w["sale"] + " ") or row.startswith(w["return"] + " ")):
+            doc["kind"] = "sale" if row.startswith(w["sale"] + " ") else "return"
+            doc["receipt_id"] = row.split()[1]
+        elif row.startswith(w["of_receipt"] + " "):
+            doc["original"] = row.split()[-1]
+        elif " x" in row and row.split()[1:2] in (["x"], [w["kg"]]) and row[0].isdigit():
+            qty = row.split()[0]
+            key = "refund" if doc["kind"] == "return" else "amount"
+            doc["lines"].append({"name": prev, "qty": qty, key: _kop(last), "discount": 0,
+                                 "points_spent": 0, "points_earned": 0, "points_refunded": 0,
+                                 "points_reversed": 0})
+        elif doc["lines"] and row.startswith(w["discount"] + " ") and not doc["totals"]:
+            doc["lines"][-1]["discount"] = -_kop(last)
+        elif doc["lines"] and row.startswith(w["spent"]) and not doc["totals"]:
+            doc["lines"][-1]["points_spent"] = int(row.split("(")[1].split(")")[0]) if "(" in row else 0
+            doc["lines"][-1]["redeemed"] = -_kop(last)
+        elif doc["lines"] and row.startswith(w["earned"]) and not doc["totals"]:
+            doc["lines"][-1]["points_earned"] = int(last)
+        elif doc["lines"] and row.startswith(w["given_back"]) and not doc["totals"]:
+            doc["lines"][-1]["points_refunded"] = int(last)
+        elif doc["lines"] and row.startswith(w["taken_back"]) and not doc["totals"]:
+            doc["lines"][-1]["points_reversed"] = -int(last)
+        elif row.startswith(w["paid_points"]):
+            doc["totals"]["points_spent"] = int(row.split("(")[1].split(")")[0])
+            doc["totals"]["redeemed"] = -_kop(last)
+        elif row.startswith(w["card"] + " "):
+            doc["totals"]["card"] = last
+        else:
+            label = row[: len(row) - len(last)].strip() if last else ""
+            label = " ".join(label.split())
+            if label in money_totals and money_totals[label] not in doc["totals"]:
+                doc["totals"][money_totals[label]] = abs(_kop(last))
+            elif label in point_totals and point_totals[label] not in doc["totals"]:
+                doc["totals"][point_totals[label]] = int(last)
+        if row and not row.startswith("[") and not row.startswith("-"):
+            prev = row
+    return doc

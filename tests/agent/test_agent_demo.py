@@ -23,6 +23,11 @@ def test_the_demo_shift_reaches_the_ledger_exactly_once(tmp_path: Path) -> None:
     # exactly once at the ledger, same txn_ids, same seqs
     assert [(r["txn_id"], r["seq"]) for r in result.ledger_rows] == [(t["txn_id"], t["seq"]) for t in outbox]
     assert result.journal_ok
+    # apples weighed at the scale, sold from its label; the coupon scanned and applied
+    anna = outbox[0]
+    assert {"sku": "2000000000053", "qty": "0.455"} in anna["basket"]["lines"]
+    assert anna["basket"]["coupons"] == ["SPRING300"] and anna["result"]["rejected_coupons"] == []
+    assert any(a["promo"] == "BASKET-300" for a in anna["result"]["applied"])
     # balances: opening - redeemed + earned, then the return
     sale1, sale2, ret = (t["result"]["totals"] for t in outbox)
     assert result.balances["A-BORIS"] == 900 - sale2["redeemed_points"] + sale2["points"]
@@ -51,7 +56,8 @@ def test_the_demo_command_prints_the_shift_and_the_report(tmp_path: Path) -> Non
     res = CliRunner().invoke(demo, ["--keep", str(tmp_path / "kept")])
     assert res.exit_code == 0, res.output
     out = res.output
-    for words in ("Anna", "Boris", "OFFLINE", "RETURN", "Ledger sync report", "journal = balances: OK"):
+    for words in ("Anna", "Boris", "OFFLINE", "Возврат", "По чеку", "scale label 2000000004556",
+                  "0.455 кг x 169.90", "coupon SPRING300: applied", "Ledger sync report", "journal = balances: OK"):
         assert words in out, words
     assert "2900000123458" not in out
     assert (tmp_path / "kept" / "agent.log").stat().st_size > 0

@@ -7,7 +7,7 @@ import pytest
 from agent_kit import CACHED_CARD, CARD, NOW
 
 from agent import SessionError, TokenError
-from agent._receipt import parse_receipt
+from agent._receipt import parse_printed
 from agent._session import Session, SessionState
 
 MILK, CHEESE, APPLES = "4607000000014", "4607000000038", "2000000000053"
@@ -29,12 +29,12 @@ def test_a_sale_with_a_token_redeems_offline_within_the_cap_and_prints(make_till
     txn = row.txn
     assert txn["customer"]["jti"] == "jti-1" and txn["mode"] == "offline"
     assert txn["result"]["totals"]["redeemed_points"] == 40
-    receipt = parse_receipt(printer.receipts[0])
+    receipt = parse_printed(printer.receipts[0])
     assert receipt["receipt_id"] == "KY-001-01/1"
     assert [ln["qty"] for ln in receipt["lines"]] == ["2", "1", "0.455"]
     assert [ln["amount"] for ln in receipt["lines"]] == [ln["amount"] for ln in txn["result"]["lines"]]
     assert receipt["totals"]["total"] == txn["result"]["totals"]["paid"]
-    assert receipt["totals"]["card"] == "*********" + CARD[-4:]
+    assert receipt["totals"]["card"] == "****" + CARD[-4:]
     assert CARD not in printer.receipts[0]
 
 
@@ -167,7 +167,7 @@ def test_a_printer_failure_keeps_the_sale_and_queues_a_reprint(make_till, printe
     assert till.print_queue() == 1 and printer.receipts == []
     printer.broken = False
     assert till.print_pending() == 1 and till.print_queue() == 0
-    assert parse_receipt(printer.receipts[0])["receipt_id"] == "KY-001-01/1"
+    assert parse_printed(printer.receipts[0])["receipt_id"] == "KY-001-01/1"
 
 
 def test_cancel_closes_the_sale_without_an_outbox_row(make_till) -> None:

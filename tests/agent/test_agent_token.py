@@ -217,7 +217,7 @@ def test_offline_redeemable_is_cap_bounded_by_balance_minus_already_redeemed(sig
 def test_every_reason_has_plain_words_and_cards_are_masked() -> None:
     for r in REASONS:
         assert len(message_for(r)) > 20 and "_" not in message_for(r)
-    assert mask_card("2900000123454") == "*********3454"
+    assert mask_card("2900000123454") == "****3454" and mask_card("123") == "****" and mask_card("12345") == "****"
 
 
 # ---------------------------------------------------------------- CLI

@@ -263,3 +263,33 @@ def test_money_and_masking_helpers() -> None:
 
 def test_printer_reports_it_is_usable() -> None:
     assert Printer.is_usable()
+
+
+def test_a_return_and_a_copy_print_with_the_same_layout(twin: PrinterTwin, printer: Printer) -> None:
+    from drivers._receipt import read_back
+
+    ret = {"lines": [{"line": 0, "sku": "4607000000014", "qty": "1", "refund": 5990, "redeemed_refund": 500,
+                      "points_refunded": 5, "points_reversed": 1}],
+           "totals": {"refund": 5990, "redeemed_refund": 500, "points_refunded": 5, "points_reversed": 1}}
+    info = SaleInfo("R-2", "Копилка №1", till="3", time="2024-05-01 10:05", card=CARD, original="R-1",
+                    names={"4607000000014": "Молоко"})
+    printer.print_receipt(ret, info, kind="return")
+    printer.print_receipt(ret, info, kind="return", copy=True)  # a copy may repeat the receipt id
+    assert twin.wait_for_receipts(2)
+    got, copy = (read_back(r.text) for r in twin.receipts[:2])
+    assert (got["kind"], got["receipt_id"], got["original"], got["copy"]) == ("return", "R-2", "R-1", False)
+    assert got["totals"]["refund"] == 5990 and got["totals"]["points_refunded"] == 5
+    assert got["totals"]["points_reversed"] == 1 and got["totals"]["card"] == "****1234"
+    assert copy["copy"] and {k: v for k, v in copy.items() if k != "copy"} == \
+        {k: v for k, v in got.items() if k != "copy"}
+    assert CARD not in twin.receipts[0].text
+
+
+def test_58mm_paper_keeps_every_line_within_32_columns() -> None:
+    from drivers._receipt import COLUMNS, Line, layout
+
+    blocks = layout(RESULT, _sale(), columns=COLUMNS[58])
+    assert all(len(b.text) <= 32 for b in blocks if isinstance(b, Line) and not b.big)
+    assert all(len(b.text) <= 16 for b in blocks if isinstance(b, Line) and b.big)  # double width
+    long_name = layout(RESULT, SaleInfo("R-1", "Гипермаркет Копилка на Ленина"), columns=32)
+    assert [b.text for b in long_name[:2]] == ["Гипермаркет", "Копилка на"]
