@@ -256,6 +256,10 @@ def create_app(till: Till, status: Callable[[], dict[str, Any]] | None = None,
     def sale(request: Request, doc: dict[str, Any]) -> Any:
         """A committed sale by ``receipt``, ``txn_id`` or ``session`` (till.md §4):
         a POS that lost the answer to "pay" asks here and never rings twice."""
+        with till.lock:  # a "pay" in flight finishes first: the answer is definitive
+            return _sale(request)
+
+    def _sale(request: Request) -> Any:
         given = {k: request.query_params[k] for k in ("receipt", "txn_id", "session") if k in request.query_params}
         if len(given) != 1 or not next(iter(given.values())):
             raise BadRequest("receipt", "give exactly one of receipt, txn_id or session")
