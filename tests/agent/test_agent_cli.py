@@ -52,7 +52,8 @@ def test_agent_run_stops_cleanly_on_sigterm_and_keeps_the_open_sale(tmp_path: Pa
                 break
             logs.append(line)
         assert url, "".join(logs)
-        with httpx.Client(base_url=url, timeout=5) as c:
+        token = (tmp_path / "data" / "api-token").read_text().strip()
+        with httpx.Client(base_url=url, timeout=5, headers={"Authorization": f"Bearer {token}"}) as c:
             sid = c.post("/v1/sessions").json()["id"]
             assert c.post(f"/v1/sessions/{sid}/lines", json={"sku": MILK}).status_code == 200
             assert c.get("/v1/status").json()["open_session"] == sid
