@@ -318,3 +318,13 @@ def test_a_refused_code_is_answered_with_its_reason_and_the_code(api: Api) -> No
     r = api.client.post(f"/v1/sessions/{sid}/scan", json={"code": "2900000123450"}, headers=api.auth())
     assert r.status_code == 422
     assert r.json()["error"] == "bad_check_digit" and r.json()["code"] == "2900000123450"
+
+
+def test_the_openapi_document_states_the_guard(api: Api) -> None:
+    doc = api.client.get("/openapi.json").json()
+    assert doc["components"]["securitySchemes"]["apiToken"]["scheme"] == "bearer"
+    pay = doc["paths"]["/v1/sessions/{sid}/pay"]["post"]
+    assert {"401", "403", "415"} <= set(pay["responses"]) and pay["security"] == [{"apiToken": []}]
+    sales = doc["paths"]["/v1/sales"]["get"]
+    assert {p["name"] for p in sales["parameters"]} == {"receipt", "txn_id", "session"}
+    assert "security" not in sales and "403" in sales["responses"]
