@@ -170,6 +170,35 @@ def test_the_page_in_english_when_the_till_says_so(tmp_path: Path, bundle_doc: d
         stop_agent(agent, loop)
 
 
+def test_the_offline_state_and_the_queue_depth_are_visible(tmp_path: Path, bundle_doc: dict[str, Any]) -> None:
+    import socket
+
+    from playwright.sync_api import expect, sync_playwright
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"  # nothing listens: the ledger is down
+    agent, loop = start_agent(tmp_path, bundle_doc, ledger={"url": dead, "key": "k", "bootstrap_timeout_s": 2})
+    try:
+        with httpx.Client(base_url=agent.api.url, headers={"Authorization": f"Bearer {agent.api_token}"}) as pos:
+            sid = pos.post("/v1/sessions").json()["id"]
+            pos.post(f"/v1/sessions/{sid}/lines", json={"sku": MILK})
+            pos.post(f"/v1/sessions/{sid}/pay", json={"method": "cash"})
+        with sync_playwright() as pw:
+            browser, page = browser_page(pw)
+            try:
+                page.goto(agent.api.url + "/cashier")
+                expect(page.locator("#offline")).to_be_visible(timeout=10_000)
+                expect(page.locator("#offline")).to_contain_text("Нет связи с сервером лояльности")
+                expect(page.locator("#offline")).to_contain_text("Не отправлено чеков: 1")
+                expect(page.locator("#link")).to_have_text("сервер лояльности: нет связи")
+                expect(page.locator("#queue")).to_have_text("в очереди на отправку: 1")
+            finally:
+                browser.close()
+    finally:
+        stop_agent(agent, loop)
+
+
 def test_hostile_names_promotion_ids_and_codes_render_as_text_and_run_nothing(
         tmp_path: Path, bundle_doc: dict[str, Any]) -> None:
     from playwright.sync_api import expect, sync_playwright
