@@ -342,6 +342,9 @@ def _sync_through_agent(cfg, running: dict) -> dict:  # type: ignore[no-untyped-
     if result.get("doc") is not None:
         return dict(result["doc"])
     why = result.get("why") or "no answer"
+    if why.startswith("HTTP 4"):
+        raise click.ClickException(f"not finished: the agent refused the drain ({why}); "
+                                   f"{total} sale(s) still queued")
     st = _agent_api(cfg, "/v1/status")
     if st is None:
         try:

@@ -188,3 +188,20 @@ def test_new_config_keys_are_validated_by_name(tmp_path: Path, extra: str, field
     with pytest.raises(ConfigError) as err:
         parse_config(doc, tmp_path)
     assert err.value.field == field
+
+
+def test_agent_run_once_with_only_ledger_url_and_key_bootstraps(tmp_path: Path, ledger) -> None:
+    version, _ = ledger.ledger.import_bundle(EXAMPLE)
+    cfg = tmp_path / "till.toml"
+    cfg.write_text(f'[till]\nid = "KY-001-01"\nstore = "KY-001"\nprogram = "kopilka"\n[paths]\ndata_dir = "till"\n'
+                   f'[ledger]\nurl = "{ledger.url}"\nkey = "{ledger.key}"\n[api]\nport = 0\n', encoding="utf-8")
+    res = CliRunner().invoke(agent_group, ["run", "--config", str(cfg), "--once"])
+    assert res.exit_code == 0, res.output
+    from sync import PromoCache, TillDb
+
+    db = TillDb(tmp_path / "till" / "till.sqlite3")
+    try:
+        cache = PromoCache(db)
+        assert cache.version == version and cache.meta["keys"]["keys"]
+    finally:
+        db.close()

@@ -159,3 +159,20 @@ def test_sync_now_fails_and_says_why_when_the_ledger_is_down(tmp_path: Path, bun
     assert res.exit_code == 1, res.output
     assert "2 left" in res.output
     assert "not finished: 2 sale(s) still queued because the ledger did not take them" in res.output
+
+
+def test_sync_now_refused_by_the_agent_says_so_and_fails(tmp_path: Path, bundle_doc) -> None:
+    from agent import Agent, load_config
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    cfg_path = till_with_sales(tmp_path, bundle_doc, dead, n=1)
+    agent = Agent(load_config(cfg_path), pull_every_s=3600).start()
+    try:
+        (tmp_path / "data" / "api-token").write_text("x" * 43 + "\n")  # not the token the agent holds
+        res = CliRunner().invoke(sync_group, ["now", "--config", str(cfg_path)])
+    finally:
+        agent.stop()
+    assert res.exit_code == 1, res.output
+    assert "the agent refused the drain (HTTP 401 bad_token" in res.output and "1 sale(s) still queued" in res.output
