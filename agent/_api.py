@@ -81,10 +81,12 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';
        "base-uri 'none'; form-action 'none'; frame-ancestors 'self'")
 
 
-def _with_field(exc: AgentError, field: str) -> AgentError:
-    """``exc`` naming the request field it is about (shown as ``field``)."""
-    exc.field = field  # type: ignore[attr-defined]
-    return exc
+class FieldRefused(SessionError):
+    """A value the sale cannot take (422), naming the request field it is about."""
+
+    def __init__(self, reason: str, message: str, field: str) -> None:
+        super().__init__(reason, message)
+        self.field = field
 
 
 def _error(exc: Exception, code: str | None = None) -> JSONResponse:
@@ -240,8 +242,7 @@ def create_app(till: Till, status: Callable[[], dict[str, Any]] | None = None,
         if isinstance(points, int) and points > 0 and s.customer is not None and s.state.value == "open":
             most = int(till.view(s)["spendable_points"])
             if points > most:
-                raise _with_field(SessionError("points_above_max",
-                                               f"at most {most} points can be spent on this sale"), "points")
+                raise FieldRefused("points_above_max", f"at most {most} points can be spent on this sale", "points")
         return till.view(till.redeem(s.id, points))
 
     def pay(request: Request, doc: dict[str, Any]) -> Any:

@@ -84,7 +84,12 @@ class Agent:
         self.api_token = rt.api_token(cfg)
         self.cache = PromoCache(self.db)
         if self.cache.version is None:
-            self._first_bundle()
+            try:
+                self._first_bundle()
+            except Exception:
+                self.db.close()  # refused to start: leave nothing open
+                self.db = None
+                raise
         self.fetched_keys = rt.read_keys(cfg)
         catalog = self._catalog(self.cache.engine)
         _freeze_heap()
