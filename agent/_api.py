@@ -38,6 +38,7 @@ from starlette.staticfiles import StaticFiles
 
 from ._errors import AgentError, ReturnError, SessionError, TokenError
 from ._i18n import DEFAULT_LANGUAGE, texts
+from ._logging import scrub
 from ._openapi import openapi_document
 from ._security import RequestGuard
 from ._returns import make_return
@@ -103,6 +104,7 @@ def _error(exc: Exception, code: str | None = None) -> JSONResponse:
             body["field"] = field
     if code is not None:
         body["code"] = code
+        body["code_shown"] = scrub(code)  # for screens: card numbers masked, tokens elided
     return JSONResponse(body, _STATUS.get(exc.reason, 422))
 
 

@@ -82,7 +82,8 @@ function refusalText(e) {
 
 function showRefusal(e) {
   showError(refusalText(e));
-  if (e && e.error) log(fmt("ev_refused", {why: e.error + (e.code ? " " + short(e.code, 24) : "")}));
+  // the till's own masked form of a refused code (card digits masked, tokens elided)
+  if (e && e.error) log(fmt("ev_refused", {why: e.error + (e.code_shown ? " " + short(e.code_shown, 40) : "")}));
 }
 
 function cell(text, cls) { return el("td", cls || "n", text); }
