@@ -331,3 +331,42 @@ def test_a_page_from_another_origin_cannot_create_a_sale_or_a_return(tmp_path: P
     finally:
         logging.getLogger("agent._security").removeHandler(refusals)
         stop_agent(agent, loop)
+
+
+def test_another_site_cannot_frame_the_cashier_page(tmp_path: Path, bundle_doc) -> None:
+    """frame-ancestors 'self': no click-jacking of the pay button from another origin."""
+    from playwright.sync_api import sync_playwright
+
+    agent, loop = start_agent(tmp_path, bundle_doc)
+    try:
+        html = (f'<!doctype html><iframe id="f" src="{agent.api.url}/cashier"></iframe>').encode()
+
+        class Framer(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(html)))
+                self.end_headers()
+                self.wfile.write(html)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        evil = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Framer)
+        threading.Thread(target=evil.serve_forever, daemon=True).start()
+        try:
+            with sync_playwright() as pw:
+                browser, page = browser_page(pw)
+                try:
+                    page.goto(f"http://127.0.0.1:{evil.server_address[1]}/", wait_until="load")
+                    frame = page.frame_locator("#f")
+                    assert frame.locator("#pay-cash").count() == 0
+                    [child] = page.main_frame.child_frames
+                    assert not child.url.startswith(agent.api.url)  # blocked: Chromium's error page
+                finally:
+                    browser.close()
+        finally:
+            evil.shutdown()
+            evil.server_close()
+    finally:
+        stop_agent(agent, loop)
