@@ -70,15 +70,43 @@ def _load(config_path: str):  # type: ignore[no-untyped-def]
         raise click.ClickException(f"config: {exc}") from exc
 
 
-def _agent_api(cfg, path: str, method: str = "GET", timeout: float = 0.5):  # type: ignore[no-untyped-def]
-    """Ask the running agent's local API; None when it is not running."""
+def _api_url(cfg) -> str:  # type: ignore[no-untyped-def]
+    host = f"[{cfg.api_host}]" if ":" in cfg.api_host else cfg.api_host
+    return f"http://{host}:{cfg.api_port}"
+
+
+def _api_token(cfg) -> str | None:  # type: ignore[no-untyped-def]
+    """The till's local API token, if the agent ever made one."""
+    try:
+        return cfg.token_path.read_text(encoding="ascii").strip() or None
+    except OSError:
+        return None
+
+
+def _agent_call(cfg, path: str, method: str = "GET", timeout: float = 0.5):  # type: ignore[no-untyped-def]
+    """``(answer, None)`` from the running agent's local API, or ``(None, why)``."""
     import httpx
 
+    headers = {}
+    token = _api_token(cfg)
+    if method != "GET" and token:
+        headers["Authorization"] = f"Bearer {token}"
     try:
-        resp = httpx.request(method, f"http://{cfg.api_host}:{cfg.api_port}{path}", timeout=timeout)
-    except httpx.HTTPError:
-        return None
-    return resp.json() if resp.status_code < 500 else None
+        resp = httpx.request(method, _api_url(cfg) + path, timeout=timeout, headers=headers)
+    except httpx.HTTPError as exc:
+        return None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    try:
+        doc = resp.json()
+    except ValueError:
+        return None, f"HTTP {resp.status_code} with an unreadable answer"
+    if resp.status_code >= 400:
+        return None, f"HTTP {resp.status_code} {doc.get('error')}: {doc.get('message')}"
+    return doc, None
+
+
+def _agent_api(cfg, path: str, method: str = "GET", timeout: float = 0.5):  # type: ignore[no-untyped-def]
+    """Ask the running agent's local API; None when it is not running."""
+    return _agent_call(cfg, path, method, timeout)[0]
 
 
 def _offline_status(cfg) -> dict:  # type: ignore[no-untyped-def]
@@ -158,6 +186,27 @@ def agent_run(config_path: str, once: bool) -> None:
     if agent.api is not None:
         click.echo(f"kopilka agent {cfg.till}: cashier screen at {agent.api.url}/cashier", err=True)
     agent.run(once=once)
+
+
+@agent_group.command("token")
+@config_option
+def agent_token(config_path: str) -> None:
+    """Print the till's local API token (for the POS integration).
+
+    The token is made at the agent's first start in <data_dir>/api-token
+    (mode 0600); this command makes it if the agent never ran yet. Every
+    state-changing call to the local API sends it as
+    "Authorization: Bearer <token>".
+
+    Example: kopilka agent token --config till.toml
+    """
+    from ._security import load_or_create_token
+
+    cfg = _load(config_path)
+    try:
+        click.echo(load_or_create_token(cfg.data_dir))
+    except OSError as exc:
+        raise click.ClickException(f"cannot read or make {cfg.token_path}: {exc.strerror or exc}") from exc
 
 
 @click.command("status")
@@ -252,27 +301,60 @@ def sync_now(config_path: str) -> None:
         raise click.ClickException("no [ledger] url in the config")
     running = _agent_api(cfg, "/v1/status")
     if running is not None:
-        total = running["queue_depth"]
-        result: dict = {}
-        t = threading.Thread(target=lambda: result.update(_agent_api(cfg, "/v1/sync/now", "POST", 600) or {}))
-        t.start()
-        with click.progressbar(length=max(total, 1), label="sending") as bar:
-            done = 0
-            while t.is_alive():
-                t.join(0.2)
-                st = _agent_api(cfg, "/v1/status") or {}
-                now_done = total - min(total, st.get("queue_depth", total))
-                bar.update(now_done - done)
-                done = now_done
-            bar.update(max(total, 1) - done)
-        report = result
+        report = _sync_through_agent(cfg, running)
     else:
         report = _direct_sync(cfg)
+    remaining = report.get("remaining", 0)
     click.echo(f"sent {report.get('sent', 0)}: {report.get('accepted', 0)} accepted, "
                f"{report.get('duplicate', 0)} duplicate, {report.get('rejected', 0)} rejected; "
-               f"{report.get('remaining', '?')} left")
+               f"{remaining} left")
     if report.get("error"):
-        raise click.ClickException(f"stopped: {report['error']}")
+        raise click.ClickException(
+            f"not finished: {remaining} sale(s) still queued because the ledger did not take them "
+            f"({report['error']}); the agent keeps retrying, or run this again (kopilka queue lists them)")
+    if report.get("rejected"):
+        click.echo(f"{report['rejected']} rejected by the ledger: kopilka queue shows why", err=True)
+
+
+def _sync_through_agent(cfg, running: dict) -> dict:  # type: ignore[no-untyped-def]
+    """Drain through the running agent; a lost agent is a failure that says what is left."""
+    import threading
+
+    total = running["queue_depth"]
+    result: dict = {}
+
+    def call() -> None:
+        doc, why = _agent_call(cfg, "/v1/sync/now", "POST", 600)
+        result.update(doc=doc, why=why)
+
+    t = threading.Thread(target=call, name="sync-now")
+    t.start()
+    with click.progressbar(length=max(total, 1), label="sending") as bar:
+        done = 0
+        while t.is_alive():
+            t.join(0.2)
+            st = _agent_api(cfg, "/v1/status") or {}
+            now_done = total - min(total, st.get("queue_depth", total))
+            bar.update(max(0, now_done - done))
+            done = max(done, now_done)
+        if result.get("doc") is not None:
+            bar.update(max(total, 1) - done)
+    if result.get("doc") is not None:
+        return dict(result["doc"])
+    why = result.get("why") or "no answer"
+    if why.startswith("HTTP 4"):
+        raise click.ClickException(f"not finished: the agent refused the drain ({why}); "
+                                   f"{total} sale(s) still queued")
+    st = _agent_api(cfg, "/v1/status")
+    if st is None:
+        try:
+            st = _offline_status(cfg)
+        except click.ClickException:
+            st = {}
+    left = st.get("queue_depth", "an unknown number of")
+    raise click.ClickException(
+        f"not finished: the agent stopped answering during the drain ({why}); {left} sale(s) still queued."
+        " Check the agent (kopilka status, journalctl -u kopilka-agent) and run kopilka sync now again.")
 
 
 def _direct_sync(cfg) -> dict:  # type: ignore[no-untyped-def]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import ConfigError
+from ._i18n import DEFAULT_LANGUAGE, LANGUAGES
 
 
 @dataclass(frozen=True)
@@ -22,11 +23,13 @@ class TillConfig:
     store: str
     program: str
     data_dir: Path
+    language: str = "ru"
     bundle: Path | None = None
     ledger_url: str | None = None
     ledger_key: str | None = None
     hold_budget_ms: int = 300
     sync_interval_s: float = 5.0
+    bootstrap_timeout_s: float = 10.0
     api_host: str = "127.0.0.1"
     api_port: int = 8765
     scanner: str | None = None
@@ -42,12 +45,18 @@ class TillConfig:
     def db_path(self) -> Path:
         return self.data_dir / "till.sqlite3"
 
+    @property
+    def token_path(self) -> Path:
+        """The local API token file (till.md §3), mode 0600."""
+        return self.data_dir / "api-token"
+
 
 _SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
-    "till": {"id": (str, True), "store": (str, True), "program": (str, True)},
+    "till": {"id": (str, True), "store": (str, True), "program": (str, True), "language": (str, False)},
     "paths": {"data_dir": (str, True), "bundle": (str, False)},
     "ledger": {"url": (str, False), "key": (str, False), "key_file": (str, False),
-               "hold_budget_ms": (int, False), "sync_interval_s": ((int, float), False)},
+               "hold_budget_ms": (int, False), "sync_interval_s": ((int, float), False),
+               "bootstrap_timeout_s": ((int, float), False)},
     "api": {"host": (str, False), "port": (int, False)},
     "scanner": {"device": (str, False), "baudrate": (int, False)},
     "camera": {"source": (str, False)},
@@ -85,6 +94,9 @@ def parse_config(doc: dict[str, Any], base_dir: Path | None = None) -> TillConfi
                 raise ConfigError(f"{section}.{key}", "unknown key")
 
     till, store, program = (_get(doc, "till", k) for k in ("id", "store", "program"))
+    language = _get(doc, "till", "language") or DEFAULT_LANGUAGE
+    if language not in LANGUAGES:
+        raise ConfigError("till.language", f"must be one of {', '.join(LANGUAGES)}, got {language!r}")
 
     def path(value: str | None) -> Path | None:
         return None if value is None else (base / value).resolve()
@@ -109,6 +121,9 @@ def parse_config(doc: dict[str, Any], base_dir: Path | None = None) -> TillConfi
     interval = _get(doc, "ledger", "sync_interval_s")
     if interval is not None and interval <= 0:
         raise ConfigError("ledger.sync_interval_s", "must be > 0")
+    bootstrap = _get(doc, "ledger", "bootstrap_timeout_s")
+    if bootstrap is not None and not 0 < bootstrap <= 600:
+        raise ConfigError("ledger.bootstrap_timeout_s", "must be > 0 and at most 600")
     host = _get(doc, "api", "host") or "127.0.0.1"
     if host not in ("127.0.0.1", "::1", "localhost"):
         raise ConfigError("api.host", "the POS API listens on the loopback only (127.0.0.1)")
@@ -134,11 +149,13 @@ def parse_config(doc: dict[str, Any], base_dir: Path | None = None) -> TillConfi
         store=store,
         program=program,
         data_dir=data_dir,
+        language=language,
         bundle=path(_get(doc, "paths", "bundle")),
         ledger_url=url,
         ledger_key=key,
         hold_budget_ms=budget if budget is not None else 300,
         sync_interval_s=float(interval) if interval is not None else 5.0,
+        bootstrap_timeout_s=float(bootstrap) if bootstrap is not None else 10.0,
         api_host=host,
         api_port=port if port is not None else 8765,
         scanner=_get(doc, "scanner", "device"),

@@ -62,6 +62,8 @@ class Agent:
         self.scanner: Any = None
         self.camera: Any = None
         self.api: Any = None
+        self.api_token: str | None = None
+        self.fetched_keys: dict[str, Any] | None = None
         self._next_print = 0.0
         self._next_pull = 0.0
         self._pulling = threading.Event()
@@ -78,15 +80,17 @@ class Agent:
 
         cfg, rt = self.config, self.runtime
         self.db = rt.open_db(cfg)
+        self.api_token = rt.api_token(cfg)
         self.cache = PromoCache(self.db)
         if self.cache.version is None:
-            if cfg.bundle is None:
-                raise ConfigError("paths.bundle", "no bundle stored yet and none configured to start with")
             try:
-                self.cache.install(rt.read_text(cfg.bundle))
-            except OSError as exc:
-                raise ConfigError("paths.bundle", f"cannot read {cfg.bundle}: {exc.strerror}") from exc
-        catalog = Catalog(self.cache.meta, engine=self.cache.engine)
+                self._first_bundle()
+            except Exception:
+                self.db.close()  # refused to start: leave nothing open
+                self.db = None
+                raise
+        self.fetched_keys = rt.read_keys(cfg)
+        catalog = self._catalog(self.cache.engine)
         _freeze_heap()
         self.hold_client = rt.hold_client(cfg)
         ledger = HoldClientLedger(self.hold_client) if self.hold_client is not None else None
@@ -104,11 +108,58 @@ class Agent:
         rt.install_signals(lambda name: self.inbox.put(("signal", name)))
         if self.serve_api:
             app = create_app(self.till, self.status, self.closing,
-                             self.sync_now if self.uploader is not None else None)
+                             self.sync_now if self.uploader is not None else None,
+                             token=self.api_token, language=cfg.language)
             self.api = rt.serve(app, cfg.api_host, cfg.api_port)
             log.info("local API on %s", self.api.url)
         self._set(AgentState.RUNNING)
         return self
+
+    def _first_bundle(self) -> None:
+        """Nothing stored yet: the ledger's whole bundle, else the seed file, else refuse.
+
+        (``_bootstrap.py`` says why a seed is replaced at the first contact.)
+        """
+        from sync import BundleRefused
+
+        from ._bootstrap import BootstrapFailed
+
+        cfg, rt = self.config, self.runtime
+        why = []
+        if cfg.ledger_url and cfg.ledger_key:
+            try:
+                version, bundle = rt.ledger_bundle(cfg)
+                self.cache.install(bundle, version)
+                rt.set_seeded(cfg, False)
+                log.info("bundle version %d bootstrapped from the ledger", version)
+                return
+            except BootstrapFailed as exc:
+                why.append(f"the ledger at {cfg.ledger_url} gave no bundle ({exc})")
+            except BundleRefused as exc:
+                why.append(f"the ledger's bundle was refused ({exc})")
+            log.warning("first start: %s", why[-1])
+        else:
+            why.append("no [ledger] url and key to fetch one from")
+        if cfg.bundle is None:
+            raise ConfigError("paths.bundle", "this till has no bundle yet: " + "; ".join(why)
+                              + "; and no paths.bundle seed file is configured. Make the ledger reachable"
+                              " (kopilka agent run fetches the bundle at first start) or give a seed file.")
+        try:
+            self.cache.install(rt.read_text(cfg.bundle))
+        except OSError as exc:
+            raise ConfigError("paths.bundle", f"cannot read {cfg.bundle}: {exc.strerror}") from exc
+        except BundleRefused as exc:
+            raise ConfigError("paths.bundle", f"{cfg.bundle} is not a valid bundle: {exc}") from exc
+        if cfg.ledger_url and cfg.ledger_key:
+            rt.set_seeded(cfg, True)
+        log.info("bundle version %s from the seed file %s", self.cache.version, cfg.bundle)
+
+    def _catalog(self, engine: Any) -> Catalog:
+        """A catalog of the bundle in force, with the key set in force (bundle + fetched)."""
+        from ._bootstrap import merge_jwks
+
+        meta = self.cache.meta or {}
+        return Catalog(dict(meta, keys=merge_jwks(meta.get("keys"), self.fetched_keys)), engine=engine)
 
     def stop(self) -> None:
         """Clean shutdown: the open sale stays journaled for the next start."""
@@ -179,14 +230,58 @@ class Agent:
             puller = self.puller
             if puller is None:
                 return
-            outcome = puller.pull_once()
-            if outcome.kind not in ("none", "offline"):
-                log.info("bundle pull: %s (version %s)", outcome.kind, outcome.version)
+            if self.runtime.seeded(self.config):
+                self._replace_seed()
+            else:
+                outcome = puller.pull_once()
+                if outcome.kind not in ("none", "offline"):
+                    log.info("bundle pull: %s (version %s)", outcome.kind, outcome.version)
+            self._refresh_keys()
         except Exception:  # pragma: no cover - logged; the next round retries
             log.exception("bundle pull failed")
         finally:
             self._pulling.clear()
             self._pull_done.set()
+
+    def _replace_seed(self) -> None:
+        """A seeded till's first contact: the ledger's whole bundle replaces the seed."""
+        from sync import BundleRefused
+
+        from ._bootstrap import BootstrapFailed
+
+        try:
+            version, bundle = self.runtime.ledger_bundle(self.config)
+            engine = self.cache.install(bundle, version)
+        except BootstrapFailed as exc:
+            log.info("seed bundle kept for now: %s", exc)
+            return
+        except BundleRefused as exc:
+            log.error("the ledger's bundle was refused (%s); the seed stays in force", exc)
+            return
+        self.runtime.set_seeded(self.config, False)
+        self._swap_engine(engine, version)
+
+    def _refresh_keys(self) -> None:
+        """Ask the ledger for its token keys; keep and apply them when they changed."""
+        from ._bootstrap import BootstrapFailed, merge_jwks
+        from ._token import KeySet
+
+        try:
+            jwks = self.runtime.ledger_keys(self.config)
+        except BootstrapFailed as exc:
+            log.debug("token keys not refreshed: %s", exc)
+            return
+        if jwks == self.fetched_keys:
+            return
+        self.runtime.write_keys(self.config, jwks)
+        self.fetched_keys = jwks
+        if self.till is not None:
+            meta = self.cache.meta or {}
+            merged = merge_jwks(meta.get("keys"), jwks)
+            self.till.catalog.keys = KeySet.from_jwks(merged)
+            log.info("token keys refreshed from the ledger: %s", ", ".join(k["kid"] for k in merged["keys"]
+                                                                         if isinstance(k.get("kid"), str)))
+            self.events.publish("keys", kids=[k.get("kid") for k in merged["keys"]])
 
     def run(self, once: bool = False) -> None:
         """Run until SIGTERM/SIGINT (or one round with ``once``)."""
@@ -254,7 +349,7 @@ class Agent:
 
     def _swap_engine(self, engine: Any, version: int) -> None:
         assert self.till is not None
-        self.till.catalog = Catalog(self.cache.meta, engine=engine)
+        self.till.catalog = self._catalog(engine)
         _freeze_heap()
         log.info("bundle version %d in force", version)
         self.events.publish("bundle", version=version)
@@ -264,7 +359,10 @@ class Agent:
         from dataclasses import asdict
 
         assert self.uploader is not None
-        return asdict(self.uploader.sync_now())
+        log.info("sync now: draining %d queued", self.uploader.outbox.status().queue_depth)
+        report = asdict(self.uploader.sync_now())
+        log.info("sync now: %s", report)
+        return report
 
     def hardware(self) -> dict[str, str]:
         out = {}

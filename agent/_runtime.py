@@ -93,6 +93,38 @@ class Runtime:
         with open(path, encoding="utf-8") as f:
             return f.read()
 
+    def api_token(self, config: TillConfig) -> str:
+        """The local API token from ``<data_dir>/api-token`` (made at first start, 0600)."""
+        from ._security import load_or_create_token
+
+        return load_or_create_token(config.data_dir)
+
+    def seeded(self, config: TillConfig) -> bool:
+        """True while the bundle in force came from the ``paths.bundle`` seed file."""
+        from ._bootstrap import SEED_MARK
+
+        return (config.data_dir / SEED_MARK).exists()
+
+    def set_seeded(self, config: TillConfig, seeded: bool) -> None:
+        from ._bootstrap import SEED_MARK
+
+        mark = config.data_dir / SEED_MARK
+        if seeded:
+            mark.write_text("the bundle in force is the paths.bundle seed; replaced at the first ledger contact\n",
+                            encoding="utf-8")
+        else:
+            mark.unlink(missing_ok=True)
+
+    def read_keys(self, config: TillConfig) -> dict[str, Any] | None:
+        from ._bootstrap import read_keys
+
+        return read_keys(config.data_dir)
+
+    def write_keys(self, config: TillConfig, jwks: dict[str, Any]) -> None:
+        from ._bootstrap import write_keys
+
+        write_keys(config.data_dir, jwks)
+
     # -- devices ----------------------------------------------------------------
     def scanner(self, config: TillConfig, on_event: Callable[[Any], None]) -> Any:
         if not config.scanner:
@@ -136,6 +168,22 @@ class Runtime:
 
         return HoldClient(base_url=config.ledger_url, key=config.ledger_key, till=config.till,
                           budget_s=config.hold_budget_ms / 1000)
+
+    def ledger_bundle(self, config: TillConfig) -> tuple[int, dict[str, Any]]:
+        """The ledger's whole newest bundle; raises ``BootstrapFailed``."""
+        from ._bootstrap import BootstrapFailed, fetch_bundle
+
+        if not config.ledger_url or not config.ledger_key:
+            raise BootstrapFailed("not_configured", "no [ledger] url and key")
+        return fetch_bundle(config.ledger_url, config.ledger_key, timeout=config.bootstrap_timeout_s)
+
+    def ledger_keys(self, config: TillConfig) -> dict[str, Any]:
+        """The ledger's current token JWKS; raises ``BootstrapFailed``."""
+        from ._bootstrap import BootstrapFailed, fetch_keys
+
+        if not config.ledger_url:
+            raise BootstrapFailed("not_configured", "no [ledger] url")
+        return fetch_keys(config.ledger_url)
 
     def uploader(self, outbox: Any, config: TillConfig, **kw: Any) -> Any:
         if not config.ledger_url or not config.ledger_key:

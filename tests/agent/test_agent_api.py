@@ -19,8 +19,10 @@ MILK, CHEESE = "4607000000014", "4607000000038"
 def api(make_till) -> Iterator[tuple[httpx.Client, Any]]:  # type: ignore[no-untyped-def]
     till = make_till()
     closing = threading.Event()
-    server = ApiServer(create_app(till, closing=closing), "127.0.0.1", 0).start()
-    client = httpx.Client(base_url=server.url, timeout=5)
+    app = create_app(till, closing=closing)
+    server = ApiServer(app, "127.0.0.1", 0).start()
+    client = httpx.Client(base_url=server.url, timeout=5,
+                          headers={"Authorization": f"Bearer {app.state.api_token}"})
     try:
         yield client, till
     finally:
@@ -82,7 +84,8 @@ def test_bad_requests_get_a_specific_4xx_and_change_nothing(api, method, path, b
     client.post(f"/v1/sessions/{sid}/lines", json={"sku": MILK})
     before = till.get(sid).to_json()
     content = body if isinstance(body, bytes) else (None if body is None else json.dumps(body).encode())
-    r = client.request(method, path.format(sid=sid), content=content)
+    headers = {} if content is None else {"Content-Type": "application/json"}
+    r = client.request(method, path.format(sid=sid), content=content, headers=headers)
     assert r.status_code == status, r.text
     doc = r.json()
     assert doc["error"] == error and doc["message"]
@@ -108,7 +111,8 @@ def test_openapi_document_lists_every_route(api) -> None:
 
 def test_the_cashier_page_and_its_assets_are_served(api) -> None:
     client, _ = api
-    assert "cashier.js" in client.get("/cashier").text
+    page = client.get("/cashier")
+    assert "cashier.js" in page.text and page.headers["x-content-type-options"] == "nosniff"
     assert client.get("/static/cashier.js").status_code == 200
     assert client.get("/static/cashier.css").status_code == 200
 

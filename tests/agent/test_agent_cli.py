@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -52,7 +53,9 @@ def test_agent_run_stops_cleanly_on_sigterm_and_keeps_the_open_sale(tmp_path: Pa
                 break
             logs.append(line)
         assert url, "".join(logs)
-        with httpx.Client(base_url=url, timeout=5) as c:
+        token = (tmp_path / "data" / "api-token").read_text().strip()
+        assert stat.S_IMODE((tmp_path / "data" / "api-token").stat().st_mode) == 0o600  # made at first start
+        with httpx.Client(base_url=url, timeout=5, headers={"Authorization": f"Bearer {token}"}) as c:
             sid = c.post("/v1/sessions").json()["id"]
             assert c.post(f"/v1/sessions/{sid}/lines", json={"sku": MILK}).status_code == 200
             assert c.get("/v1/status").json()["open_session"] == sid
