@@ -98,6 +98,12 @@ class Compiled:
     item_targets: tuple[list[int], list[int]] = ([0], [])  # item -> promotion ranks its keys reach
     item_excludes: tuple[list[int], list[int]] = ([0], [])  # item -> promotion ranks that exclude it
     global_promos: list[int] = field(default_factory=list)
+    # the promotions without targets, split by the one condition that gates them,
+    # so a basket visits only those its coupons, offers and tier can open
+    global_open: list[int] = field(default_factory=list)  # no gate: every basket
+    global_by_coupon: tuple[list[int], list[int]] = ([0], [])  # coupon id -> ranks
+    global_by_tier: tuple[list[int], list[int]] = ([0], [])  # tier id -> ranks
+    global_personal: list[int] = field(default_factory=list)  # ranks opened by an offer
     n_groups: int = 0
     too_large: bool = False  # some number needs big-int arithmetic
 
@@ -163,6 +169,8 @@ def compile_bundle(bundle: Bundle) -> Compiled:
         "kind", "phase", "value", "n", "m", "per_unit", "stack", "group", "need_customer", "personal",
         "coupon", "min_qty", "min_amount", "has_from", "from", "has_until", "until", "days")}
     hours, chains, stores, tiers, segments = [], [], [], [], []
+    by_coupon: dict[int, list[int]] = {}
+    by_tier: dict[int, list[int]] = {}
 
     def target_keys(target: Any) -> list[int]:
         out = [keys[("c", cat)] for cat in target.categories if ("c", cat) in keys]
@@ -200,6 +208,16 @@ def compile_bundle(bundle: Bundle) -> Compiled:
         segments.append(sorted(c.segment_index.setdefault(s, len(c.segment_index)) for s in p.segments))
         if p.targets.empty:
             c.global_promos.append(rank)
+            if p.coupon is not None:
+                by_coupon.setdefault(c.coupon_index[p.coupon], []).append(rank)
+            elif p.personal:
+                c.global_personal.append(rank)
+            elif p.tiers:
+                for t in tiers[-1]:
+                    if t >= 0:  # a tier the bundle does not know opens nothing
+                        by_tier.setdefault(t, []).append(rank)
+            else:
+                c.global_open.append(rank)
         else:
             for k in target_keys(p.targets):
                 targets.setdefault(k, []).append(rank)
@@ -222,6 +240,8 @@ def compile_bundle(bundle: Bundle) -> Compiled:
     # arithmetic, is what a basket against 100,000 skus waits for).
     c.item_targets = _csr(_per_item(item_rows, targets))
     c.item_excludes = _csr(_per_item(item_rows, excludes))
+    c.global_by_coupon = _csr([by_coupon.get(k, []) for k in range(len(c.coupon_index))])
+    c.global_by_tier = _csr([by_tier.get(k, []) for k in range(len(c.tier_index))])
     c.n_groups = len(groups)
     c.too_large = big >= (1 << 40) or big_rate >= (1 << 20)
     return c

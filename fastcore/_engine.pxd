@@ -66,6 +66,8 @@ cdef struct Ctx:
     i64 n_coupon
     i64 *coupon
     i64 *coupon_used
+    int n_glob
+    i64 *glob        # promotions without targets kept for this basket
 
 
 cdef class _Csr:
@@ -110,6 +112,12 @@ cdef class Engine:
     cdef object _promo_buf
     cdef const i64[::1] P      # promotions: NF integers per visit rank
     cdef const i64[::1] global_promos
+    cdef const i64[::1] global_open
+    cdef const i64[::1] global_gate   # per rank: 1 when an offer opens it (personal, no targets)
+    cdef int n_open
+    cdef object _gate_bufs
+    cdef _Csr global_by_coupon
+    cdef _Csr global_by_tier
     cdef const i64[::1] group_first
     cdef object _global_buf
     cdef object _group_first_buf
@@ -124,7 +132,7 @@ cdef class Engine:
 
     cdef object _price(self, object basket)
     cdef void _read_lines(self, Ctx *c, list raw_lines) except *
-    cdef int _candidates(self, Ctx *c, i64 *cand, char *mark) noexcept
+    cdef int _candidates(self, Ctx *c, i64 *cand, char *mark, unsigned long long *bits) noexcept
     cdef void _link_groups(self, Ctx *c) noexcept
     cdef i64 _count_reach(self, Ctx *c, char *mark) noexcept
     cdef void _reach(self, Ctx *c, char *mark) noexcept

@@ -82,6 +82,10 @@ cdef class _Csr:
         self.data = self._data_buf
 
 
+cdef extern from *:
+    int __builtin_ctzll(unsigned long long) nogil
+
+
 cdef extern from "Python.h":
     long long PyLong_AsLongLongAndOverflow(object, int *) except? -1
 
@@ -276,6 +280,14 @@ cdef class Engine:
         self._global_buf = array("q", comp.global_promos or [0])
         self.global_promos = self._global_buf
         self.n_global = len(comp.global_promos)
+        gate = array("q", bytes(8 * max(1, self.n_promos)))
+        for r in comp.global_personal:
+            gate[r] = 1
+        self._gate_bufs = [array("q", comp.global_open or [0]), gate]
+        self.global_open, self.global_gate = self._gate_bufs
+        self.n_open = len(comp.global_open)
+        self.global_by_coupon = _Csr(comp.global_by_coupon)
+        self.global_by_tier = _Csr(comp.global_by_tier)
         first = {}
         for rank, g in enumerate(cols["group"]):
             if g >= 0:
@@ -381,6 +393,8 @@ cdef class Engine:
         cdef i64 *slines = NULL
         cdef i64 *static_buf = NULL
         cdef i64 *slot_of = NULL
+        cdef char *mark = NULL
+        cdef unsigned long long *bits = NULL
         try:
             self._read_lines(&c, raw_lines)
             requested = read_redeem(basket.get("redeem"))
@@ -415,15 +429,19 @@ cdef class Engine:
                         c.offer[c.n_offer] = r
                         c.n_offer += 1
             # candidates
-            slot_of = <i64 *>malloc(sizeof(i64) * 2 * (self.n_promos + 1) + self.n_promos + 1)
+            # cand | slot_of | glob | bits | mark
+            slot_of = <i64 *>malloc(sizeof(i64) * (3 * (self.n_promos + 1) + (self.n_promos >> 6) + 1) + self.n_promos + 1)
             if slot_of == NULL:
                 raise MemoryError()
             c.slot_of = slot_of + self.n_promos + 1
+            c.glob = slot_of + 2 * (self.n_promos + 1)
+            bits = <unsigned long long *>(slot_of + 3 * (self.n_promos + 1))
+            mark = <char *>(slot_of + 3 * (self.n_promos + 1) + (self.n_promos >> 6) + 1)
             static_buf = <i64 *>malloc(sizeof(i64) * (self.n_promos + 1))
             if static_buf == NULL:
                 raise MemoryError()
             c.static_ok = static_buf
-            c.K = self._candidates(&c, slot_of, <char *>(slot_of + 2 * (self.n_promos + 1)))
+            c.K = self._candidates(&c, slot_of, mark, bits)
             slots = <i64 *>malloc(sizeof(i64) * (c.K * 9 + self.n_groups + 2))
             if slots == NULL:
                 raise MemoryError()
@@ -447,11 +465,11 @@ cdef class Engine:
                 c.judged[j] = 0
             c.C = matrix
             memset(matrix, 0, c.K * L)
-            slines = <i64 *>malloc(sizeof(i64) * (self._count_reach(&c, <char *>(slot_of + 2 * (self.n_promos + 1))) + 1))
+            slines = <i64 *>malloc(sizeof(i64) * (self._count_reach(&c, mark) + 1))
             if slines == NULL:
                 raise MemoryError()
             c.slines = slines
-            self._reach(&c, <char *>(slot_of + 2 * (self.n_promos + 1)))
+            self._reach(&c, mark)
             self._link_groups(&c)
             # §4, §5, §6
             self._visit(&c, 0)
@@ -522,7 +540,7 @@ cdef class Engine:
         if c.too_large or total > C_LIMIT or total_q > C_LIMIT:
             raise _TooLarge()
 
-    cdef int _candidates(self, Ctx *c, i64 *cand, char *mark) noexcept:
+    cdef int _candidates(self, Ctx *c, i64 *cand, char *mark, unsigned long long *bits) noexcept:
         """The promotions that can apply to this basket, in visit order.
 
         A promotion some line reaches is kept when its static conditions
@@ -530,16 +548,45 @@ cdef class Engine:
         of a group with a kept member is kept too, as the group's turn
         (§4: a group is judged at its first member's turn), with ``mark`` 3
         when it cannot apply itself. ``mark`` 1: reached, never applies.
+
+        Promotions without targets are reached through the one condition
+        that gates them (a coupon, a personal offer, a tier) or, ungated,
+        by every basket: a basket never looks at the offers it cannot open.
+        Their kept ones are also listed in ``c.glob`` for the line lists.
         """
-        cdef int K = 0, n = 0, l, j, jj
-        cdef i64 key, r, g
+        cdef int K = 0, n = 0, ng, l, j, jj, w, words = (self.n_promos + 63) >> 6
+        cdef i64 r, g, k
+        cdef unsigned long long word
         memset(mark, 0, self.n_promos)
-        for j in range(self.n_global):
-            r = self.global_promos[j]
-            if not mark[r]:
+        for j in range(self.n_open):
+            r = self.global_open[j]
+            mark[r] = 1
+            cand[n] = r
+            n += 1
+        for j in range(c.n_coupon):
+            k = c.coupon[j]
+            if k < 0:
+                continue
+            for jj in range(self.global_by_coupon.ptr[k], self.global_by_coupon.ptr[k + 1]):
+                r = self.global_by_coupon.data[jj]
+                if not mark[r]:
+                    mark[r] = 1
+                    cand[n] = r
+                    n += 1
+        for j in range(c.n_offer):
+            r = c.offer[j]
+            if self.global_gate[r] and not mark[r]:
                 mark[r] = 1
                 cand[n] = r
                 n += 1
+        if c.has_customer:
+            for jj in range(self.global_by_tier.ptr[c.tier], self.global_by_tier.ptr[c.tier + 1]):
+                r = self.global_by_tier.data[jj]
+                if not mark[r]:
+                    mark[r] = 1
+                    cand[n] = r
+                    n += 1
+        ng = n
         for l in range(c.L):
             for j in range(self.I[c.item[l] * NI + I_TGT_LO], self.I[c.item[l] * NI + I_TGT_HI]):
                 r = self.item_targets[j]
@@ -547,29 +594,33 @@ cdef class Engine:
                     mark[r] = 1
                     cand[n] = r
                     n += 1
+        memset(bits, 0, words * sizeof(unsigned long long))
+        c.n_glob = 0
         for j in range(n):
             r = cand[j]
-            if self._static_rank(c, r):
-                mark[r] = 2
-                cand[K] = r
-                K += 1
-        for j in range(K):
-            g = self.P[(cand[j]) * NF + F_GROUP]
+            if not self._static_rank(c, r):
+                continue
+            mark[r] = 2
+            bits[r >> 6] |= 1ULL << (r & 63)
+            if j < ng:
+                c.glob[c.n_glob] = r
+                c.n_glob += 1
+            g = self.P[r * NF + F_GROUP]
             if g >= 0:
                 r = self.group_first[g]
                 if mark[r] < 2:
                     mark[r] = 3
-                    cand[K] = r
-                    K += 1
-        # visit order: sort a short list, or read the marks in rank order
-        if K * 16 < self.n_promos:
-            qsort(cand, K, sizeof(i64), _cmp_i64)
-        else:
-            j = 0
-            for r in range(self.n_promos):
-                if mark[r] >= 2:
-                    cand[j] = r
-                    j += 1
+                    bits[r >> 6] |= 1ULL << (r & 63)
+        # visit order: the set bits in rank order
+        j = 0
+        for w in range(words):
+            word = bits[w]
+            while word:
+                r = (<i64>w << 6) + __builtin_ctzll(word)
+                word &= word - 1
+                cand[j] = r
+                j += 1
+        K = j
         for j in range(K):
             c.slot_of[cand[j]] = j
             c.static_ok[j] = 1 if mark[cand[j]] == 2 else 0
@@ -605,10 +656,8 @@ cdef class Engine:
                 r = self.item_targets[j]
                 if mark[r] == 2:
                     c.send[c.slot_of[r]] += 1
-        for j in range(self.n_global):
-            r = self.global_promos[j]
-            if mark[r] == 2:
-                c.send[c.slot_of[r]] += L
+        for j in range(c.n_glob):
+            c.send[c.slot_of[c.glob[j]]] += L
         for s in range(K):
             c.sptr[s] = total
             total += c.send[s]
@@ -623,12 +672,9 @@ cdef class Engine:
         for s in range(K):
             c.send[s] = c.sptr[s]
         # global promotions that can apply at all (their slots, kept in c.active for now)
-        for j in range(self.n_global):
-            r = self.global_promos[j]
-            if mark[r] == 2:
-                s = <int>c.slot_of[r]
-                c.active[n_open] = s
-                n_open += 1
+        for j in range(c.n_glob):
+            c.active[n_open] = c.slot_of[c.glob[j]]
+            n_open += 1
         for l in range(L):
             fl = c.flags[l]
             for j in range(n_open):
