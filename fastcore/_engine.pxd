@@ -78,6 +78,22 @@ cdef class _Csr:
     cdef const i64[::1] data
 
 
+cdef class _Priced:
+    cdef i64 *buf
+    cdef int L
+    cdef int n_active
+    cdef tuple skus
+    cdef tuple ids
+    cdef tuple redeem
+    cdef tuple bonus
+    cdef list rejected
+    cdef i64 amount
+    cdef i64 discount
+    cdef i64 redeemed
+    cdef i64 paid
+    cdef i64 points
+
+
 cdef class Engine:
     cdef readonly object bundle
     cdef object _reference
@@ -143,6 +159,6 @@ cdef class Engine:
     cdef i64 _effect(self, Ctx *c, int s, int n) noexcept
     cdef void _give(self, Ctx *c, int s, i64 *lines, int n, i64 *by_line) noexcept
     cdef void _visit(self, Ctx *c, int bonus) noexcept
-    cdef dict _redeem(self, Ctx *c, object customer, object requested)
+    cdef tuple _redeem(self, Ctx *c, object customer, object requested)
     cdef tuple _accrue(self, Ctx *c, object customer, object local)
-    cdef object _result(self, Ctx *c, dict redeem, tuple bonus, list coupons)
+    cdef object _result(self, Ctx *c, tuple redeem, tuple bonus, list coupons)

@@ -44,6 +44,13 @@ DEF I_TGT_LO = 3
 DEF I_TGT_HI = 4
 DEF I_EXC_LO = 5
 DEF I_EXC_HI = 6
+DEF PL = 6
+DEF P_ITEM = 0
+DEF P_Q = 1
+DEF P_AMOUNT = 2
+DEF P_DISC = 3
+DEF P_REDEEMED = 4
+DEF P_POINTS = 5
 DEF NF = 18
 DEF F_KIND = 0
 DEF F_PHASE = 1
@@ -322,10 +329,20 @@ cdef class Engine:
 
         The cyclic garbage collector is paused for the batch: pricing makes
         no reference cycles, and full collections over a day of receipts
-        would otherwise cost more than the pricing itself.
+        would otherwise cost more than the pricing itself. Each result keeps
+        its figures as C integers until its ``to_json()`` is asked for.
         """
+        cdef list out = []
         with _gc_paused():
-            return [self.price(b) for b in baskets]
+            for b in baskets:
+                if not self._too_large:
+                    try:
+                        out.append(self._price(b))
+                        continue
+                    except _TooLarge:
+                        pass
+                out.append(self.price(b))
+        return out
 
     # -- the Python boundary: read the basket -------------------------------------------
 
@@ -933,7 +950,7 @@ cdef class Engine:
 
     # -- §5 redemption --------------------------------------------------------------------
 
-    cdef dict _redeem(self, Ctx *c, object customer, object requested):
+    cdef tuple _redeem(self, Ctx *c, object customer, object requested):
         cdef int l, n = 0, L = c.L
         cdef i64 available = customer.available_points if customer is not None else 0
         cdef i64 sum_cur = 0, sum_room = 0, cap_amount, max_points, points, req
@@ -968,7 +985,7 @@ cdef class Engine:
             limited_by = "cap"
         else:
             limited_by = "floor"
-        return {"requested": requested, "max_points": max_points, "points": points, "limited_by": limited_by}
+        return (requested, max_points, points, limited_by)
 
     # -- §6 accrual -----------------------------------------------------------------------
 
@@ -1039,69 +1056,145 @@ cdef class Engine:
 
     # -- §7 result ------------------------------------------------------------------------
 
-    cdef object _result(self, Ctx *c, dict redeem, tuple bonus, list coupons):
-        cdef int l, s, L = c.L, K = c.K
-        cdef i64 amount = 0, discount = 0, redeemed = 0, paid = 0, points = 0, q
-        cdef i64 line_paid
-        cdef int n_active = 0, a
-        skus = self._skus
-        ids = self._promo_ids
-        # the slots that gave anything, in visit order
+    cdef object _result(self, Ctx *c, tuple redeem, tuple bonus, list coupons):
+        """The priced basket, kept as C arrays (``_Priced``) until §7 is asked for."""
+        cdef int l, s, a, L = c.L, K = c.K, n_active = 0
+        cdef i64 j, n_promos = 0, size, at
+        cdef i64 *out
+        # the slots that gave anything, in visit order; and how many (line, promotion) pairs
         for s in range(K):
             if c.disc_tot[s] > 0 or c.pts_tot[s] > 0 or c.mult_set[s]:
                 c.active[n_active] = s
                 n_active += 1
-        # each line's promotions in visit order: walk the active slots' own lines
-        cdef list per_line = [[] for l in range(L)]
-        cdef i64 j
+                for j in range(c.sptr[s], c.send[s]):
+                    n_promos += c.C[s * L + c.slines[j]]
+        cdef _Priced res = _Priced.__new__(_Priced)
+        size = L * PL + (L + 1) + n_promos + n_active * 3
+        res.buf = <i64 *>malloc(sizeof(i64) * size)
+        if res.buf == NULL:
+            raise MemoryError()
+        res.L = L
+        res.n_active = n_active
+        res.skus = self._skus
+        res.ids = self._promo_ids
+        res.redeem = redeem
+        res.bonus = bonus
+        out = res.buf
+        for l in range(L):
+            out[PL * l + P_ITEM] = c.item[l]
+            out[PL * l + P_Q] = c.q[l]
+            out[PL * l + P_AMOUNT] = c.amount[l]
+            out[PL * l + P_DISC] = c.disc[l]
+            out[PL * l + P_REDEEMED] = c.redeemed[l]
+            out[PL * l + P_POINTS] = c.points[l]
+            res.amount += c.amount[l]
+            res.discount += c.disc[l]
+            res.redeemed += c.redeemed[l]
+            res.points += c.points[l]
+            c.tmp[l] = 0
+        res.paid = res.amount - res.discount - res.redeemed
+        res.points += bonus[2] + bonus[3]
+        # each line's promotions in visit order, as a compressed row per line
+        cdef i64 *ptr = out + L * PL
+        cdef i64 *data = ptr + L + 1
         for a in range(n_active):
             s = <int>c.active[a]
-            pid = ids[c.cand[s]]
+            for j in range(c.sptr[s], c.send[s]):
+                l = <int>c.slines[j]
+                c.tmp[l] += c.C[s * L + l]
+        at = 0
+        for l in range(L):
+            ptr[l] = at
+            at += c.tmp[l]
+            c.tmp[l] = ptr[l]
+        ptr[L] = at
+        for a in range(n_active):
+            s = <int>c.active[a]
             for j in range(c.sptr[s], c.send[s]):
                 l = <int>c.slines[j]
                 if c.C[s * L + l]:
-                    (<list>per_line[l]).append(pid)
-        lines = []
-        for l in range(L):
-            q = c.q[l]
-            line_paid = c.amount[l] - c.disc[l] - c.redeemed[l]
-            if q < 1000000:
-                qty = _QTY_CACHE[q // 1000] if q % 1000 == 0 else _QTY_CACHE[q // 1000] + _FRAC_CACHE[q % 1000]
-            else:
-                qty = milli_text(q)
-            lines.append({
-                "sku": skus[c.item[l]],
-                "qty": qty,
-                "amount": c.amount[l],
-                "discount": c.disc[l],
-                "redeemed": c.redeemed[l],
-                "paid": line_paid,
-                "points": c.points[l],
-                "promos": per_line[l],
-            })
-            amount += c.amount[l]
-            discount += c.disc[l]
-            redeemed += c.redeemed[l]
-            paid += line_paid
-            points += c.points[l]
-        applied = []
+                    data[c.tmp[l]] = c.cand[s]
+                    c.tmp[l] += 1
+        cdef i64 *app = data + n_promos
         for a in range(n_active):
-            s = c.active[a]
-            applied.append({"promo": ids[c.cand[s]], "discount": c.disc_tot[s], "points": c.pts_tot[s]})
-        base_points, promo_points, welcome, birthday = bonus
+            s = <int>c.active[a]
+            app[3 * a] = c.cand[s]
+            app[3 * a + 1] = c.disc_tot[s]
+            app[3 * a + 2] = c.pts_tot[s]
         rejected = []
         for s in range(c.n_coupon):
             if not c.coupon_used[s]:
                 rejected.append(coupons[s])
-        return Result({
+        res.rejected = rejected
+        return Result(None, res)
+
+
+cdef class _Priced:
+    """One priced basket as C integers; ``build()`` makes the §7 dicts.
+
+    A till shows a priced basket and the ledger's audit compares a day of
+    them, but most of the cost of a result is its ~110 Python dicts: they
+    are made only when asked for (``Result.to_json``).
+    """
+
+    def __dealloc__(self):
+        free(self.buf)
+
+    @property
+    def paid_total(self):
+        return self.paid
+
+    @property
+    def points_total(self):
+        return self.points
+
+    def build(self):
+        """The §7 object (same content as the reference twin's)."""
+        cdef int l, a, L = self.L
+        cdef i64 q, j, amount, disc, red
+        cdef i64 *out = self.buf
+        cdef i64 *ptr = out + L * PL
+        cdef i64 *data = ptr + L + 1
+        cdef i64 *app = data + ptr[L]
+        cdef tuple skus = self.skus, ids = self.ids
+        cdef list lines = [None] * L
+        cdef list promos
+        for l in range(L):
+            q = out[PL * l + P_Q]
+            if q < 1000000:
+                qty = _QTY_CACHE[q // 1000] if q % 1000 == 0 else _QTY_CACHE[q // 1000] + _FRAC_CACHE[q % 1000]
+            else:
+                qty = milli_text(q)
+            promos = [None] * (ptr[l + 1] - ptr[l])
+            for j in range(ptr[l], ptr[l + 1]):
+                promos[j - ptr[l]] = ids[data[j]]
+            amount = out[PL * l + P_AMOUNT]
+            disc = out[PL * l + P_DISC]
+            red = out[PL * l + P_REDEEMED]
+            lines[l] = {
+                "sku": skus[out[PL * l + P_ITEM]],
+                "qty": qty,
+                "amount": amount,
+                "discount": disc,
+                "redeemed": red,
+                "paid": amount - disc - red,
+                "points": out[PL * l + P_POINTS],
+                "promos": promos,
+            }
+        cdef list applied = [None] * self.n_active
+        for a in range(self.n_active):
+            applied[a] = {"promo": ids[app[3 * a]], "discount": app[3 * a + 1], "points": app[3 * a + 2]}
+        requested, max_points, points, limited_by = self.redeem
+        base_points, promo_points, welcome, birthday = self.bonus
+        return {
             "lines": lines,
             "applied": applied,
-            "totals": {"amount": amount, "discount": discount, "redeemed_points": redeem["points"],
-                       "redeemed": redeemed, "paid": paid, "points": points + welcome + birthday},
+            "totals": {"amount": self.amount, "discount": self.discount, "redeemed_points": points,
+                       "redeemed": self.redeemed, "paid": self.paid, "points": self.points},
             "bonus": {"lines": base_points, "promo": promo_points, "welcome": welcome, "birthday": birthday},
-            "redeem": redeem,
-            "rejected_coupons": rejected,
-        })
+            "redeem": {"requested": requested, "max_points": max_points, "points": points, "limited_by": limited_by},
+            "rejected_coupons": self.rejected,
+        }
 
 
 cdef inline bint _cheaper(Ctx *c, int a, int b) noexcept:
