@@ -6,6 +6,21 @@ cdef extern from *:
 ctypedef long long i64
 
 
+cdef struct ItemRec:
+    # one item in one 64-byte cache line: what a basket line needs, and its
+    # sku inline so that finding the line's item costs one more line at most
+    i64 price
+    i64 min_price
+    i64 hash          # Python's hash of the sku string
+    int flags
+    int tgt_lo        # run in item_targets
+    int tgt_hi
+    int exc_lo        # run in item_excludes
+    int exc_hi
+    unsigned char n   # sku length when inline (ASCII, <= 19 bytes), else 255
+    char sku[19]
+
+
 cdef struct Ctx:
     int L            # lines
     int K            # candidate promotions (slots, in visit order)
@@ -97,7 +112,9 @@ cdef class _Priced:
 cdef class Engine:
     cdef readonly object bundle
     cdef object _reference
-    cdef dict _sku_index
+    cdef ItemRec *items      # n_items records, 64-byte aligned
+    cdef unsigned int *sku_slots  # open addressing by sku hash: item + 1, 0 = empty
+    cdef i64 sku_mask
     cdef dict _store_index
     cdef dict _tier_index
     cdef dict _segment_index
@@ -120,7 +137,6 @@ cdef class Engine:
     cdef i64 favorite_pct
     # items
     cdef object _item_bufs
-    cdef const i64[::1] I              # items: NI integers each (price, floor, flags, target runs)
     cdef const i64[::1] item_targets   # promotion ranks reached by each item's keys
     cdef const i64[::1] item_excludes  # promotion ranks whose exclude lists name the item
     cdef _Csr item_keys
@@ -147,6 +163,7 @@ cdef class Engine:
     cdef _Csr p_segments
 
     cdef object _price(self, object basket)
+    cdef i64 _find_sku(self, object sku) except -2
     cdef void _read_lines(self, Ctx *c, list raw_lines) except *
     cdef int _candidates(self, Ctx *c, i64 *cand, char *mark, unsigned long long *bits) noexcept
     cdef void _link_groups(self, Ctx *c) noexcept

@@ -13,8 +13,9 @@ and the differential tests exercise.
 """
 from array import array
 
-from libc.stdlib cimport free, malloc, qsort
-from libc.string cimport memset
+from cpython.object cimport PyObject_Hash
+from libc.stdlib cimport calloc, free, malloc
+from libc.string cimport memcmp, memcpy, memset
 
 from ._basket import MAX, _customer, _strs, read_redeem
 from ._bundle import load_bundle
@@ -36,14 +37,6 @@ DEF K_BAMOUNT = 5
 DEF K_MULT = 6
 DEF K_BPOINTS = 7
 DEF INF = -1
-DEF NI = 8
-DEF I_PRICE = 0
-DEF I_MIN_PRICE = 1
-DEF I_FLAGS = 2
-DEF I_TGT_LO = 3
-DEF I_TGT_HI = 4
-DEF I_EXC_LO = 5
-DEF I_EXC_HI = 6
 DEF PL = 6
 DEF P_ITEM = 0
 DEF P_Q = 1
@@ -89,11 +82,18 @@ cdef class _Csr:
         self.data = self._data_buf
 
 
+cdef extern from "stdlib.h":
+    int posix_memalign(void **, size_t, size_t) nogil
+
+
 cdef extern from *:
     int __builtin_ctzll(unsigned long long) nogil
 
 
 cdef extern from "Python.h":
+    bint PyUnicode_IS_COMPACT_ASCII(object)
+    Py_ssize_t PyUnicode_GET_LENGTH(object)
+    void *PyUnicode_DATA(object)
     long long PyLong_AsLongLongAndOverflow(object, int *) except? -1
 
 
@@ -238,7 +238,6 @@ cdef class Engine:
         self.bundle = load_bundle(bundle)
         self._reference = None
         cdef object comp = compile_bundle(self.bundle)
-        self._sku_index = comp.sku_index
         self._skus = tuple(self.bundle.catalog)
         self._prefix_index = comp.prefix_index
         self._store_index = comp.store_index
@@ -264,22 +263,14 @@ cdef class Engine:
         if comp.too_large:
             return
         self.item_keys = _Csr(comp.item_keys)
-        # one record of NI integers per item: a basket line costs one cache line
+        # one 64-byte record per item, found by the sku's hash (see ItemRec)
         tptr, tdata = comp.item_targets
         eptr, edata = comp.item_excludes
-        price, min_price, flags = (comp.items[k] for k in ("price", "min_price", "flags"))
-        rec = array("q", bytes(8 * NI * max(1, self.n_items)))
-        for i in range(self.n_items):
-            base = i * NI
-            rec[base + I_PRICE] = price[i]
-            rec[base + I_MIN_PRICE] = min_price[i]
-            rec[base + I_FLAGS] = flags[i]
-            rec[base + I_TGT_LO] = tptr[i]
-            rec[base + I_TGT_HI] = tptr[i + 1]
-            rec[base + I_EXC_LO] = eptr[i]
-            rec[base + I_EXC_HI] = eptr[i + 1]
-        self._item_bufs = [rec, array("q", tdata or [0]), array("q", edata or [0])]
-        self.I, self.item_targets, self.item_excludes = self._item_bufs
+        if max(tptr[len(tptr) - 1], eptr[len(eptr) - 1]) >= (1 << 31):
+            raise MemoryError("promotion runs beyond 2**31 entries")
+        self._build_items(comp, tptr, eptr)
+        self._item_bufs = [array("q", tdata or [0]), array("q", edata or [0])]
+        self.item_targets, self.item_excludes = self._item_bufs
         cols = comp.promos
         # one row of NF integers per promotion, so a visit touches one or two cache lines
         self._promo_buf = array("q", [int(cols[k][r]) for r in range(self.n_promos) for k in _PROMO_FIELDS] or [0])
@@ -306,6 +297,74 @@ cdef class Engine:
         self.p_stores = _Csr(comp.stores)
         self.p_tiers = _Csr(comp.tiers)
         self.p_segments = _Csr(comp.segments)
+
+    def __dealloc__(self):
+        free(self.items)
+        free(self.sku_slots)
+
+    def _build_items(self, comp, tptr, eptr):
+        cdef Py_ssize_t n = self.n_items, i, size = 1, pos
+        cdef ItemRec *rec
+        cdef bytes text
+        cdef void *mem = NULL
+        while size < 2 * n + 2:
+            size <<= 1
+        if posix_memalign(&mem, 64, sizeof(ItemRec) * (n if n > 0 else 1)) != 0:
+            raise MemoryError()
+        self.items = <ItemRec *>mem
+        memset(self.items, 0, sizeof(ItemRec) * (n if n > 0 else 1))
+        self.sku_slots = <unsigned int *>calloc(size, sizeof(unsigned int))
+        if self.sku_slots == NULL:
+            raise MemoryError()
+        self.sku_mask = size - 1
+        price, min_price, flags = (comp.items[k] for k in ("price", "min_price", "flags"))
+        for i in range(n):
+            sku = self._skus[i]
+            rec = &self.items[i]
+            rec.price = price[i]
+            rec.min_price = min_price[i]
+            rec.flags = flags[i]
+            rec.tgt_lo = tptr[i]
+            rec.tgt_hi = tptr[i + 1]
+            rec.exc_lo = eptr[i]
+            rec.exc_hi = eptr[i + 1]
+            rec.hash = hash(sku)
+            if sku.isascii() and len(sku) <= 19:
+                text = sku.encode("ascii")
+                rec.n = len(text)
+                memcpy(rec.sku, <char *>text, rec.n)
+            else:
+                rec.n = 255
+            pos = rec.hash & self.sku_mask
+            while self.sku_slots[pos]:
+                pos = (pos + 1) & self.sku_mask
+            self.sku_slots[pos] = <unsigned int>(i + 1)
+
+    cdef i64 _find_sku(self, object sku) except -2:
+        """The item index of a sku string, -1 when the catalog has none.
+
+        Equal strings have equal hashes; a short ASCII sku is compared with
+        the bytes kept in the record, any other with the catalog's string.
+        """
+        cdef Py_hash_t h = PyObject_Hash(sku)
+        cdef Py_ssize_t n = PyUnicode_GET_LENGTH(sku)
+        cdef bint inline = PyUnicode_IS_COMPACT_ASCII(sku) and n <= 19
+        cdef const char *text = <const char *>PyUnicode_DATA(sku) if inline else NULL
+        cdef i64 pos = h & self.sku_mask
+        cdef unsigned int slot
+        cdef ItemRec *rec
+        while True:
+            slot = self.sku_slots[pos]
+            if slot == 0:
+                return -1
+            rec = &self.items[slot - 1]
+            if rec.hash == h:
+                if inline:
+                    if rec.n == n and memcmp(rec.sku, text, n) == 0:
+                        return slot - 1
+                elif rec.n == 255 and self._skus[slot - 1] == sku:
+                    return slot - 1
+            pos = (pos + 1) & self.sku_mask
 
     @property
     def version(self):
@@ -507,16 +566,14 @@ cdef class Engine:
         cdef int i
         cdef i64 idx, q, price, flags, small
         cdef i128 total = 0, total_q = 0
-        cdef dict sku_index = self._sku_index
         for i in range(c.L):
             line = raw_lines[i]
             if type(line) is not dict:
                 raise BasketError(f"lines[{i}]", "must be a JSON object")
             sku = (<dict>line).get("sku")
-            found = sku_index.get(sku) if type(sku) is str else None
-            if found is None:
+            idx = self._find_sku(sku) if type(sku) is str else -1
+            if idx < 0:
                 raise BasketError(f"lines[{i}].sku", f"unknown sku {sku!r}")
-            idx = found
             qty = (<dict>line).get("qty")
             if type(qty) is int:
                 small = _small_int(qty) * 1000
@@ -533,18 +590,18 @@ cdef class Engine:
                 if milli >= LIMIT:
                     raise _TooLarge()
                 q = milli
-            flags = self.I[idx * NI + I_FLAGS]
+            flags = self.items[idx].flags
             if not (flags & KG) and q % 1000:
                 raise BasketError(f"lines[{i}].qty", f"{sku} is sold by the piece; {qty} is not a whole number")
             c.item[i] = idx
             c.flags[i] = flags
             c.q[i] = q
-            price = self.I[idx * NI + I_PRICE]
+            price = self.items[idx].price
             c.amount[i] = _fit(c, (<i128>price * q * 2 + 1000) // 2000)
             if flags & NO_DISCOUNT:
                 c.floor[i] = c.amount[i]
             else:
-                c.floor[i] = _fit(c, (<i128>self.I[idx * NI + I_MIN_PRICE] * q * 2 + 1000) // 2000)
+                c.floor[i] = _fit(c, (<i128>self.items[idx].min_price * q * 2 + 1000) // 2000)
             c.disc[i] = 0
             c.closed[i] = 0
             c.redeemed[i] = 0
@@ -605,7 +662,7 @@ cdef class Engine:
                     n += 1
         ng = n
         for l in range(c.L):
-            for j in range(self.I[c.item[l] * NI + I_TGT_LO], self.I[c.item[l] * NI + I_TGT_HI]):
+            for j in range(self.items[c.item[l]].tgt_lo, self.items[c.item[l]].tgt_hi):
                 r = self.item_targets[j]
                 if not mark[r]:
                     mark[r] = 1
@@ -669,7 +726,7 @@ cdef class Engine:
         for s in range(K):
             c.send[s] = 0
         for l in range(L):
-            for j in range(self.I[c.item[l] * NI + I_TGT_LO], self.I[c.item[l] * NI + I_TGT_HI]):
+            for j in range(self.items[c.item[l]].tgt_lo, self.items[c.item[l]].tgt_hi):
                 r = self.item_targets[j]
                 if mark[r] == 2:
                     c.send[c.slot_of[r]] += 1
@@ -699,7 +756,7 @@ cdef class Engine:
                 if self._flag_ok(c.cand[s], fl):
                     c.slines[c.send[s]] = l
                     c.send[s] += 1
-            for j in range(self.I[c.item[l] * NI + I_TGT_LO], self.I[c.item[l] * NI + I_TGT_HI]):
+            for j in range(self.items[c.item[l]].tgt_lo, self.items[c.item[l]].tgt_hi):
                 r = self.item_targets[j]
                 if mark[r] != 2 or not self._flag_ok(r, fl):
                     continue
@@ -707,7 +764,7 @@ cdef class Engine:
                 c.slines[c.send[s]] = l
                 c.send[s] += 1
             # exclusions take the line out again
-            for j in range(self.I[c.item[l] * NI + I_EXC_LO], self.I[c.item[l] * NI + I_EXC_HI]):
+            for j in range(self.items[c.item[l]].exc_lo, self.items[c.item[l]].exc_hi):
                 r = self.item_excludes[j]
                 if mark[r] != 2:
                     continue
@@ -1205,11 +1262,6 @@ cdef inline bint _cheaper(Ctx *c, int a, int b) noexcept:
     if left != right:
         return left < right
     return a < b
-
-
-cdef int _cmp_i64(const void *a, const void *b) noexcept nogil:
-    cdef i64 x = (<i64 *>a)[0], y = (<i64 *>b)[0]
-    return (x > y) - (x < y)
 
 
 cdef inline bint _is_leap(int year) noexcept:
