@@ -88,6 +88,7 @@ cdef extern from "stdlib.h":
 
 cdef extern from *:
     int __builtin_ctzll(unsigned long long) nogil
+    void __builtin_prefetch(const void *) nogil
 
 
 cdef extern from "Python.h":
@@ -346,7 +347,7 @@ cdef class Engine:
         Equal strings have equal hashes; a short ASCII sku is compared with
         the bytes kept in the record, any other with the catalog's string.
         """
-        cdef Py_hash_t h = PyObject_Hash(sku)
+        cdef Py_hash_t h = PyObject_Hash(sku)  # cached in the string after the first time
         cdef Py_ssize_t n = PyUnicode_GET_LENGTH(sku)
         cdef bint inline = PyUnicode_IS_COMPACT_ASCII(sku) and n <= 19
         cdef const char *text = <const char *>PyUnicode_DATA(sku) if inline else NULL
@@ -566,6 +567,25 @@ cdef class Engine:
         cdef int i
         cdef i64 idx, q, price, flags, small
         cdef i128 total = 0, total_q = 0
+        cdef unsigned int slot
+        # Two passes that only ask memory for what the third will read: each
+        # line's table slot, then its item record. The lines' cache misses then
+        # overlap instead of queueing one after another (the catalog is far
+        # larger than the cache; this is most of a basket's reading time).
+        for i in range(c.L):
+            line = raw_lines[i]
+            if type(line) is dict:
+                sku = (<dict>line).get("sku")
+                if type(sku) is str:
+                    c.tmp[i] = PyObject_Hash(sku) & self.sku_mask
+                    __builtin_prefetch(&self.sku_slots[c.tmp[i]])
+                    continue
+            c.tmp[i] = -1
+        for i in range(c.L):
+            if c.tmp[i] >= 0:
+                slot = self.sku_slots[c.tmp[i]]
+                if slot:
+                    __builtin_prefetch(&self.items[slot - 1])
         for i in range(c.L):
             line = raw_lines[i]
             if type(line) is not dict:
