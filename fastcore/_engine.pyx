@@ -92,6 +92,7 @@ cdef extern from *:
 
 
 cdef extern from "Python.h":
+    void PyObject_GC_UnTrack(object)
     bint PyUnicode_IS_COMPACT_ASCII(object)
     Py_ssize_t PyUnicode_GET_LENGTH(object)
     void *PyUnicode_DATA(object)
@@ -1226,7 +1227,15 @@ cdef class _Priced:
         return self.points
 
     def build(self):
-        """The §7 object (same content as the reference twin's)."""
+        """The §7 object (same content as the reference twin's).
+
+        Its lists and dicts hold only strings, ints and each other, so they
+        are taken off the cyclic collector's lists, as CPython itself does
+        for dicts and tuples of atomic values: a batch of results kept alive
+        (the ledger's audit) then costs the collector nothing. A dict given
+        a container later is tracked again by CPython; a list is not, so a
+        caller who builds a reference cycle through one would only leak it.
+        """
         cdef int l, a, L = self.L
         cdef i64 q, j, amount, disc, red
         cdef i64 *out = self.buf
@@ -1248,7 +1257,7 @@ cdef class _Priced:
             amount = out[PL * l + P_AMOUNT]
             disc = out[PL * l + P_DISC]
             red = out[PL * l + P_REDEEMED]
-            lines[l] = {
+            line = {
                 "sku": skus[out[PL * l + P_ITEM]],
                 "qty": qty,
                 "amount": amount,
@@ -1258,12 +1267,18 @@ cdef class _Priced:
                 "points": out[PL * l + P_POINTS],
                 "promos": promos,
             }
+            PyObject_GC_UnTrack(promos)
+            PyObject_GC_UnTrack(line)
+            lines[l] = line
         cdef list applied = [None] * self.n_active
         for a in range(self.n_active):
             applied[a] = {"promo": ids[app[3 * a]], "discount": app[3 * a + 1], "points": app[3 * a + 2]}
         requested, max_points, points, limited_by = self.redeem
         base_points, promo_points, welcome, birthday = self.bonus
-        return {
+        PyObject_GC_UnTrack(lines)
+        PyObject_GC_UnTrack(applied)
+        PyObject_GC_UnTrack(self.rejected)
+        out_json = {
             "lines": lines,
             "applied": applied,
             "totals": {"amount": self.amount, "discount": self.discount, "redeemed_points": points,
@@ -1272,6 +1287,8 @@ cdef class _Priced:
             "redeem": {"requested": requested, "max_points": max_points, "points": points, "limited_by": limited_by},
             "rejected_coupons": self.rejected,
         }
+        PyObject_GC_UnTrack(out_json)
+        return out_json
 
 
 cdef inline bint _cheaper(Ctx *c, int a, int b) noexcept:
