@@ -21,6 +21,16 @@ cdef struct ItemRec:
     char sku[19]
 
 
+cdef struct PromoHot:
+    # what the per-basket loops ask of every reached promotion, 8 bytes each
+    # (the whole table stays in cache; the full row is read only when needed)
+    int group         # -1: none
+    unsigned char cond  # 1 when some static condition (time, store, customer, coupon) applies
+    unsigned char phase
+    unsigned char kind
+    unsigned char stack
+
+
 cdef struct Ctx:
     int L            # lines
     int K            # candidate promotions (slots, in visit order)
@@ -112,6 +122,7 @@ cdef class _Priced:
 cdef class Engine:
     cdef readonly object bundle
     cdef object _reference
+    cdef PromoHot *hot
     cdef ItemRec *items      # n_items records, 64-byte aligned
     cdef unsigned int *sku_slots  # open addressing by sku hash: item + 1, 0 = empty
     cdef i64 sku_mask

@@ -277,6 +277,7 @@ cdef class Engine:
         # one row of NF integers per promotion, so a visit touches one or two cache lines
         self._promo_buf = array("q", [int(cols[k][r]) for r in range(self.n_promos) for k in _PROMO_FIELDS] or [0])
         self.P = self._promo_buf
+        self._build_hot(cols, comp)
         self._global_buf = array("q", comp.global_promos or [0])
         self.global_promos = self._global_buf
         self.n_global = len(comp.global_promos)
@@ -301,8 +302,26 @@ cdef class Engine:
         self.p_segments = _Csr(comp.segments)
 
     def __dealloc__(self):
+        free(self.hot)
         free(self.items)
         free(self.sku_slots)
+
+    def _build_hot(self, cols, comp):
+        cdef Py_ssize_t r
+        cdef PromoHot *h
+        self.hot = <PromoHot *>calloc(self.n_promos + 1, sizeof(PromoHot))
+        if self.hot == NULL:
+            raise MemoryError()
+        for r in range(self.n_promos):
+            h = &self.hot[r]
+            h.group = cols["group"][r]
+            h.phase = cols["phase"][r]
+            h.kind = cols["kind"][r]
+            h.stack = cols["stack"][r]
+            h.cond = 1 if (cols["has_from"][r] or cols["has_until"][r] or cols["days"][r] or cols["need_customer"][r]
+                           or cols["personal"][r] or cols["coupon"][r] >= 0
+                           or any(t[0][r] < t[0][r + 1] for t in (comp.hours, comp.chains, comp.stores, comp.tiers,
+                                                                  comp.segments))) else 0
 
     def _build_items(self, comp, tptr, eptr):
         cdef Py_ssize_t n = self.n_items, i, size = 1, pos
@@ -700,7 +719,7 @@ cdef class Engine:
             if j < ng:
                 c.glob[c.n_glob] = r
                 c.n_glob += 1
-            g = self.P[r * NF + F_GROUP]
+            g = self.hot[r].group
             if g >= 0:
                 r = self.group_first[g]
                 if mark[r] < 2:
@@ -728,7 +747,7 @@ cdef class Engine:
         for s in range(self.n_groups):
             c.judged[s] = -1
         for s in range(c.K - 1, -1, -1):
-            g = self.P[(c.cand[s]) * NF + F_GROUP]
+            g = self.hot[c.cand[s]].group
             c.gnext[s] = -1
             if g >= 0:
                 c.gnext[s] = c.judged[g]
@@ -797,9 +816,9 @@ cdef class Engine:
         """Item flags close a line to whole phases (§3 "Eligible line")."""
         if fl == 0:
             return True
-        if self.P[(r) * NF + F_PHASE] == 2:
+        if self.hot[r].phase == 2:
             return not (fl & NO_ACCRUAL)
-        return not ((fl & NO_DISCOUNT) or (self.P[(r) * NF + F_KIND] == K_NFORM and (fl & KG)))
+        return not ((fl & NO_DISCOUNT) or (self.hot[r].kind == K_NFORM and (fl & KG)))
 
     # -- §3 applicability -----------------------------------------------------------------
 
@@ -810,6 +829,8 @@ cdef class Engine:
         """The conditions of §3 that do not depend on the lines' state."""
         cdef i64 j, jj
         cdef bint ok = True, hit
+        if not self.hot[r].cond:
+            return True
         if self.P[(r) * NF + F_HAS_FROM] and c.at_us < self.P[(r) * NF + F_FROM]:
             ok = False
         elif self.P[(r) * NF + F_HAS_UNTIL] and not c.at_us < self.P[(r) * NF + F_UNTIL]:
@@ -865,8 +886,8 @@ cdef class Engine:
             return -1
         cdef i64 r = c.cand[s], sum_q = 0, sum_amount = 0
         cdef int l, n = 0, L = c.L
-        cdef bint bonus = self.P[(r) * NF + F_PHASE] == 2
-        cdef bint stack = self.P[(r) * NF + F_STACK]
+        cdef bint bonus = self.hot[r].phase == 2
+        cdef bint stack = self.hot[r].stack
         cdef i64 j
         for j in range(c.sptr[s], c.send[s]):
             l = c.slines[j]
@@ -967,7 +988,7 @@ cdef class Engine:
     cdef void _give(self, Ctx *c, int s, i64 *lines, int n, i64 *by_line) noexcept:
         cdef i64 r = c.cand[s], d
         cdef int l, j, L = c.L
-        cdef bint bonus = self.P[(r) * NF + F_PHASE] == 2
+        cdef bint bonus = self.hot[r].phase == 2
         for j in range(n):
             l = lines[j]
             d = by_line[l]
@@ -980,7 +1001,7 @@ cdef class Engine:
             else:
                 c.disc[l] += d
                 c.disc_tot[s] += d
-                if not self.P[(r) * NF + F_STACK]:
+                if not self.hot[r].stack:
                     c.closed[l] = 1
 
     cdef void _visit(self, Ctx *c, int bonus) noexcept:
@@ -991,11 +1012,11 @@ cdef class Engine:
         for s in range(c.K):
             r = c.cand[s]
             if bonus:
-                if self.P[(r) * NF + F_KIND] != K_BPOINTS:
+                if self.hot[r].kind != K_BPOINTS:
                     continue
-            elif self.P[(r) * NF + F_PHASE] == 2:
+            elif self.hot[r].phase == 2:
                 continue
-            g = self.P[(r) * NF + F_GROUP]
+            g = self.hot[r].group
             if g < 0:
                 n = self._applicable(c, s)
                 if n >= 0 and self._effect(c, s, n) > 0:
@@ -1084,7 +1105,7 @@ cdef class Engine:
         # best applicable multiplier per line: earliest slot among equal values
         for s in range(c.K):
             r = c.cand[s]
-            if self.P[(r) * NF + F_KIND] != K_MULT:
+            if self.hot[r].kind != K_MULT:
                 continue
             n = self._applicable(c, s)
             for j in range(n if n > 0 else 0):
