@@ -13,7 +13,9 @@ and the differential tests exercise.
 """
 from array import array
 
+from cpython.dict cimport PyDict_GetItem
 from cpython.object cimport PyObject_Hash
+from cpython.ref cimport PyObject
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcmp, memcpy, memset
 
@@ -374,6 +376,7 @@ cdef class Engine:
         cdef i64 pos = h & self.sku_mask
         cdef unsigned int slot
         cdef ItemRec *rec
+        cdef Py_ssize_t k
         while True:
             slot = self.sku_slots[pos]
             if slot == 0:
@@ -381,8 +384,12 @@ cdef class Engine:
             rec = &self.items[slot - 1]
             if rec.hash == h:
                 if inline:
-                    if rec.n == n and memcmp(rec.sku, text, n) == 0:
-                        return slot - 1
+                    if rec.n == n:
+                        k = 0
+                        while k < n and rec.sku[k] == text[k]:
+                            k += 1
+                        if k == n:
+                            return slot - 1
                 elif rec.n == 255 and self._skus[slot - 1] == sku:
                     return slot - 1
             pos = (pos + 1) & self.sku_mask
@@ -592,6 +599,13 @@ cdef class Engine:
         # line's table slot, then its item record. The lines' cache misses then
         # overlap instead of queueing one after another (the catalog is far
         # larger than the cache; this is most of a basket's reading time).
+        cdef PyObject *borrowed
+        for i in range(c.L):  # the sku strings themselves: anywhere in the heap
+            line = raw_lines[i]
+            if type(line) is dict:
+                borrowed = PyDict_GetItem(line, "sku")
+                if borrowed != NULL:
+                    __builtin_prefetch(borrowed)
         for i in range(c.L):
             line = raw_lines[i]
             if type(line) is dict:
