@@ -103,6 +103,19 @@ cdef class _Csr:
     cdef const i64[::1] data
 
 
+cdef class _Cust:
+    cdef i64 points
+    cdef bint points_big
+    cdef i64 tier
+    cdef object segments
+    cdef object offers
+    cdef object favorite_category
+    cdef i64 favorite_until
+    cdef i64 birthday
+    cdef bint birthday_bonus_available
+    cdef bint first_purchase
+
+
 cdef class _Priced:
     cdef i64 *buf
     cdef int L
@@ -187,6 +200,8 @@ cdef class Engine:
     cdef i64 _effect(self, Ctx *c, int s, int n) noexcept
     cdef void _give(self, Ctx *c, int s, i64 *lines, int n, i64 *by_line) noexcept
     cdef void _visit(self, Ctx *c, int bonus) noexcept
-    cdef tuple _redeem(self, Ctx *c, object customer, object requested)
-    cdef tuple _accrue(self, Ctx *c, object customer, object local)
+    cdef tuple _redeem(self, Ctx *c, _Cust customer, object requested)
+    cdef tuple _accrue(self, Ctx *c, _Cust customer, object local)
+    cdef _Cust _read_customer(self, object raw)
+    cdef _Cust _customer_slow(self, object raw)
     cdef object _result(self, Ctx *c, tuple redeem, tuple bonus, list coupons)

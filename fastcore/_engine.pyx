@@ -445,7 +445,7 @@ cdef class Engine:
         if at is None:
             raise BasketError("at", f"must be an ISO-8601 instant with an offset, not {at_raw!r}")
         coupons = _strs(basket, "coupons", "coupons")
-        customer = _customer(basket.get("customer"), self.bundle)
+        cdef _Cust customer = self._read_customer(basket.get("customer"))
         raw_lines = basket.get("lines")
         if raw_lines is None:
             raw_lines = []
@@ -516,9 +516,9 @@ cdef class Engine:
             for j in range(ncp + 1):
                 c.coupon_used[j] = 0
             if customer is not None:
-                if customer.available_points >= LIMIT:
+                if customer.points_big:
                     raise _TooLarge()
-                c.tier = self._tier_index[customer.tier.id]
+                c.tier = customer.tier
                 c.rate = self._tier_rates[c.tier]
                 c.n_seg = 0
                 for s in customer.segments:
@@ -589,6 +589,94 @@ cdef class Engine:
             free(matrix)
             free(slines)
             free(static_buf)
+
+    cdef _Cust _read_customer(self, object raw):
+        """The customer of §2 as the engine needs it; ``None`` for an anonymous sale.
+
+        The usual well-formed customer is read here without building
+        Python objects; anything unusual (a wrong type, a bad date, a str
+        subclass) goes to the shared reader ``_basket._customer``, which
+        gives the twin's exact error or value.
+        """
+        if raw is None:
+            return None
+        cdef _Cust cu = _Cust.__new__(_Cust)
+        cdef object v
+        cdef i64 d
+        if type(raw) is not dict:
+            return self._customer_slow(raw)
+        v = (<dict>raw).get("available_points")
+        if v is None:
+            cu.points = 0
+        elif type(v) is int and v >= 0:
+            if v >= LIMIT:
+                cu.points_big = True
+            else:
+                cu.points = v
+        else:
+            return self._customer_slow(raw)
+        v = (<dict>raw).get("tier")
+        if v is None:
+            cu.tier = 0
+        elif type(v) is str:
+            cu.tier = self._tier_index.get(v, 0)  # unknown: the first tier
+        else:
+            return self._customer_slow(raw)
+        for key in ("card", "account", "favorite_category"):
+            v = (<dict>raw).get(key)
+            if v is not None and type(v) is not str:
+                return self._customer_slow(raw)
+        cu.favorite_category = (<dict>raw).get("favorite_category")
+        v = (<dict>raw).get("segments")
+        if v is not None and not _plain_strs(v):
+            return self._customer_slow(raw)
+        cu.segments = v if v is not None else ()
+        v = (<dict>raw).get("offers")
+        if v is not None and not _plain_strs(v):
+            return self._customer_slow(raw)
+        cu.offers = v if v is not None else ()
+        d = _ymd((<dict>raw).get("birthday"))
+        if d < 0:
+            return self._customer_slow(raw)
+        cu.birthday = d
+        d = _ymd((<dict>raw).get("favorite_until"))
+        if d < 0:
+            return self._customer_slow(raw)
+        cu.favorite_until = d
+        v = (<dict>raw).get("birthday_bonus_available")
+        if v is None:
+            cu.birthday_bonus_available = True
+        elif type(v) is bool:
+            cu.birthday_bonus_available = v
+        else:
+            return self._customer_slow(raw)
+        v = (<dict>raw).get("first_purchase")
+        if v is None:
+            cu.first_purchase = False
+        elif type(v) is bool:
+            cu.first_purchase = v
+        else:
+            return self._customer_slow(raw)
+        return cu
+
+    cdef _Cust _customer_slow(self, object raw):
+        customer = _customer(raw, self.bundle)  # raises the twin's error
+        cdef _Cust cu = _Cust.__new__(_Cust)
+        if customer.available_points >= LIMIT:
+            cu.points_big = True
+        else:
+            cu.points = customer.available_points
+        cu.tier = self._tier_index[customer.tier.id]
+        cu.segments = tuple(customer.segments)
+        cu.offers = tuple(customer.offers)
+        cu.favorite_category = customer.favorite_category
+        b = customer.birthday
+        cu.birthday = b.year * 10000 + b.month * 100 + b.day if b is not None else 0
+        f = customer.favorite_until
+        cu.favorite_until = f.year * 10000 + f.month * 100 + f.day if f is not None else 0
+        cu.birthday_bonus_available = customer.birthday_bonus_available
+        cu.first_purchase = customer.first_purchase
+        return cu
 
     cdef void _read_lines(self, Ctx *c, list raw_lines) except *:
         cdef int i
@@ -1063,9 +1151,9 @@ cdef class Engine:
 
     # -- §5 redemption --------------------------------------------------------------------
 
-    cdef tuple _redeem(self, Ctx *c, object customer, object requested):
+    cdef tuple _redeem(self, Ctx *c, _Cust customer, object requested):
         cdef int l, n = 0, L = c.L
-        cdef i64 available = customer.available_points if customer is not None else 0
+        cdef i64 available = customer.points if customer is not None else 0
         cdef i64 sum_cur = 0, sum_room = 0, cap_amount, max_points, points, req
         cdef i64 pv = self.point_value
         for l in range(L):
@@ -1102,7 +1190,7 @@ cdef class Engine:
 
     # -- §6 accrual -----------------------------------------------------------------------
 
-    cdef tuple _accrue(self, Ctx *c, object customer, object local):
+    cdef tuple _accrue(self, Ctx *c, _Cust customer, object local):
         if customer is None:
             return (0, 0, 0, 0)
         cdef int s, l, n, L = c.L
@@ -1111,9 +1199,9 @@ cdef class Engine:
         cdef bint fav_ok
         for l in range(L):
             c.base[l] = (c.amount[l] - c.disc[l]) if self.accrue_on_redeemed else (c.amount[l] - c.disc[l] - c.redeemed[l])
-        local_date = local.date()
+        cdef i64 year = local.year, month = local.month, day = local.day
         fav_ok = customer.favorite_category is not None and (
-            customer.favorite_until is None or local_date <= customer.favorite_until)
+            customer.favorite_until == 0 or year * 10000 + month * 100 + day <= customer.favorite_until)
         if fav_ok:
             fav_key = self._prefix_index.get(customer.favorite_category, -1)
         # best applicable multiplier per line: earliest slot among equal values
@@ -1159,11 +1247,11 @@ cdef class Engine:
             promo_points += c.pts_tot[s]
         welcome = self.welcome_points if customer.first_purchase else 0
         birthday = 0
-        if customer.birthday is not None and customer.birthday_bonus_available:
-            month, day = customer.birthday.month, customer.birthday.day
-            if month == 2 and day == 29 and not _is_leap(local_date.year):
-                day = 28
-            if local_date.month == month and local_date.day == day:
+        cdef i64 b_month = customer.birthday // 100 % 100, b_day = customer.birthday % 100
+        if customer.birthday != 0 and customer.birthday_bonus_available:
+            if b_month == 2 and b_day == 29 and not _is_leap(<int>year):
+                b_day = 28
+            if month == b_month and day == b_day:
                 birthday = self.birthday_points
         return (base_points, promo_points, welcome, birthday)
 
@@ -1324,6 +1412,50 @@ cdef class _Priced:
         }
         PyObject_GC_UnTrack(out_json)
         return out_json
+
+
+cdef class _Cust:
+    """A checked customer (§2), fields as the engine reads them; dates as YYYYMMDD (0: none)."""
+
+
+cdef inline bint _plain_strs(object v):
+    """A list of exact ``str`` (what ``_basket._strs`` accepts, minus subclasses)."""
+    if type(v) is not list:
+        return False
+    for x in <list>v:
+        if type(x) is not str:
+            return False
+    return True
+
+
+cdef i64 _ymd(object v) except? -2:
+    """``YYYY-MM-DD`` as YYYYMMDD; 0 for None; -1 when not a valid date (as ``parse_date``)."""
+    if v is None:
+        return 0
+    if type(v) is not str or len(<str>v) != 10:
+        return -1
+    cdef str t = <str>v
+    cdef int k
+    cdef Py_UCS4 ch
+    cdef i64 y = 0, m = 0, d = 0
+    for k in range(10):
+        ch = t[k]
+        if k == 4 or k == 7:
+            if ch != 45:  # '-'
+                return -1
+        elif not (48 <= ch <= 57):
+            return -1
+        elif k < 4:
+            y = y * 10 + (<i64>ch - 48)
+        elif k < 7:
+            m = m * 10 + (<i64>ch - 48)
+        else:
+            d = d * 10 + (<i64>ch - 48)
+    if y < 1 or m < 1 or m > 12 or d < 1:
+        return -1
+    if d > 31 or (m in (4, 6, 9, 11) and d > 30) or (m == 2 and d > (29 if _is_leap(<int>y) else 28)):
+        return -1
+    return y * 10000 + m * 100 + d
 
 
 cdef inline bint _cheaper(Ctx *c, int a, int b) noexcept:

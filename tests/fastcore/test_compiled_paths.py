@@ -166,3 +166,48 @@ def test_price_many_results_equal_price_results_on_both_engines(Engine: type) ->
     baskets = [_basket([("A", n), ("B", 1)], redeem="max") for n in range(1, 6)]
     engine = Engine(bundle)
     assert [r.to_json() for r in engine.price_many(baskets)] == [engine.price(b).to_json() for b in baskets]
+
+
+class _Str(str):
+    pass
+
+
+CUSTOMER_FIELDS: list[tuple[str, Any]] = [
+    ("available_points", v) for v in (None, 0, 5, True, -1, 1.0, "5", 2**62, 2**70)
+] + [
+    ("tier", v) for v in (None, "gold", "nosuch", 1, _Str("gold"))
+] + [
+    (k, v) for k in ("birthday", "favorite_until")
+    for v in (None, "2024-02-29", "2023-02-29", "0000-01-01", "2024-13-01", "2024-1-01", "2024-04-31",
+              "\uff12024-01-01", "2024-01-01 ", 20240101, "1990-11-22", "2026-11-21", "2026-11-22")
+] + [
+    (k, v) for k in ("segments", "offers") for v in (None, [], ["s0"], ["P"], "P", [1], [_Str("P")], ("P",))
+] + [
+    (k, v) for k in ("birthday_bonus_available", "first_purchase") for v in (None, True, False, 0, "true")
+] + [
+    (k, v) for k in ("card", "account", "favorite_category") for v in (None, "a", "a/b", 7, _Str("a"))
+]
+
+
+@pytest.mark.parametrize(("field", "value"), CUSTOMER_FIELDS, ids=[f"{k}={v!r}" for k, v in CUSTOMER_FIELDS])
+def test_customer_fields_read_alike_by_both_engines(field: str, value: Any) -> None:
+    promos = [{"id": "P", "kind": "percent", "value": 1000, "who": {"personal": True}},
+              {"id": "S", "kind": "bonus_points", "value": 7, "per": "receipt", "who": {"segments": ["s0"]}}]
+    bundle = _bundle([_item("A"), _item("B", 5000)], promos)
+    customer = {"tier": "base", "available_points": 100, "birthday": "1990-11-22", "favorite_category": "a",
+                "favorite_until": "2026-11-22", "offers": ["P"], "segments": ["s0"], field: value}
+    basket = _basket([("A", 1), ("B", 2)], customer=customer, redeem="max")
+
+    def run(engine: type) -> Any:
+        try:
+            return engine(copy.deepcopy(bundle)).price(copy.deepcopy(basket)).to_json()
+        except BasketError as exc:
+            return ("BasketError", exc.field)
+
+    assert run(compiled.Engine) == run(reference.Engine)
+
+
+def test_customer_that_is_not_an_object_is_refused_alike(Engine: type) -> None:
+    with pytest.raises(BasketError) as err:
+        Engine(_bundle([_item("A")], [])).price(_basket([("A", 1)], customer=["x"]))
+    assert err.value.field == "customer"
