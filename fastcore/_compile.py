@@ -66,6 +66,27 @@ def _per_item(item_rows: list[list[int]], by_key: dict[int, list[int]]) -> list[
     return out
 
 
+def _shared_runs(rows: list[list[int]]) -> tuple[list[int], list[int], list[int]]:
+    """Rows as (start, end) runs into one list, equal rows (the same list) stored once.
+
+    Items with the same category and brand reach the same promotions; in a
+    bundle of category-wide offers one copy per item would be tens of
+    megabytes that every basket reads from cold memory.
+    """
+    lo: list[int] = []
+    hi: list[int] = []
+    data: list[int] = []
+    seen: dict[int, tuple[int, int]] = {}
+    for row in rows:
+        run = seen.get(id(row))
+        if run is None:
+            run = seen[id(row)] = (len(data), len(data) + len(row))
+            data.extend(row)
+        lo.append(run[0])
+        hi.append(run[1])
+    return lo, hi, data
+
+
 def _csr(rows: list[list[int]]) -> tuple[list[int], list[int]]:
     ptr = [0]
     data: list[int] = []
@@ -95,8 +116,9 @@ class Compiled:
     segments: tuple[list[int], list[int]] = ([0], [])
     key_targets: tuple[list[int], list[int]] = ([0], [])
     key_excludes: tuple[list[int], list[int]] = ([0], [])
-    item_targets: tuple[list[int], list[int]] = ([0], [])  # item -> promotion ranks its keys reach
-    item_excludes: tuple[list[int], list[int]] = ([0], [])  # item -> promotion ranks that exclude it
+    # item -> (start, end) into the ranks; items with equal keys share one run
+    item_targets: tuple[list[int], list[int], list[int]] = ([], [], [])  # promotion ranks its keys reach
+    item_excludes: tuple[list[int], list[int], list[int]] = ([], [], [])  # promotion ranks that exclude it
     global_promos: list[int] = field(default_factory=list)
     # the promotions without targets, split by the one condition that gates them,
     # so a basket visits only those its coupons, offers and tier can open
@@ -238,8 +260,8 @@ def compile_bundle(bundle: Bundle) -> Compiled:
     # Per item, the union over its keys: one contiguous run per basket line
     # instead of a walk through several keys' lists (memory latency, not
     # arithmetic, is what a basket against 100,000 skus waits for).
-    c.item_targets = _csr(_per_item(item_rows, targets))
-    c.item_excludes = _csr(_per_item(item_rows, excludes))
+    c.item_targets = _shared_runs(_per_item(item_rows, targets))
+    c.item_excludes = _shared_runs(_per_item(item_rows, excludes))
     c.global_by_coupon = _csr([by_coupon.get(k, []) for k in range(len(c.coupon_index))])
     c.global_by_tier = _csr([by_tier.get(k, []) for k in range(len(c.tier_index))])
     c.n_groups = len(groups)

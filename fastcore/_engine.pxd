@@ -161,8 +161,8 @@ cdef class Engine:
     cdef i64 favorite_pct
     # items
     cdef object _item_bufs
-    cdef const i64[::1] item_targets   # promotion ranks reached by each item's keys
-    cdef const i64[::1] item_excludes  # promotion ranks whose exclude lists name the item
+    cdef const int[::1] item_targets   # promotion ranks reached by each item's keys (shared runs)
+    cdef const int[::1] item_excludes  # promotion ranks whose exclude lists name the item
     cdef _Csr item_keys
     # promotions (index = visit rank)
     cdef object _promo_buf

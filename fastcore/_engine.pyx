@@ -268,12 +268,13 @@ cdef class Engine:
             return
         self.item_keys = _Csr(comp.item_keys)
         # one 64-byte record per item, found by the sku's hash (see ItemRec)
-        tptr, tdata = comp.item_targets
-        eptr, edata = comp.item_excludes
-        if max(tptr[len(tptr) - 1], eptr[len(eptr) - 1]) >= (1 << 31):
+        tlo, thi, tdata = comp.item_targets
+        elo, ehi, edata = comp.item_excludes
+        if max(len(tdata), len(edata)) >= (1 << 31):
             raise MemoryError("promotion runs beyond 2**31 entries")
-        self._build_items(comp, tptr, eptr)
-        self._item_bufs = [array("q", tdata or [0]), array("q", edata or [0])]
+        self._build_items(comp, tlo, thi, elo, ehi)
+        # ranks as 32-bit ints: half the memory a basket reads
+        self._item_bufs = [array("i", tdata or [0]), array("i", edata or [0])]
         self.item_targets, self.item_excludes = self._item_bufs
         cols = comp.promos
         # one row of NF integers per promotion, so a visit touches one or two cache lines
@@ -325,7 +326,7 @@ cdef class Engine:
                            or any(t[0][r] < t[0][r + 1] for t in (comp.hours, comp.chains, comp.stores, comp.tiers,
                                                                   comp.segments))) else 0
 
-    def _build_items(self, comp, tptr, eptr):
+    def _build_items(self, comp, tlo, thi, elo, ehi):
         cdef Py_ssize_t n = self.n_items, i, size = 1, pos
         cdef ItemRec *rec
         cdef bytes text
@@ -347,10 +348,10 @@ cdef class Engine:
             rec.price = price[i]
             rec.min_price = min_price[i]
             rec.flags = flags[i]
-            rec.tgt_lo = tptr[i]
-            rec.tgt_hi = tptr[i + 1]
-            rec.exc_lo = eptr[i]
-            rec.exc_hi = eptr[i + 1]
+            rec.tgt_lo = tlo[i]
+            rec.tgt_hi = thi[i]
+            rec.exc_lo = elo[i]
+            rec.exc_hi = ehi[i]
             rec.hash = hash(sku)
             if sku.isascii() and len(sku) <= 19:
                 text = sku.encode("ascii")
