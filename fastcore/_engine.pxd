@@ -22,13 +22,14 @@ cdef struct ItemRec:
 
 
 cdef struct PromoHot:
-    # what the per-basket loops ask of every reached promotion, 8 bytes each
+    # what the per-basket loops ask of every reached promotion, 12 bytes each
     # (the whole table stays in cache; the full row is read only when needed)
     int group         # -1: none
     unsigned char cond  # 1 when some static condition (time, store, customer, coupon) applies
     unsigned char phase
     unsigned char kind
     unsigned char stack
+    unsigned char targeted  # reached through items' runs (not a promotion without targets)
 
 
 cdef struct Ctx:
@@ -93,6 +94,7 @@ cdef struct Ctx:
     i64 *coupon_used
     int n_glob
     i64 *glob        # promotions without targets kept for this basket
+    i64 *cnt         # per rank: (line, promotion) pairs reached, for ranks reached by a line
 
 
 cdef class _Csr:

@@ -312,6 +312,7 @@ cdef class Engine:
     def _build_hot(self, cols, comp):
         cdef Py_ssize_t r
         cdef PromoHot *h
+        global_ranks = set(comp.global_promos)
         self.hot = <PromoHot *>calloc(self.n_promos + 1, sizeof(PromoHot))
         if self.hot == NULL:
             raise MemoryError()
@@ -321,6 +322,7 @@ cdef class Engine:
             h.phase = cols["phase"][r]
             h.kind = cols["kind"][r]
             h.stack = cols["stack"][r]
+            h.targeted = 0 if r in global_ranks else 1
             h.cond = 1 if (cols["has_from"][r] or cols["has_until"][r] or cols["days"][r] or cols["need_customer"][r]
                            or cols["personal"][r] or cols["coupon"][r] >= 0
                            or any(t[0][r] < t[0][r + 1] for t in (comp.hours, comp.chains, comp.stores, comp.tiers,
@@ -534,14 +536,15 @@ cdef class Engine:
                         c.offer[c.n_offer] = r
                         c.n_offer += 1
             # candidates
-            # cand | slot_of | glob | bits | mark
-            slot_of = <i64 *>malloc(sizeof(i64) * (3 * (self.n_promos + 1) + (self.n_promos >> 6) + 1) + self.n_promos + 1)
+            # cand | slot_of | glob | cnt | bits | mark
+            slot_of = <i64 *>malloc(sizeof(i64) * (4 * (self.n_promos + 1) + (self.n_promos >> 6) + 1) + self.n_promos + 1)
             if slot_of == NULL:
                 raise MemoryError()
             c.slot_of = slot_of + self.n_promos + 1
             c.glob = slot_of + 2 * (self.n_promos + 1)
-            bits = <unsigned long long *>(slot_of + 3 * (self.n_promos + 1))
-            mark = <char *>(slot_of + 3 * (self.n_promos + 1) + (self.n_promos >> 6) + 1)
+            c.cnt = slot_of + 3 * (self.n_promos + 1)
+            bits = <unsigned long long *>(slot_of + 4 * (self.n_promos + 1))
+            mark = <char *>(slot_of + 4 * (self.n_promos + 1) + (self.n_promos >> 6) + 1)
             static_buf = <i64 *>malloc(sizeof(i64) * (self.n_promos + 1))
             if static_buf == NULL:
                 raise MemoryError()
@@ -804,13 +807,16 @@ cdef class Engine:
                     cand[n] = r
                     n += 1
         ng = n
-        for l in range(c.L):
+        for l in range(c.L):  # and count each one's (line, promotion) pairs for _count_reach
             for j in range(self.items[c.item[l]].tgt_lo, self.items[c.item[l]].tgt_hi):
                 r = self.item_targets[j]
                 if not mark[r]:
                     mark[r] = 1
                     cand[n] = r
                     n += 1
+                    c.cnt[r] = 1
+                else:
+                    c.cnt[r] += 1
         memset(bits, 0, words * sizeof(unsigned long long))
         c.n_glob = 0
         for j in range(n):
@@ -867,12 +873,9 @@ cdef class Engine:
         cdef int s, l, j, jj, L = c.L, K = c.K
         cdef i64 key, r, total = 0
         for s in range(K):
-            c.send[s] = 0
-        for l in range(L):
-            for j in range(self.items[c.item[l]].tgt_lo, self.items[c.item[l]].tgt_hi):
-                r = self.item_targets[j]
-                if mark[r] == 2:
-                    c.send[c.slot_of[r]] += 1
+            r = c.cand[s]
+            # promotions without targets are in no item's run: their count is never read
+            c.send[s] = c.cnt[r] if mark[r] == 2 and self.hot[r].targeted else 0
         for j in range(c.n_glob):
             c.send[c.slot_of[c.glob[j]]] += L
         for s in range(K):
