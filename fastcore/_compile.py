@@ -8,7 +8,10 @@ Keys: every category prefix of every item ("a", "a/b", "a/b/c"), every
 brand, and every sku named by a promotion get a key id. An item lists its
 keys; a key lists the promotions that target it (``key_targets``) or exclude
 it (``key_excludes``). A basket's candidate promotions are the union over
-its lines' keys plus the promotions whose targets are empty (``global``).
+its lines' items' runs (``item_targets``: the promotions an item's keys
+reach, one shared run per distinct set of keys) plus the promotions whose
+targets are empty, found through the one condition that gates them (a
+coupon, a personal offer, a tier) or, ungated, for every basket.
 """
 from __future__ import annotations
 

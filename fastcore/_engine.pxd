@@ -153,7 +153,6 @@ cdef class Engine:
     cdef int n_items
     cdef int n_promos
     cdef int n_groups
-    cdef int n_global
     # program
     cdef i64 point_value
     cdef i64 redeem_cap_bp
@@ -169,7 +168,6 @@ cdef class Engine:
     # promotions (index = visit rank)
     cdef object _promo_buf
     cdef const i64[::1] P      # promotions: NF integers per visit rank
-    cdef const i64[::1] global_promos
     cdef const i64[::1] global_open
     cdef const i64[::1] global_gate   # per rank: 1 when an offer opens it (personal, no targets)
     cdef int n_open
@@ -177,7 +175,6 @@ cdef class Engine:
     cdef _Csr global_by_coupon
     cdef _Csr global_by_tier
     cdef const i64[::1] group_first
-    cdef object _global_buf
     cdef object _group_first_buf
     cdef object _tier_rates
     cdef object _store_chain

@@ -3,7 +3,10 @@
 
 Same API and same results as ``fastcore.reference``. Per basket it reads
 the JSON-like dict once at the Python boundary, then works on C arrays of
-64-bit integers; every product is taken in 128 bits. Quantities too large
+64-bit integers; every product is taken in 128 bits. The result keeps its
+figures as C integers and builds the §7 dicts when first asked
+(``Result.to_json``). Where the time goes and what each shortcut bought:
+docs/BENCHMARKS.md. Quantities too large
 for that (beyond any real till) are handed to the reference twin, which
 uses Python's big integers, so results never depend on the engine chosen.
 
@@ -281,9 +284,6 @@ cdef class Engine:
         self._promo_buf = array("q", [int(cols[k][r]) for r in range(self.n_promos) for k in _PROMO_FIELDS] or [0])
         self.P = self._promo_buf
         self._build_hot(cols, comp)
-        self._global_buf = array("q", comp.global_promos or [0])
-        self.global_promos = self._global_buf
-        self.n_global = len(comp.global_promos)
         gate = array("q", bytes(8 * max(1, self.n_promos)))
         for r in comp.global_personal:
             gate[r] = 1
