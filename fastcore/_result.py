@@ -63,6 +63,10 @@ class Result:
 
     __hash__ = None  # type: ignore[assignment]  # mutable content, as a dict
 
+    def __reduce__(self) -> tuple[type, tuple[dict[str, Any]]]:
+        """Pickled and copied as its §7 data (the compact source is the engine's own)."""
+        return (Result, (self.to_json(),))
+
     def __repr__(self) -> str:
         t = self.totals
         return f"<Result amount={t['amount']} discount={t['discount']} paid={t['paid']} points={t['points']}>"

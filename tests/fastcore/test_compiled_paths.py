@@ -156,6 +156,14 @@ def test_result_is_built_once_on_access_and_equals_the_twins() -> None:
     assert gc.is_tracked(doc)
 
 
+def test_result_pickles_and_copies_as_its_data(Engine: type) -> None:
+    import pickle
+
+    res = Engine(_bundle([_item("A")], [])).price(_basket([("A", 3)]))
+    for twin in (pickle.loads(pickle.dumps(res)), copy.deepcopy(res), copy.copy(res)):
+        assert twin == res and twin.to_json() == res.to_json() and twin.paid == 30000
+
+
 def test_result_needs_data_or_a_source() -> None:
     with pytest.raises(ValueError):
         Result()
