@@ -1,8 +1,14 @@
-"""A seeded, realistic chain-sized bundle and baskets for benchmarks.
+"""Seeded chain-sized bundles and baskets for benchmarks, in two shapes.
 
-100,000 skus in a three-level category tree, 500 brands, 5,000 promotions
-of every kind (most aimed at skus, categories or brands, a few at the whole
-basket), groups, time windows and customer conditions.
+``make_bundle``: 100,000 skus in a three-level category tree, 500 brands,
+5,000 promotions of every kind (half aimed at 1-5 skus, the rest at
+categories or brands, a few at the whole basket), groups, time windows and
+customer conditions; about six promotions reach each line.
+
+``make_dense_bundle``: a different shape, so that no figure depends on one
+generator: a two-level tree of 12 departments, 40 brands, and promotions
+aimed only at departments, sub-departments and brands (every line is
+reached by dozens of them), many in groups, open to every basket.
 """
 from __future__ import annotations
 
@@ -115,5 +121,96 @@ def make_baskets(bundle: dict[str, Any], n: int, lines: int = 40, seed: int = 11
             "lines": [{"sku": it["sku"], "qty": (f"0.{rng.randrange(100, 999)}" if it["unit"] == "kg" else rng.choice([1, 1, 2, 3]))}
                       for it in items],
             "redeem": rng.choice([0, 0, 100, "max"]),
+        })
+    return out
+
+
+def make_dense_bundle(n_skus: int = 100_000, n_promos: int = 2_000, seed: int = 23) -> dict[str, Any]:
+    """Category and brand promotions that every line reaches (see the module docstring)."""
+    rng = random.Random(seed)
+    depts = [f"d{i}" for i in range(12)]
+    subs = [f"{d}/x{j}" for d in depts for j in range(15)]
+    brands = [f"b{i}" for i in range(40)]
+    catalog = []
+    for i in range(n_skus):
+        kg = rng.random() < 0.2
+        price = rng.randrange(500, 250_000)
+        catalog.append({
+            "sku": f"2{i:012d}",
+            "name": f"Item {i}",
+            "price": price,
+            "category": rng.choice(subs),
+            "brand": rng.choice(brands),
+            "unit": "kg" if kg else "pcs",
+            "min_price": price * 6 // 10 if rng.random() < 0.3 else 0,
+            "flags": rng.choice([[], [], [], [], ["no_accrual"], ["no_redeem"]]),
+        })
+    kinds = (["percent"] * 10 + ["amount_off"] * 3 + ["fixed_price"] * 2 + ["n_for_m"] * 3
+             + ["bonus_multiplier"] * 3 + ["bonus_points"] * 3 + ["basket_percent"])
+    promos = []
+    for i in range(n_promos):
+        kind = rng.choice(kinds)
+        p: dict[str, Any] = {"id": f"D{i:05d}", "kind": kind, "priority": rng.randrange(-5, 5) * 10,
+                             "stack": rng.random() < 0.15}
+        if kind in ("percent", "basket_percent"):
+            p["value"] = rng.choice([300, 500, 700, 1000])
+        elif kind in ("amount_off", "fixed_price"):
+            p["value"] = rng.randrange(100, 3000)
+        elif kind == "bonus_multiplier":
+            p["value"] = rng.choice([120, 150, 200, 250])
+        elif kind == "bonus_points":
+            p["value"] = rng.randrange(1, 30)
+            p["per"] = rng.choice(["unit", "receipt"])
+        else:
+            p["n"], p["m"] = rng.choice([(3, 2), (5, 4)])
+        roll = rng.random()
+        if roll < 0.35:
+            p["targets"] = {"categories": [rng.choice(depts)]}
+        elif roll < 0.7:
+            p["targets"] = {"categories": [rng.choice(subs)], "brands": [rng.choice(brands)]}
+        else:
+            p["targets"] = {"brands": rng.sample(brands, 3)}
+        if rng.random() < 0.3:
+            p["exclude"] = {"brands": [rng.choice(brands)]}
+        p["min_amount"] = rng.choice([0, 0, 0, 20_000, 100_000])
+        if kind in ("percent", "amount_off", "fixed_price", "n_for_m") and rng.random() < 0.4:
+            p["group"] = f"DG{i % 60}"
+        elif kind == "bonus_points" and rng.random() < 0.4:
+            p["group"] = f"BG{i % 20}"
+        if rng.random() < 0.1:
+            p["when"] = {"hours": [["07:00", "22:00"]]}
+        promos.append(p)
+    return {
+        "version": 1,
+        "program": {"point_value": 50, "redeem_cap_bp": 5000, "accrue_on_redeemed": True, "welcome_points": 0,
+                    "birthday_points": 500, "favorite_multiplier_pct": 150, "timezone": "Europe/Moscow"},
+        "tiers": [{"id": "std", "rate_bp": 200}, {"id": "vip", "rate_bp": 700}],
+        "stores": [{"id": f"MSK-{i:02d}", "timezone": "Europe/Moscow"} for i in range(1, 21)],
+        "catalog": catalog,
+        "promotions": promos,
+    }
+
+
+def make_dense_baskets(bundle: dict[str, Any], n: int, lines: int = 40, seed: int = 31) -> list[dict[str, Any]]:
+    """Baskets for ``make_dense_bundle``: string quantities, some repeated lines, a customer in most."""
+    rng = random.Random(seed)
+    catalog = bundle["catalog"]
+    out = []
+    for i in range(n):
+        items = [rng.choice(catalog) for _ in range(lines)]
+        for j in range(1, lines, 7):  # a till adds the same item again
+            items[j] = items[j - 1]
+        customer = None
+        if rng.random() < 0.7:
+            customer = {"card": "2900000123454", "tier": rng.choice(["std", "vip", None]),
+                        "favorite_category": rng.choice(["d1", "d2/x3", None]), "available_points": rng.randrange(0, 20_000),
+                        "birthday": "1985-03-14", "first_purchase": rng.random() < 0.05}
+        out.append({
+            "store": f"MSK-{rng.randrange(1, 21):02d}",
+            "at": f"2026-12-{rng.randrange(1, 29):02d}T{rng.randrange(7, 23):02d}:{rng.randrange(60):02d}:00+03:00",
+            "customer": customer,
+            "lines": [{"sku": it["sku"], "qty": (f"{rng.randrange(1, 3)}.{rng.randrange(0, 999):03d}" if it["unit"] == "kg"
+                                                   else str(rng.choice([1, 1, 1, 2, 5])))} for it in items],
+            "redeem": rng.choice([0, "max", 500]),
         })
     return out

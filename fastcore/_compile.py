@@ -8,7 +8,10 @@ Keys: every category prefix of every item ("a", "a/b", "a/b/c"), every
 brand, and every sku named by a promotion get a key id. An item lists its
 keys; a key lists the promotions that target it (``key_targets``) or exclude
 it (``key_excludes``). A basket's candidate promotions are the union over
-its lines' keys plus the promotions whose targets are empty (``global``).
+its lines' items' runs (``item_targets``: the promotions an item's keys
+reach, one shared run per distinct set of keys) plus the promotions whose
+targets are empty, found through the one condition that gates them (a
+coupon, a personal offer, a tier) or, ungated, for every basket.
 """
 from __future__ import annotations
 
@@ -66,6 +69,27 @@ def _per_item(item_rows: list[list[int]], by_key: dict[int, list[int]]) -> list[
     return out
 
 
+def _shared_runs(rows: list[list[int]]) -> tuple[list[int], list[int], list[int]]:
+    """Rows as (start, end) runs into one list, equal rows (the same list) stored once.
+
+    Items with the same category and brand reach the same promotions; in a
+    bundle of category-wide offers one copy per item would be tens of
+    megabytes that every basket reads from cold memory.
+    """
+    lo: list[int] = []
+    hi: list[int] = []
+    data: list[int] = []
+    seen: dict[int, tuple[int, int]] = {}
+    for row in rows:
+        run = seen.get(id(row))
+        if run is None:
+            run = seen[id(row)] = (len(data), len(data) + len(row))
+            data.extend(row)
+        lo.append(run[0])
+        hi.append(run[1])
+    return lo, hi, data
+
+
 def _csr(rows: list[list[int]]) -> tuple[list[int], list[int]]:
     ptr = [0]
     data: list[int] = []
@@ -95,9 +119,16 @@ class Compiled:
     segments: tuple[list[int], list[int]] = ([0], [])
     key_targets: tuple[list[int], list[int]] = ([0], [])
     key_excludes: tuple[list[int], list[int]] = ([0], [])
-    item_targets: tuple[list[int], list[int]] = ([0], [])  # item -> promotion ranks its keys reach
-    item_excludes: tuple[list[int], list[int]] = ([0], [])  # item -> promotion ranks that exclude it
+    # item -> (start, end) into the ranks; items with equal keys share one run
+    item_targets: tuple[list[int], list[int], list[int]] = ([], [], [])  # promotion ranks its keys reach
+    item_excludes: tuple[list[int], list[int], list[int]] = ([], [], [])  # promotion ranks that exclude it
     global_promos: list[int] = field(default_factory=list)
+    # the promotions without targets, split by the one condition that gates them,
+    # so a basket visits only those its coupons, offers and tier can open
+    global_open: list[int] = field(default_factory=list)  # no gate: every basket
+    global_by_coupon: tuple[list[int], list[int]] = ([0], [])  # coupon id -> ranks
+    global_by_tier: tuple[list[int], list[int]] = ([0], [])  # tier id -> ranks
+    global_personal: list[int] = field(default_factory=list)  # ranks opened by an offer
     n_groups: int = 0
     too_large: bool = False  # some number needs big-int arithmetic
 
@@ -163,6 +194,8 @@ def compile_bundle(bundle: Bundle) -> Compiled:
         "kind", "phase", "value", "n", "m", "per_unit", "stack", "group", "need_customer", "personal",
         "coupon", "min_qty", "min_amount", "has_from", "from", "has_until", "until", "days")}
     hours, chains, stores, tiers, segments = [], [], [], [], []
+    by_coupon: dict[int, list[int]] = {}
+    by_tier: dict[int, list[int]] = {}
 
     def target_keys(target: Any) -> list[int]:
         out = [keys[("c", cat)] for cat in target.categories if ("c", cat) in keys]
@@ -200,6 +233,16 @@ def compile_bundle(bundle: Bundle) -> Compiled:
         segments.append(sorted(c.segment_index.setdefault(s, len(c.segment_index)) for s in p.segments))
         if p.targets.empty:
             c.global_promos.append(rank)
+            if p.coupon is not None:
+                by_coupon.setdefault(c.coupon_index[p.coupon], []).append(rank)
+            elif p.personal:
+                c.global_personal.append(rank)
+            elif p.tiers:
+                for t in tiers[-1]:
+                    if t >= 0:  # a tier the bundle does not know opens nothing
+                        by_tier.setdefault(t, []).append(rank)
+            else:
+                c.global_open.append(rank)
         else:
             for k in target_keys(p.targets):
                 targets.setdefault(k, []).append(rank)
@@ -220,8 +263,10 @@ def compile_bundle(bundle: Bundle) -> Compiled:
     # Per item, the union over its keys: one contiguous run per basket line
     # instead of a walk through several keys' lists (memory latency, not
     # arithmetic, is what a basket against 100,000 skus waits for).
-    c.item_targets = _csr(_per_item(item_rows, targets))
-    c.item_excludes = _csr(_per_item(item_rows, excludes))
+    c.item_targets = _shared_runs(_per_item(item_rows, targets))
+    c.item_excludes = _shared_runs(_per_item(item_rows, excludes))
+    c.global_by_coupon = _csr([by_coupon.get(k, []) for k in range(len(c.coupon_index))])
+    c.global_by_tier = _csr([by_tier.get(k, []) for k in range(len(c.tier_index))])
     c.n_groups = len(groups)
     c.too_large = big >= (1 << 40) or big_rate >= (1 << 20)
     return c

@@ -3,7 +3,10 @@
 
 Same API and same results as ``fastcore.reference``. Per basket it reads
 the JSON-like dict once at the Python boundary, then works on C arrays of
-64-bit integers; every product is taken in 128 bits. Quantities too large
+64-bit integers; every product is taken in 128 bits. The result keeps its
+figures as C integers and builds the §7 dicts when first asked
+(``Result.to_json``). Where the time goes and what each shortcut bought:
+docs/BENCHMARKS.md. Quantities too large
 for that (beyond any real till) are handed to the reference twin, which
 uses Python's big integers, so results never depend on the engine chosen.
 
@@ -13,8 +16,11 @@ and the differential tests exercise.
 """
 from array import array
 
-from libc.stdlib cimport free, malloc, qsort
-from libc.string cimport memset
+from cpython.dict cimport PyDict_GetItem
+from cpython.object cimport PyObject_Hash
+from cpython.ref cimport PyObject
+from libc.stdlib cimport calloc, free, malloc
+from libc.string cimport memcmp, memcpy, memset
 
 from ._basket import MAX, _customer, _strs, read_redeem
 from ._bundle import load_bundle
@@ -36,14 +42,13 @@ DEF K_BAMOUNT = 5
 DEF K_MULT = 6
 DEF K_BPOINTS = 7
 DEF INF = -1
-DEF NI = 8
-DEF I_PRICE = 0
-DEF I_MIN_PRICE = 1
-DEF I_FLAGS = 2
-DEF I_TGT_LO = 3
-DEF I_TGT_HI = 4
-DEF I_EXC_LO = 5
-DEF I_EXC_HI = 6
+DEF PL = 6
+DEF P_ITEM = 0
+DEF P_Q = 1
+DEF P_AMOUNT = 2
+DEF P_DISC = 3
+DEF P_REDEEMED = 4
+DEF P_POINTS = 5
 DEF NF = 18
 DEF F_KIND = 0
 DEF F_PHASE = 1
@@ -82,7 +87,20 @@ cdef class _Csr:
         self.data = self._data_buf
 
 
+cdef extern from "stdlib.h":
+    int posix_memalign(void **, size_t, size_t) nogil
+
+
+cdef extern from *:
+    int __builtin_ctzll(unsigned long long) nogil
+    void __builtin_prefetch(const void *) nogil
+
+
 cdef extern from "Python.h":
+    void PyObject_GC_UnTrack(object)
+    bint PyUnicode_IS_COMPACT_ASCII(object)
+    Py_ssize_t PyUnicode_GET_LENGTH(object)
+    void *PyUnicode_DATA(object)
     long long PyLong_AsLongLongAndOverflow(object, int *) except? -1
 
 
@@ -227,7 +245,6 @@ cdef class Engine:
         self.bundle = load_bundle(bundle)
         self._reference = None
         cdef object comp = compile_bundle(self.bundle)
-        self._sku_index = comp.sku_index
         self._skus = tuple(self.bundle.catalog)
         self._prefix_index = comp.prefix_index
         self._store_index = comp.store_index
@@ -253,29 +270,28 @@ cdef class Engine:
         if comp.too_large:
             return
         self.item_keys = _Csr(comp.item_keys)
-        # one record of NI integers per item: a basket line costs one cache line
-        tptr, tdata = comp.item_targets
-        eptr, edata = comp.item_excludes
-        price, min_price, flags = (comp.items[k] for k in ("price", "min_price", "flags"))
-        rec = array("q", bytes(8 * NI * max(1, self.n_items)))
-        for i in range(self.n_items):
-            base = i * NI
-            rec[base + I_PRICE] = price[i]
-            rec[base + I_MIN_PRICE] = min_price[i]
-            rec[base + I_FLAGS] = flags[i]
-            rec[base + I_TGT_LO] = tptr[i]
-            rec[base + I_TGT_HI] = tptr[i + 1]
-            rec[base + I_EXC_LO] = eptr[i]
-            rec[base + I_EXC_HI] = eptr[i + 1]
-        self._item_bufs = [rec, array("q", tdata or [0]), array("q", edata or [0])]
-        self.I, self.item_targets, self.item_excludes = self._item_bufs
+        # one 64-byte record per item, found by the sku's hash (see ItemRec)
+        tlo, thi, tdata = comp.item_targets
+        elo, ehi, edata = comp.item_excludes
+        if max(len(tdata), len(edata)) >= (1 << 31):
+            raise MemoryError("promotion runs beyond 2**31 entries")
+        self._build_items(comp, tlo, thi, elo, ehi)
+        # ranks as 32-bit ints: half the memory a basket reads
+        self._item_bufs = [array("i", tdata or [0]), array("i", edata or [0])]
+        self.item_targets, self.item_excludes = self._item_bufs
         cols = comp.promos
         # one row of NF integers per promotion, so a visit touches one or two cache lines
         self._promo_buf = array("q", [int(cols[k][r]) for r in range(self.n_promos) for k in _PROMO_FIELDS] or [0])
         self.P = self._promo_buf
-        self._global_buf = array("q", comp.global_promos or [0])
-        self.global_promos = self._global_buf
-        self.n_global = len(comp.global_promos)
+        self._build_hot(cols, comp)
+        gate = array("q", bytes(8 * max(1, self.n_promos)))
+        for r in comp.global_personal:
+            gate[r] = 1
+        self._gate_bufs = [array("q", comp.global_open or [0]), gate]
+        self.global_open, self.global_gate = self._gate_bufs
+        self.n_open = len(comp.global_open)
+        self.global_by_coupon = _Csr(comp.global_by_coupon)
+        self.global_by_tier = _Csr(comp.global_by_tier)
         first = {}
         for rank, g in enumerate(cols["group"]):
             if g >= 0:
@@ -287,6 +303,99 @@ cdef class Engine:
         self.p_stores = _Csr(comp.stores)
         self.p_tiers = _Csr(comp.tiers)
         self.p_segments = _Csr(comp.segments)
+
+    def __dealloc__(self):
+        free(self.hot)
+        free(self.items)
+        free(self.sku_slots)
+
+    def _build_hot(self, cols, comp):
+        cdef Py_ssize_t r
+        cdef PromoHot *h
+        global_ranks = set(comp.global_promos)
+        self.hot = <PromoHot *>calloc(self.n_promos + 1, sizeof(PromoHot))
+        if self.hot == NULL:
+            raise MemoryError()
+        for r in range(self.n_promos):
+            h = &self.hot[r]
+            h.group = cols["group"][r]
+            h.phase = cols["phase"][r]
+            h.kind = cols["kind"][r]
+            h.stack = cols["stack"][r]
+            h.targeted = 0 if r in global_ranks else 1
+            h.cond = 1 if (cols["has_from"][r] or cols["has_until"][r] or cols["days"][r] or cols["need_customer"][r]
+                           or cols["personal"][r] or cols["coupon"][r] >= 0
+                           or any(t[0][r] < t[0][r + 1] for t in (comp.hours, comp.chains, comp.stores, comp.tiers,
+                                                                  comp.segments))) else 0
+
+    def _build_items(self, comp, tlo, thi, elo, ehi):
+        cdef Py_ssize_t n = self.n_items, i, size = 1, pos
+        cdef ItemRec *rec
+        cdef bytes text
+        cdef void *mem = NULL
+        while size < 2 * n + 2:
+            size <<= 1
+        if posix_memalign(&mem, 64, sizeof(ItemRec) * (n if n > 0 else 1)) != 0:
+            raise MemoryError()
+        self.items = <ItemRec *>mem
+        memset(self.items, 0, sizeof(ItemRec) * (n if n > 0 else 1))
+        self.sku_slots = <unsigned int *>calloc(size, sizeof(unsigned int))
+        if self.sku_slots == NULL:
+            raise MemoryError()
+        self.sku_mask = size - 1
+        price, min_price, flags = (comp.items[k] for k in ("price", "min_price", "flags"))
+        for i in range(n):
+            sku = self._skus[i]
+            rec = &self.items[i]
+            rec.price = price[i]
+            rec.min_price = min_price[i]
+            rec.flags = flags[i]
+            rec.tgt_lo = tlo[i]
+            rec.tgt_hi = thi[i]
+            rec.exc_lo = elo[i]
+            rec.exc_hi = ehi[i]
+            rec.hash = hash(sku)
+            if sku.isascii() and len(sku) <= 19:
+                text = sku.encode("ascii")
+                rec.n = len(text)
+                memcpy(rec.sku, <char *>text, rec.n)
+            else:
+                rec.n = 255
+            pos = rec.hash & self.sku_mask
+            while self.sku_slots[pos]:
+                pos = (pos + 1) & self.sku_mask
+            self.sku_slots[pos] = <unsigned int>(i + 1)
+
+    cdef i64 _find_sku(self, object sku) except -2:
+        """The item index of a sku string, -1 when the catalog has none.
+
+        Equal strings have equal hashes; a short ASCII sku is compared with
+        the bytes kept in the record, any other with the catalog's string.
+        """
+        cdef Py_hash_t h = PyObject_Hash(sku)  # cached in the string after the first time
+        cdef Py_ssize_t n = PyUnicode_GET_LENGTH(sku)
+        cdef bint inline = PyUnicode_IS_COMPACT_ASCII(sku) and n <= 19
+        cdef const char *text = <const char *>PyUnicode_DATA(sku) if inline else NULL
+        cdef i64 pos = h & self.sku_mask
+        cdef unsigned int slot
+        cdef ItemRec *rec
+        cdef Py_ssize_t k
+        while True:
+            slot = self.sku_slots[pos]
+            if slot == 0:
+                return -1
+            rec = &self.items[slot - 1]
+            if rec.hash == h:
+                if inline:
+                    if rec.n == n:
+                        k = 0
+                        while k < n and rec.sku[k] == text[k]:
+                            k += 1
+                        if k == n:
+                            return slot - 1
+                elif rec.n == 255 and self._skus[slot - 1] == sku:
+                    return slot - 1
+            pos = (pos + 1) & self.sku_mask
 
     @property
     def version(self):
@@ -310,10 +419,20 @@ cdef class Engine:
 
         The cyclic garbage collector is paused for the batch: pricing makes
         no reference cycles, and full collections over a day of receipts
-        would otherwise cost more than the pricing itself.
+        would otherwise cost more than the pricing itself. Each result keeps
+        its figures as C integers until its ``to_json()`` is asked for.
         """
+        cdef list out = []
         with _gc_paused():
-            return [self.price(b) for b in baskets]
+            for b in baskets:
+                if not self._too_large:
+                    try:
+                        out.append(self._price(b))
+                        continue
+                    except _TooLarge:
+                        pass
+                out.append(self.price(b))
+        return out
 
     # -- the Python boundary: read the basket -------------------------------------------
 
@@ -329,7 +448,7 @@ cdef class Engine:
         if at is None:
             raise BasketError("at", f"must be an ISO-8601 instant with an offset, not {at_raw!r}")
         coupons = _strs(basket, "coupons", "coupons")
-        customer = _customer(basket.get("customer"), self.bundle)
+        cdef _Cust customer = self._read_customer(basket.get("customer"))
         raw_lines = basket.get("lines")
         if raw_lines is None:
             raw_lines = []
@@ -381,6 +500,8 @@ cdef class Engine:
         cdef i64 *slines = NULL
         cdef i64 *static_buf = NULL
         cdef i64 *slot_of = NULL
+        cdef char *mark = NULL
+        cdef unsigned long long *bits = NULL
         try:
             self._read_lines(&c, raw_lines)
             requested = read_redeem(basket.get("redeem"))
@@ -398,9 +519,9 @@ cdef class Engine:
             for j in range(ncp + 1):
                 c.coupon_used[j] = 0
             if customer is not None:
-                if customer.available_points >= LIMIT:
+                if customer.points_big:
                     raise _TooLarge()
-                c.tier = self._tier_index[customer.tier.id]
+                c.tier = customer.tier
                 c.rate = self._tier_rates[c.tier]
                 c.n_seg = 0
                 for s in customer.segments:
@@ -415,15 +536,20 @@ cdef class Engine:
                         c.offer[c.n_offer] = r
                         c.n_offer += 1
             # candidates
-            slot_of = <i64 *>malloc(sizeof(i64) * 2 * (self.n_promos + 1) + self.n_promos + 1)
+            # cand | slot_of | glob | cnt | bits | mark
+            slot_of = <i64 *>malloc(sizeof(i64) * (4 * (self.n_promos + 1) + (self.n_promos >> 6) + 1) + self.n_promos + 1)
             if slot_of == NULL:
                 raise MemoryError()
             c.slot_of = slot_of + self.n_promos + 1
+            c.glob = slot_of + 2 * (self.n_promos + 1)
+            c.cnt = slot_of + 3 * (self.n_promos + 1)
+            bits = <unsigned long long *>(slot_of + 4 * (self.n_promos + 1))
+            mark = <char *>(slot_of + 4 * (self.n_promos + 1) + (self.n_promos >> 6) + 1)
             static_buf = <i64 *>malloc(sizeof(i64) * (self.n_promos + 1))
             if static_buf == NULL:
                 raise MemoryError()
             c.static_ok = static_buf
-            c.K = self._candidates(&c, slot_of, <char *>(slot_of + 2 * (self.n_promos + 1)))
+            c.K = self._candidates(&c, slot_of, mark, bits)
             slots = <i64 *>malloc(sizeof(i64) * (c.K * 9 + self.n_groups + 2))
             if slots == NULL:
                 raise MemoryError()
@@ -447,11 +573,11 @@ cdef class Engine:
                 c.judged[j] = 0
             c.C = matrix
             memset(matrix, 0, c.K * L)
-            slines = <i64 *>malloc(sizeof(i64) * (self._count_reach(&c, <char *>(slot_of + 2 * (self.n_promos + 1))) + 1))
+            slines = <i64 *>malloc(sizeof(i64) * (self._count_reach(&c, mark) + 1))
             if slines == NULL:
                 raise MemoryError()
             c.slines = slines
-            self._reach(&c, <char *>(slot_of + 2 * (self.n_promos + 1)))
+            self._reach(&c, mark)
             self._link_groups(&c)
             # §4, §5, §6
             self._visit(&c, 0)
@@ -468,20 +594,132 @@ cdef class Engine:
             free(slines)
             free(static_buf)
 
+    cdef _Cust _read_customer(self, object raw):
+        """The customer of §2 as the engine needs it; ``None`` for an anonymous sale.
+
+        The usual well-formed customer is read here without building
+        Python objects; anything unusual (a wrong type, a bad date, a str
+        subclass) goes to the shared reader ``_basket._customer``, which
+        gives the twin's exact error or value.
+        """
+        if raw is None:
+            return None
+        cdef _Cust cu = _Cust.__new__(_Cust)
+        cdef object v
+        cdef i64 d
+        if type(raw) is not dict:
+            return self._customer_slow(raw)
+        v = (<dict>raw).get("available_points")
+        if v is None:
+            cu.points = 0
+        elif type(v) is int and v >= 0:
+            if v >= LIMIT:
+                cu.points_big = True
+            else:
+                cu.points = v
+        else:
+            return self._customer_slow(raw)
+        v = (<dict>raw).get("tier")
+        if v is None:
+            cu.tier = 0
+        elif type(v) is str:
+            cu.tier = self._tier_index.get(v, 0)  # unknown: the first tier
+        else:
+            return self._customer_slow(raw)
+        for key in ("card", "account", "favorite_category"):
+            v = (<dict>raw).get(key)
+            if v is not None and type(v) is not str:
+                return self._customer_slow(raw)
+        cu.favorite_category = (<dict>raw).get("favorite_category")
+        v = (<dict>raw).get("segments")
+        if v is not None and not _plain_strs(v):
+            return self._customer_slow(raw)
+        cu.segments = v if v is not None else ()
+        v = (<dict>raw).get("offers")
+        if v is not None and not _plain_strs(v):
+            return self._customer_slow(raw)
+        cu.offers = v if v is not None else ()
+        d = _ymd((<dict>raw).get("birthday"))
+        if d < 0:
+            return self._customer_slow(raw)
+        cu.birthday = d
+        d = _ymd((<dict>raw).get("favorite_until"))
+        if d < 0:
+            return self._customer_slow(raw)
+        cu.favorite_until = d
+        v = (<dict>raw).get("birthday_bonus_available")
+        if v is None:
+            cu.birthday_bonus_available = True
+        elif type(v) is bool:
+            cu.birthday_bonus_available = v
+        else:
+            return self._customer_slow(raw)
+        v = (<dict>raw).get("first_purchase")
+        if v is None:
+            cu.first_purchase = False
+        elif type(v) is bool:
+            cu.first_purchase = v
+        else:
+            return self._customer_slow(raw)
+        return cu
+
+    cdef _Cust _customer_slow(self, object raw):
+        customer = _customer(raw, self.bundle)  # raises the twin's error
+        cdef _Cust cu = _Cust.__new__(_Cust)
+        if customer.available_points >= LIMIT:
+            cu.points_big = True
+        else:
+            cu.points = customer.available_points
+        cu.tier = self._tier_index[customer.tier.id]
+        cu.segments = tuple(customer.segments)
+        cu.offers = tuple(customer.offers)
+        cu.favorite_category = customer.favorite_category
+        b = customer.birthday
+        cu.birthday = b.year * 10000 + b.month * 100 + b.day if b is not None else 0
+        f = customer.favorite_until
+        cu.favorite_until = f.year * 10000 + f.month * 100 + f.day if f is not None else 0
+        cu.birthday_bonus_available = customer.birthday_bonus_available
+        cu.first_purchase = customer.first_purchase
+        return cu
+
     cdef void _read_lines(self, Ctx *c, list raw_lines) except *:
         cdef int i
         cdef i64 idx, q, price, flags, small
         cdef i128 total = 0, total_q = 0
-        cdef dict sku_index = self._sku_index
+        cdef unsigned int slot
+        # Two passes that only ask memory for what the third will read: each
+        # line's table slot, then its item record. The lines' cache misses then
+        # overlap instead of queueing one after another (the catalog is far
+        # larger than the cache; this is most of a basket's reading time).
+        cdef PyObject *borrowed
+        for i in range(c.L):  # the sku strings themselves: anywhere in the heap
+            line = raw_lines[i]
+            if type(line) is dict:
+                borrowed = PyDict_GetItem(line, "sku")
+                if borrowed != NULL:
+                    __builtin_prefetch(borrowed)
+        for i in range(c.L):
+            line = raw_lines[i]
+            if type(line) is dict:
+                sku = (<dict>line).get("sku")
+                if type(sku) is str:
+                    c.tmp[i] = PyObject_Hash(sku) & self.sku_mask
+                    __builtin_prefetch(&self.sku_slots[c.tmp[i]])
+                    continue
+            c.tmp[i] = -1
+        for i in range(c.L):
+            if c.tmp[i] >= 0:
+                slot = self.sku_slots[c.tmp[i]]
+                if slot:
+                    __builtin_prefetch(&self.items[slot - 1])
         for i in range(c.L):
             line = raw_lines[i]
             if type(line) is not dict:
                 raise BasketError(f"lines[{i}]", "must be a JSON object")
             sku = (<dict>line).get("sku")
-            found = sku_index.get(sku) if type(sku) is str else None
-            if found is None:
+            idx = self._find_sku(sku) if type(sku) is str else -1
+            if idx < 0:
                 raise BasketError(f"lines[{i}].sku", f"unknown sku {sku!r}")
-            idx = found
             qty = (<dict>line).get("qty")
             if type(qty) is int:
                 small = _small_int(qty) * 1000
@@ -498,18 +736,18 @@ cdef class Engine:
                 if milli >= LIMIT:
                     raise _TooLarge()
                 q = milli
-            flags = self.I[idx * NI + I_FLAGS]
+            flags = self.items[idx].flags
             if not (flags & KG) and q % 1000:
                 raise BasketError(f"lines[{i}].qty", f"{sku} is sold by the piece; {qty} is not a whole number")
             c.item[i] = idx
             c.flags[i] = flags
             c.q[i] = q
-            price = self.I[idx * NI + I_PRICE]
+            price = self.items[idx].price
             c.amount[i] = _fit(c, (<i128>price * q * 2 + 1000) // 2000)
             if flags & NO_DISCOUNT:
                 c.floor[i] = c.amount[i]
             else:
-                c.floor[i] = _fit(c, (<i128>self.I[idx * NI + I_MIN_PRICE] * q * 2 + 1000) // 2000)
+                c.floor[i] = _fit(c, (<i128>self.items[idx].min_price * q * 2 + 1000) // 2000)
             c.disc[i] = 0
             c.closed[i] = 0
             c.redeemed[i] = 0
@@ -522,7 +760,7 @@ cdef class Engine:
         if c.too_large or total > C_LIMIT or total_q > C_LIMIT:
             raise _TooLarge()
 
-    cdef int _candidates(self, Ctx *c, i64 *cand, char *mark) noexcept:
+    cdef int _candidates(self, Ctx *c, i64 *cand, char *mark, unsigned long long *bits) noexcept:
         """The promotions that can apply to this basket, in visit order.
 
         A promotion some line reaches is kept when its static conditions
@@ -530,46 +768,82 @@ cdef class Engine:
         of a group with a kept member is kept too, as the group's turn
         (§4: a group is judged at its first member's turn), with ``mark`` 3
         when it cannot apply itself. ``mark`` 1: reached, never applies.
+
+        Promotions without targets are reached through the one condition
+        that gates them (a coupon, a personal offer, a tier) or, ungated,
+        by every basket: a basket never looks at the offers it cannot open.
+        Their kept ones are also listed in ``c.glob`` for the line lists.
         """
-        cdef int K = 0, n = 0, l, j, jj
-        cdef i64 key, r, g
+        cdef int K = 0, n = 0, ng, l, j, jj, w, words = (self.n_promos + 63) >> 6
+        cdef i64 r, g, k
+        cdef unsigned long long word
         memset(mark, 0, self.n_promos)
-        for j in range(self.n_global):
-            r = self.global_promos[j]
-            if not mark[r]:
+        for j in range(self.n_open):
+            r = self.global_open[j]
+            mark[r] = 1
+            cand[n] = r
+            n += 1
+        for j in range(c.n_coupon):
+            k = c.coupon[j]
+            if k < 0:
+                continue
+            for jj in range(self.global_by_coupon.ptr[k], self.global_by_coupon.ptr[k + 1]):
+                r = self.global_by_coupon.data[jj]
+                if not mark[r]:
+                    mark[r] = 1
+                    cand[n] = r
+                    n += 1
+        for j in range(c.n_offer):
+            r = c.offer[j]
+            if self.global_gate[r] and not mark[r]:
                 mark[r] = 1
                 cand[n] = r
                 n += 1
-        for l in range(c.L):
-            for j in range(self.I[c.item[l] * NI + I_TGT_LO], self.I[c.item[l] * NI + I_TGT_HI]):
+        if c.has_customer:
+            for jj in range(self.global_by_tier.ptr[c.tier], self.global_by_tier.ptr[c.tier + 1]):
+                r = self.global_by_tier.data[jj]
+                if not mark[r]:
+                    mark[r] = 1
+                    cand[n] = r
+                    n += 1
+        ng = n
+        for l in range(c.L):  # and count each one's (line, promotion) pairs for _count_reach
+            for j in range(self.items[c.item[l]].tgt_lo, self.items[c.item[l]].tgt_hi):
                 r = self.item_targets[j]
                 if not mark[r]:
                     mark[r] = 1
                     cand[n] = r
                     n += 1
+                    c.cnt[r] = 1
+                else:
+                    c.cnt[r] += 1
+        memset(bits, 0, words * sizeof(unsigned long long))
+        c.n_glob = 0
         for j in range(n):
             r = cand[j]
-            if self._static_rank(c, r):
-                mark[r] = 2
-                cand[K] = r
-                K += 1
-        for j in range(K):
-            g = self.P[(cand[j]) * NF + F_GROUP]
+            if not self._static_rank(c, r):
+                continue
+            mark[r] = 2
+            bits[r >> 6] |= 1ULL << (r & 63)
+            if j < ng:
+                c.glob[c.n_glob] = r
+                c.n_glob += 1
+            g = self.hot[r].group
             if g >= 0:
                 r = self.group_first[g]
                 if mark[r] < 2:
                     mark[r] = 3
-                    cand[K] = r
-                    K += 1
-        # visit order: sort a short list, or read the marks in rank order
-        if K * 16 < self.n_promos:
-            qsort(cand, K, sizeof(i64), _cmp_i64)
-        else:
-            j = 0
-            for r in range(self.n_promos):
-                if mark[r] >= 2:
-                    cand[j] = r
-                    j += 1
+                    bits[r >> 6] |= 1ULL << (r & 63)
+        # visit order: the set bits in rank order
+        j = 0
+        for w in range(words):
+            word = bits[w]
+            while word:
+                r = (<i64>w << 6) + __builtin_ctzll(word)
+                word &= word - 1
+                cand[j] = r
+                j += 1
+        K = j
         for j in range(K):
             c.slot_of[cand[j]] = j
             c.static_ok[j] = 1 if mark[cand[j]] == 2 else 0
@@ -582,7 +856,7 @@ cdef class Engine:
         for s in range(self.n_groups):
             c.judged[s] = -1
         for s in range(c.K - 1, -1, -1):
-            g = self.P[(c.cand[s]) * NF + F_GROUP]
+            g = self.hot[c.cand[s]].group
             c.gnext[s] = -1
             if g >= 0:
                 c.gnext[s] = c.judged[g]
@@ -599,16 +873,11 @@ cdef class Engine:
         cdef int s, l, j, jj, L = c.L, K = c.K
         cdef i64 key, r, total = 0
         for s in range(K):
-            c.send[s] = 0
-        for l in range(L):
-            for j in range(self.I[c.item[l] * NI + I_TGT_LO], self.I[c.item[l] * NI + I_TGT_HI]):
-                r = self.item_targets[j]
-                if mark[r] == 2:
-                    c.send[c.slot_of[r]] += 1
-        for j in range(self.n_global):
-            r = self.global_promos[j]
-            if mark[r] == 2:
-                c.send[c.slot_of[r]] += L
+            r = c.cand[s]
+            # promotions without targets are in no item's run: their count is never read
+            c.send[s] = c.cnt[r] if mark[r] == 2 and self.hot[r].targeted else 0
+        for j in range(c.n_glob):
+            c.send[c.slot_of[c.glob[j]]] += L
         for s in range(K):
             c.sptr[s] = total
             total += c.send[s]
@@ -623,12 +892,9 @@ cdef class Engine:
         for s in range(K):
             c.send[s] = c.sptr[s]
         # global promotions that can apply at all (their slots, kept in c.active for now)
-        for j in range(self.n_global):
-            r = self.global_promos[j]
-            if mark[r] == 2:
-                s = <int>c.slot_of[r]
-                c.active[n_open] = s
-                n_open += 1
+        for j in range(c.n_glob):
+            c.active[n_open] = c.slot_of[c.glob[j]]
+            n_open += 1
         for l in range(L):
             fl = c.flags[l]
             for j in range(n_open):
@@ -636,7 +902,7 @@ cdef class Engine:
                 if self._flag_ok(c.cand[s], fl):
                     c.slines[c.send[s]] = l
                     c.send[s] += 1
-            for j in range(self.I[c.item[l] * NI + I_TGT_LO], self.I[c.item[l] * NI + I_TGT_HI]):
+            for j in range(self.items[c.item[l]].tgt_lo, self.items[c.item[l]].tgt_hi):
                 r = self.item_targets[j]
                 if mark[r] != 2 or not self._flag_ok(r, fl):
                     continue
@@ -644,7 +910,7 @@ cdef class Engine:
                 c.slines[c.send[s]] = l
                 c.send[s] += 1
             # exclusions take the line out again
-            for j in range(self.I[c.item[l] * NI + I_EXC_LO], self.I[c.item[l] * NI + I_EXC_HI]):
+            for j in range(self.items[c.item[l]].exc_lo, self.items[c.item[l]].exc_hi):
                 r = self.item_excludes[j]
                 if mark[r] != 2:
                     continue
@@ -656,9 +922,9 @@ cdef class Engine:
         """Item flags close a line to whole phases (§3 "Eligible line")."""
         if fl == 0:
             return True
-        if self.P[(r) * NF + F_PHASE] == 2:
+        if self.hot[r].phase == 2:
             return not (fl & NO_ACCRUAL)
-        return not ((fl & NO_DISCOUNT) or (self.P[(r) * NF + F_KIND] == K_NFORM and (fl & KG)))
+        return not ((fl & NO_DISCOUNT) or (self.hot[r].kind == K_NFORM and (fl & KG)))
 
     # -- §3 applicability -----------------------------------------------------------------
 
@@ -669,6 +935,8 @@ cdef class Engine:
         """The conditions of §3 that do not depend on the lines' state."""
         cdef i64 j, jj
         cdef bint ok = True, hit
+        if not self.hot[r].cond:
+            return True
         if self.P[(r) * NF + F_HAS_FROM] and c.at_us < self.P[(r) * NF + F_FROM]:
             ok = False
         elif self.P[(r) * NF + F_HAS_UNTIL] and not c.at_us < self.P[(r) * NF + F_UNTIL]:
@@ -724,8 +992,8 @@ cdef class Engine:
             return -1
         cdef i64 r = c.cand[s], sum_q = 0, sum_amount = 0
         cdef int l, n = 0, L = c.L
-        cdef bint bonus = self.P[(r) * NF + F_PHASE] == 2
-        cdef bint stack = self.P[(r) * NF + F_STACK]
+        cdef bint bonus = self.hot[r].phase == 2
+        cdef bint stack = self.hot[r].stack
         cdef i64 j
         for j in range(c.sptr[s], c.send[s]):
             l = c.slines[j]
@@ -826,7 +1094,7 @@ cdef class Engine:
     cdef void _give(self, Ctx *c, int s, i64 *lines, int n, i64 *by_line) noexcept:
         cdef i64 r = c.cand[s], d
         cdef int l, j, L = c.L
-        cdef bint bonus = self.P[(r) * NF + F_PHASE] == 2
+        cdef bint bonus = self.hot[r].phase == 2
         for j in range(n):
             l = lines[j]
             d = by_line[l]
@@ -839,7 +1107,7 @@ cdef class Engine:
             else:
                 c.disc[l] += d
                 c.disc_tot[s] += d
-                if not self.P[(r) * NF + F_STACK]:
+                if not self.hot[r].stack:
                     c.closed[l] = 1
 
     cdef void _visit(self, Ctx *c, int bonus) noexcept:
@@ -850,11 +1118,11 @@ cdef class Engine:
         for s in range(c.K):
             r = c.cand[s]
             if bonus:
-                if self.P[(r) * NF + F_KIND] != K_BPOINTS:
+                if self.hot[r].kind != K_BPOINTS:
                     continue
-            elif self.P[(r) * NF + F_PHASE] == 2:
+            elif self.hot[r].phase == 2:
                 continue
-            g = self.P[(r) * NF + F_GROUP]
+            g = self.hot[r].group
             if g < 0:
                 n = self._applicable(c, s)
                 if n >= 0 and self._effect(c, s, n) > 0:
@@ -887,9 +1155,9 @@ cdef class Engine:
 
     # -- §5 redemption --------------------------------------------------------------------
 
-    cdef dict _redeem(self, Ctx *c, object customer, object requested):
+    cdef tuple _redeem(self, Ctx *c, _Cust customer, object requested):
         cdef int l, n = 0, L = c.L
-        cdef i64 available = customer.available_points if customer is not None else 0
+        cdef i64 available = customer.points if customer is not None else 0
         cdef i64 sum_cur = 0, sum_room = 0, cap_amount, max_points, points, req
         cdef i64 pv = self.point_value
         for l in range(L):
@@ -922,11 +1190,11 @@ cdef class Engine:
             limited_by = "cap"
         else:
             limited_by = "floor"
-        return {"requested": requested, "max_points": max_points, "points": points, "limited_by": limited_by}
+        return (requested, max_points, points, limited_by)
 
     # -- §6 accrual -----------------------------------------------------------------------
 
-    cdef tuple _accrue(self, Ctx *c, object customer, object local):
+    cdef tuple _accrue(self, Ctx *c, _Cust customer, object local):
         if customer is None:
             return (0, 0, 0, 0)
         cdef int s, l, n, L = c.L
@@ -935,15 +1203,15 @@ cdef class Engine:
         cdef bint fav_ok
         for l in range(L):
             c.base[l] = (c.amount[l] - c.disc[l]) if self.accrue_on_redeemed else (c.amount[l] - c.disc[l] - c.redeemed[l])
-        local_date = local.date()
+        cdef i64 year = local.year, month = local.month, day = local.day
         fav_ok = customer.favorite_category is not None and (
-            customer.favorite_until is None or local_date <= customer.favorite_until)
+            customer.favorite_until == 0 or year * 10000 + month * 100 + day <= customer.favorite_until)
         if fav_ok:
             fav_key = self._prefix_index.get(customer.favorite_category, -1)
         # best applicable multiplier per line: earliest slot among equal values
         for s in range(c.K):
             r = c.cand[s]
-            if self.P[(r) * NF + F_KIND] != K_MULT:
+            if self.hot[r].kind != K_MULT:
                 continue
             n = self._applicable(c, s)
             for j in range(n if n > 0 else 0):
@@ -983,79 +1251,215 @@ cdef class Engine:
             promo_points += c.pts_tot[s]
         welcome = self.welcome_points if customer.first_purchase else 0
         birthday = 0
-        if customer.birthday is not None and customer.birthday_bonus_available:
-            month, day = customer.birthday.month, customer.birthday.day
-            if month == 2 and day == 29 and not _is_leap(local_date.year):
-                day = 28
-            if local_date.month == month and local_date.day == day:
+        cdef i64 b_month = customer.birthday // 100 % 100, b_day = customer.birthday % 100
+        if customer.birthday != 0 and customer.birthday_bonus_available:
+            if b_month == 2 and b_day == 29 and not _is_leap(<int>year):
+                b_day = 28
+            if month == b_month and day == b_day:
                 birthday = self.birthday_points
         return (base_points, promo_points, welcome, birthday)
 
     # -- §7 result ------------------------------------------------------------------------
 
-    cdef object _result(self, Ctx *c, dict redeem, tuple bonus, list coupons):
-        cdef int l, s, L = c.L, K = c.K
-        cdef i64 amount = 0, discount = 0, redeemed = 0, paid = 0, points = 0, q
-        cdef i64 line_paid
-        cdef int n_active = 0, a
-        skus = self._skus
-        ids = self._promo_ids
-        # the slots that gave anything, in visit order
+    cdef object _result(self, Ctx *c, tuple redeem, tuple bonus, list coupons):
+        """The priced basket, kept as C arrays (``_Priced``) until §7 is asked for."""
+        cdef int l, s, a, L = c.L, K = c.K, n_active = 0
+        cdef i64 j, n_promos = 0, size, at
+        cdef i64 *out
+        # the slots that gave anything, in visit order; and how many (line, promotion) pairs
         for s in range(K):
             if c.disc_tot[s] > 0 or c.pts_tot[s] > 0 or c.mult_set[s]:
                 c.active[n_active] = s
                 n_active += 1
-        # each line's promotions in visit order: walk the active slots' own lines
-        cdef list per_line = [[] for l in range(L)]
-        cdef i64 j
+                for j in range(c.sptr[s], c.send[s]):
+                    n_promos += c.C[s * L + c.slines[j]]
+        cdef _Priced res = _Priced.__new__(_Priced)
+        size = L * PL + (L + 1) + n_promos + n_active * 3
+        res.buf = <i64 *>malloc(sizeof(i64) * size)
+        if res.buf == NULL:
+            raise MemoryError()
+        res.L = L
+        res.n_active = n_active
+        res.skus = self._skus
+        res.ids = self._promo_ids
+        res.redeem = redeem
+        res.bonus = bonus
+        out = res.buf
+        for l in range(L):
+            out[PL * l + P_ITEM] = c.item[l]
+            out[PL * l + P_Q] = c.q[l]
+            out[PL * l + P_AMOUNT] = c.amount[l]
+            out[PL * l + P_DISC] = c.disc[l]
+            out[PL * l + P_REDEEMED] = c.redeemed[l]
+            out[PL * l + P_POINTS] = c.points[l]
+            res.amount += c.amount[l]
+            res.discount += c.disc[l]
+            res.redeemed += c.redeemed[l]
+            res.points += c.points[l]
+            c.tmp[l] = 0
+        res.paid = res.amount - res.discount - res.redeemed
+        res.points += bonus[2] + bonus[3]
+        # each line's promotions in visit order, as a compressed row per line
+        cdef i64 *ptr = out + L * PL
+        cdef i64 *data = ptr + L + 1
         for a in range(n_active):
             s = <int>c.active[a]
-            pid = ids[c.cand[s]]
+            for j in range(c.sptr[s], c.send[s]):
+                l = <int>c.slines[j]
+                c.tmp[l] += c.C[s * L + l]
+        at = 0
+        for l in range(L):
+            ptr[l] = at
+            at += c.tmp[l]
+            c.tmp[l] = ptr[l]
+        ptr[L] = at
+        for a in range(n_active):
+            s = <int>c.active[a]
             for j in range(c.sptr[s], c.send[s]):
                 l = <int>c.slines[j]
                 if c.C[s * L + l]:
-                    (<list>per_line[l]).append(pid)
-        lines = []
-        for l in range(L):
-            q = c.q[l]
-            line_paid = c.amount[l] - c.disc[l] - c.redeemed[l]
-            if q < 1000000:
-                qty = _QTY_CACHE[q // 1000] if q % 1000 == 0 else _QTY_CACHE[q // 1000] + _FRAC_CACHE[q % 1000]
-            else:
-                qty = milli_text(q)
-            lines.append({
-                "sku": skus[c.item[l]],
-                "qty": qty,
-                "amount": c.amount[l],
-                "discount": c.disc[l],
-                "redeemed": c.redeemed[l],
-                "paid": line_paid,
-                "points": c.points[l],
-                "promos": per_line[l],
-            })
-            amount += c.amount[l]
-            discount += c.disc[l]
-            redeemed += c.redeemed[l]
-            paid += line_paid
-            points += c.points[l]
-        applied = []
+                    data[c.tmp[l]] = c.cand[s]
+                    c.tmp[l] += 1
+        cdef i64 *app = data + n_promos
         for a in range(n_active):
-            s = c.active[a]
-            applied.append({"promo": ids[c.cand[s]], "discount": c.disc_tot[s], "points": c.pts_tot[s]})
-        base_points, promo_points, welcome, birthday = bonus
+            s = <int>c.active[a]
+            app[3 * a] = c.cand[s]
+            app[3 * a + 1] = c.disc_tot[s]
+            app[3 * a + 2] = c.pts_tot[s]
         rejected = []
         for s in range(c.n_coupon):
             if not c.coupon_used[s]:
                 rejected.append(coupons[s])
-        return Result({
+        res.rejected = rejected
+        return Result(None, res)
+
+
+cdef class _Priced:
+    """One priced basket as C integers; ``build()`` makes the §7 dicts.
+
+    A till shows a priced basket and the ledger's audit compares a day of
+    them, but most of the cost of a result is its ~110 Python dicts: they
+    are made only when asked for (``Result.to_json``).
+    """
+
+    def __dealloc__(self):
+        free(self.buf)
+
+    @property
+    def paid_total(self):
+        return self.paid
+
+    @property
+    def points_total(self):
+        return self.points
+
+    def build(self):
+        """The §7 object (same content as the reference twin's).
+
+        Its lists and dicts hold only strings, ints and each other, so they
+        are taken off the cyclic collector's lists, as CPython itself does
+        for dicts and tuples of atomic values: a batch of results kept alive
+        (the ledger's audit) then costs the collector nothing. A dict given
+        a container later is tracked again by CPython; a list is not, so a
+        caller who builds a reference cycle through one would only leak it.
+        """
+        cdef int l, a, L = self.L
+        cdef i64 q, j, amount, disc, red
+        cdef i64 *out = self.buf
+        cdef i64 *ptr = out + L * PL
+        cdef i64 *data = ptr + L + 1
+        cdef i64 *app = data + ptr[L]
+        cdef tuple skus = self.skus, ids = self.ids
+        cdef list lines = [None] * L
+        cdef list promos
+        for l in range(L):
+            q = out[PL * l + P_Q]
+            if q < 1000000:
+                qty = _QTY_CACHE[q // 1000] if q % 1000 == 0 else _QTY_CACHE[q // 1000] + _FRAC_CACHE[q % 1000]
+            else:
+                qty = milli_text(q)
+            promos = [None] * (ptr[l + 1] - ptr[l])
+            for j in range(ptr[l], ptr[l + 1]):
+                promos[j - ptr[l]] = ids[data[j]]
+            amount = out[PL * l + P_AMOUNT]
+            disc = out[PL * l + P_DISC]
+            red = out[PL * l + P_REDEEMED]
+            line = {
+                "sku": skus[out[PL * l + P_ITEM]],
+                "qty": qty,
+                "amount": amount,
+                "discount": disc,
+                "redeemed": red,
+                "paid": amount - disc - red,
+                "points": out[PL * l + P_POINTS],
+                "promos": promos,
+            }
+            PyObject_GC_UnTrack(promos)
+            PyObject_GC_UnTrack(line)
+            lines[l] = line
+        cdef list applied = [None] * self.n_active
+        for a in range(self.n_active):
+            applied[a] = {"promo": ids[app[3 * a]], "discount": app[3 * a + 1], "points": app[3 * a + 2]}
+        requested, max_points, points, limited_by = self.redeem
+        base_points, promo_points, welcome, birthday = self.bonus
+        PyObject_GC_UnTrack(lines)
+        PyObject_GC_UnTrack(applied)
+        PyObject_GC_UnTrack(self.rejected)
+        out_json = {
             "lines": lines,
             "applied": applied,
-            "totals": {"amount": amount, "discount": discount, "redeemed_points": redeem["points"],
-                       "redeemed": redeemed, "paid": paid, "points": points + welcome + birthday},
+            "totals": {"amount": self.amount, "discount": self.discount, "redeemed_points": points,
+                       "redeemed": self.redeemed, "paid": self.paid, "points": self.points},
             "bonus": {"lines": base_points, "promo": promo_points, "welcome": welcome, "birthday": birthday},
-            "redeem": redeem,
-            "rejected_coupons": rejected,
-        })
+            "redeem": {"requested": requested, "max_points": max_points, "points": points, "limited_by": limited_by},
+            "rejected_coupons": self.rejected,
+        }
+        PyObject_GC_UnTrack(out_json)
+        return out_json
+
+
+cdef class _Cust:
+    """A checked customer (§2), fields as the engine reads them; dates as YYYYMMDD (0: none)."""
+
+
+cdef inline bint _plain_strs(object v):
+    """A list of exact ``str`` (what ``_basket._strs`` accepts, minus subclasses)."""
+    if type(v) is not list:
+        return False
+    for x in <list>v:
+        if type(x) is not str:
+            return False
+    return True
+
+
+cdef i64 _ymd(object v) except? -2:
+    """``YYYY-MM-DD`` as YYYYMMDD; 0 for None; -1 when not a valid date (as ``parse_date``)."""
+    if v is None:
+        return 0
+    if type(v) is not str or len(<str>v) != 10:
+        return -1
+    cdef str t = <str>v
+    cdef int k
+    cdef Py_UCS4 ch
+    cdef i64 y = 0, m = 0, d = 0
+    for k in range(10):
+        ch = t[k]
+        if k == 4 or k == 7:
+            if ch != 45:  # '-'
+                return -1
+        elif not (48 <= ch <= 57):
+            return -1
+        elif k < 4:
+            y = y * 10 + (<i64>ch - 48)
+        elif k < 7:
+            m = m * 10 + (<i64>ch - 48)
+        else:
+            d = d * 10 + (<i64>ch - 48)
+    if y < 1 or m < 1 or m > 12 or d < 1:
+        return -1
+    if d > 31 or (m in (4, 6, 9, 11) and d > 30) or (m == 2 and d > (29 if _is_leap(<int>y) else 28)):
+        return -1
+    return y * 10000 + m * 100 + d
 
 
 cdef inline bint _cheaper(Ctx *c, int a, int b) noexcept:
@@ -1066,11 +1470,6 @@ cdef inline bint _cheaper(Ctx *c, int a, int b) noexcept:
     if left != right:
         return left < right
     return a < b
-
-
-cdef int _cmp_i64(const void *a, const void *b) noexcept nogil:
-    cdef i64 x = (<i64 *>a)[0], y = (<i64 *>b)[0]
-    return (x > y) - (x < y)
 
 
 cdef inline bint _is_leap(int year) noexcept:
