@@ -232,17 +232,22 @@ def _crop(gray: np.ndarray, pts: Sequence[tuple[float, float]], invert: bool) ->
     height, width = gray.shape[:2]
     crop = gray[max(0, int(y0 - pad_y)):min(height, int(y1 + pad_y) + 1),
                 max(0, int(x0 - pad_x)):min(width, int(x1 + pad_x) + 1)]
-    gx = cv2.Sobel(crop, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(crop, cv2.CV_32F, 0, 1, ksize=3)
+    small = cv2.pyrDown(crop) if min(crop.shape[:2]) > 120 else crop  # the angle only
+    gx = cv2.Sobel(small, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(small, cv2.CV_32F, 0, 1, ksize=3)
     jxx, jyy, jxy = float((gx * gx).sum()), float((gy * gy).sum()), float((gx * gy).sum())
     angle = 0.5 * float(np.degrees(np.arctan2(2 * jxy, jxx - jyy)))  # of the gradients
     factor = min(3.0, max(1.0, _CROP_MODULE_PX * 95 / size))
     ch, cw = crop.shape[:2]
-    # upright and scaled, keep a band through the middle: the whole length of
-    # the code (1.5x its estimated size) and a quarter of it across the bars
-    out_w = int(min(cw * factor * 1.5, 1.5 * size * factor)) if abs(angle) > 4.0 else int(cw * factor)
+    # upright and scaled, keep a band through the middle: the whole width of
+    # the turned crop (a read's corners may sit off the code's centre along
+    # it) and a quarter of the code's size across the bars
+    if abs(angle) <= 4.0:
+        angle = 0.0
+    rad = np.radians(angle)
+    out_w = int((cw * abs(np.cos(rad)) + ch * abs(np.sin(rad))) * factor)
     out_h = int(max(40.0, 0.25 * size * factor))
-    rot = cv2.getRotationMatrix2D((cw / 2, ch / 2), angle if abs(angle) > 4.0 else 0.0, factor)
+    rot = cv2.getRotationMatrix2D((cw / 2, ch / 2), angle, factor)
     rot[0, 2] += out_w / 2 - cw / 2
     rot[1, 2] += out_h / 2 - ch / 2
     crop = cv2.warpAffine(crop, rot, (out_w, out_h), flags=cv2.INTER_CUBIC,
@@ -256,7 +261,10 @@ class DecoderChain:
     ``roi`` (x, y, w, h) crops the frame to where phones are held;
     ``max_width`` downscales wider frames (a 1080p camera) before decoding.
     ``budget_ms=None`` runs every step regardless of time (tests, diagnosis).
-    Building a chain whose backend cannot be loaded raises
+    ``confirm=False`` returns every read as confirmed (one read: the
+    benchmark's baselines); ``crop_check=False`` skips the crop re-read, so
+    an EAN-13 is confirmed only by another step of the other library (or by
+    the camera's next frame). Building a chain whose backend cannot be loaded raises
     ``DeviceError("missing_library")`` naming what to install.
     """
 
@@ -269,6 +277,7 @@ class DecoderChain:
         max_width: int = 1280,
         clock: Callable[[], float] = time.perf_counter,
         confirm: bool = True,
+        crop_check: bool = True,
     ) -> None:
         for step in steps:
             if step.backend not in BACKENDS:
@@ -288,6 +297,7 @@ class DecoderChain:
         self.roi = roi
         self.max_width = max_width
         self.confirm = confirm
+        self.crop_check = crop_check
         self._clock = clock
         self._cost_ms = [0.0] * len(self.steps)  # running average per step
         self.counters: Counter[str] = Counter()
@@ -406,7 +416,7 @@ class DecoderChain:
                backend: str, text: str) -> tuple[bool | None, str]:
         """Read the barcode again on its crop: True agrees, False disagrees, None unread."""
         crop = None
-        for confirmer in self._confirmers[backend]:
+        for confirmer in self._confirmers[backend] if self.crop_check else ():
             if crop is None:
                 crop = _crop(gray, pts, inverted)
             texts = [t for t, sym, _ in self._clean(

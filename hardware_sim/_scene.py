@@ -41,6 +41,7 @@ __all__ = [
     "LIMIT_KINDS",
     "empty_frame",
     "limits_distortion",
+    "limits_sample",
     "limits_set",
     "robustness_set",
     "standard_distortion",
@@ -321,12 +322,17 @@ def limits_set(n: int = 600, seed: int = 20261203) -> Iterator[Sample]:
     ``robustness_set``; nothing is stored, the frames are drawn again.
     """
     for i in range(n):
-        rng = np.random.default_rng([seed, i])
-        kind = LIMIT_KINDS[i % len(LIMIT_KINDS)]
-        card = kind.startswith("card")
-        if kind == "empty":
-            payload = None
-        else:
-            payload = sample_token(rng) if kind.startswith("qr") else sample_card(rng)
-        d = limits_distortion(kind, _modules(payload, card) if payload else 117, rng)
-        yield _sample(i, payload, d, card, rng)
+        yield limits_sample(i, seed)
+
+
+def limits_sample(i: int, seed: int = 20261203) -> Sample:
+    """Frame ``i`` of ``limits_set(seed=seed)``, drawn alone (tests name a frame by its index)."""
+    rng = np.random.default_rng([seed, i])
+    kind = LIMIT_KINDS[i % len(LIMIT_KINDS)]
+    card = kind.startswith("card")
+    if kind == "empty":
+        payload = None
+    else:
+        payload = sample_token(rng) if kind.startswith("qr") else sample_card(rng)
+    d = limits_distortion(kind, _modules(payload, card) if payload else 117, rng)
+    return _sample(i, payload, d, card, rng)

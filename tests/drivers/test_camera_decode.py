@@ -123,13 +123,16 @@ def test_roi_crops_and_max_width_downscales() -> None:
 
 
 def test_chain_name_lists_its_steps() -> None:
-    assert make_decoder().name == "zxing > pyzbar+half > zxing+sharpen > pyzbar+half_invert"
+    assert make_decoder().name == ("zxing > zxing-fixed+invert+ean13 > zxing-fixed+ean13 > "
+                                   "pyzbar+half > pyzbar+half_invert > zxing+sharpen+qr")
+    assert make_decoder("legacy").name == "zxing > pyzbar+half > zxing+sharpen > pyzbar+half_invert"
 
 
 @pytest.mark.parametrize(("kwargs", "reason"), [
     ({"steps": (Step("opencv"),)}, "bad_config"),
     ({"steps": (Step("zxing", "fisheye"),)}, "bad_config"),
-    ({"steps": ()}, "missing_library"),
+    ({"steps": ()}, "bad_config"),
+    ({"steps": (Step("zxing", "raw", ("datamatrix",)),)}, "bad_config"),
 ])
 def test_bad_chain_configuration_is_a_device_error(kwargs: dict, reason: str) -> None:
     with pytest.raises(DeviceError) as info:
