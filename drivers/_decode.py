@@ -4,29 +4,32 @@ No single library reads everything a counter camera sees, so a frame goes
 through a short chain of *steps* (a backend and how the frame is prepared)
 until one finds a code. The default chain (figures in ``docs/camera.md``):
 
-1. ``zxing`` on the grey frame: ~5 ms at 1280x720; reads QR codes, dark
-   mode ones included (zxing-cpp's ``try_invert``), and most EAN-13;
-2. ``zxing-fixed`` on the inverted frame, EAN-13 only: zxing-cpp's
+1. ``zxing`` on the grey frame, rows only, full size (``+fast``: ~4 ms
+   at 1280x720); reads QR codes, dark-mode ones included (zxing-cpp's
+   ``try_invert``), and most EAN-13;
+2. ``zxing-fixed`` on the inverted frame, EAN-13 only (~2 ms): zxing-cpp's
    ``try_invert`` covers matrix codes only, so a dark-mode (light-on-dark)
-   EAN-13 is read here; the fixed-threshold binarizer keeps 2 px modules;
-3. ``zxing-fixed`` on the frame, EAN-13 only: the fixed-threshold binarizer
-   reads small (~2 px) and blurred bars the local-average one loses;
-4. ``pyzbar`` (the design card's decoder) on the half-size frame and
-5. on the inverted half frame: a second library for what zxing-cpp misses
-   (a short card barcode held askew: zbar joins the halves of an EAN-13
-   read on different scan lines);
-6. ``zxing`` on an unsharp-masked frame, QR only: out-of-focus tokens.
+   EAN-13 is read here; the fixed-threshold binarizer keeps ~2 px modules;
+3. ``zxing-fixed`` on the frame, EAN-13 only, rows and columns: small
+   (~2 px) and blurred bars the local-average binarizer loses, and a
+   barcode held upright;
+4. ``zxing`` on an unsharp-masked frame, QR only: out-of-focus tokens;
+5. ``pyzbar`` (the design card's decoder) on the half-size frame and
+6. on the inverted half frame: a second library for what zxing-cpp misses
+   (a short barcode held askew: zbar joins the halves of an EAN-13 read on
+   different scan lines).
 
 **Two reads per card.** A QR token is signed (``spec/token.md``): a misread
 fails its signature, so one read suffices. An EAN-13 card number is only
 protected by its check digit, and a blurred barcode can be misread into
 another valid number (measured: zxing-cpp and zbar both do it). So an
 EAN-13 is *confirmed* only when a second, independent read agrees: the
-other library on a crop around the barcode, upscaled so that a module is
-~4 px (~1 ms), or a later step of the other library. A second read that
-disagrees *refutes* the frame's EAN-13 reads (``ean_conflict``); a read
-nobody could check is returned with ``confirmed=False`` and the camera
-waits for the next frame to agree (``drivers/_camera.py``).
+other library on a crop around the barcode, turned upright and scaled to
+~3 px a module (~4 ms), or a later step of the other library. A second
+read that disagrees *refutes* that read (``ean_refuted``; the frame's
+other EAN-13 reads may still be confirmed); a read nobody could check is
+returned with ``confirmed=False`` and the camera waits for the next frame
+to agree (``drivers/_camera.py``).
 
 Each step is skipped when its running-average cost would push the frame past
 ``budget_ms`` (25 ms by default, inside the 30 ms frame budget).
@@ -60,6 +63,7 @@ __all__ = [
     "Decoded",
     "DecoderChain",
     "Step",
+    "ZXING_STEPS",
     "backend_problem",
     "make_decoder",
 ]
@@ -87,27 +91,37 @@ class Step:
     backend: str
     prep: str = "raw"
     symbologies: tuple[str, ...] = SYMBOLOGIES
+    #: zxing-cpp: also scan columns (a barcode held upright) / downscaled copies
+    rotate: bool = True
+    downscale: bool = True
 
     @property
     def name(self) -> str:
-        """``backend+prep`` (``+ean13`` when the step reads EAN-13 only)."""
+        """``backend+prep`` (``+ean13`` when the step reads EAN-13 only, ``+fast`` without
+        zxing-cpp's column and downscaled passes)."""
         text = self.backend + ("" if self.prep == "raw" else "+" + self.prep)
-        return text + ("" if set(self.symbologies) == set(SYMBOLOGIES) else "+" + "+".join(self.symbologies))
+        if set(self.symbologies) != set(SYMBOLOGIES):
+            text += "+" + "+".join(self.symbologies)
+        return text + ("" if self.rotate and self.downscale else "+fast")
 
 
 #: raw reads: (bytes, symbology, transcoded_by_zbar, corner points (x, y) in the read image)
 _Raw = list[tuple[bytes, str, bool, list[tuple[float, float]]]]
+#: reader(image, symbologies, rotate, downscale)
+_Reader = Callable[..., _Raw]
 
 
-def _read_zxing_with(binarizer: str) -> Callable[[np.ndarray, Sequence[str]], _Raw]:
-    def read(gray: np.ndarray, symbologies: Sequence[str]) -> _Raw:
+def _read_zxing_with(binarizer: str) -> _Reader:
+    def read(gray: np.ndarray, symbologies: Sequence[str], rotate: bool = True,
+             downscale: bool = True) -> _Raw:
         zxingcpp: Any = optional_import("zxingcpp")
         fmt = zxingcpp.BarcodeFormat
         formats = tuple(fmt.QRCode if s == "qr" else fmt.EAN13 for s in symbologies)
         out: _Raw = []
         for r in zxingcpp.read_barcodes(gray, formats=formats,
                                         binarizer=getattr(zxingcpp.Binarizer, binarizer),
-                                        try_invert="qr" in symbologies):
+                                        try_invert="qr" in symbologies, try_rotate=rotate,
+                                        try_downscale=downscale):
             sym = "qr" if r.format == fmt.QRCode else "ean13"
             p = r.position
             pts = [(float(q.x), float(q.y))
@@ -117,7 +131,8 @@ def _read_zxing_with(binarizer: str) -> Callable[[np.ndarray, Sequence[str]], _R
     return read
 
 
-def _read_pyzbar(gray: np.ndarray, symbologies: Sequence[str]) -> _Raw:
+def _read_pyzbar(gray: np.ndarray, symbologies: Sequence[str], rotate: bool = True,
+                 downscale: bool = True) -> _Raw:
     pyzbar: Any = optional_import("pyzbar.pyzbar")
     symbols = [pyzbar.ZBarSymbol.QRCODE if s == "qr" else pyzbar.ZBarSymbol.EAN13
                for s in symbologies]
@@ -154,7 +169,7 @@ def backend_problem(backend: str) -> str | None:
 
 
 #: backend name -> (reader, library family): reads of two families are independent
-BACKENDS: dict[str, tuple[Callable[[np.ndarray, Sequence[str]], _Raw], str]] = {
+BACKENDS: dict[str, tuple[_Reader, str]] = {
     "pyzbar": (_read_pyzbar, "zbar"),
     "zxing": (_read_zxing_with("LocalAverage"), "zxing-cpp"),
     "zxing-fixed": (_read_zxing_with("FixedThreshold"), "zxing-cpp"),
@@ -190,14 +205,19 @@ _PREP: dict[str, tuple[Callable[[np.ndarray], np.ndarray], float, bool]] = {
     "half_invert": (lambda g: _invert(_half(g)), 0.5, True),
 }
 
+_EAN = ("ean13",)
+
 DEFAULT_STEPS: tuple[Step, ...] = (
-    Step("zxing"),
-    Step("zxing-fixed", "invert", ("ean13",)),
-    Step("zxing-fixed", "raw", ("ean13",)),
+    Step("zxing", rotate=False, downscale=False),
+    Step("zxing-fixed", "invert", _EAN, rotate=False, downscale=False),
+    Step("zxing-fixed", "raw", _EAN, downscale=False),
+    Step("zxing", "sharpen", ("qr",), rotate=False, downscale=False),
     Step("pyzbar", "half"),
     Step("pyzbar", "half_invert"),
-    Step("zxing", "sharpen", ("qr",)),
 )
+
+#: what a till without libzbar runs (an explicit ``--decoders zxing`` choice)
+ZXING_STEPS: tuple[Step, ...] = tuple(s for s in DEFAULT_STEPS if s.backend != "pyzbar")
 
 #: the chain before two-read confirmation (kept as the benchmark's baseline)
 LEGACY_STEPS: tuple[Step, ...] = (
@@ -325,7 +345,9 @@ class DecoderChain:
                 other = ("zxing-fixed", "zxing") if "zxing-cpp" in families else ()
                 same = ("pyzbar",)
             chosen = other or same
-            out[backend] = tuple(Step(b, "crop", ("ean13",)) for b in chosen)
+            # the crop is upright and scaled: zxing-cpp's extra passes would find nothing more
+            out[backend] = tuple(Step(b, "crop", ("ean13",), rotate=b == "pyzbar",
+                                      downscale=b == "pyzbar") for b in chosen)
         return out
 
     @property
@@ -366,7 +388,8 @@ class DecoderChain:
                 continue
             fn, scale, inverted = _PREP[step.prep]
             t0 = self._clock()
-            raws = BACKENDS[step.backend][0](fn(gray), step.symbologies)
+            raws = BACKENDS[step.backend][0](fn(gray), step.symbologies, step.rotate,
+                                             step.downscale)
             dt = (self._clock() - t0) * 1000
             self._cost_ms[i] = dt if not self._cost_ms[i] else 0.8 * self._cost_ms[i] + 0.2 * dt
             for text, sym, pts in self._clean(raws):
@@ -420,7 +443,8 @@ class DecoderChain:
             if crop is None:
                 crop = _crop(gray, pts, inverted)
             texts = [t for t, sym, _ in self._clean(
-                BACKENDS[confirmer.backend][0](crop, ("ean13",))) if sym == "ean13"]
+                BACKENDS[confirmer.backend][0](crop, ("ean13",), confirmer.rotate,
+                                               confirmer.downscale)) if sym == "ean13"]
             if text in texts:
                 self.counters["ean_confirmed"] += 1
                 return True, confirmer.name
@@ -457,8 +481,7 @@ def make_decoder(name: str = "default", **kwargs: Any) -> DecoderChain:
     if name == "legacy":
         return DecoderChain(LEGACY_STEPS, **kwargs)
     if name == "zxing":
-        return DecoderChain((Step("zxing"), Step("zxing-fixed", "invert", ("ean13",)),
-                             Step("zxing-fixed", "raw", ("ean13",))), **kwargs)
+        return DecoderChain(ZXING_STEPS, **kwargs)
     if name == "pyzbar":
         return DecoderChain((Step("pyzbar"),), **kwargs)
     raise DeviceError("bad_config", f"unknown decoder {name!r}; use default, legacy, zxing or pyzbar")
