@@ -124,3 +124,20 @@ def test_hw_decode_with_decoders_zxing_reads_without_libzbar(
     res = _kopilka(["hw", "decode", "--decoders", "zxing", str(phone_png)], no_zbar_env)
     assert res.returncode == 0, res.stderr
     assert res.stdout == f"{phone_png}\t{TOKEN}\n"
+
+
+def test_agent_run_with_a_camera_fails_at_start_without_libzbar(
+        no_zbar_env: dict[str, str], tmp_path: Path) -> None:
+    """``kopilka agent run`` with ``[camera]`` configured: exit 1, the reason on stderr."""
+    bundle = tmp_path / "bundle.json"
+    bundle.write_bytes((ROOT / "examples" / "bundle.json").read_bytes())
+    cfg = tmp_path / "till.toml"
+    cfg.write_text('[till]\nid = "KY-001-01"\nstore = "KY-001"\nprogram = "kopilka"\n'
+                   '[paths]\ndata_dir = "data"\nbundle = "bundle.json"\n'
+                   '[api]\nport = 0\n[camera]\nsource = "0"\n', encoding="utf-8")
+    res = _kopilka(["agent", "run", "--config", str(cfg)], no_zbar_env)
+    assert res.returncode == 1, res.stderr
+    assert "Traceback" not in res.stderr
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: missing_library")
+    assert "apt-get install libzbar0" in last
