@@ -231,7 +231,7 @@ LEGACY_STEPS: tuple[Step, ...] = (
 _CROP_MODULE_PX = 3.0
 
 
-def _crop(gray: np.ndarray, pts: Sequence[tuple[float, float]], invert: bool) -> np.ndarray:
+def _crop(gray: np.ndarray, pts: Sequence[tuple[float, float]], invert: bool) -> np.ndarray | None:
     """The barcode's neighbourhood turned upright (bars vertical), ~4 px a module, dark on light.
 
     A code held askew is turned by the dominant gradient direction (the
@@ -252,6 +252,8 @@ def _crop(gray: np.ndarray, pts: Sequence[tuple[float, float]], invert: bool) ->
     height, width = gray.shape[:2]
     crop = gray[max(0, int(y0 - pad_y)):min(height, int(y1 + pad_y) + 1),
                 max(0, int(x0 - pad_x)):min(width, int(x1 + pad_x) + 1)]
+    if min(crop.shape[:2]) < 16:  # corners off the frame: nothing to re-read
+        return None
     small = cv2.pyrDown(crop) if min(crop.shape[:2]) > 120 else crop  # the angle only
     gx = cv2.Sobel(small, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(small, cv2.CV_32F, 0, 1, ksize=3)
@@ -330,8 +332,8 @@ class DecoderChain:
 
         A chain of one library (an explicit ``zxing`` choice) checks with the
         same library's other binarizer on the upscaled crop: two preparations
-        instead of two libraries, the weaker rule (the camera then still
-        prefers two frames, see ``docs/camera.md``).
+        instead of two libraries, the weaker form of the rule
+        (``docs/camera.md``).
         """
         have = {s.backend for s in self.steps}
         families = {BACKENDS[b][1] for b in have}
@@ -438,10 +440,8 @@ class DecoderChain:
     def _check(self, gray: np.ndarray, pts: list[tuple[float, float]], inverted: bool,
                backend: str, text: str) -> tuple[bool | None, str]:
         """Read the barcode again on its crop: True agrees, False disagrees, None unread."""
-        crop = None
-        for confirmer in self._confirmers[backend] if self.crop_check else ():
-            if crop is None:
-                crop = _crop(gray, pts, inverted)
+        crop = _crop(gray, pts, inverted) if self.crop_check else None
+        for confirmer in self._confirmers[backend] if crop is not None else ():
             texts = [t for t, sym, _ in self._clean(
                 BACKENDS[confirmer.backend][0](crop, ("ean13",), confirmer.rotate,
                                                confirmer.downscale)) if sym == "ean13"]

@@ -195,3 +195,11 @@ def test_strict_decode_prints_dash_when_only_one_read_finds_the_card(
     assert strict.output == f"{pngs['halves']}\t-\n"
     loose = CliRunner().invoke(hw, ["decode", str(pngs["halves"])])
     assert loose.output == f"{pngs['halves']}\t{CARD}\n"
+
+
+def test_a_read_whose_corners_are_off_the_frame_is_not_re_read() -> None:
+    from drivers._decode import _crop
+
+    gray = np.full((720, 1280), 255, np.uint8)
+    assert _crop(gray, [(5000.0, 5000.0), (5100.0, 5010.0)], False) is None
+    assert _crop(gray, [(600.0, 300.0), (800.0, 320.0)], True) is not None
