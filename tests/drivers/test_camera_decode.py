@@ -117,6 +117,16 @@ def test_steps_past_the_budget_are_skipped() -> None:
     assert chain.counters["budget_skip"] == len(DEFAULT_STEPS) - 1
 
 
+def test_the_budget_counts_cpu_time_and_the_wall_cap_still_ends_a_frame() -> None:
+    blank = np.full((100, 100), 255, np.uint8)
+    frozen = make_decoder(budget_ms=25.0, clock=lambda: 0.0, wall_cap_ms=None)
+    assert frozen.decode(blank) == []
+    assert frozen.counters["budget_skip"] == 0  # no CPU time spent: every step runs
+    capped = make_decoder(budget_ms=25.0, clock=lambda: 0.0, wall_cap_ms=0.0)
+    assert capped.decode(blank) == []
+    assert capped.counters["budget_skip"] == len(DEFAULT_STEPS) - 1
+
+
 def test_roi_crops_and_max_width_downscales() -> None:
     chain = make_decoder(roi=(10, 20, 300, 200), max_width=150)
     assert chain.prepare(np.zeros((720, 1280, 3), np.uint8)).shape == (100, 150)
