@@ -84,6 +84,7 @@ def run_set(name: str, n: int, seed: int, chosen: list[str]) -> None:
     times: dict[str, list[float]] = defaultdict(list)
     cpu: dict[str, list[float]] = defaultdict(list)
     to_payload: dict[str, list[float]] = defaultdict(list)
+    to_payload_cpu: dict[str, list[float]] = defaultdict(list)
     hits: Counter[str] = Counter()
     wrong: Counter[str] = Counter()
     unconf_right: Counter[str] = Counter()
@@ -118,6 +119,7 @@ def run_set(name: str, n: int, seed: int, chosen: list[str]) -> None:
                 hits[dec] += 1
                 per_kind[dec][kind] += 1
                 to_payload[dec].append(ms)
+                to_payload_cpu[dec].append(cpu[dec][-1])
             elif sample.payload in held:
                 unconf_right[dec] += 1
     load_end = os.getloadavg()[0]
@@ -130,11 +132,12 @@ def run_set(name: str, n: int, seed: int, chosen: list[str]) -> None:
     for dec in chains:
         t, c = np.array(times[dec]), np.array(cpu[dec])
         tp = np.array(to_payload[dec] or [float("nan")])
+        tpc = np.array(to_payload_cpu[dec] or [float("nan")])
         rate = 100.0 * hits[dec] / max(with_code, 1)
         print(f"{dec:17s} {rate:6.2f}% {wrong[dec]:5d} {false_reads[dec]:5d} "
               f"{unconf_right[dec]:9d} {unconf_wrong[dec]:12d} {np.median(t):8.2f} "
               f"{np.percentile(t, 99):6.2f} {np.median(c):7.2f} {np.percentile(c, 99):6.2f} "
-              f"{np.percentile(tp, 99):19.2f} {np.percentile(np.array(cpu[dec]), 99):6.2f}")
+              f"{np.percentile(tp, 99):19.2f} {np.percentile(tpc, 99):6.2f}")
     kinds = list(kind_total)
     print("read per kind (frames delivered / frames; empty: frames with nothing delivered)")
     print(f"{'kind':22s} " + " ".join(f"{dec:>16s}" for dec in chains))
