@@ -171,6 +171,8 @@ def agent_run(config_path: str, once: bool) -> None:
 
     Example: kopilka agent run --config till.toml
     """
+    from drivers._errors import DeviceError
+
     from ._daemon import Agent
     from ._errors import AgentError
     from ._logging import setup_logging
@@ -180,7 +182,7 @@ def agent_run(config_path: str, once: bool) -> None:
     agent = Agent(cfg)
     try:
         agent.start()
-    except AgentError as exc:
+    except (AgentError, DeviceError) as exc:  # e.g. a camera whose decoder library is missing
         agent.stop()
         raise click.ClickException(str(exc)) from exc
     if agent.api is not None:

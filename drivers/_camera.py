@@ -19,6 +19,20 @@ payload seen again within ``dedup_window`` seconds of its last sighting is
 suppressed (``duplicate``), and ``arm()`` forgets what was seen, so the same
 customer can be read again in the next sale.
 
+Never a wrong card: an EAN-13 is reported only when two independent reads
+agree. The decoder chain confirms most on the frame itself (the other
+library on a crop around the barcode); a read it could not confirm is held
+back (``ean_held``) and reported only when the next frame that reads an
+EAN-13 (within ``confirm_frames`` frames) reads the same number
+(``ean_two_frames``). A different number in between breaks the pair
+(``ean_disagree``): a misread followed by a correct read never combines
+into a card. QR tokens are signed and need one read.
+
+A chain whose decoder backend cannot be loaded (no libzbar0 for the default
+chain) makes the constructor raise ``CameraError("missing_library")``: a
+till configured with a camera refuses to start rather than run a weaker
+decoder unnoticed.
+
 Sources: a device index (``0``), a video file, a stream URL, or any object
 with the ``cv2.VideoCapture`` reading interface (the camera twin). A live
 source that stops delivering frames is marked DISCONNECTED and re-opened
@@ -35,7 +49,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from drivers._decode import DecoderChain, make_decoder
+from drivers._decode import Decoded, DecoderChain, make_decoder
 from drivers._device import Device, DeviceState, optional_import
 from drivers._errors import DeviceError
 
@@ -44,7 +58,7 @@ if TYPE_CHECKING:  # OpenCV and numpy are imported when a camera is opened, neve
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Camera", "CameraError", "CaptureLike", "Dedup", "Scan"]
+__all__ = ["Camera", "CameraError", "CaptureLike", "Dedup", "EanVotes", "Scan"]
 
 
 class CameraError(DeviceError):
@@ -69,6 +83,42 @@ class Scan:
     backend: str
     frame_index: int
     at: float  # monotonic seconds
+    #: the second read that agreed (EAN-13): "pyzbar+crop", "next frame", ...; "" for QR
+    confirmed_by: str = ""
+
+
+class EanVotes:
+    """Two frames agreeing on an unconfirmed EAN-13: the camera's second read.
+
+    Remembers the last frame's unconfirmed number for ``window`` processed
+    frames. A frame agreeing with it confirms it; a frame reading another
+    number replaces it (a misread then a correct read give nothing).
+    """
+
+    def __init__(self, window: int) -> None:
+        self.window = window
+        self._last: tuple[str, int] | None = None  # (payload, frame number)
+        self._frame = 0
+
+    def tick(self) -> None:
+        """One more processed frame."""
+        self._frame += 1
+        if self._last is not None and self._frame - self._last[1] > self.window:
+            self._last = None
+
+    def vote(self, payload: str) -> bool:
+        """An unconfirmed read on this frame; True when the previous one agrees."""
+        agrees = self._last is not None and self._last[0] == payload and self._last[1] < self._frame
+        self._last = None if agrees else (payload, self._frame)
+        return agrees
+
+    def held(self) -> str | None:
+        """The number waiting for a second frame, if any."""
+        return None if self._last is None else self._last[0]
+
+    def clear(self) -> None:
+        """Forget the held number (a new sale, or a frame that contradicted it)."""
+        self._last = None
 
 
 class Dedup:
@@ -108,6 +158,7 @@ class Camera(Device):
         *,
         decoder: DecoderChain | None = None,
         dedup_window: float = 3.0,
+        confirm_frames: int = 3,
         lost_after: int = 30,
         reopen_interval: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
@@ -115,8 +166,14 @@ class Camera(Device):
     ) -> None:
         super().__init__(name)
         self.source = _as_source(source)
-        self.decoder = decoder if decoder is not None else make_decoder()
+        if decoder is None:
+            try:
+                decoder = make_decoder()
+            except DeviceError as exc:  # no libzbar0: refuse to start, loudly
+                raise CameraError(exc.reason, exc.message) from exc
+        self.decoder = decoder
         self.dedup = Dedup(dedup_window)
+        self.votes = EanVotes(confirm_frames)
         self.lost_after = lost_after
         self.reopen_interval = reopen_interval
         self._clock = clock
@@ -145,6 +202,7 @@ class Camera(Device):
         """Start decoding; forgets previously seen codes (a new customer may repeat)."""
         with self._decode_lock:  # the decode thread may be checking the dedup table
             self.dedup.clear()
+            self.votes.clear()
         self._armed.set()
 
     def disarm(self) -> None:
@@ -229,7 +287,7 @@ class Camera(Device):
             return []
         with self._decode_lock:
             self.counters["processed"] += 1
-            found = self.decoder.decode(frame)
+            found = self._confirmed(self.decoder.decode(frame))
             now = self._clock()
             scans = []
             for d in found:
@@ -240,8 +298,31 @@ class Camera(Device):
                 log.info("camera read a %s code (%d chars) with %s",
                          d.symbology, len(d.payload), d.backend)
                 scans.append(Scan(d.payload, d.symbology, d.backend,
-                                  self.frame_index if frame_index is None else frame_index, now))
+                                  self.frame_index if frame_index is None else frame_index, now,
+                                  d.confirmed_by))
         return scans
+
+    def _confirmed(self, found: list[Decoded]) -> list[Decoded]:
+        """The reads of one frame that may be reported: QR, and EAN-13 two reads agreed on."""
+        self.votes.tick()
+        if self.decoder.last_conflict:  # two reads of this frame disagreed: trust no half-read
+            if self.votes.held() is not None:
+                self.counters["ean_disagree"] += 1
+            self.votes.clear()
+        out = [d for d in found if d.confirmed]
+        held = [d for d in found if not d.confirmed]
+        if any(d.symbology == "ean13" for d in out):
+            self.votes.clear()  # the card was read properly; forget a half-read
+        for d in held:  # the chain returns at most one unconfirmed EAN-13
+            waiting = self.votes.held()
+            if self.votes.vote(d.payload):
+                self.counters["ean_two_frames"] += 1
+                out.append(Decoded(d.payload, d.symbology, d.backend, d.prep, True, "next frame"))
+            else:
+                if waiting is not None and waiting != d.payload:
+                    self.counters["ean_disagree"] += 1
+                self.counters["ean_held"] += 1
+        return out
 
     def poll(self) -> list[Scan] | None:
         """Read one frame and decode it; None when no frame could be read."""

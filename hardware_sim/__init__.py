@@ -9,7 +9,18 @@ from ._paper import Receipt
 from ._phone import PhoneImage, render_phone
 from ._printer import DrawerKick, PrinterTwin
 from ._scanner import ScannerTwin
-from ._scene import KINDS, Distortion, Sample, compose_frame, robustness_set, standard_distortion
+from ._scene import (
+    KINDS,
+    LIMIT_KINDS,
+    Distortion,
+    Sample,
+    compose_frame,
+    limits_distortion,
+    limits_sample,
+    limits_set,
+    robustness_set,
+    standard_distortion,
+)
 
 __all__: list[str] = [
     "CameraTwin",
@@ -18,6 +29,7 @@ __all__: list[str] = [
     "Distortion",
     "DrawerKick",
     "KINDS",
+    "LIMIT_KINDS",
     "PhoneImage",
     "PrinterTwin",
     "Receipt",
@@ -27,6 +39,9 @@ __all__: list[str] = [
     "compose_frame",
     "demo_script",
     "ean13_check_digit",
+    "limits_distortion",
+    "limits_sample",
+    "limits_set",
     "render_card",
     "render_phone",
     "robustness_set",

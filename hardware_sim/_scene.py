@@ -28,7 +28,7 @@ import numpy as np
 
 from hardware_sim._codes import sample_card, sample_token
 from hardware_sim._card import render_card
-from hardware_sim._phone import PhoneImage, render_phone
+from hardware_sim._phone import PhoneImage, ean13_modules, qr_modules, render_phone
 
 __all__ = [
     "FRAME_H",
@@ -38,7 +38,11 @@ __all__ = [
     "Sample",
     "apply_optics",
     "compose_frame",
+    "LIMIT_KINDS",
     "empty_frame",
+    "limits_distortion",
+    "limits_sample",
+    "limits_set",
     "robustness_set",
     "standard_distortion",
 ]
@@ -235,16 +239,100 @@ def robustness_set(n: int = 520, seed: int = 20260401) -> Iterator[Sample]:
         rng = np.random.default_rng([seed, i])
         kind = KINDS[i % len(KINDS)]
         d = standard_distortion(kind, rng)
-        if kind == "empty":  # the counter, or a phone showing the app without a code
-            if i % 2:
-                yield Sample(i, empty_frame(rng, d), None, d)
-            else:
-                phone = render_phone(None, rng=rng)
-                yield Sample(i, compose_frame(phone, d, rng), None, d)
-            continue
-        payload = sample_card(rng) if kind in ("ean13", "card") else sample_token(rng)
-        if kind == "card":
-            shown = render_card(payload, rng=rng)
-        else:
-            shown = render_phone(payload, rng=rng, dark=d.dark, code_fraction=d.code_fraction)
-        yield Sample(i, compose_frame(shown, d, rng), payload, d)
+        payload = None if kind == "empty" else (
+            sample_card(rng) if kind in ("ean13", "card") else sample_token(rng))
+        yield _sample(i, payload, d, kind == "card", rng)
+
+
+def _sample(i: int, payload: str | None, d: Distortion, card: bool,
+            rng: np.random.Generator) -> Sample:
+    if payload is None:  # the counter, or a phone showing the app without a code
+        if i % 2:
+            return Sample(i, empty_frame(rng, d), None, d)
+        return Sample(i, compose_frame(render_phone(None, rng=rng), d, rng), None, d)
+    if card:
+        shown = render_card(payload, rng=rng)
+    else:
+        shown = render_phone(payload, rng=rng, dark=d.dark, code_fraction=d.code_fraction)
+    return Sample(i, compose_frame(shown, d, rng), payload, d)
+
+
+#: The second set: the limits of EAN-13 reading (and a few hard QR cases).
+#: Sizes are in frame pixels per module (``px``); see ``docs/camera.md``.
+LIMIT_KINDS = (
+    "ean_small", "card_small", "ean_dark", "ean_blur", "card_blur", "ean_perspective",
+    "ean_glare", "ean_dark_small", "qr_small", "qr_dark_blur", "qr_perspective_glare", "empty",
+)
+
+
+def _modules(payload: str, card: bool) -> int:
+    """Modules across the code's box (incl. quiet zone): 117 for EAN-13, 4+N+4 for a QR."""
+    if card or (len(payload) == 13 and payload.isdigit()):
+        return int(ean13_modules(payload).size)
+    return int(qr_modules(payload).shape[1])
+
+
+def limits_distortion(kind: str, modules: int, rng: np.random.Generator) -> Distortion:
+    """One distortion of the second (limits) set; ``modules`` across the code's box."""
+    if kind not in LIMIT_KINDS:
+        raise ValueError(f"unknown distortion kind {kind!r}; one of {', '.join(LIMIT_KINDS)}")
+    u = rng.uniform
+    base = Distortion(
+        kind=kind,
+        code_px=modules * float(u(2.6, 3.6)),
+        angle=float(u(-15, 15)),
+        tilt=float(u(0.0, 0.03)),
+        offset=(float(u(-220, 220)), float(u(-100, 100))),
+        noise=float(u(1.5, 4.5)),
+    )
+    px = lambda lo, hi: modules * float(u(lo, hi))  # noqa: E731
+    extra: dict[str, object] = {}
+    if kind == "ean_small":
+        extra = {"code_px": px(1.9, 2.6)}
+    elif kind == "card_small":
+        extra = {"code_px": px(2.0, 2.8), "angle": float(u(-25, 25)), "tilt": float(u(0, 0.06))}
+    elif kind == "ean_dark":
+        extra = {"dark": True, "angle": float(u(-30, 30))}
+    elif kind == "ean_dark_small":
+        extra = {"dark": True, "code_px": px(2.0, 2.6)}
+    elif kind == "ean_blur":
+        extra = {"code_px": px(3.0, 4.0), "blur": float(u(0.9, 1.4))}
+    elif kind == "card_blur":
+        extra = {"code_px": px(3.0, 4.0), "blur": float(u(0.8, 1.3)), "angle": float(u(-20, 20))}
+    elif kind == "ean_perspective":
+        extra = {"tilt": float(u(0.08, 0.15))}
+    elif kind == "ean_glare":
+        extra = {"glare": float(u(110, 170)), "glare_radius": float(u(40, 90))}
+    elif kind == "qr_small":
+        extra = {"code_px": px(2.3, 2.8), "code_fraction": 0.6}
+    elif kind == "qr_dark_blur":
+        extra = {"dark": True, "code_px": px(3.5, 4.5), "blur": float(u(0.8, 1.2))}
+    elif kind == "qr_perspective_glare":
+        extra = {"tilt": float(u(0.08, 0.14)), "glare": float(u(100, 160)),
+                 "glare_radius": float(u(50, 100))}
+    return replace(base, **extra)  # type: ignore[arg-type]
+
+
+def limits_set(n: int = 600, seed: int = 20261203) -> Iterator[Sample]:
+    """The second benchmark set: ``n`` frames cycling through ``LIMIT_KINDS``.
+
+    Small modules (down to ~2 px), dark mode, blur, perspective and glare on
+    EAN-13 codes (phone app and plastic card), a few hard QR frames, and
+    empty frames for false reads. Seeded by ``(seed, index)`` like
+    ``robustness_set``; nothing is stored, the frames are drawn again.
+    """
+    for i in range(n):
+        yield limits_sample(i, seed)
+
+
+def limits_sample(i: int, seed: int = 20261203) -> Sample:
+    """Frame ``i`` of ``limits_set(seed=seed)``, drawn alone (tests name a frame by its index)."""
+    rng = np.random.default_rng([seed, i])
+    kind = LIMIT_KINDS[i % len(LIMIT_KINDS)]
+    card = kind.startswith("card")
+    if kind == "empty":
+        payload = None
+    else:
+        payload = sample_token(rng) if kind.startswith("qr") else sample_card(rng)
+    d = limits_distortion(kind, _modules(payload, card) if payload else 117, rng)
+    return _sample(i, payload, d, card, rng)

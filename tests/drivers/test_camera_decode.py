@@ -73,7 +73,7 @@ def test_utf8_payload_without_eci_decodes_exactly(backend: str, text: str) -> No
 
 
 def test_latin1_bytes_are_rejected_not_passed_on_as_mojibake() -> None:
-    chain = make_decoder("zxing", budget_ms=None)
+    chain = DecoderChain((Step("zxing"),), budget_ms=None)
     assert chain.decode(_qr("café".encode("latin-1"))) == []
     assert chain.counters["rejected:not_utf8"] == 1
 
@@ -117,19 +117,34 @@ def test_steps_past_the_budget_are_skipped() -> None:
     assert chain.counters["budget_skip"] == len(DEFAULT_STEPS) - 1
 
 
+def test_the_budget_counts_cpu_time_and_the_wall_cap_still_ends_a_frame() -> None:
+    blank = np.full((100, 100), 255, np.uint8)
+    frozen = make_decoder(budget_ms=25.0, clock=lambda: 0.0, wall_cap_ms=None)
+    assert frozen.decode(blank) == []
+    assert frozen.counters["budget_skip"] == 0  # no CPU time spent: every step runs
+    capped = make_decoder(budget_ms=25.0, clock=lambda: 0.0, wall_cap_ms=0.0)
+    assert capped.decode(blank) == []
+    assert capped.counters["budget_skip"] == len(DEFAULT_STEPS) - 1
+
+
 def test_roi_crops_and_max_width_downscales() -> None:
     chain = make_decoder(roi=(10, 20, 300, 200), max_width=150)
     assert chain.prepare(np.zeros((720, 1280, 3), np.uint8)).shape == (100, 150)
 
 
 def test_chain_name_lists_its_steps() -> None:
-    assert make_decoder().name == "zxing > pyzbar+half > zxing+sharpen > pyzbar+half_invert"
+    assert make_decoder().name == (
+        "zxing+fast > zxing-fixed+invert+ean13+fast > zxing-fixed+ean13+fast > "
+        "zxing+sharpen+qr+fast > pyzbar+half > pyzbar+half_invert")
+    assert "pyzbar" not in make_decoder("zxing").name
+    assert make_decoder("legacy").name == "zxing > pyzbar+half > zxing+sharpen > pyzbar+half_invert"
 
 
 @pytest.mark.parametrize(("kwargs", "reason"), [
     ({"steps": (Step("opencv"),)}, "bad_config"),
     ({"steps": (Step("zxing", "fisheye"),)}, "bad_config"),
-    ({"steps": ()}, "missing_library"),
+    ({"steps": ()}, "bad_config"),
+    ({"steps": (Step("zxing", "raw", ("datamatrix",)),)}, "bad_config"),
 ])
 def test_bad_chain_configuration_is_a_device_error(kwargs: dict, reason: str) -> None:
     with pytest.raises(DeviceError) as info:
