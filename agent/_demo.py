@@ -44,6 +44,9 @@ MEMBERS = [
      "favorite_category": "dairy", "favorite_until": "2030-12-31", "opening_balance": 1500},
     {"card": "2900000456785", "account": "A-BORIS", "tier": "base", "opening_balance": 900,
      "offline_cap": 200},
+    # a plastic card of this store: its tills know her offline (till.md §2a)
+    {"card": "2900000789012", "account": "A-VERA", "tier": "base", "opening_balance": 300,
+     "home_store": "KY-001"},
 ]
 
 
@@ -203,7 +206,9 @@ def run_demo(echo: Callable[[str], None] = print, workdir: Path | None = None) -
             assert s is not None
             s = till.redeem(s.id, "max")
             t = s.result["totals"]
-            where = f"hold {s.hold['hold_id'][:8]} on the ledger" if s.hold else "offline, within the token's cap"
+            where = (f"hold {s.hold['hold_id'][:8]} on the ledger" if s.hold
+                     else "offline, within the token's cap" if s.customer and s.customer.get("jti")
+                     else "offline, within the card cap")
             echo(f"  spends {t['redeemed_points']} pts ({where}); pays {method} {rub(t['paid'])}; "
                  f"earns {t['points']} pts")
             s = till.pay(s.id, method)
@@ -225,6 +230,17 @@ def run_demo(echo: Callable[[str], None] = print, workdir: Path | None = None) -
         proxy.set_mode("blackhole")
         show_phone(MEMBERS[1]["card"], "Boris")
         scan(KEFIR, CHOCOLATE, BUCKWHEAT, CHEESE)
+        spend_and_pay("cash")
+        echo("")
+        echo("2b. Vera shows her plastic card, link still down")
+        scan(MILK, BREAD)
+        scanner.scan(MEMBERS[2]["card"])
+        _wait(lambda: (till.current() is not None and till.current().customer is not None),
+              "the card from the store's customer cache", tick=tick)
+        vera = till.current().customer
+        echo(f"  scanner: card {mask_card(vera['card'])} found in the store's customer cache "
+             f"(offline), {vera['balance']} pts; may spend {vera['offline_points']} pts offline "
+             "(program.offline_card_redeem_cap)")
         spend_and_pay("cash")
         echo("")
         # ---- 3. a return, still offline ----------------------------------------------------------

@@ -174,7 +174,7 @@ def test_json_with_a_charset_is_accepted(api: Api) -> None:
 def test_an_unknown_route_answers_json(api: Api) -> None:
     r = api.client.get("/v1/nope")
     assert r.status_code == 404 and r.json()["error"] == "not_found"
-    r = api.client.post("/v1/sessions/x/coupons", json={"code": "X"}, headers=api.auth())
+    r = api.client.post("/v1/sessions/x/no-such-action", json={"code": "X"}, headers=api.auth())
     assert r.status_code in (404, 405) and r.json()["error"] in ("not_found", "method_not_allowed", "unknown_session")
 
 

@@ -132,11 +132,19 @@ def test_cashier_page_sells_in_russian_with_points_by_amount_and_plain_errors(
             expect(page.locator("#t-redeemed")).to_have_text("0.00")
             page.click("#spend-max")
             expect(page.locator("#t-redeemed")).to_contain_text("300 балл.")
-            # points per line and the coupon box degrading visibly while its route is missing
+            # points per line; a coupon typed at the till is listed with its state,
+            # an unknown one is refused in plain words and changes nothing
             expect(page.locator("#basket tbody tr").first.locator("td").nth(4)).to_contain_text("-")
+            page.fill("#coupon", "NO-SUCH-COUPON")
+            page.press("#coupon", "Enter")
+            expect(page.locator("#error")).to_contain_text("Такого купона нет", timeout=10_000)
+            expect(page.locator("#coupons")).to_contain_text("Купонов нет")
             page.fill("#coupon", "SPRING300")
             page.press("#coupon", "Enter")
-            expect(page.locator("#error")).to_contain_text("Купон не удалось добавить")
+            expect(page.locator("#coupons li")).to_have_count(1, timeout=10_000)
+            expect(page.locator("#coupons")).to_contain_text("SPRING300")
+            expect(page.locator("#coupons")).to_contain_text("применён")
+            assert agent.till.current().coupons == ["SPRING300"]
             page.screenshot(path=str(tmp_path / "cashier.png"), full_page=True)
             shot = os.environ.get("KOPILKA_SCREENSHOT")
             if shot:

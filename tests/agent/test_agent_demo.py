@@ -16,8 +16,8 @@ def test_the_demo_shift_reaches_the_ledger_exactly_once(tmp_path: Path) -> None:
     result = run_demo(lines.append, tmp_path)
     assert result.seconds < 60
     outbox = result.outbox
-    assert [t["kind"] for t in outbox] == ["sale", "sale", "return"]
-    assert [t["mode"] for t in outbox[:2]] == ["online", "offline"]
+    assert [t["kind"] for t in outbox] == ["sale", "sale", "sale", "return"]
+    assert [t["mode"] for t in outbox[:3]] == ["online", "offline", "offline"]
     assert outbox[0]["hold_id"] and outbox[1]["hold_id"] is None
     assert all(t["ack"] == "acked" for t in outbox)
     # exactly once at the ledger, same txn_ids, same seqs
@@ -29,8 +29,14 @@ def test_the_demo_shift_reaches_the_ledger_exactly_once(tmp_path: Path) -> None:
     assert anna["basket"]["coupons"] == ["SPRING300"] and anna["result"]["rejected_coupons"] == []
     assert any(a["promo"] == "BASKET-300" for a in anna["result"]["applied"])
     # balances: opening - redeemed + earned, then the return
-    sale1, sale2, ret = (t["result"]["totals"] for t in outbox)
+    sale1, sale2, sale3, ret = (t["result"]["totals"] for t in outbox)
     assert result.balances["A-BORIS"] == 900 - sale2["redeemed_points"] + sale2["points"]
+    # Vera's plastic card, identified offline from the store's customer cache (till.md §2a):
+    # accrual only (offline_card_redeem_cap 0), her welcome bonus on the first purchase
+    vera = outbox[2]
+    assert vera["customer"]["account"] == "A-VERA" and vera["customer"]["jti"] is None
+    assert sale3["redeemed_points"] == 0
+    assert result.balances["A-VERA"] == 300 + sale3["points"]
     assert result.balances["A-ANNA"] == (1500 - sale1["redeemed_points"] + sale1["points"]
                                          + ret["points_refunded"] - ret["points_reversed"])
     # every receipt the printer twin rendered reads back as committed
@@ -57,7 +63,8 @@ def test_the_demo_command_prints_the_shift_and_the_report(tmp_path: Path) -> Non
     assert res.exit_code == 0, res.output
     out = res.output
     for words in ("Anna", "Boris", "OFFLINE", "Возврат", "По чеку", "scale label 2000000004556",
-                  "0.455 кг x 169.90", "coupon SPRING300: applied", "Ledger sync report", "journal = balances: OK"):
+                  "0.455 кг x 169.90", "coupon SPRING300: applied", "found in the store's customer cache (offline)",
+                  "Ledger sync report", "journal = balances: OK"):
         assert words in out, words
     assert "2900000123458" not in out
     assert (tmp_path / "kept" / "agent.log").stat().st_size > 0

@@ -166,9 +166,11 @@ def test_the_returns_desk_api_refuses_with_the_reason_and_the_field(make_till, s
 
     till = make_till()
     s = sold(till, signer)
-    server = ApiServer(create_app(till, closing=threading.Event()), "127.0.0.1", 0).start()
+    app = create_app(till, closing=threading.Event())
+    server = ApiServer(app, "127.0.0.1", 0).start()
     try:
-        r = httpx.post(server.url + "/v1/returns", json={"receipt": s.receipt_id, "items": items}, timeout=5)
+        r = httpx.post(server.url + "/v1/returns", json={"receipt": s.receipt_id, "items": items}, timeout=5,
+                       headers={"Authorization": f"Bearer {app.state.api_token}"})
     finally:
         server.stop()
     assert (r.status_code, r.json()["error"]) == (status, reason), r.text

@@ -31,8 +31,10 @@ def bad_check(code: str) -> str:
 def api(make_till) -> Iterator[tuple[httpx.Client, Any, str]]:  # type: ignore[no-untyped-def]
     till = make_till()
     closing = threading.Event()
-    server = ApiServer(create_app(till, closing=closing), "127.0.0.1", 0).start()
-    client = httpx.Client(base_url=server.url, timeout=5)
+    app = create_app(till, closing=closing)
+    server = ApiServer(app, "127.0.0.1", 0).start()
+    client = httpx.Client(base_url=server.url, timeout=5,
+                          headers={"Authorization": f"Bearer {app.state.api_token}"})
     sid = client.post("/v1/sessions").json()["id"]
     try:
         yield client, till, sid
