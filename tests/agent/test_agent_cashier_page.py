@@ -97,7 +97,7 @@ def test_cashier_page_sells_in_russian_with_points_by_amount_and_plain_errors(
             # a bad code: the reason in Russian, nothing changes
             page.fill("#code", "not-a-code")
             page.press("#code", "Enter")
-            expect(page.locator("#error")).to_contain_text("Это не карта лояльности", timeout=10_000)
+            expect(page.locator("#error")).to_contain_text("Код не распознан", timeout=10_000)
             expect(page.locator("#basket tbody tr")).to_have_count(3)
             expect(page.locator("#log")).to_contain_text("not-a-code")
             # an expired app code: its own words

@@ -89,11 +89,11 @@ def test_an_existing_world_readable_ledger_file_is_tightened_to_0600(tmp_path: P
 
 def test_the_mask_keeps_only_the_last_4_digits_of_a_card_in_any_path() -> None:
     assert mask(f'127.0.0.1:5 - "GET /v1/customers/{CARD_A} HTTP/1.1" 200') == (
-        '127.0.0.1:5 - "GET /v1/customers/*********3458 HTTP/1.1" 200')
+        '127.0.0.1:5 - "GET /v1/customers/****3458 HTTP/1.1" 200')
     assert mask("/v1/customers/12345678") == "/v1/customers/****5678"  # not even a card
     assert mask(f"/v1/ledger/cards/{CARD_A}/statement") == (
-        "/v1/ledger/cards/*********3458/statement")
-    assert mask(f"card {CARD_A} in a sentence") == "card *********3458 in a sentence"
+        "/v1/ledger/cards/****3458/statement")
+    assert mask(f"card {CARD_A} in a sentence") == "card ****3458 in a sentence"
 
 
 def test_the_filter_masks_arguments_and_tracebacks_of_a_record() -> None:
@@ -104,7 +104,7 @@ def test_the_filter_masks_arguments_and_tracebacks_of_a_record() -> None:
                                    (CARD_A, 5), sys.exc_info())
     assert MaskFilter().filter(record)
     text = logging.Formatter().format(record)
-    assert CARD_A not in text and "*********3458" in text and "at 5" in text
+    assert CARD_A not in text and "****3458" in text and "at 5" in text
 
 
 @pytest.fixture
@@ -134,6 +134,6 @@ def test_no_log_line_of_a_serving_ledger_holds_a_card_number(served: Serve,
                         headers=office).status_code == 200
         assert http.get(f"/v1/customers/{CARD_A[:-1]}0", headers=office).status_code == 400
     text = served.stop()
-    assert f"/v1/customers/*********3458" in text  # the access log line is there, masked
-    assert "token issued for card *********3458" in text
+    assert f"/v1/customers/****3458" in text  # the access log line is there, masked
+    assert "token issued for card ****3458" in text
     assert CARD_A not in text and CARD_A[:-1] not in text
