@@ -28,7 +28,7 @@ from drivers._barcode import BarcodeRules, interpret
 from drivers._device import Device, DeviceState, optional_import
 from drivers._errors import ScannerError
 from drivers._framing import Frame, Framer, Noise
-from drivers._scan_event import ScanEvent, ScanRejected
+from drivers._scan_event import ScanEvent, ScanKind, ScanRejected
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +181,13 @@ class Scanner(Device):
                 self._drop(item.reason, repr(item.data[:64]))
                 continue
             result = interpret(item.text, item.received, self.config.rules)
+            if isinstance(result, ScanRejected) and result.reason == "bad_check_digit":
+                # till.md §1: the till refuses it as bad_check_digit *to the cashier*
+                # (a dropped scan looks like a scanner that did not beep right)
+                self.counters["bad_check_digit"] += 1
+                log.info("scanner: bad check digit, passed on for the till to refuse: %r",
+                         result.payload[:64])
+                result = ScanEvent(result.payload, ScanKind.TEXT, item.received, result.symbology)
             if isinstance(result, ScanRejected):
                 self._drop(result.reason, repr(result.payload[:64]))
                 continue

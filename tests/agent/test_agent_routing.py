@@ -229,3 +229,20 @@ def test_the_pty_scanner_sells_a_weighed_label_refuses_the_bare_code_and_takes_a
     assert [e["reason"] for e in refused] == ["needs_weight"]
     assert [(e["reason"], e["code"]) for e in seen if e["type"] == "scan_refused"] == [("needs_weight", APPLES)]
     agent.events.unsubscribe(events)
+
+
+def test_a_bad_check_digit_read_by_the_pty_scanner_is_refused_to_the_cashier(scanner_agent) -> None:
+    """till.md §1: refused as bad_check_digit before any look-up, and *shown*, not dropped."""
+    agent, scanner = scanner_agent
+    till = agent.till
+    events = agent.events.subscribe()
+    scanner.scan(bad_check(LABEL_455G))
+    scanner.scan(LABEL_455G)
+    pump(agent, lambda: till.current() is not None and till.current().lines, "the good label")
+    assert till.current().lines == [{"sku": APPLES, "qty": "0.455"}]  # the bad one added nothing
+    seen = []
+    while not events.empty():
+        seen.append(events.get_nowait())
+    agent.events.unsubscribe(events)
+    assert [(e["reason"], e["code"]) for e in seen if e["type"] == "scan_refused"] == \
+        [("bad_check_digit", bad_check(LABEL_455G))]

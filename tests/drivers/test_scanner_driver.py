@@ -101,15 +101,17 @@ def test_noise_is_dropped_counted_and_the_next_scan_reads(twin: ScannerTwin, cap
         twin.noise(12, seed=3)
         twin.write(b"x" * 100 + b"\r")
         twin.write(b"\xff\xfe\r")
-        twin.scan("4607000000015")  # bad check digit
+        twin.scan("4607000000015")  # bad check digit: passed on, for the till to refuse
         twin.scan(EAN)
+        bad = _get(sc)
+        assert (bad.payload, bad.kind) == ("4607000000015", ScanKind.TEXT)
         assert _get(sc).payload == EAN
         assert sc.counters["dropped.non_printable"] == 1
         assert sc.counters["dropped.overlong"] == 1
         assert sc.counters["dropped.not_utf8"] == 1
-        assert sc.counters["dropped.bad_check_digit"] == 1
-        assert sc.health().counters["scans"] == 1
-        assert "dropped bad_check_digit" in caplog.text
+        assert sc.counters["bad_check_digit"] == 1
+        assert "dropped.bad_check_digit" not in sc.counters
+        assert sc.health().counters["scans"] == 2
 
 
 def test_unplug_and_replug_under_a_new_name_without_restart(twin: ScannerTwin) -> None:
