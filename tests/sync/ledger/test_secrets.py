@@ -8,9 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,43 +18,10 @@ import pytest
 from sync.ledger import Ledger, add_key
 from sync.ledger._logs import MaskFilter, mask
 
-from .helpers import BUNDLE_TEXT, CARD_A, MEMBERS_CSV, ROOT
-from .test_server import free_port
+from .helpers import BUNDLE_TEXT, CARD_A, MEMBERS_CSV
+from .test_server import Server
 
 pytestmark = pytest.mark.timeout(180)
-
-
-class Serve:
-    """``kopilka ledger serve`` in a subprocess, its whole output in ``log``."""
-
-    def __init__(self, db_url: str, log: Path, *args: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        self._out = log.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from sync.ledger._cli import ledger; ledger()", "serve",
-             "--db", db_url, "--port", str(self.port), *args],
-            cwd=ROOT, stdout=self._out, stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)})
-        deadline = time.monotonic() + 30
-        while True:
-            assert self.proc.poll() is None, log.read_text()
-            try:
-                if httpx.get(self.url + "/v1/time", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "ledger did not start"
-            time.sleep(0.05)  # polling a condition with a deadline
-
-    def stop(self) -> str:
-        """Stop (SIGTERM, as systemd does) and return everything it logged."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        self.proc.wait(timeout=30)
-        self._out.close()
-        return self.log.read_text(encoding="utf-8", errors="replace")
 
 
 def modes(directory: Path) -> dict[str, int]:
@@ -108,12 +73,12 @@ def test_the_filter_masks_arguments_and_tracebacks_of_a_record() -> None:
 
 
 @pytest.fixture
-def served(db_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Serve]:
+def served(db_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Server]:
     led = Ledger(db_url)
     led.import_bundle(BUNDLE_TEXT)
     led.import_members(MEMBERS_CSV)
     led.close()
-    server = Serve(db_url, tmp_path / "serve.log", "--log-level", request.param)
+    server = Server(db_url, tmp_path / "serve.log", "--log-level", request.param)
     try:
         yield server
     finally:
@@ -121,7 +86,7 @@ def served(db_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Itera
 
 
 @pytest.mark.parametrize("served", ["debug", "info"], indirect=True)
-def test_no_log_line_of_a_serving_ledger_holds_a_card_number(served: Serve,
+def test_no_log_line_of_a_serving_ledger_holds_a_card_number(served: Server,
                                                              db_url: str) -> None:
     led = Ledger(db_url)
     app = {"Authorization": f"Bearer {add_key(led, 'app', 'app')}"}

@@ -39,13 +39,14 @@ def free_port() -> int:
 class Server:
     """``kopilka ledger serve`` in a subprocess."""
 
-    def __init__(self, db_url: str, log: Path) -> None:
+    def __init__(self, db_url: str, log: Path, *args: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log
         self.log = log.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-c", "from sync.ledger._cli import ledger; ledger()", "serve",
-             "--db", db_url, "--port", str(self.port)],
+             "--db", db_url, "--port", str(self.port), *args],
             cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONPATH": str(ROOT)})
         deadline = time.monotonic() + 30
@@ -64,6 +65,14 @@ class Server:
             self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=10)
         self.log.close()
+
+    def stop(self) -> str:
+        """Stop (SIGTERM, as systemd does) and return everything it logged."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        self.proc.wait(timeout=30)
+        self.log.close()
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
 
 
 class ClaimWatch:
