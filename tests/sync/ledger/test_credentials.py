@@ -20,7 +20,7 @@ from sync.ledger._cli import ledger as ledger_group
 
 from .credentials import app_headers
 from .helpers import BUNDLE_TEXT, CARD_A, MEMBERS_CSV, ASGIClient
-from .test_secrets import Serve
+from .test_server import Server
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -114,7 +114,7 @@ def test_two_servers_on_one_database_issue_tokens_and_see_a_revocation_at_once(
     led.close()
     key = run("app-key", "add", "--db", db_url, "--name", "phone").strip()
     headers = {"Authorization": f"Bearer {key}"}
-    servers = [Serve(db_url, tmp_path / f"serve{i}.log") for i in range(2)]
+    servers = [Server(db_url, tmp_path / f"serve{i}.log") for i in range(2)]
     try:
         def token(i: int) -> httpx.Response:
             return httpx.post(servers[i % 2].url + "/v1/tokens", json={"card": CARD_A},
