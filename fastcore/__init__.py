@@ -5,22 +5,40 @@ the §7 object. The compiled Cython engine is used unless ``KOPILKA_PURE=1``
 asks for the pure-Python twin; both are importable explicitly as
 ``fastcore.reference.Engine`` and ``fastcore.compiled.Engine``.
 
+It is also the one home of the small domain rules every package shares:
+EAN-13 check digits (``ean13_check_digit``, ``ean13_valid``), how a card
+number is shown (``mask_card``), money and quantity text (``money_text``,
+``parse_qty_milli``/``qty_milli``/``qty_text``), instants
+(``parse_instant``, ``epoch_seconds``), ``is_int``, base64url and the
+token's JWS envelope (``b64url_*``, ``jws_sign``, ``jws_signature_ok``)
+and bundle deltas (``apply_delta``).
+
 Pure: no I/O, no clock, no globals beyond constants.
 """
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from ._bundle import MAX_INT, Bundle, Program, load_bundle
-from ._errors import BasketError, BundleError, KopilkaError, ReturnError
+from ._codes import ean13_check_digit, ean13_valid
+from ._delta import KEYED_SECTIONS, WHOLE_SECTIONS, apply_delta
+from ._errors import BasketError, BundleError, DeltaError, KopilkaError, ReturnError
+from ._instants import epoch_seconds, parse_instant
 from ._json import dumps, loads
+from ._jws import b64url_decode, b64url_encode, jws_sign, jws_signature_ok
+from ._mask import mask_card
+from ._money import money_text
+from ._quantity import parse_qty_milli, qty_milli, qty_text
 from ._result import Result
 from ._returns import LineReturn, return_lines, return_totals
-from ._values import allocate, rhu
+from ._values import allocate, is_int, rhu
 
 ENGINE_VERSION = "kopilka-fastcore/1"
 
-if os.environ.get("KOPILKA_PURE") == "1":
+if TYPE_CHECKING:  # both twins have one API: the compiled engine's stub (_engine.pyi)
+    from .compiled import Engine
+elif os.environ.get("KOPILKA_PURE") == "1":
     from .reference import Engine
 else:
     try:
@@ -35,18 +53,36 @@ __all__ = [
     "BasketError",
     "Bundle",
     "BundleError",
+    "DeltaError",
     "ENGINE_VERSION",
     "Engine",
+    "KEYED_SECTIONS",
     "KopilkaError",
     "LineReturn",
     "MAX_INT",
     "Program",
     "Result",
     "ReturnError",
+    "WHOLE_SECTIONS",
     "allocate",
+    "apply_delta",
+    "b64url_decode",
+    "b64url_encode",
     "dumps",
+    "ean13_check_digit",
+    "ean13_valid",
+    "epoch_seconds",
+    "is_int",
+    "jws_sign",
+    "jws_signature_ok",
     "load_bundle",
     "loads",
+    "mask_card",
+    "money_text",
+    "parse_instant",
+    "parse_qty_milli",
+    "qty_milli",
+    "qty_text",
     "return_lines",
     "return_totals",
     "rhu",

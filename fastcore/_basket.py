@@ -11,7 +11,9 @@ from typing import Any
 
 from ._bundle import Bundle, Item, Store, Tier
 from ._errors import BasketError
-from ._values import is_int, parse_date, parse_instant, parse_milli
+from ._instants import parse_instant
+from ._quantity import parse_qty_milli
+from ._values import is_int, parse_date
 
 MAX = "max"
 
@@ -126,7 +128,7 @@ def read_lines(raw: Any, catalog: Any) -> tuple[Line, ...]:
         if item is None:
             raise BasketError(f"lines[{i}].sku", f"unknown sku {sku!r}")
         qty = line.get("qty")
-        milli = parse_milli(qty)
+        milli = parse_qty_milli(qty)
         if milli is None or milli == 0:
             raise BasketError(f"lines[{i}].qty", f"quantity must be > 0 with at most 3 decimals, not {qty!r}")
         if item.unit == "pcs" and milli % 1000:

@@ -6,6 +6,7 @@ here, once per bundle version, so that neither engine validates per basket.
 """
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Mapping
@@ -13,7 +14,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ._errors import BundleError
 from ._json import loads
-from ._values import is_int, parse_hhmm, parse_instant, parse_milli
+from ._instants import parse_instant
+from ._quantity import parse_qty_milli
+from ._values import is_int, parse_hhmm
 
 LINE_KINDS = ("percent", "amount_off", "fixed_price", "n_for_m")
 BASKET_KINDS = ("basket_percent", "basket_amount")
@@ -173,7 +176,7 @@ class _Reader:
             raise BundleError(self.at(key), f"must be >= {minimum}, not {v}")
         return v
 
-    def bool(self, key: str, default: bool = False) -> bool:
+    def bool(self, key: builtins.str, default: builtins.bool = False) -> builtins.bool:
         v = self.obj.get(key)
         if v is None:
             return default
@@ -181,7 +184,7 @@ class _Reader:
             raise BundleError(self.at(key), f"must be true or false, not {v!r}")
         return v
 
-    def str(self, key: str, *, required: bool = False) -> str | None:
+    def str(self, key: builtins.str, *, required: builtins.bool = False) -> builtins.str | None:
         v = self.obj.get(key)
         if v is None:
             if required:
@@ -191,7 +194,7 @@ class _Reader:
             raise BundleError(self.at(key), f"must be a string, not {v!r}")
         return v
 
-    def strs(self, key: str) -> list[str]:
+    def strs(self, key: builtins.str) -> builtins.list[builtins.str]:
         v = self.obj.get(key)
         if v is None:
             return []
@@ -199,7 +202,7 @@ class _Reader:
             raise BundleError(self.at(key), "must be a list of strings")
         return v
 
-    def list(self, key: str) -> list[Any]:
+    def list(self, key: builtins.str) -> builtins.list[Any]:
         v = self.obj.get(key)
         if v is None:
             return []
@@ -451,7 +454,7 @@ def _promotion(raw: Any, path: str) -> Promotion:
     elif per is not None and not isinstance(per, str):
         raise BundleError(r.at("per"), "must be a string")
     min_qty = r.get("min_qty")
-    min_qty_milli = 0 if min_qty is None else parse_milli(min_qty)
+    min_qty_milli = 0 if min_qty is None else parse_qty_milli(min_qty)
     if min_qty_milli is None:
         raise BundleError(r.at("min_qty"), f"bad quantity {min_qty!r} (promotion {pid})")
     when = _Reader(r.get("when"), r.at("when"))

@@ -3,11 +3,26 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ._errors import KopilkaError
 from ._json import dumps, loads
+
+if TYPE_CHECKING:
+    from . import compiled, reference
+
+
+def _engine_class(name: str) -> type[reference.Engine] | type[compiled.Engine]:
+    """The engine ``--engine`` names; the compiled one is imported only when asked for."""
+    if name == "reference":
+        from .reference import Engine as Reference
+
+        return Reference
+    from .compiled import Engine as Compiled
+
+    return Compiled
 
 
 def _read_json(path: str, what: str) -> object:
@@ -32,13 +47,10 @@ def price(bundle_path: str, engine: str, indent: int | None, basket_path: str) -
     Example: kopilka price --bundle examples/bundle.json examples/basket.json
     """
     try:
-        if engine == "reference":
-            from .reference import Engine
-        else:
-            from .compiled import Engine
+        engine_class = _engine_class(engine)
         bundle = _read_json(bundle_path, "bundle")
         basket = _read_json(basket_path, "basket")
-        result = Engine(bundle).price(basket)  # type: ignore[arg-type]
+        result = engine_class(bundle).price(basket)  # type: ignore[arg-type]
     except (KopilkaError, click.ClickException) as exc:
         message = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
         click.echo(f"error: {message}", err=True)

@@ -147,7 +147,9 @@ def compile_bundle(bundle: Bundle) -> Compiled:
     item_rows: list[list[int]] = []
     category_keys: dict[str | None, list[int]] = {}  # a chain has ~1,000 categories, not 100,000
     brand_keys: dict[str, int] = {}
-    price, min_price, flags = [], [], []
+    price: list[int] = []
+    min_price: list[int] = []
+    flags: list[int] = []
     for sku, item in bundle.catalog.items():
         c.sku_index[sku] = len(price)
         price.append(item.price)
@@ -169,7 +171,7 @@ def compile_bundle(bundle: Bundle) -> Compiled:
         item_rows.append(row)
     c.prefix_index = {name: k for (kind, name), k in keys.items() if kind == "c"}
     # skus named by promotions get a key too
-    named = set()
+    named: set[str] = set()
     for p in bundle.promotions:
         named |= p.targets.skus | p.exclude.skus
     for sku in sorted(named):
@@ -238,9 +240,9 @@ def compile_bundle(bundle: Bundle) -> Compiled:
             elif p.personal:
                 c.global_personal.append(rank)
             elif p.tiers:
-                for t in tiers[-1]:
-                    if t >= 0:  # a tier the bundle does not know opens nothing
-                        by_tier.setdefault(t, []).append(rank)
+                for tier in tiers[-1]:
+                    if tier >= 0:  # a tier the bundle does not know opens nothing
+                        by_tier.setdefault(tier, []).append(rank)
             else:
                 c.global_open.append(rank)
         else:

@@ -27,7 +27,9 @@ from ._bundle import load_bundle
 from ._compile import LIMIT, compile_bundle, epoch_us
 from ._errors import BasketError
 from ._result import Result
-from ._values import _gc_paused, milli_text, parse_instant, parse_milli
+from ._instants import parse_instant
+from ._quantity import parse_qty_milli, qty_text
+from ._values import _gc_paused
 
 DEF NO_DISCOUNT = 1
 DEF NO_ACCRUAL = 2
@@ -730,7 +732,7 @@ cdef class Engine:
             if small > 0:
                 q = small
             else:
-                milli = parse_milli(qty)
+                milli = parse_qty_milli(qty)
                 if milli is None or milli == 0:
                     raise BasketError(f"lines[{i}].qty", f"quantity must be > 0 with at most 3 decimals, not {qty!r}")
                 if milli >= LIMIT:
@@ -1377,7 +1379,7 @@ cdef class _Priced:
             if q < 1000000:
                 qty = _QTY_CACHE[q // 1000] if q % 1000 == 0 else _QTY_CACHE[q // 1000] + _FRAC_CACHE[q % 1000]
             else:
-                qty = milli_text(q)
+                qty = qty_text(q)
             promos = [None] * (ptr[l + 1] - ptr[l])
             for j in range(ptr[l], ptr[l + 1]):
                 promos[j - ptr[l]] = ids[data[j]]

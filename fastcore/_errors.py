@@ -7,6 +7,7 @@ third-party errors are translated once, at the boundary, with
     KopilkaError
      ├── BundleError      a bundle violates spec/pricing.md §2–3 (field)
      ├── BasketError      a basket violates spec/pricing.md §2 (field)
+     ├── DeltaError       a bundle delta does not fit the bundle it extends, sync.md (field)
      └── ReturnError      a return does not fit its sale, spec/pricing.md §8 (field, reason)
 
 Other packages (``sync``, ``drivers``, ``agent``) add their own branches
@@ -34,6 +35,10 @@ class BundleError(_FieldError):
 
 class BasketError(_FieldError):
     """The basket is invalid; ``field`` names the offending key or line."""
+
+
+class DeltaError(_FieldError):
+    """A bundle delta does not fit the held bundle; ``field`` names the part of ``changes``."""
 
 
 class ReturnError(_FieldError):

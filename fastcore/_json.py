@@ -14,7 +14,7 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
-def loads(text: str | bytes) -> Any:
+def loads(text: str | bytes | bytearray) -> Any:
     """Parse JSON reading every fractional number as an exact ``Decimal``."""
     return json.loads(text, parse_float=Decimal, parse_constant=_no_constant)
 

@@ -36,15 +36,18 @@ class Result:
 
     @property
     def lines(self) -> list[dict[str, Any]]:
-        return self.to_json()["lines"]
+        lines: list[dict[str, Any]] = self.to_json()["lines"]
+        return lines
 
     @property
     def totals(self) -> dict[str, int]:
-        return self.to_json()["totals"]
+        totals: dict[str, int] = self.to_json()["totals"]
+        return totals
 
     @property
     def redeem(self) -> dict[str, Any]:
-        return self.to_json()["redeem"]
+        redeem: dict[str, Any] = self.to_json()["redeem"]
+        return redeem
 
     @property
     def paid(self) -> int:

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from ._errors import ReturnError
-from ._values import INF, allocate, is_int, milli_text, parse_milli, rhu
+from ._quantity import parse_qty_milli, qty_text
+from ._values import INF, allocate, is_int, rhu
 
 #: the four per-line figures of a return, in the order of ``LineReturn``
 FIGURES = ("refund", "redeemed_refund", "points_refunded", "points_reversed")
@@ -47,7 +48,7 @@ class LineReturn:
     @property
     def qty(self) -> str:
         """The returned quantity as decimal text (``"0.25"``, ``"2"``)."""
-        return milli_text(self.qty_milli)
+        return qty_text(self.qty_milli)
 
     def to_json(self) -> dict[str, Any]:
         return {"line": self.line, "qty": self.qty, "refund": self.refund,
@@ -78,7 +79,7 @@ def _sale_lines(result: Any) -> tuple[list[Mapping[str, Any]], int]:
 
 def sold_milli(line: Mapping[str, Any], index: int) -> int:
     """A sale line's quantity in thousandths (its §7 ``qty`` text)."""
-    milli = parse_milli(line.get("qty"))
+    milli = parse_qty_milli(line.get("qty"))
     if milli is None or milli <= 0:
         raise ReturnError(f"sale.lines[{index}].qty", f"not a quantity: {line.get('qty')!r}",
                           reason="bad_sale")
@@ -87,7 +88,7 @@ def sold_milli(line: Mapping[str, Any], index: int) -> int:
 
 def return_qty(value: Any, unit: str, field: str) -> int:
     """A returned quantity in thousandths, by the rules of §2 for ``unit``."""
-    milli = parse_milli(value)
+    milli = parse_qty_milli(value)
     if milli is None or milli == 0:
         raise ReturnError(field, f"quantity must be > 0 with at most 3 decimals, not {value!r}",
                           reason="bad_qty")
@@ -125,7 +126,7 @@ def return_lines(result: Any, units: Sequence[str], items: Sequence[tuple[int, A
         done = before.get(index, 0)
         milli = sold - done if qty is None else return_qty(qty, units[index], f"items[{k}].qty")
         if milli <= 0 or done + milli > sold:
-            left = milli_text(max(0, sold - done))
+            left = qty_text(max(0, sold - done))
             raise ReturnError(f"items[{k}].qty", f"only {left} left to return on line {index}",
                               reason="too_much")
         wanted.append((index, milli, sold))
@@ -136,16 +137,12 @@ def return_lines(result: Any, units: Sequence[str], items: Sequence[tuple[int, A
         line = lines[index]
         prev = before.get(index, 0)
         now = prev + milli
-
-        def delta(total: int) -> int:
-            return _share(total, now, sold) - _share(total, prev, sold)
-
         out.append(LineReturn(
             line=index, qty_milli=milli,
-            refund=delta(_figure(line, "paid", index)),
-            redeemed_refund=delta(_figure(line, "redeemed", index)),
-            points_refunded=delta(per_line_points[index]),
-            points_reversed=delta(_figure(line, "points", index)),
+            refund=_step(_figure(line, "paid", index), prev, now, sold),
+            redeemed_refund=_step(_figure(line, "redeemed", index), prev, now, sold),
+            points_refunded=_step(per_line_points[index], prev, now, sold),
+            points_reversed=_step(_figure(line, "points", index), prev, now, sold),
             returned_milli=now,
         ))
     return out
@@ -158,3 +155,8 @@ def return_totals(lines: Sequence[LineReturn]) -> dict[str, int]:
 
 def _share(total: int, returned: int, sold: int) -> int:
     return total if returned >= sold else rhu(total * returned, sold)
+
+
+def _step(total: int, prev: int, now: int, sold: int) -> int:
+    """This return's part of ``total``: the share at ``now`` returned minus the share at ``prev``."""
+    return _share(total, now, sold) - _share(total, prev, sold)

@@ -8,18 +8,12 @@ from __future__ import annotations
 import gc
 import re
 from contextlib import contextmanager
-from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
-from typing import Any, Iterator, Sequence
+from datetime import date
+from typing import Any, Iterator, Sequence, TypeGuard
 
 INF = -1  # a cap of -1 means "no cap" in allocate()
 
-_QTY_TEXT = re.compile(r"[0-9]+(\.[0-9]+)?\Z")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
-_INSTANT = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
-    r"([Zz]|[+-][0-9]{2}:[0-9]{2})\Z"
-)
 _HHMM = re.compile(r"([0-9]{2}):([0-9]{2})\Z")
 
 
@@ -63,43 +57,9 @@ def allocate(total: int, weights: Sequence[int], caps: Sequence[int]) -> list[in
     return out
 
 
-def is_int(value: Any) -> bool:
-    """A JSON integer: an int that is not a bool."""
+def is_int(value: Any) -> TypeGuard[int]:
+    """A JSON integer: an int that is not a bool (``True`` is an int to Python, not to JSON)."""
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def parse_milli(value: Any) -> int | None:
-    """Read a quantity as thousandths, exactly; ``None`` when it is not valid.
-
-    Accepts a JSON integer, an exact ``Decimal`` or a decimal string
-    ``[0-9]+(\\.[0-9]+)?`` whose value has at most three decimals. Floats are
-    refused: their value is not the text the till sent.
-    """
-    if is_int(value):
-        return value * 1000 if value >= 0 else None
-    if isinstance(value, str):
-        if not _QTY_TEXT.match(value):
-            return None
-        value = Decimal(value)
-    if isinstance(value, Decimal):
-        if not value.is_finite() or value < 0:
-            return None
-        try:
-            milli = value * 1000
-            if milli != milli.to_integral_value():
-                return None
-            return int(milli)
-        except InvalidOperation:
-            return None
-    return None
-
-
-def milli_text(milli: int) -> str:
-    """A quantity in thousandths as a decimal string without trailing zeros."""
-    whole, frac = divmod(milli, 1000)
-    if not frac:
-        return str(whole)
-    return f"{whole}.{frac:03d}".rstrip("0")
 
 
 def parse_date(value: Any) -> date | None:
@@ -110,25 +70,6 @@ def parse_date(value: Any) -> date | None:
         return date.fromisoformat(value)
     except ValueError:
         return None
-
-
-def parse_instant(value: Any, *, strict: bool = True) -> datetime | None:
-    """An instant with a required offset, or ``None`` when malformed.
-
-    ``strict`` asks for RFC 3339 (bundles); a basket's ``at`` may be any
-    ISO-8601 form that carries an offset.
-    """
-    if not isinstance(value, str):
-        return None
-    if strict and not _INSTANT.match(value):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        return None
-    return parsed
 
 
 def parse_hhmm(value: Any, *, allow_24: bool) -> int | None:

@@ -15,7 +15,8 @@ from typing import Any, Iterable
 from ._basket import MAX, Basket, read_basket
 from ._bundle import Bundle, Item, Promotion, load_bundle
 from ._result import Result
-from ._values import INF, _gc_paused, allocate, category_matches, milli_text, rhu
+from ._quantity import qty_text
+from ._values import INF, _gc_paused, allocate, category_matches, rhu
 
 ENGINE_NAME = "reference"
 
@@ -155,7 +156,7 @@ class _Pricing:
             else:
                 total = p.value
             shares = allocate(total, [ln.current for ln in touched], [ln.room for ln in touched])
-            return list(zip(touched, shares))
+            return list(zip(touched, shares, strict=True))
         if p.kind == "n_for_m":
             free = self._free_units(p, touched)
         out = []
@@ -235,7 +236,7 @@ class _Pricing:
         requested = self.b.redeem
         points = max_points if requested == MAX else min(int(requested), max_points)
         shares = allocate(points * program.point_value, [ln.current for ln in eligible_lines], rooms)
-        for ln, s in zip(eligible_lines, shares):
+        for ln, s in zip(eligible_lines, shares, strict=True):
             ln.redeemed = s
         if requested != MAX and points == requested:
             limited_by = "none"
@@ -289,7 +290,7 @@ class _Pricing:
                 (ln.base * c.tier.rate_bp * mult * 1000) // (10000 * 100 * program.point_value)
             )
         base_points = sum(acc_milli) // 1000
-        for ln, share in zip(self.lines, allocate(base_points, acc_milli, [INF] * len(acc_milli))):
+        for ln, share in zip(self.lines, allocate(base_points, acc_milli, [INF] * len(acc_milli)), strict=True):
             ln.points += share
 
         promo_points = 0
@@ -322,7 +323,7 @@ class _Pricing:
         weights = [ln.base for ln in touched]
         if not any(weights):
             weights = [1] * len(touched)
-        return list(zip(touched, allocate(p.value, weights, [INF] * len(touched))))
+        return list(zip(touched, allocate(p.value, weights, [INF] * len(touched)), strict=True))
 
     # -- §7 result ----------------------------------------------------------------------
 
@@ -334,7 +335,7 @@ class _Pricing:
         lines = [
             {
                 "sku": ln.item.sku,
-                "qty": milli_text(ln.q),
+                "qty": qty_text(ln.q),
                 "amount": ln.amount,
                 "discount": ln.discount,
                 "redeemed": ln.redeemed,

@@ -1,0 +1,32 @@
+"""How a card number is shown: ``****`` and its last four digits, nothing else."""
+from __future__ import annotations
+
+import pytest
+
+from fastcore import mask_card
+
+
+def test_a_card_number_keeps_only_its_last_four_digits() -> None:
+    assert mask_card("2900000123458") == "****3458"
+
+
+def test_the_length_is_not_shown_either() -> None:
+    assert mask_card("12345678") == mask_card("1234567895678") == "****5678"
+
+
+@pytest.mark.parametrize("short", ["", "1", "12", "123", "1234", "12345", "1234567"])
+def test_fewer_than_8_digits_show_nothing(short: str) -> None:
+    assert mask_card(short) == "****"
+
+
+def test_none_shows_nothing() -> None:
+    assert mask_card(None) == "****"
+
+
+def test_spaces_and_other_characters_are_dropped_before_masking() -> None:
+    assert mask_card("7001 2345 6789 1234") == "****1234"
+    assert mask_card("card:2900000123458/") == "****3458"
+
+
+def test_only_ascii_digits_count() -> None:
+    assert mask_card("٢٩٠٠٠٠٠١٢٣٤٥٨") == "****"  # Arabic-Indic digits are not a card number
