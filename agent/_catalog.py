@@ -11,7 +11,6 @@ the engine; catalog items are then read from the engine's validated
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Mapping
@@ -20,8 +19,6 @@ from zoneinfo import ZoneInfo
 import fastcore
 
 from ._token import KeySet
-
-_QTY = re.compile(r"[0-9]+(\.[0-9]{1,3})?")
 
 
 class ItemView(Mapping[str, Mapping[str, Any]]):
@@ -108,23 +105,11 @@ def normalize_qty(qty: Any, unit: str) -> str:
     """A quantity as the decimal string a basket carries; ValueError if bad."""
     if isinstance(qty, bool) or not isinstance(qty, (int, str)):
         raise ValueError("qty must be an integer or a decimal string")
-    text = str(qty)
-    if not _QTY.fullmatch(text):
+    milli = fastcore.parse_qty_milli(qty)
+    if milli is None:
         raise ValueError("qty must look like 2 or 0.455 (at most 3 decimals)")
-    whole, _, frac = text.partition(".")
-    milli = int(whole) * 1000 + int((frac + "000")[:3])
     if milli <= 0:
         raise ValueError("qty must be above 0")
     if unit == "pcs" and milli % 1000:
         raise ValueError("a piece item takes a whole quantity")
-    return milli_to_text(milli)
-
-
-def qty_milli(text: str) -> int:
-    whole, _, frac = str(text).partition(".")
-    return int(whole) * 1000 + int((frac + "000")[:3])
-
-
-def milli_to_text(milli: int) -> str:
-    whole, frac = divmod(milli, 1000)
-    return str(whole) if not frac else f"{whole}.{frac:03d}".rstrip("0")
+    return fastcore.qty_text(milli)

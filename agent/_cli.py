@@ -11,8 +11,10 @@ from pathlib import Path
 
 import click
 
+from fastcore import epoch_seconds, money_text
+
 from ._errors import TokenError
-from ._token import KeySet, parse_instant, verify
+from ._token import KeySet, verify
 
 
 @click.group()
@@ -42,7 +44,7 @@ def token_verify(keys_path: str, program: str | None, now_text: str | None, code
     except (OSError, ValueError) as exc:
         raise click.ClickException(f"cannot read key set {keys_path}: {exc}") from exc
     try:
-        now = parse_instant(now_text) if now_text else time.time()
+        now = epoch_seconds(now_text) if now_text else time.time()
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--now") from exc
     try:
@@ -142,7 +144,7 @@ def _clock_skew(cfg) -> str:  # type: ignore[no-untyped-def]
         t0 = time.time()
         resp = httpx.get(cfg.ledger_url + "/v1/time", timeout=1.0)
         t1 = time.time()
-        server = parse_instant(resp.json()["server_time"])
+        server = epoch_seconds(resp.json()["server_time"])
     except (httpx.HTTPError, ValueError, KeyError, TypeError):
         return "ledger unreachable"
     skew = float(server) - (t0 + t1) / 2
@@ -276,7 +278,7 @@ def queue(config_path: str, show_all: bool, limit: int) -> None:
         tot = txn.get("result", {}).get("totals", {})
         paid = tot.get("paid", -tot.get("refund", 0))
         why = f"  {reason}: {detail}" if reason else ""
-        click.echo(f"{seq:>5}  {txn['kind']:<6} {st:<9} {int(now - created):>7}s  {paid / 100:>9.2f}  {txn_id}{why}")
+        click.echo(f"{seq:>5}  {txn['kind']:<6} {st:<9} {int(now - created):>7}s  {money_text(paid):>9}  {txn_id}{why}")
 
 
 @click.group("sync")

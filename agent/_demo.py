@@ -25,9 +25,8 @@ import httpx
 
 from ._config import parse_config
 from ._daemon import Agent
-from drivers._receipt import money as rub
+from fastcore import mask_card, money_text as rub
 from ._runtime import ApiServer, Runtime
-from ._token import mask_card
 
 log = logging.getLogger(__name__)
 

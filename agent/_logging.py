@@ -13,7 +13,7 @@ import sys
 import time
 from typing import IO
 
-from drivers import mask_card
+from fastcore import mask_card
 
 _CARD = re.compile(r"(?<![0-9])[0-9]{9}([0-9]{4})(?![0-9])")
 _JWS = re.compile(r"[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*")

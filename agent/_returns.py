@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 
 import fastcore
 
-from ._catalog import qty_milli
 from ._errors import ReturnError
 from ._receipt import return_job
 
@@ -43,7 +42,7 @@ def returned_so_far(till: "Till", txn_id: str) -> dict[int, int]:
     done: dict[int, int] = {}
     for (body,) in rows:
         for item in json.loads(body)["returned"]:
-            done[item["line"]] = done.get(item["line"], 0) + qty_milli(item["qty"])
+            done[item["line"]] = done.get(item["line"], 0) + fastcore.qty_milli(item["qty"])
     return done
 
 
@@ -63,7 +62,7 @@ def compute_return(sale: dict[str, Any], units: list[str | None], items: Any,
     """The figures of returning ``items`` of ``sale``; raises ``ReturnError``."""
     wanted = _items(items)
     for k, (index, _qty) in enumerate(wanted):
-        if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(units) \
+        if fastcore.is_int(index) and 0 <= index < len(units) \
                 and units[index] is None:
             raise ReturnError("unknown_unit", f"items[{k}].line: the unit of line {index} is not known "
                               "(sale from before this till kept units, priced with another bundle)")

@@ -121,7 +121,7 @@ class Session:
 
     def public(self) -> dict[str, Any]:
         """What the POS and the cashier screen see (card numbers masked)."""
-        from ._token import mask_card
+        from fastcore import mask_card
 
         doc = self.to_json()
         if self.customer is not None:

@@ -22,14 +22,13 @@ from sync._outbox import Outbox
 from sync._tilldb import TillDb
 
 from . import _store
-from ._catalog import Catalog, milli_to_text, normalize_qty, qty_milli
+from ._catalog import Catalog, normalize_qty
 from ._errors import SessionError, TokenError
 from ._events import EventBus
 from ._ports import InsufficientBalance, LedgerPort, LedgerUnavailable, OfflineLedger, NoPrinter, PrinterFailed, PrinterPort
 from ._receipt import copy_job, sale_job, sold_facts
 from ._session import Session, SessionState
-from ._token import (NOT_BEFORE_SKEW_S, Card, Token, _strip_line_ending, ean13_check_ok, mask_card, message_for,
-                     offline_redeemable, verify)
+from ._token import NOT_BEFORE_SKEW_S, Card, Token, _strip_line_ending, message_for, offline_redeemable, verify
 
 log = logging.getLogger(__name__)
 
@@ -237,15 +236,15 @@ class Till:
             text = normalize_qty(qty, unit)
         except ValueError as exc:
             raise SessionError("bad_qty", str(exc)) from exc
-        self._ceiling(sku, qty_milli(text))
+        self._ceiling(sku, fastcore.qty_milli(text))
         return text
 
     def _ceiling(self, sku: str, milli: int) -> None:
         unit = self.catalog.unit(sku)
         top = self.catalog.max_qty_milli.get(unit, self.catalog.max_qty_milli["pcs"])
         if milli > top:
-            raise SessionError("qty_too_large", f"at most {milli_to_text(top)} {unit} on one line; "
-                               f"{milli_to_text(milli)} is more than the till takes (program.max_line_qty)")
+            raise SessionError("qty_too_large", f"at most {fastcore.qty_text(top)} {unit} on one line; "
+                               f"{fastcore.qty_text(milli)} is more than the till takes (program.max_line_qty)")
 
     def add_line(self, sid: str, sku: str, qty: Any = 1) -> Session:
         if sku not in self.catalog.items:
@@ -255,9 +254,9 @@ class Till:
         def change(s: Session) -> None:
             for ln in s.lines:
                 if ln["sku"] == sku and self.catalog.unit(sku) == "pcs":
-                    merged = qty_milli(ln["qty"]) + qty_milli(text)
+                    merged = fastcore.qty_milli(ln["qty"]) + fastcore.qty_milli(text)
                     self._ceiling(sku, merged)
-                    ln["qty"] = milli_to_text(merged)
+                    ln["qty"] = fastcore.qty_text(merged)
                     return
             s.lines.append({"sku": sku, "qty": text})
 
@@ -286,7 +285,7 @@ class Till:
         if RECEIPT_ID.fullmatch(code):
             return Routed("receipt", code)
         thirteen = len(code) == 13 and code.isascii() and code.isdigit()
-        if thirteen and not ean13_check_ok(code):
+        if thirteen and not fastcore.ean13_valid(code):
             raise CodeRefused("bad_check_digit", "the check digit is wrong: scan again", code)
         if code in cat.items:
             if cat.unit(code) == "kg":
@@ -302,7 +301,7 @@ class Till:
             grams = int(code[7:12])
             if grams == 0:
                 raise CodeRefused("bad_weight", "the label shows no weight: weigh the item again", code)
-            return Routed("item", code, sku=sku, qty=milli_to_text(grams))
+            return Routed("item", code, sku=sku, qty=fastcore.qty_text(grams))
         if code in cat.coupons:
             return Routed("coupon", code)
         if (thirteen and code[:2] in cat.card_prefixes) or code.count(".") == 2:
@@ -352,7 +351,7 @@ class Till:
         if code.count(".") == 2:
             return "<token>"
         if len(code) == 13 and code[:2] in self.catalog.card_prefixes:
-            return mask_card(code)
+            return fastcore.mask_card(code)
         return code
 
     # ------------------------------------------------------------ coupons
@@ -430,7 +429,7 @@ class Till:
         try:
             return self.ledger.customer(card, self.hold_budget_s)
         except LedgerUnavailable as exc:
-            log.info("customer %s: ledger unavailable (%s), offline rules", mask_card(card), exc.reason)
+            log.info("customer %s: ledger unavailable (%s), offline rules", fastcore.mask_card(card), exc.reason)
             return None
 
     def identify(self, sid: str, code: str) -> Session:

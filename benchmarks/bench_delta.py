@@ -9,9 +9,9 @@ deleted. Measured, median of ``--repeat`` runs:
   canonical text; built once per version). The ledger runs it once, at
   ``kopilka ledger import``, and stores the step's delta (import time is
   printed too); a till one version behind is then served the stored text;
-- ``apply``: applying the changes to the held v1 dict — the ledger's
-  ``sync.ledger.apply_delta`` (shallow: untouched entries are shared) and,
-  for comparison, the till's ``sync.apply_delta``;
+- ``apply``: applying the changes to the held v1 dict with
+  ``fastcore.apply_delta``, the one rule of till and ledger (shallow:
+  untouched entries are shared);
 - ``serve``: the whole ``GET /v1/bundle?since=1`` answer text from a ledger
   database, cold (read both versions, index, diff) and warm (cached per
   version pair: what the rest of the fleet gets);
@@ -42,8 +42,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 import fastcore  # noqa: E402
 from _bundlegen import make_bundle  # noqa: E402
 
-from sync import apply_delta as till_apply_delta  # noqa: E402
-from sync.ledger import Ledger, apply_delta, compute_delta  # noqa: E402
+from fastcore import apply_delta  # noqa: E402
+from sync.ledger import Ledger, compute_delta  # noqa: E402
 from sync.ledger import _bundles  # noqa: E402
 
 
@@ -95,7 +95,6 @@ def main() -> None:
     index_ms = median_ms(lambda: _bundles.VersionIndex(v2), max(3, args.repeat // 3))
     compute = median_ms(lambda: _bundles.diff(idx1, idx2), args.repeat)
     apply = median_ms(lambda: apply_delta(v1, delta, 2), args.repeat)
-    till_apply = median_ms(lambda: till_apply_delta(v1, delta, 2), max(3, args.repeat // 3))
     full_text = json.dumps(v2, ensure_ascii=False)
     baseline = median_ms(lambda: json.loads(json.dumps(v2, ensure_ascii=False)), args.repeat)
     delta_wire = median_ms(lambda: json.loads(json.dumps(delta, ensure_ascii=False)), args.repeat)
@@ -119,8 +118,7 @@ def main() -> None:
           f"{len(full_text.encode()) / 1e6:.1f} MB)")
     print(f"index one version (once per version) median {index_ms:6.1f} ms")
     print(f"compute delta (ledger)        median {compute:8.1f} ms")
-    print(f"apply delta (ledger's apply_delta) median {apply:5.1f} ms")
-    print(f"apply delta (till's sync.apply_delta, deep copy) median {till_apply:.1f} ms")
+    print(f"apply delta (fastcore.apply_delta, as a till) median {apply:5.1f} ms")
     print(f"compute + apply               median {total:8.1f} ms   (diff not stored)")
     print(f"delta on the wire (dump+load) median {delta_wire:8.1f} ms")
     print(f"baseline: full bundle dump+load median {baseline:6.1f} ms   "

@@ -9,7 +9,7 @@ from drivers._errors import DeviceError, PrinterError, ScannerError
 from drivers._framing import Frame, Framer, Noise
 from drivers._printer import Printer, PrinterConfig, PrintJob, PrintOutcome
 from drivers._printer_status import PrinterCondition, PrinterStatus
-from drivers._receipt import SaleInfo, mask_card
+from drivers._receipt import SaleInfo
 from drivers._scan_event import ScanEvent, ScanKind, ScanRejected
 from drivers._scanner import Scanner, ScannerConfig
 
@@ -47,5 +47,4 @@ __all__ = [
     "WeightRules",
     "interpret",
     "make_decoder",
-    "mask_card",
 ]

@@ -350,6 +350,7 @@ class DecoderChain:
         out: dict[str, tuple[Step, ...]] = {}
         for backend in have:
             family = BACKENDS[backend][1]
+            other: tuple[str, ...]
             if family == "zxing-cpp":
                 other = ("pyzbar",) if "zbar" in families else ()
                 same = ("zxing",) if backend == "zxing-fixed" else ("zxing-fixed",)

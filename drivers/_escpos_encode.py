@@ -156,8 +156,9 @@ class Encoder:
             img = Image.new("1", (self.dots, sum(heights)), 1)
             draw = ImageDraw.Draw(img)
             y = 0
-            for ln, h in zip(pending, heights):
+            for ln, h in zip(pending, heights, strict=True):
                 size = 40 if ln.big else 20
+                font: ImageFont.FreeTypeFont | ImageFont.ImageFont
                 try:
                     font = ImageFont.truetype(_FONT_BOLD if ln.bold else _FONT, size)
                 except OSError:

@@ -11,7 +11,8 @@ returns, so the sale, the return and the copy can never drift apart.
   is there for a chain that wants it), at the printer's width: 48 columns
   on 80 mm paper, 32 on 58 mm.
 - The card number goes in whole and only its last 4 digits come out
-  (``mask_card``, the one home of that rule for receipts, the API and logs).
+  (``fastcore.mask_card``, the one rule for receipts, the API and logs);
+  money is ``fastcore.money_text``.
 - A line shows its discounts, the points it spent and the points it
   earned; the totals repeat them. A return names the original receipt, the
   refund, the points given back and the points taken back.
@@ -25,6 +26,8 @@ import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from fastcore import mask_card, money_text
 
 #: Words per language. Keys are stable; ``read_back`` matches on them.
 WORDS: dict[str, dict[str, str]] = {
@@ -102,25 +105,6 @@ class SaleInfo:
     lang: str = "ru"
 
 
-def money(kopecks: int) -> str:
-    """``12345`` → ``"123.45"``; integers only, never a float."""
-    sign = "-" if kopecks < 0 else ""
-    rub, kop = divmod(abs(int(kopecks)), 100)
-    return f"{sign}{rub}.{kop:02d}"
-
-
-def mask_card(card: str | None) -> str:
-    """A card number as receipts, the till's API, its screen and logs show it.
-
-    Only the last four digits survive, behind a fixed ``****`` (the length
-    is not shown either). A number of fewer than 8 digits is not a card
-    number: nothing of it is shown, so a short string is never printed
-    almost whole.
-    """
-    digits = "".join(c for c in str(card or "") if c.isascii() and c.isdigit())
-    return "****" + digits[-4:] if len(digits) >= 8 else "****"
-
-
 def _pair(left: str, right: str, columns: int) -> str:
     room = columns - len(right) - 1
     if len(left) > room:
@@ -162,7 +146,7 @@ def _qty(ln: Mapping[str, Any], sale: SaleInfo) -> str:
     w = _words(sale)
     unit = f" {w['kg']}" if sale.units.get(ln.get("sku", "")) == "kg" else ""
     price = sale.prices.get(ln.get("sku", ""))
-    return f"  {ln['qty']}{unit} x" + (f" {money(price)}" if price is not None else "")
+    return f"  {ln['qty']}{unit} x" + (f" {money_text(price)}" if price is not None else "")
 
 
 def _tail(sale: SaleInfo, columns: int, code: Literal["qr", "code128"], copy: bool) -> list[Block]:
@@ -190,27 +174,27 @@ def layout(
     for ln in result.get("lines", []):
         name = sale.names.get(ln["sku"], ln["sku"])
         out += [Line(t) for t in _wrap(name, columns)]
-        out.append(Line(_pair(_qty(ln, sale), money(ln["amount"]), columns)))
+        out.append(Line(_pair(_qty(ln, sale), money_text(ln["amount"]), columns)))
         if ln.get("discount"):
             label = f"  {w['discount']} {', '.join(ln.get('promos', []))}".rstrip()
-            out.append(Line(_pair(label, money(-ln["discount"]), columns)))
+            out.append(Line(_pair(label, money_text(-ln["discount"]), columns)))
         if ln.get("redeemed"):
             pts = ln.get("redeemed_points")
             label = f"  {w['spent']}" + (f" ({pts})" if pts is not None else "")
-            out.append(Line(_pair(label, money(-ln["redeemed"]), columns)))
+            out.append(Line(_pair(label, money_text(-ln["redeemed"]), columns)))
         if ln.get("points"):
             out.append(Line(_pair(f"  {w['earned']}", f"+{ln['points']}", columns)))
     totals = result.get("totals", {})
     out.append(Line("-" * columns))
-    out.append(Line(_pair(w["subtotal"], money(totals.get("amount", 0)), columns)))
+    out.append(Line(_pair(w["subtotal"], money_text(totals.get("amount", 0)), columns)))
     if totals.get("discount"):
-        out.append(Line(_pair(w["discount"], money(-totals["discount"]), columns)))
+        out.append(Line(_pair(w["discount"], money_text(-totals["discount"]), columns)))
     if totals.get("redeemed"):
         label = f"{w['paid_points']} ({totals.get('redeemed_points', 0)})"
-        out.append(Line(_pair(label, money(-totals["redeemed"]), columns)))
-    out.append(Line(_pair(w["total"], money(totals.get("paid", 0)), columns // 2), bold=True, big=True))
+        out.append(Line(_pair(label, money_text(-totals["redeemed"]), columns)))
+    out.append(Line(_pair(w["total"], money_text(totals.get("paid", 0)), columns // 2), bold=True, big=True))
     if sale.method:
-        out.append(Line(_pair(w.get(f"pay_{sale.method}", w["pay_other"]), money(totals.get("paid", 0)), columns)))
+        out.append(Line(_pair(w.get(f"pay_{sale.method}", w["pay_other"]), money_text(totals.get("paid", 0)), columns)))
     if sale.card:
         out.append(Line("-" * columns))
         out.append(Line(_pair(w["card"], mask_card(sale.card), columns)))
@@ -241,16 +225,16 @@ def return_layout(
     for ln in result.get("lines", []):
         name = sale.names.get(ln.get("sku", ""), ln.get("sku", ""))
         out += [Line(t) for t in _wrap(name, columns)]
-        out.append(Line(_pair(_qty(ln, sale), money(ln["refund"]), columns)))
+        out.append(Line(_pair(_qty(ln, sale), money_text(ln["refund"]), columns)))
         if ln.get("points_refunded"):
             out.append(Line(_pair(f"  {w['given_back']}", f"+{ln['points_refunded']}", columns)))
         if ln.get("points_reversed"):
             out.append(Line(_pair(f"  {w['taken_back']}", f"-{ln['points_reversed']}", columns)))
     totals = result.get("totals", {})
     out.append(Line("-" * columns))
-    out.append(Line(_pair(w["refund"], money(totals.get("refund", 0)), columns // 2), bold=True, big=True))
+    out.append(Line(_pair(w["refund"], money_text(totals.get("refund", 0)), columns // 2), bold=True, big=True))
     if totals.get("redeemed_refund"):
-        out.append(Line(_pair(f"  {w['refund_points']}", money(totals["redeemed_refund"]), columns)))
+        out.append(Line(_pair(f"  {w['refund_points']}", money_text(totals["redeemed_refund"]), columns)))
     out.append(Line(_pair(w["points_back"], str(totals.get("points_refunded", 0)), columns)))
     out.append(Line(_pair(w["points_reversed"], str(totals.get("points_reversed", 0)), columns)))
     if sale.card:

@@ -20,7 +20,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -175,7 +175,7 @@ class Scanner(Device):
             self.counters["bytes"] += len(data)
             self._handle(self._framer.feed(data, now) if data else self._framer.poll(now))
 
-    def _handle(self, items: list[Frame | Noise]) -> None:
+    def _handle(self, items: Sequence[Frame | Noise]) -> None:
         for item in items:
             if isinstance(item, Noise):
                 self._drop(item.reason, repr(item.data[:64]))

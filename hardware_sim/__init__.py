@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ._camera import CameraTwin, Shot, demo_script, write_video
 from ._card import render_card
-from ._codes import ean13_check_digit, sample_card, sample_token
+from ._codes import sample_card, sample_token
 from ._netproxy import ChaosMode, ChaosProxy
 from ._paper import Receipt
 from ._phone import PhoneImage, render_phone
@@ -38,7 +38,6 @@ __all__: list[str] = [
     "Shot",
     "compose_frame",
     "demo_script",
-    "ean13_check_digit",
     "limits_distortion",
     "limits_sample",
     "limits_set",

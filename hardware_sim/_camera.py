@@ -188,7 +188,7 @@ class CameraTwin:
 def write_video(path: str | Path, frames: Iterable[np.ndarray], *, fps: float = 30.0,
                 fourcc: str = "MJPG") -> int:
     """Write ``frames`` to a video file OpenCV can read back; returns the frame count."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (FRAME_W, FRAME_H))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*fourcc), fps, (FRAME_W, FRAME_H))
     if not writer.isOpened():
         raise OSError(f"OpenCV cannot write {fourcc} video to {path}")
     n = 0

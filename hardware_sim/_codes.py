@@ -5,35 +5,24 @@ real phones show (``spec/token.md``): 13-digit card numbers with a valid
 check digit, and Ed25519-signed JWS compact tokens of 300-500 characters.
 They are generated from a seeded ``numpy`` RNG so that every robustness set
 is reproducible; the signing key is derived from the seed too (Ed25519
-signatures are deterministic), so the same seed gives the same bytes.
+signatures are deterministic), so the same seed gives the same bytes. The
+check digit and the JWS envelope are ``fastcore``'s, the same rules the
+ledger signs and the till verifies with.
 """
 from __future__ import annotations
-
-import base64
-import json
 
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-__all__ = ["ean13_check_digit", "sample_card", "sample_token"]
+from fastcore import ean13_check_digit, jws_sign
 
-
-def ean13_check_digit(first12: str) -> int:
-    """Check digit of an EAN-13 from its first 12 digits (GS1 mod-10)."""
-    if len(first12) != 12 or not first12.isdigit():
-        raise ValueError(f"need 12 digits, got {first12!r}")
-    total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(first12))
-    return (10 - total % 10) % 10
+__all__ = ["sample_card", "sample_token"]
 
 
 def sample_card(rng: np.random.Generator) -> str:
     """A loyalty card number: in-store prefix 2xx (not a weight code) + check digit."""
     body = "27" + "".join(str(int(d)) for d in rng.integers(0, 10, size=10))
     return body + str(ean13_check_digit(body))
-
-
-def _b64url(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
 def sample_token(rng: np.random.Generator, *, now: int = 1_760_000_000) -> str:
@@ -55,11 +44,4 @@ def sample_token(rng: np.random.Generator, *, now: int = 1_760_000_000) -> str:
         "exp": now + 300,
         "jti": rng.bytes(8).hex(),
     }
-    header = {"alg": "EdDSA", "kid": "k2026-01", "typ": "kop+jwt"}
-    signing_input = (
-        _b64url(json.dumps(header, separators=(",", ":")).encode())
-        + "."
-        + _b64url(json.dumps(claims, separators=(",", ":")).encode())
-    )
-    signature = key.sign(signing_input.encode("ascii"))
-    return signing_input + "." + _b64url(signature)
+    return jws_sign(claims, "k2026-01", key)

@@ -58,7 +58,7 @@ def ean13_modules(number: str, *, quiet: int = 11) -> np.ndarray:
         raise ValueError(f"EAN-13 needs 13 digits, got {number!r}")
     first, left, right = int(number[0]), number[1:7], number[7:]
     bits = "101"
-    for parity, digit in zip(_PARITY[first], left):
+    for parity, digit in zip(_PARITY[first], left, strict=True):
         bits += (_L if parity == "L" else _G)[int(digit)]
     bits += "01010"
     for digit in right:

@@ -106,17 +106,17 @@ def apply_optics(frame: np.ndarray, d: Distortion, rng: np.random.Generator) -> 
     if d.blur > 0:
         frame = cv2.GaussianBlur(frame, (0, 0), d.blur)
     if d.motion > 1:
-        k = np.zeros((d.motion, d.motion), np.float32)
+        k: np.ndarray = np.zeros((d.motion, d.motion), np.float32)
         k[d.motion // 2, :] = 1.0 / d.motion
         rot = cv2.getRotationMatrix2D((d.motion / 2 - 0.5, d.motion / 2 - 0.5),
                                       float(rng.uniform(0, 180)), 1.0)
-        k = cv2.warpAffine(k, rot, (d.motion, d.motion))
+        k = np.asarray(cv2.warpAffine(k, rot, (d.motion, d.motion)), np.float32)  # float32 in, float32 out
         k /= max(float(k.sum()), 1e-6)
         frame = cv2.filter2D(frame, -1, k)
     if d.noise > 0:
         noise = np.empty((FRAME_H, FRAME_W), np.int16)
         cv2.setRNGSeed(int(rng.integers(0, 2**31 - 1)))
-        cv2.randn(noise, 0, d.noise)
+        cv2.randn(noise, 0, d.noise)  # type: ignore[call-overload]  # the stub lacks scalar mean/stddev
         frame = np.clip(frame.astype(np.int16) + noise[:, :, None], 0, 255).astype(np.uint8)
     return frame
 
@@ -136,7 +136,7 @@ def _homography(phone: PhoneImage, d: Distortion, rng: np.random.Generator) -> n
     affine = cv2.getRotationMatrix2D((cx, cy), d.angle, scale)
     affine[0, 2] += FRAME_W / 2 + d.offset[0] - cx
     affine[1, 2] += FRAME_H / 2 + d.offset[1] - cy
-    corners = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
+    corners = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
     dst = cv2.transform(corners[None], affine)[0]
     if d.tilt > 0:
         size = scale * max(width, height)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from ._backoff import Backoff, parse_retry_after
 from ._customercache import cached_customer
-from ._delta import apply_delta
 from ._enrol import EnrolReport, re_enrol
 from ._errors import BundleRefused, OutboxError, SyncError, TillDbCorrupt, UploaderBusy
 from ._hashchain import GENESIS, canonical_json, txn_hash, verify_chain
@@ -41,7 +40,6 @@ __all__: list[str] = [
     "UploaderCounters",
     "UploaderLock",
     "WalStatus",
-    "apply_delta",
     "cached_customer",
     "canonical_json",
     "parse_retry_after",

@@ -34,6 +34,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from fastcore import is_int
+
 from ._errors import OutboxError
 from ._hashchain import GENESIS, canonical_json, txn_hash, verify_chain
 from ._tilldb import TillDb
@@ -447,7 +449,7 @@ class Outbox:
         Raises ``OutboxError("unsynced")`` (changing nothing) while any row
         is pending: the ledger must have answered every row first.
         """
-        if isinstance(ledger_max_seq, bool) or not isinstance(ledger_max_seq, int) or ledger_max_seq < 0:
+        if not is_int(ledger_max_seq) or ledger_max_seq < 0:
             raise OutboxError("invalid", "the ledger's max_seq must be an integer >= 0")
         if not isinstance(ledger_last_hash, str) or len(ledger_last_hash) != 64:
             raise OutboxError("invalid", "the ledger's last_hash must be 64 hex characters")

@@ -38,9 +38,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import fastcore
+from fastcore import KEYED_SECTIONS as KEYED
 
 from ._customercache import CustomerChanges, cached_customer, cursor, store_changes
-from ._delta import KEYED, apply_delta
 from ._memory import Canon, release_free_memory
 from ._errors import BundleRefused
 from ._hashchain import canonical_json
@@ -239,7 +239,7 @@ class PromoCache:
                 raise BundleRefused("corrupt", "a bundle is a JSON object")
             data = dict(bundle)
             v = data.get("version") if version is None else version
-            if not isinstance(v, int) or isinstance(v, bool):
+            if not fastcore.is_int(v):
                 raise BundleRefused("invalid", "bundle has no integer version", field="version")
             data["version"] = v
             for section, key in KEYED.items():
@@ -346,10 +346,11 @@ class PromoCache:
             rconn.execute("BEGIN")
             try:
                 try:
-                    new = apply_delta(self._skeleton(rconn, changes), changes, version)
-                except BundleRefused as err:
+                    new = fastcore.apply_delta(self._skeleton(rconn, changes), changes, version)
+                except fastcore.DeltaError as exc:
+                    err = BundleRefused("bad_delta", exc.message, field=exc.field)
                     self._refuse(err, version)
-                    raise
+                    raise err from exc
                 meta = {k: v for k, v in new.items() if k not in KEYED}
                 del new
                 sources: dict[str, Source | None] = {}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ._apikeys import add_key
 from ._app import make_app
-from ._bundles import apply_delta, compute_delta
+from ._bundles import compute_delta
 from ._errors import (
     BundleImportError,
     Conflict,
@@ -33,7 +33,6 @@ __all__ = [
     "Till",
     "Tx",
     "add_key",
-    "apply_delta",
     "compute_delta",
     "make_app",
     "migrate",

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from agent import mask_card
+from fastcore import mask_card
 
 from . import _apikeys, _readers
 from . import _validate as v

@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from fastcore import is_int
+
 from . import _engine
 
 MAX_PATHS = 10
@@ -63,7 +65,7 @@ def compare(expected: dict[str, Any], result: dict[str, Any]) -> tuple[str, str 
 def _int(obj: Any, *keys: str) -> int:
     for key in keys:
         obj = obj.get(key) if isinstance(obj, dict) else None
-    return obj if isinstance(obj, int) and not isinstance(obj, bool) else 0
+    return obj if is_int(obj) else 0
 
 
 def correction(expected: dict[str, Any], claimed: dict[str, Any],

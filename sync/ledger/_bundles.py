@@ -14,19 +14,20 @@ cannot be expressed as a delta, and the answer is the full bundle.
 """
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import threading
 from collections import OrderedDict
 from typing import Any
 
+from fastcore import KEYED_SECTIONS, WHOLE_SECTIONS
+
 from . import _engine, _keys
 from ._errors import BundleImportError
 from ._storage import Tx
 
-KEYED = {"catalog": "sku", "promotions": "id", "customers": "card"}
-WHOLE = ("program", "tiers", "stores", "keys")
+KEYED = KEYED_SECTIONS  # the delta's sections: one definition, with fastcore.apply_delta
+WHOLE = WHOLE_SECTIONS
 
 
 def _digest(body: dict[str, Any]) -> str:
@@ -162,26 +163,6 @@ def diff(old: VersionIndex, new: VersionIndex) -> dict[str, Any] | None:
 def compute_delta(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | None:
     """The changes that turn bundle ``old`` into ``new``, or None if not expressible."""
     return diff(VersionIndex(old), VersionIndex(new))
-
-
-def apply_delta(bundle: dict[str, Any], changes: dict[str, Any], version: int) -> dict[str, Any]:
-    """Apply ``changes`` to a copy of ``bundle`` (what a till does), stamped ``version``."""
-    out = copy.copy(bundle)
-    for section, key in KEYED.items():
-        delta = changes.get(section)
-        if delta is None:
-            continue
-        items = {item[key]: item for item in bundle.get(section) or []}
-        for gone in delta.get("delete") or []:
-            items.pop(gone, None)
-        for item in delta.get("upsert") or []:
-            items[item[key]] = item
-        out[section] = list(items.values())
-    for section in WHOLE:
-        if changes.get(section) is not None:
-            out[section] = changes[section]
-    out["version"] = version
-    return out
 
 
 _cache_lock = threading.Lock()

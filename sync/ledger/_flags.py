@@ -22,10 +22,11 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from fastcore import is_int
+
 from . import _bundles
 from ._readers import ENTRY_ORDER, receipt_id
 from ._storage import Storage, Tx
-from ._txn import is_int
 
 FLAG_COLUMNS = ("flag", "store", "till", "account", "txn_id", "receipt", "jti", "redeemed",
                 "cap", "below_zero", "bound", "exceeds")

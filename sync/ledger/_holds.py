@@ -12,14 +12,13 @@ release is routed to the account's shard without a look-up.
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from datetime import datetime, timedelta
 
+from fastcore import b64url_decode, b64url_encode
+
 from ._clock import utc_text
 from ._errors import RequestError
-from ._keys import b64url
 from ._storage import Storage, Tx
 
 DEFAULT_TTL = timedelta(minutes=15)
@@ -27,7 +26,7 @@ DEFAULT_TTL = timedelta(minutes=15)
 
 def make_hold_id(account: str) -> str:
     """A new hold id routed by ``account``."""
-    return uuid.uuid4().hex + "." + b64url(account.encode("utf-8"))
+    return uuid.uuid4().hex + "." + b64url_encode(account.encode("utf-8"))
 
 
 def account_of(hold_id: str) -> str | None:
@@ -35,9 +34,12 @@ def account_of(hold_id: str) -> str | None:
     head, _, tail = hold_id.partition(".")
     if len(head) != 32 or not tail:
         return None
+    raw = b64url_decode(tail)
+    if raw is None:
+        return None
     try:
-        return base64.urlsafe_b64decode(tail + "=" * (-len(tail) % 4)).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
         return None
 
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from fastcore import MAX_INT
+from fastcore import MAX_INT, is_int
 
 from . import _audit, _bulk, _holds, _journal, _returns
 from ._auditor import Activity
@@ -44,7 +44,7 @@ from ._clock import utc_text
 from ._errors import Conflict, RequestError, StorageError
 from ._storage import Storage, Tx
 from ._tills import Till
-from ._txn import Txn, TxnInvalid, is_int, validate
+from ._txn import Txn, TxnInvalid, validate
 
 log = logging.getLogger(__name__)
 

@@ -11,24 +11,20 @@ database accordingly.
 """
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from fastcore import b64url_encode
+
 from ._storage import Tx
-
-
-def b64url(data: bytes) -> str:
-    """Base64url without padding (RFC 7515 §2)."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def _public_jwk(key: Ed25519PrivateKey, kid: str) -> dict[str, str]:
     raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return {"kty": "OKP", "crv": "Ed25519", "x": b64url(raw), "kid": kid,
+    return {"kty": "OKP", "crv": "Ed25519", "x": b64url_encode(raw), "kid": kid,
             "alg": "EdDSA", "use": "sig"}
 
 
@@ -36,7 +32,7 @@ def rotate(tx: Tx, at: str) -> str:
     """Make a new active key; the old active becomes previous; return the new kid."""
     key = Ed25519PrivateKey.generate()
     raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    kid = at[:10].replace("-", "") + "-" + b64url(raw)[:8]
+    kid = at[:10].replace("-", "") + "-" + b64url_encode(raw)[:8]
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption()).decode("ascii")
     tx.execute("UPDATE signing_keys SET state = 'retired' WHERE state = 'previous'")

@@ -27,10 +27,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastcore import MAX_INT
+from fastcore import MAX_INT, ean13_valid
 
 from . import _customers, _journal
-from ._cards import ean13_ok
 from ._errors import MemberImportError
 from ._storage import Tx
 
@@ -124,7 +123,7 @@ def _member(raw: dict[str, Any], line: int) -> Member:
     row = {_ALIASES.get(k, k): v for k, v in raw.items()}
     at = f"line {line}"
     card = row.get("card")
-    if not isinstance(card, str) or not ean13_ok(card.strip()):
+    if not isinstance(card, str) or not ean13_valid(card.strip()):
         raise MemberImportError("bad_card", f"card {card!r} is not a valid EAN-13", f"{at}.card")
     account = row.get("account")
     if not isinstance(account, str) or not account.strip():

@@ -20,8 +20,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from fastcore import ean13_valid
+
 from . import _holds
-from ._cards import ean13_ok
 from ._errors import RequestError
 from ._storage import Row, Tx
 
@@ -105,7 +106,7 @@ def account_of(tx: Tx, card_or_account: str, as_card: bool = True
                ) -> tuple[str, list[str]] | None:
     """``(account, its cards)`` for a card number (when ``as_card``) or an account id."""
     account = card_or_account
-    if as_card and ean13_ok(card_or_account):
+    if as_card and ean13_valid(card_or_account):
         row = tx.one("SELECT account FROM cards WHERE card = ?", (card_or_account,))
         if row is not None:
             account = str(row[0])

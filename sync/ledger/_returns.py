@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import fastcore
+from fastcore import is_int
 
 from ._storage import Tx
-from ._txn import is_int
 
 
 class ReturnRefused(Exception):

@@ -9,12 +9,13 @@ whole available balance — always ``<= bal``.
 """
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime
 from typing import Any
 
-from ._keys import active_key, b64url
+from fastcore import jws_sign
+
+from ._keys import active_key
 from ._members import Profile
 
 DEFAULT_LIFETIME_S = 300
@@ -49,17 +50,8 @@ def claims_for(profile: Profile, available: int, now: datetime, program: str,
     return claims
 
 
-def sign(claims: dict[str, Any], kid: str, key: Any) -> str:
-    """Compact JWS of ``claims`` (header ``{"alg":"EdDSA","kid":…,"typ":"kop+jwt"}``)."""
-    header = {"alg": "EdDSA", "kid": kid, "typ": "kop+jwt"}
-    signing_input = (b64url(json.dumps(header, separators=(",", ":")).encode("utf-8")) + "."
-                     + b64url(json.dumps(claims, separators=(",", ":"),
-                                         ensure_ascii=False).encode("utf-8")))
-    return signing_input + "." + b64url(key.sign(signing_input.encode("ascii")))
-
-
 def issue(tx: Any, profile: Profile, available: int, now: datetime, at_text: str,
           program: str, program_cap: int | None) -> str:
     """Sign a token for ``profile`` with the active key (made if missing)."""
     kid, key = active_key(tx, at_text)
-    return sign(claims_for(profile, available, now, program, program_cap), kid, key)
+    return jws_sign(claims_for(profile, available, now, program, program_cap), kid, key)

@@ -15,15 +15,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from fastcore import MAX_INT
+from fastcore import MAX_INT, is_int, parse_instant, parse_qty_milli
 
 from sync._hashchain import canonical_json
 
 from ._fastjson import canonical_if_hashes
 
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
-_INSTANT = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})\Z")
 _QTY = re.compile(r"([0-9]{1,16})(?:\.([0-9]{1,16}))?\Z")
 #: the deepest nesting a TXN may have (a real one is about 5 deep)
 MAX_DEPTH = 64
@@ -80,24 +78,14 @@ class Txn:
     max_qty_field: str = ""
 
 
-def is_int(value: Any) -> bool:
-    """A JSON integer (not a boolean)."""
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def qty_milli(value: Any) -> int | None:
-    """Exact thousandths of a decimal string / JSON integer, or None if not exact."""
+    """Exact thousandths (``fastcore.parse_qty_milli``) of a JSON integer up to
+    2^53 − 1 thousandths or a decimal string of at most 16 + 16 digits, or None."""
     if is_int(value):
-        return int(value) * 1000 if 0 <= value <= MAX_INT // 1000 else None
-    if not isinstance(value, str) or len(value) > 33:
+        return parse_qty_milli(value) if value <= MAX_INT // 1000 else None
+    if not isinstance(value, str) or not _QTY.match(value):
         return None
-    m = _QTY.match(value)
-    if not m:
-        return None
-    frac = (m.group(2) or "").rstrip("0")
-    if len(frac) > 3:
-        return None
-    return int(m.group(1)) * 1000 + int(frac.ljust(3, "0") or "0")
+    return parse_qty_milli(value)
 
 
 def _str(txn: dict[str, Any], key: str, *, optional: bool = False) -> str | None:
@@ -328,7 +316,7 @@ def validate(txn: Any) -> Txn:
     if kind not in ("sale", "return"):
         raise TxnInvalid("kind", "must be 'sale' or 'return'")
     at = txn.get("at")
-    if not isinstance(at, str) or not _INSTANT.match(at):
+    if parse_instant(at) is None:
         raise TxnInvalid("at", "an ISO-8601 instant with offset is required")
     customer = txn.get("customer")
     account = card = None

@@ -11,13 +11,11 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from ._cards import ean13_ok
 from ._errors import RequestError
-from fastcore import MAX_INT
+from fastcore import MAX_INT, ean13_valid, is_int
 
 from ._limits import has_control
 from ._tills import Till
-from ._txn import is_int
 
 MAX_IDENT = 256
 #: identifier members of a TXN checked at the request level (path, keys)
@@ -128,7 +126,7 @@ def txn_id(body: dict[str, Any]) -> str:
 
 def card(value: Any, field: str = "card") -> str:
     """An EAN-13 card number with a valid check digit."""
-    if not isinstance(value, str) or not ean13_ok(value):
+    if not isinstance(value, str) or not ean13_valid(value):
         raise RequestError(400, "invalid", "card must be a 13-digit EAN-13 number", field)
     return value
 

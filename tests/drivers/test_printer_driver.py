@@ -9,7 +9,7 @@ import pytest
 from drivers._errors import PrinterError
 from drivers._printer import Printer, PrinterConfig
 from drivers._printer_status import PrinterCondition
-from drivers._receipt import SaleInfo, mask_card, money
+from drivers._receipt import SaleInfo
 from hardware_sim._escpos_parse import parse_all
 from hardware_sim._printer import PrinterTwin
 
@@ -254,11 +254,6 @@ def test_file_printer_has_no_status_and_prints_only_when_allowed(tmp_path: Path)
     data = dev.read_bytes()
     assert "Привет".encode("cp866") in data
     assert [op.name for op in parse_all(data)][-1] == "cut"
-
-
-def test_money_and_masking_helpers() -> None:
-    assert money(12345) == "123.45" and money(-5) == "-0.05" and money(0) == "0.00"
-    assert mask_card("7001 2345 6789 1234") == "****1234" and mask_card("12") == "****"
 
 
 def test_printer_reports_it_is_usable() -> None:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 import fastcore
-from sync import BundlePuller, BundleRefused, PromoCache, TillDb, apply_delta
+from sync import BundlePuller, BundleRefused, PromoCache, TillDb
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -117,17 +117,6 @@ def test_a_corrupt_delta_is_refused_and_the_last_good_bundle_kept(cache: PromoCa
         cache.install_delta(1, 2, {"catalog": {"upsert": [dict(bundle["catalog"][0], price=-5)]}})
     assert info2.value.reason == "invalid"
     assert cache.version == 1 and cache.engine is engine
-
-
-def test_apply_delta_replaces_whole_sections_and_keeps_order() -> None:
-    held = {"version": 1, "catalog": [{"sku": "a"}, {"sku": "b"}], "tiers": [{"id": "x"}]}
-    new = apply_delta(held, {"catalog": {"upsert": [{"sku": "c"}, {"sku": "a", "n": 1}]},
-                             "tiers": [{"id": "y"}], "customers": {"upsert": [{"card": "1"}]}}, 2)
-    assert new["catalog"] == [{"sku": "a", "n": 1}, {"sku": "b"}, {"sku": "c"}]
-    assert new["tiers"] == [{"id": "y"}] and new["customers"] == [{"card": "1"}]
-    assert new["version"] == 2 and held["version"] == 1
-    with pytest.raises(BundleRefused):
-        apply_delta(held, [], 2)
 
 
 class BundleServer:

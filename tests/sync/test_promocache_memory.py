@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from sync import BundleRefused, PromoCache, TillDb, apply_delta
+from fastcore import apply_delta
+from sync import BundleRefused, PromoCache, TillDb
 from sync._memory import Canon, release_free_memory
 
 ROOT = Path(__file__).resolve().parents[2]

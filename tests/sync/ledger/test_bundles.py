@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from sync.ledger import BundleImportError, Ledger, apply_delta
+from fastcore import apply_delta
+from sync.ledger import BundleImportError, Ledger
 
 from .helpers import BUNDLE, ASGIClient, TillSim
 
@@ -92,8 +93,6 @@ def test_bundle_requests_that_are_wrong_get_a_specific_4xx(
 
 def test_a_till_two_versions_behind_gets_one_delta_the_till_side_can_apply(
         client: ASGIClient, till: TillSim, shop: Ledger) -> None:
-    from sync import apply_delta as till_apply_delta
-
     v2 = copy.deepcopy(BUNDLE)
     v2["catalog"].append(dict(v2["catalog"][0], sku="4600000000999"))
     v3 = copy.deepcopy(v2)
@@ -110,5 +109,5 @@ def test_a_till_two_versions_behind_gets_one_delta_the_till_side_can_apply(
     one = client.get("/v1/bundle?since=2", headers=till.headers).json()  # stored at import
     assert one["changes"]["catalog"]["delete"] == ["4600000000999"]
     for base, answer in ((v1, two), (v2s, one)):
-        applied = till_apply_delta(base, answer["changes"], answer["version"])
+        applied = apply_delta(base, answer["changes"], answer["version"])
         assert keyed(applied) == keyed(newest)

@@ -5,6 +5,8 @@ import gzip
 import json
 import random
 
+import pytest
+
 from sync._hashchain import txn_hash
 from sync.ledger import Ledger
 
@@ -140,6 +142,18 @@ def test_an_invalid_txn_is_rejected_with_its_field_and_changes_nothing(
     assert results[1]["detail"].startswith("mode")
     assert shop.balance("A-77") == 500
     assert one(shop, "SELECT COUNT(*) FROM till_seqs")[0] == 0
+
+
+@pytest.mark.parametrize("at", ["2026-13-01T14:05:00+07:00", "2026-02-30T14:05:00+07:00",
+                                "2016-12-31T23:59:60Z", "2026-11-22T14:05:00"])
+def test_an_at_that_is_not_a_real_instant_is_rejected_naming_at(
+        client: ASGIClient, till: TillSim, shop: Ledger, at: str) -> None:
+    sale = till.sale("A-77")
+    sale["at"] = at  # month 13, February 30, a leap second, no offset (fastcore.parse_instant)
+    sale["hash"] = txn_hash(sale)
+    (result,) = post(client, till, [sale])["results"]
+    assert (result["status"], result["reason"], result["field"]) == ("rejected", "invalid", "at")
+    assert shop.balance("A-77") == 500
 
 
 def test_an_anonymous_sale_is_stored_without_journal_entries(
