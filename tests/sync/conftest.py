@@ -1,4 +1,4 @@
-"""Shared fixtures for the till side of sync: a real SQLite till database."""
+"""Shared fixtures for the till side of sync: a real SQLite till database, a real ledger."""
 from __future__ import annotations
 
 import uuid
@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from sync import Outbox, TillDb
+
+from .ledger_server import LedgerServer, postgres_available
 
 TILL = "KY-001-01"
 STORE = "KY-001"
@@ -47,3 +49,13 @@ def tilldb(db_path: str) -> Iterator[TillDb]:
 @pytest.fixture
 def outbox(tilldb: TillDb) -> Outbox:
     return Outbox(tilldb, till=TILL, store=STORE)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LedgerServer]:
+    """A real ledger server (subprocess) on each backend, with no members."""
+    if request.param == "postgresql" and not postgres_available():
+        pytest.fail("PostgreSQL is not running on 127.0.0.1:5432")
+    srv = LedgerServer(request.param, tmp_path)
+    yield srv
+    srv.close()
