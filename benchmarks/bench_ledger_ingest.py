@@ -66,7 +66,7 @@ def ingest_rate(url: str, txns: list[dict[str, Any]], batch: int
         led.import_bundle((ROOT / "examples" / "bundle.json").read_text("utf-8"))
         led.import_members(MEMBERS)
         led.add_till("KY-001", "KY-001-01")
-        till = Till("KY-001-01", "KY-001")
+        till = TillRecord("KY-001-01", "KY-001")
         lat = []
         t0 = time.perf_counter()
         for i in range(0, len(txns), batch):

@@ -29,7 +29,7 @@ from typing import Any
 
 from . import _audit, _engine, _journal
 from ._clock import utc_text
-from ._errors import Conflict
+from ._errors import BalanceOutOfBounds, Conflict
 from ._fastjson import fast_loads
 from ._storage import Storage
 
@@ -126,6 +126,8 @@ class Auditor:
             by_version.setdefault(int(row[4]), []).append(row)
         for version, group in by_version.items():
             digest = digests[version]
+            items: list[tuple[Any, Any]]
+            outcomes: list[tuple[str, str | None, dict[str, Any] | None]]
             if digest is None:
                 outcomes = [("no_bundle", f"bundle version {version} is unknown to the ledger",
                              None)] * len(group)
@@ -136,7 +138,7 @@ class Auditor:
                     body = _body(row[5])
                     items.append((body["basket"], body["result"]))
                 outcomes = _audit.reprice_many_full(self._engine(str(digest[0]), version), items)
-            for row, (_, claimed), (outcome, detail, expected) in zip(group, items, outcomes):
+            for row, (_, claimed), (outcome, detail, expected) in zip(group, items, outcomes, strict=False):
                 fix = None
                 if outcome == "mismatch" and expected is not None and not str(
                         row[0]).startswith("anon:"):
@@ -206,7 +208,7 @@ class Auditor:
             with tx.savepoint():
                 _journal.post(tx, str(f[0]), f"{f[1]}:audit_correction", "audit_correction",
                               points, now, str(f[1]), note)
-        except _journal.BalanceOutOfBounds:
+        except BalanceOutOfBounds:
             log.error("audit correction of %s on %s would leave the balance bounds; not applied",
                       f[1], f[0])
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +10,8 @@ from typing import Any, TypeVar
 
 import click
 from fastcore import MAX_INT
+
+from sync import cli_error
 
 from . import _apikeys, _readers
 from ._errors import LedgerError
@@ -27,13 +28,13 @@ db_option = click.option("--db", "db_url", required=True, envvar="KOPILKA_LEDGER
 
 
 def _errors(fn: F) -> F:
-    """Show library errors as one line (``ClickException``), never a traceback."""
+    """Show library errors as ``sync.CLI_ANSWERS`` says: one line, never a traceback."""
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except LedgerError as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise cli_error(exc) from exc
     return wrapper  # type: ignore[return-value]
 
 

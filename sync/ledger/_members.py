@@ -31,7 +31,7 @@ from fastcore import MAX_INT
 
 from . import _customers, _journal
 from ._cards import ean13_ok
-from ._errors import MemberImportError
+from ._errors import BalanceOutOfBounds, MemberImportError
 from ._storage import Tx
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
@@ -221,7 +221,7 @@ def import_members(tx: Tx, members: list[Member], at: str) -> ImportStats:
             try:
                 _journal.post(tx, account, "opening", "adjustment", points, at,
                               note="opening balance")
-            except _journal.BalanceOutOfBounds as exc:
+            except BalanceOutOfBounds as exc:
                 raise MemberImportError("out_of_bounds", exc.message,
                                         f"account {account}.opening_balance") from exc
             stats.opening_applied += 1
