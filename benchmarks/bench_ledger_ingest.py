@@ -32,7 +32,7 @@ import psycopg  # noqa: E402
 from _ledger_baseline import raw_insert_rate  # noqa: E402
 
 from sync._hashchain import GENESIS, txn_hash  # noqa: E402
-from sync.ledger import Ledger, Till  # noqa: E402
+from sync.ledger import Ledger, TillRecord  # noqa: E402
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 MEMBERS = "card,account,opening_balance\n2900000123458,A-77,1000\n2900000123465,B-01,1000\n"

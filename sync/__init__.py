@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ._backoff import Backoff, parse_retry_after
+from ._worker import BackgroundLoop
 from ._customercache import cached_customer
 from ._delta import apply_delta
 from ._enrol import EnrolReport, re_enrol
@@ -38,6 +39,7 @@ from ._uploader import SyncReport, Uploader, UploaderCounters
 
 __all__: list[str] = [
     "AckCounts",
+    "BackgroundLoop",
     "Backoff",
     "BalanceOutOfBounds",
     "BundleImportError",

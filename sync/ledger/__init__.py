@@ -9,18 +9,9 @@ from ._answers import HTTP_STATUS, http_answer
 from ._apikeys import add_key
 from ._app import ROUTES, make_app
 from ._bundles import apply_delta, compute_delta
-from ._errors import (
-    BalanceOutOfBounds,
-    BundleImportError,
-    Conflict,
-    LedgerError,
-    MemberImportError,
-    RequestError,
-    ReturnRefused,
-    StorageError,
-    TxnInvalid,
-    TxnRefused,
-)
+from ._errors import (BalanceOutOfBounds, BundleImportError, Conflict, LedgerError,
+                      MemberImportError, RequestError, ReturnRefused, StorageError, TxnInvalid,
+                      TxnRefused)
 from ._ledger import Ledger
 from ._migrations import MIGRATIONS, migrate
 from ._openapi import openapi

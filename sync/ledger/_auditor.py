@@ -29,6 +29,8 @@ from typing import Any
 
 from . import _audit, _engine, _journal
 from ._clock import utc_text
+from sync import BackgroundLoop
+
 from ._errors import BalanceOutOfBounds, Conflict
 from ._fastjson import fast_loads
 from ._storage import Storage
@@ -88,7 +90,7 @@ class _Raced(Exception):
     """Another worker audited some of these rows first (redo them one by one)."""
 
 
-class Auditor:
+class Auditor(BackgroundLoop):
     """Drains ``audit_queue``: in the caller's thread (``drain``) or its own (``start``)."""
 
     def __init__(self, storage: Storage, clock: Callable[[], datetime], *,
@@ -101,12 +103,10 @@ class Auditor:
         self.quiet = quiet
         self.max_defer = max_defer
         self.poll = poll
-        self._wake = threading.Event()
-        self._stop = threading.Event()
+        BackgroundLoop.__init__(self, "ledger-auditor")
         self._idle = threading.Event()
         self._wakes = 0  # bumped by every wake: "idle" only counts after the newest one
         self._wakes_lock = threading.Lock()
-        self._thread: threading.Thread | None = None
 
     # -- one batch ------------------------------------------------------------
     def run_once(self) -> int:
@@ -226,14 +226,6 @@ class Auditor:
         return int(row[0]) if row else 0
 
     # -- the background thread ------------------------------------------------
-    def start(self) -> None:
-        """Run the worker in a daemon thread until ``stop``."""
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="ledger-auditor", daemon=True)
-        self._thread.start()
-
     def wake(self) -> None:
         """New sales are queued: audit them soon."""
         with self._wakes_lock:
@@ -244,14 +236,6 @@ class Auditor:
     def wait_idle(self, timeout: float) -> bool:
         """Wait until the worker found the queue empty after the last ``wake``."""
         return self._idle.wait(timeout)
-
-    def stop(self) -> None:
-        """Stop the thread (the queue keeps what it did not reach)."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -286,28 +286,20 @@ def restore_epoch() -> None:
     """
 
 
-@restore_epoch.command("bump")
-@db_option
-@_errors
-def epoch_bump(db_url: str) -> None:
-    """Start a new epoch: run it right after restoring the ledger from a backup.
+def _epoch_command(name: str, doc: str, action: Callable[[Ledger], str]) -> None:
+    """``restore-epoch NAME``: open the ledger, print what ``action`` answers."""
+    @restore_epoch.command(name, help=f"{doc}\n\nExample: kopilka ledger restore-epoch {name} "
+                                      "--db sqlite:///ledger.db")
+    @db_option
+    @_errors
+    def command(db_url: str) -> None:
+        with Ledger(db_url) as led:
+            click.echo(action(led))
 
-    Example: kopilka ledger restore-epoch bump --db sqlite:///ledger.db
-    """
-    with Ledger(db_url) as led:
-        click.echo(led.bump_epoch())
 
-
-@restore_epoch.command("show")
-@db_option
-@_errors
-def epoch_show(db_url: str) -> None:
-    """Print the current restore epoch.
-
-    Example: kopilka ledger restore-epoch show --db sqlite:///ledger.db
-    """
-    with Ledger(db_url) as led:
-        click.echo(led.epoch())
+_epoch_command("bump", "Start a new epoch: run it right after restoring the ledger from a "
+               "backup.", Ledger.bump_epoch)
+_epoch_command("show", "Print the current restore epoch.", Ledger.epoch)
 
 
 def _key_group(kind: str, name: str, who: str, example_name: str) -> click.Group:

@@ -208,7 +208,18 @@ class Ingest:
         return plan.todo
 
     def _claim_each(self, till: TillRecord, results: list[Result], now: str) -> list[Result]:
-        todo = []
+        todo: list[Result] = []
+
+        def settle(res: Result, row: Any) -> None:
+            """Answer a TXN whose ``txn_id`` the till already claimed (``row``)."""
+            assert res.txn is not None
+            if row[0] != res.txn.hash:
+                res.reject("txn_id_conflict", "this txn_id was uploaded before with another body")
+            elif row[1] == "applied":
+                res.status, res.original = "duplicate", json.loads(row[2])
+            else:
+                todo.append(res)  # claimed by an interrupted upload: finish it
+
         with self.storage.transaction() as tx:
             for res in results:
                 txn = res.txn
@@ -217,13 +228,7 @@ class Ingest:
                 row = tx.one("SELECT hash, state, outcome FROM till_seqs WHERE till = ? AND "
                              "txn_id = ?", (till.till, txn.txn_id))
                 if row is not None:
-                    if row[0] != txn.hash:
-                        res.reject("txn_id_conflict",
-                                   "this txn_id was uploaded before with another body")
-                    elif row[1] == "applied":
-                        res.status, res.original = "duplicate", json.loads(row[2])
-                    else:
-                        todo.append(res)  # claimed by an interrupted upload: finish it
+                    settle(res, row)
                     continue
                 claimed = tx.execute(
                     "INSERT INTO till_seqs (till, seq, txn_id, hash, state, received_at) "
@@ -239,13 +244,8 @@ class Ingest:
                 if row is None:
                     res.reject("seq_conflict", f"seq {txn.seq} of till {till.till} "
                                "already belongs to another txn_id")
-                elif row[0] != txn.hash:
-                    res.reject("txn_id_conflict",
-                               "this txn_id was uploaded before with another body")
-                elif row[1] == "applied":
-                    res.status, res.original = "duplicate", json.loads(row[2])
                 else:
-                    todo.append(res)
+                    settle(res, row)
         return todo
 
     # -- step 2 ---------------------------------------------------------
