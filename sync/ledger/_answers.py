@@ -2,12 +2,16 @@
 
 A refused request answers ``{"error": reason, "detail": message, "field"?}``
 (plus the error's ``extra`` members) with the status its ``reason`` maps to
-in ``HTTP_STATUS`` (docs/sync-protocol.md). A storage failure and a crash
+in ``HTTP_STATUS`` (docs/sync-protocol.md); so do the router's own refusals
+(no such path: ``not_found``; a method the path does not take:
+``method_not_allowed``, with ``Allow``). A storage failure and a crash
 answer ``503`` with ``Retry-After``: the uploader's "try again later".
 """
 from __future__ import annotations
 
 from typing import Any
+
+from starlette.exceptions import HTTPException
 
 from ._errors import LedgerError, RequestError, StorageError
 
@@ -54,6 +58,10 @@ def error_body(reason: str, message: str = "", field: str = "", **extra: Any) ->
 
 def http_answer(exc: BaseException) -> Answer:
     """``(status, JSON body, headers)`` answering ``exc``."""
+    if isinstance(exc, HTTPException):
+        reason = {s: r for r, s in HTTP_STATUS.items()
+                  if r in ("not_found", "method_not_allowed")}.get(exc.status_code, "http_error")
+        return exc.status_code, error_body(reason, str(exc.detail)), dict(exc.headers or {})
     if isinstance(exc, RequestError):
         return (HTTP_STATUS.get(exc.reason, 400),
                 error_body(exc.reason, exc.message, exc.field, **exc.extra), {})

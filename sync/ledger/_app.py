@@ -33,7 +33,7 @@ from . import _validate as v
 from ._apikeys import Principal
 from ._clock import iso
 from ._fastjson import fast_loads
-from ._answers import error_body, http_answer
+from ._answers import http_answer
 from ._errors import LedgerError, RequestError, StorageError
 from ._holds import account_of
 from ._ingest import MAX_BATCH
@@ -295,16 +295,9 @@ async def on_error(request: Request, exc: Exception) -> Response:
     status, body, headers = http_answer(exc)
     if isinstance(exc, StorageError):
         log.error("storage unavailable: %s", exc)
-    elif not isinstance(exc, LedgerError):
+    elif not isinstance(exc, (LedgerError, HTTPException)):
         log.exception("request failed: %s %s", request.method, request.url.path)
     return _json(body, status, headers)
-
-
-async def on_http(request: Request, exc: Exception) -> Response:
-    """Starlette's own 404/405 (no such path, a method the path does not take)."""
-    assert isinstance(exc, HTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return _json(error_body(code, str(exc.detail)), exc.status_code, dict(exc.headers or {}))
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -339,7 +332,7 @@ def make_app(ledger: Ledger,
     app = Starlette(
         routes=[Route(path, handler, methods=list(methods)) for path, methods, handler in routes],
         middleware=[Middleware(GZipMiddleware, minimum_size=2048, compresslevel=1)],
-        exception_handlers={LedgerError: on_error, HTTPException: on_http, Exception: on_error},
+        exception_handlers={LedgerError: on_error, HTTPException: on_error, Exception: on_error},
     )
     app.state.ledger = ledger
     return app
