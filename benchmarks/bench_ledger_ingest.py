@@ -32,7 +32,7 @@ import psycopg  # noqa: E402
 from _ledger_baseline import raw_insert_rate  # noqa: E402
 
 from sync._hashchain import GENESIS, txn_hash  # noqa: E402
-from sync.ledger import Ledger, Till  # noqa: E402
+from sync.ledger import Ledger, TillRecord  # noqa: E402
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 MEMBERS = "card,account,opening_balance\n2900000123458,A-77,1000\n2900000123465,B-01,1000\n"
@@ -66,7 +66,7 @@ def ingest_rate(url: str, txns: list[dict[str, Any]], batch: int
         led.import_bundle((ROOT / "examples" / "bundle.json").read_text("utf-8"))
         led.import_members(MEMBERS)
         led.add_till("KY-001", "KY-001-01")
-        till = Till("KY-001-01", "KY-001")
+        till = TillRecord("KY-001-01", "KY-001")
         lat = []
         t0 = time.perf_counter()
         for i in range(0, len(txns), batch):

@@ -2,12 +2,34 @@
 from __future__ import annotations
 
 from ._backoff import Backoff, parse_retry_after
+from ._worker import BackgroundLoop
 from ._customercache import cached_customer
 from ._enrol import EnrolReport, re_enrol
-from ._errors import BundleRefused, OutboxError, SyncError, TillDbCorrupt, UploaderBusy
+from ._errors import (
+    CLI_ANSWERS,
+    BalanceOutOfBounds,
+    BundleImportError,
+    BundleRefused,
+    Conflict,
+    LedgerError,
+    MemberImportError,
+    OutboxError,
+    RequestError,
+    ReturnRefused,
+    StorageError,
+    SyncError,
+    TillDbCorrupt,
+    TxnInvalid,
+    TxnRefused,
+    UploaderBusy,
+    cli_answer,
+    cli_error,
+)
 from ._hashchain import GENESIS, canonical_json, txn_hash, verify_chain
 from ._holds import CardLookup, HoldClient, HoldOutcome
 from ._lease import UploaderLock
+from ._migrate import Record as MigrationRecord
+from ._migrate import run_migrations
 from ._outbox import AckCounts, Outbox, OutboxRow, OutboxStatus, ReEnrolment
 from ._promocache import PromoCache
 from ._puller import BundlePuller, PullOutcome
@@ -16,14 +38,22 @@ from ._uploader import SyncReport, Uploader, UploaderCounters
 
 __all__: list[str] = [
     "AckCounts",
+    "BackgroundLoop",
     "Backoff",
+    "BalanceOutOfBounds",
+    "BundleImportError",
     "BundlePuller",
     "BundleRefused",
+    "CLI_ANSWERS",
     "CardLookup",
+    "Conflict",
     "EnrolReport",
     "GENESIS",
     "HoldClient",
     "HoldOutcome",
+    "LedgerError",
+    "MemberImportError",
+    "MigrationRecord",
     "Outbox",
     "OutboxError",
     "OutboxRow",
@@ -31,10 +61,15 @@ __all__: list[str] = [
     "PromoCache",
     "PullOutcome",
     "ReEnrolment",
+    "RequestError",
+    "ReturnRefused",
+    "StorageError",
     "SyncError",
     "SyncReport",
     "TillDb",
     "TillDbCorrupt",
+    "TxnInvalid",
+    "TxnRefused",
     "Uploader",
     "UploaderBusy",
     "UploaderCounters",
@@ -42,8 +77,11 @@ __all__: list[str] = [
     "WalStatus",
     "cached_customer",
     "canonical_json",
+    "cli_answer",
+    "cli_error",
     "parse_retry_after",
     "re_enrol",
+    "run_migrations",
     "txn_hash",
     "verify_chain",
 ]

@@ -37,7 +37,7 @@ class Backoff:
 
     def ceiling(self, attempt: int) -> float:
         """The largest delay the ``attempt``-th consecutive failure may draw."""
-        return min(self.cap, self.base * (2 ** min(attempt, 62)))
+        return float(min(self.cap, self.base * (2 ** min(attempt, 62))))
 
     def failure(self, retry_after: float | None = None) -> float:
         """Record a failure; return the delay before the next try."""

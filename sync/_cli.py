@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from ._errors import cli_error
+
 
 @click.group("till")
 def till_group() -> None:
@@ -41,7 +43,7 @@ def re_enrol_command(config_path: str) -> None:
 
     Example: kopilka till re-enrol --config /etc/kopilka/till.toml
     """
-    from . import Outbox, SyncError, TillDb, UploaderBusy
+    from . import Outbox, SyncError, TillDb
     from ._enrol import re_enrol
 
     cfg = _config(config_path)
@@ -53,11 +55,8 @@ def re_enrol_command(config_path: str) -> None:
     try:
         outbox = Outbox(db, till=cfg.till, store=cfg.store)
         report = re_enrol(outbox, base_url=cfg.ledger_url, key=cfg.ledger_key)
-    except UploaderBusy as exc:
-        raise click.ClickException(
-            f"the agent is running on this till database ({exc}); stop it first") from exc
     except SyncError as exc:
-        raise click.ClickException(f"re-enrol refused: {exc}") from exc
+        raise cli_error(exc, "re-enrol") from exc
     finally:
         db.close()
     m, a = report.moved, report.after

@@ -132,7 +132,7 @@ def cached_customer(db: TillDb, card: str) -> dict[str, Any] | None:
         row = db.conn.execute("SELECT body FROM promo_customer WHERE card = ?", (card,)).fetchone()
     if row is None:
         return None
-    return dict(zip(FIELDS, json.loads(row[0])))
+    return dict(zip(FIELDS, json.loads(row[0]), strict=False))
 
 
 def cache_size(db: TillDb) -> int:

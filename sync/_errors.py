@@ -1,29 +1,55 @@
-"""Errors of the till side of sync.
+"""Every error of ``sync``: the till side and the central ledger (``sync.ledger``).
 
 ::
 
-    KopilkaError                 (fastcore)
-     └── SyncError               anything the till side of sync refuses
-          ├── TillDbCorrupt      PRAGMA quick_check failed at start-up (reason)
-          ├── OutboxError        an append was refused; nothing was committed (reason)
-          ├── BundleRefused      a bundle/delta is invalid; the last good one stays (reason, field)
-          └── UploaderBusy       another uploader already holds this till database
+    KopilkaError                   (fastcore)
+     ├── SyncError                 anything the till side of sync refuses
+     │    ├── TillDbCorrupt        PRAGMA quick_check failed at start-up
+     │    ├── OutboxError          an append was refused; nothing was committed
+     │    ├── BundleRefused        a bundle/delta is invalid; the last good one stays
+     │    └── UploaderBusy         another uploader already holds this till database
+     └── LedgerError               anything the central ledger refuses
+          ├── StorageError         the database URL or schema is unusable (answers 503)
+          ├── Conflict             a uniqueness constraint refused a write
+          ├── MemberImportError    a members file line is invalid
+          ├── BundleImportError    a bundle failed validation
+          ├── RequestError         an API request is refused (status: ``_answers``)
+          ├── TxnInvalid           one uploaded TXN is refused ``invalid``
+          ├── TxnRefused           one TXN is refused while it is applied (its reason)
+          ├── ReturnRefused        a return does not fit its sale
+          └── BalanceOutOfBounds   an entry would take a balance past ±(2^53 − 1)
 
-Every class carries a ``reason`` code so that status screens and logs can
-show a stable word rather than a message.
+Both trees live in this one module so that each class has one constructor
+shape, ``(reason, message="", field="", **extra)``: ``reason`` is the stable
+code of the spec (what status screens, logs and answers show), ``field``
+names the offending part (``transactions[3].seq``), ``extra`` holds the
+members an answer adds (``available`` of ``insufficient_balance``). The
+ledger's HTTP answers are mapped in ``sync.ledger._answers``; the CLI
+answers of both sides in ``CLI_ANSWERS`` below.
 """
 from __future__ import annotations
 
-from fastcore._errors import KopilkaError
+from typing import Any
+
+import click
+
+from fastcore import KopilkaError
 
 
-class SyncError(KopilkaError):
-    """Root of the till-side sync errors; ``reason`` is a stable code."""
+class _Refusal(KopilkaError):
+    """The one constructor shape of every sync error."""
 
-    def __init__(self, reason: str, message: str = "") -> None:
+    def __init__(self, reason: str, message: str = "", field: str = "", **extra: Any) -> None:
         self.reason = reason
         self.message = message
-        super().__init__(f"{reason}: {message}" if message else reason)
+        self.field = field
+        self.extra = extra
+        text = f"{reason}: {message}" if message else reason
+        super().__init__(f"{field}: {text}" if field else text)
+
+
+class SyncError(_Refusal):
+    """Root of the till-side sync errors; ``reason`` is a stable code."""
 
 
 class TillDbCorrupt(SyncError):
@@ -37,10 +63,73 @@ class OutboxError(SyncError):
 class BundleRefused(SyncError):
     """A bundle or delta failed validation; ``field`` names the bad part if known."""
 
-    def __init__(self, reason: str, message: str = "", field: str = "") -> None:
-        self.field = field
-        super().__init__(reason, message)
-
 
 class UploaderBusy(SyncError):
     """Another uploader (thread or process) holds this till database's lock."""
+
+
+class LedgerError(_Refusal):
+    """Root of the ledger's errors; ``reason`` is a stable code."""
+
+
+class StorageError(LedgerError):
+    """The database cannot be opened or its schema is newer than this code."""
+
+
+class Conflict(LedgerError):
+    """A unique constraint refused the write (translated from the driver)."""
+
+
+class MemberImportError(LedgerError):
+    """A line of a members file is invalid; ``field`` names line and column."""
+
+
+class BundleImportError(LedgerError):
+    """A bundle failed ``fastcore.load_bundle``; ``field`` names the part."""
+
+
+class RequestError(LedgerError):
+    """An API request is refused with the 4xx its ``reason`` maps to; nothing was changed."""
+
+
+class TxnInvalid(LedgerError):
+    """One uploaded TXN is answered ``rejected``/``invalid``; ``field`` is its path."""
+
+
+class TxnRefused(LedgerError):
+    """One TXN is answered ``rejected`` while applied (``overdraft``, ``unknown_original``…)."""
+
+
+class ReturnRefused(LedgerError):
+    """The return does not fit its sale (``reason``: ``invalid``); ``field`` names the part."""
+
+
+class BalanceOutOfBounds(LedgerError):
+    """The entry would take the balance outside ±(2^53 − 1); nothing was written."""
+
+
+#: How a command line answers an error: the first row whose class matches gives
+#: the exit code and the one-line message (``{error}``: the error's text,
+#: ``{command}``: the command's name). Never a traceback.
+CLI_ANSWERS: tuple[tuple[type[KopilkaError], int, str], ...] = (
+    (UploaderBusy, 1, "the agent is running on this till database ({error}); stop it first"),
+    (SyncError, 1, "{command} refused: {error}"),
+    (LedgerError, 1, "{error}"),
+    (KopilkaError, 1, "{error}"),
+)
+
+
+def cli_answer(exc: KopilkaError, command: str = "") -> tuple[int, str]:
+    """The exit code and message a command line shows for ``exc`` (``CLI_ANSWERS``)."""
+    for kind, code, template in CLI_ANSWERS:
+        if isinstance(exc, kind):
+            return code, template.format(error=exc, command=command)
+    raise AssertionError("KopilkaError is the last row")  # pragma: no cover
+
+
+def cli_error(exc: KopilkaError, command: str = "") -> click.ClickException:
+    """``exc`` as the ``ClickException`` a command raises (its exit code and message)."""
+    code, message = cli_answer(exc, command)
+    out = click.ClickException(message)
+    out.exit_code = code  # type: ignore[misc]  # click reads it from the instance
+    return out

@@ -360,7 +360,7 @@ class Outbox:
             rows = self.db.conn.execute(
                 "SELECT seq, txn_id, reason, detail, at FROM quarantine ORDER BY seq"
             ).fetchall()
-        return [dict(zip(("seq", "txn_id", "reason", "detail", "at"), r)) for r in rows]
+        return [dict(zip(("seq", "txn_id", "reason", "detail", "at"), r, strict=False)) for r in rows]
 
     def requeue(self, seq: int) -> None:
         """Offer a quarantined row again (after head office fixed the cause)."""

@@ -56,6 +56,11 @@ _BIG = ("catalog", "promotions")
 Source = Callable[[], Iterable[str]]
 
 
+def _texts(rows: list[tuple[Any, str]]) -> Source:
+    """A source of the stored texts of ``rows`` (``(key, text)`` pairs), readable again."""
+    return lambda: (text for _, text in rows)
+
+
 def _meta_of(bundle: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in bundle.items() if k not in _BIG}
 
@@ -311,7 +316,7 @@ class PromoCache:
                 for section, key in KEYED.items() if data.get(section) is not None}
         data.clear()
         engine, meta = self._compile_refusing(
-            meta, {s: (lambda r=r: (t for _, t in r)) for s, r in rows.items()}, version)
+            meta, {s: _texts(r) for s, r in rows.items()}, version)
         with self.db.transaction() as conn:
             self._store_meta(conn, meta, version)
             conn.execute("DELETE FROM promo_entry")
@@ -409,7 +414,7 @@ class PromoCache:
             rows = self.db.conn.execute(
                 "SELECT version, reason, field, detail, at FROM promo_refused ORDER BY id DESC"
             ).fetchall()
-        return [dict(zip(("version", "reason", "field", "detail", "at"), r)) for r in rows]
+        return [dict(zip(("version", "reason", "field", "detail", "at"), r, strict=False)) for r in rows]
 
     def dumps(self) -> str:
         """The bundle in force as JSON text (``{}`` when none)."""

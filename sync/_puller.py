@@ -89,7 +89,7 @@ class BundlePuller:
         if isinstance(answer, PullOutcome):
             return answer
         kind = answer.get("kind")
-        version = answer.get("version")
+        version: Any = answer.get("version")  # checked by the cache when it installs
         try:
             if kind == "delta" and answer.get("from") != self.cache.version:
                 # Built against another base: ask for the whole bundle.
@@ -110,7 +110,8 @@ class BundlePuller:
                 self._swap(engine)
                 return PullOutcome("delta", self.cache.version, customers=done)
             if kind == "full":
-                engine = self.cache.install(answer.get("bundle"), version, in_txn=in_txn)
+                bundle: Any = answer.get("bundle")  # checked by the cache when it installs
+                engine = self.cache.install(bundle, version, in_txn=in_txn)
                 self._swap(engine)
                 return PullOutcome("full", self.cache.version, customers=done)
             err = BundleRefused("corrupt", f"unknown answer kind {kind!r}")

@@ -23,6 +23,7 @@ from typing import Any
 
 
 from ._errors import TillDbCorrupt
+from ._migrate import Record, run_migrations
 
 log = logging.getLogger(__name__)
 
@@ -224,22 +225,11 @@ class TillDb:
         its migrations independently.
         """
         migrations = MIGRATIONS if migrations is None else migrations
-        applied: list[int] = []
-        with self.transaction() as conn:
-            conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {table} ("
-                " id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
-            )
-            done = {r[0] for r in conn.execute(f"SELECT id FROM {table}")}
-            for number, name, fn in migrations:
-                if number in done:
-                    continue
-                fn(conn)
-                conn.execute(
-                    f"INSERT INTO {table} (id, name, applied_at) VALUES (?, ?, ?)",
-                    (number, name, self.clock()),
-                )
-                applied.append(number)
+        book: Record[sqlite3.Connection] = Record(
+            table, "id", "REAL", self.clock, lambda c, sql, args: c.execute(sql, args),
+            lambda c, sql: c.execute(sql))
+        applied = run_migrations(migrations, self.transaction, book,
+                                 lambda c, _n, fn: fn(c), together=True)
         if applied:
             log.info("till db %s: applied %s migrations %s", self.path, table, applied)
         return applied

@@ -26,6 +26,7 @@ import httpx
 
 from ._backoff import Backoff, parse_retry_after
 from ._lease import UploaderLock
+from ._worker import BackgroundLoop
 from ._outbox import SEQ_CONFLICT_HINT, AckCounts, Outbox, OutboxRow
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ class UploaderCounters:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class Uploader:
+class Uploader(BackgroundLoop):
     """Exactly one per till database (an ``fcntl`` lock; see ``_lease``)."""
 
     def __init__(
@@ -131,9 +132,7 @@ class Uploader:
             self.lock.release()
             raise
         self._send_lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        BackgroundLoop.__init__(self, "uploader")
         self._next_heartbeat = 0.0
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="uploader-prep")
         self._ahead: Future[_Batch] | None = None
@@ -339,14 +338,6 @@ class Uploader:
         report.remaining = self.outbox.status().queue_depth
         return report
 
-    def start(self) -> None:
-        """Run the upload loop in a background thread."""
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="uploader", daemon=True)
-        self._thread.start()
-
     def notify(self) -> None:
         """Wake the loop (a new sale); never blocks and never bypasses the backoff."""
         self._wake.set()
@@ -388,14 +379,6 @@ class Uploader:
             "attempt": self.backoff.attempt,
             "counters": asdict(self.counters),
         }
-
-    def stop(self) -> None:
-        """Stop the loop (the current request finishes first)."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
 
     def close(self) -> None:
         """Stop, close the HTTP client and release the lock."""

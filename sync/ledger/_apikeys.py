@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from ._errors import Conflict, LedgerError
 from ._limits import has_control
 from ._storage import Tx
-from ._tills import Till, key_hash
+from ._tills import TillRecord, key_hash
 
 if TYPE_CHECKING:
     from ._ledger import Ledger
@@ -30,11 +30,11 @@ MAX_NAME = 64
 
 @dataclass(frozen=True)
 class Principal:
-    """Who made a request: a till (with its ``Till``), the app back end, or head office."""
+    """Who made a request: a till (with its ``TillRecord``), the app back end, or head office."""
 
     kind: str  # "till", "app" or "office"
     name: str
-    till: Till | None = None
+    till: TillRecord | None = None
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ def authenticate(tx: Tx, key: str) -> Principal | None:
     row = tx.one("SELECT till, store FROM tills WHERE key_hash = ?", (digest,))
     if row is None:
         return None
-    till = Till(str(row[0]), str(row[1]))
+    till = TillRecord(str(row[0]), str(row[1]))
     return Principal("till", till.till, till)
 
 

@@ -1,16 +1,19 @@
 """The ledger's HTTP API (docs/sync-protocol.md) as a Starlette ASGI app.
 
-Handlers only parse, authenticate and validate; the work happens in
-``Ledger`` on a worker thread (the database calls block). Every refusal is
-a ``RequestError`` turned into ``{"error", "detail", "field"?}`` with its 4xx
-status, raised before anything is written. A database that is momentarily
-unavailable answers ``503`` with ``Retry-After``, which the uploader honours.
+Handlers are module-level functions of the request (each testable alone:
+the ledger is ``request.app.state.ledger``) listed in ``ROUTES``; they only
+parse, authenticate and validate, and the work happens in ``Ledger`` on a
+worker thread (the database calls block). Every refusal is a
+``RequestError``, raised before anything is written and answered as
+``_answers.http_answer`` says; a database that is momentarily unavailable
+answers ``503`` with ``Retry-After``, which the uploader honours. A method
+a path does not take answers ``405`` with ``Allow``.
 """
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from starlette.applications import Starlette
@@ -22,20 +25,22 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from fastcore import mask_card
+from fastcore import MAX_INT, mask_card
 
 from . import _apikeys, _readers
 from . import _validate as v
 from ._apikeys import Principal
 from ._clock import iso
 from ._fastjson import fast_loads
+from ._answers import http_answer
 from ._errors import LedgerError, RequestError, StorageError
 from ._holds import account_of
 from ._ingest import MAX_BATCH
 from ._ledger import Ledger
 from ._limits import check_structure, count_transactions, has_control, parse_json, read_body
 from ._openapi import openapi
-from ._tills import Till
+from ._schemas import HoldBody, ReEnrolBody, TokenBody, check
+from ._tills import TillRecord
 
 log = logging.getLogger(__name__)
 
@@ -69,239 +74,264 @@ async def _body(request: Request) -> Any:
     return _parse(await _raw(request))
 
 
-def make_app(ledger: Ledger) -> Starlette:
-    """The ASGI app serving ``ledger``."""
+def _read(led: Ledger, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(tx, *args)`` in one read transaction (run on a worker thread)."""
+    with led.storage.transaction() as tx:
+        return fn(tx, *args)
 
-    def read(fn: Callable[..., T], *args: Any) -> T:
-        with ledger.storage.transaction() as tx:
-            return fn(tx, *args)
 
-    async def principal(request: Request, *kinds: str) -> Principal:
-        """Who is asking; 401 without a known key, 403 when its kind may not ask this."""
-        header = request.headers.get("authorization", "")
-        scheme, _, key = header.partition(" ")
-        key = key.strip()
-        if scheme.lower() != "bearer" or not key:
-            raise RequestError(401, "unauthorized", "a key is required (Bearer)")
-        if len(key) > MAX_KEY or has_control(key):
-            raise RequestError(401, "unauthorized", "unknown key")
-        who = await run_in_threadpool(read, _apikeys.authenticate, key)
-        if who is None:
-            raise RequestError(401, "unauthorized", "unknown or revoked key")
-        if who.kind not in kinds:
-            raise RequestError(403, "forbidden", f"a key of kind {who.kind!r} may not do this "
-                               f"(it takes a {' or '.join(kinds)} key)")
-        return who
+def ledger_of(request: Request) -> Ledger:
+    """The ledger the app serves (``app.state.ledger``)."""
+    led: Ledger = request.app.state.ledger
+    return led
 
-    async def auth(request: Request) -> Till:
-        who = await principal(request, "till")
-        assert who.till is not None
-        return who.till
 
-    async def transactions(request: Request) -> Response:
-        till = await auth(request)
-        raw = await _raw(request)
-        n = count_transactions(raw)
-        if n is not None and n > MAX_BATCH:  # refused before a single TXN is built
-            raise RequestError(413, "batch_too_large", f"at most {MAX_BATCH} transactions a batch",
-                               "transactions")
-        body = _parse(raw)
-        v.txn_identifiers(body)
-        answer = await run_in_threadpool(ledger.upload, till, body)
-        return _json(answer.to_json())
+async def principal(request: Request, *kinds: str) -> Principal:
+    """Who is asking; 401 without a known key, 403 when its kind may not ask this."""
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key:
+        raise RequestError("unauthorized", "a key is required (Bearer)")
+    if len(key) > MAX_KEY or has_control(key):
+        raise RequestError("unauthorized", "unknown key")
+    who = await run_in_threadpool(_read, ledger_of(request), _apikeys.authenticate, key)
+    if who is None:
+        raise RequestError("unauthorized", "unknown or revoked key")
+    if who.kind not in kinds:
+        raise RequestError("forbidden", f"a key of kind {who.kind!r} may not do this "
+                           f"(it takes a {' or '.join(kinds)} key)")
+    return who
 
-    async def heartbeat(request: Request) -> Response:
-        till = await auth(request)
-        body = v.obj(await _body(request))
-        v.own(body, till, store=True)
-        hb = v.heartbeat(body)
-        await run_in_threadpool(ledger.heartbeat, till, hb)
-        epoch = await run_in_threadpool(ledger.epoch)
-        return _json({"server_time": iso(ledger.clock()), "epoch": epoch})
 
-    async def holds(request: Request) -> Response:
-        till = await auth(request)
-        body = v.obj(await _body(request))
-        v.own(body, till, store=False)
-        if "store" in body and body["store"] != till.store:
-            raise RequestError(403, "forbidden", f"this key belongs to store {till.store}",
-                               "store")
-        account = v.text(body, "account")
-        points = v.count(body, "points", minimum=1)
-        txn_id = v.txn_id(body)
-        assert account is not None and points is not None
-        hold = await run_in_threadpool(ledger.place_hold, till, account, points, txn_id)
-        return _json(hold, 201)
+async def till_of(request: Request) -> TillRecord:
+    who = await principal(request, "till")
+    assert who.till is not None
+    return who.till
 
-    async def release(request: Request) -> Response:
-        till = await auth(request)
-        hold_id = v.ident(request.path_params["hold_id"], "hold_id")
-        account = account_of(hold_id)
-        if account is None or has_control(account):
-            raise RequestError(404, "unknown_hold", "no such hold", "hold_id")
-        await run_in_threadpool(ledger.release_hold, till, request.path_params["hold_id"])
-        return _json({"released": True})
 
-    async def bundle(request: Request) -> Response:
-        who = await principal(request, "till", "office")
-        since = None
-        if request.query_params.get("since") is not None:
-            since = v.query_int(request.query_params, "since", 0)
-        cursor = request.query_params.get("customers")
-        if cursor is not None and (len(cursor) > 300 or not cursor.isprintable()):
-            raise RequestError(400, "invalid", "customers is the cursor of the last answer",
-                               "customers")
-        answer = await run_in_threadpool(ledger.bundle_answer_text, since, who.till, cursor)
-        if answer is None:
-            raise RequestError(404, "no_bundle", "no bundle has been imported yet")
-        return Response(answer, media_type="application/json")
+async def transactions(request: Request) -> Response:
+    till = await till_of(request)
+    raw = await _raw(request)
+    n = count_transactions(raw)
+    if n is not None and n > MAX_BATCH:  # refused before a single TXN is built
+        raise RequestError("batch_too_large", f"at most {MAX_BATCH} transactions a batch",
+                           "transactions")
+    body = _parse(raw)
+    v.txn_identifiers(body)
+    answer = await run_in_threadpool(ledger_of(request).upload, till, body)
+    return _json(answer.to_json())
 
-    async def customer(request: Request) -> Response:
-        await principal(request, "till", "office")
+
+async def heartbeat(request: Request) -> Response:
+    till = await till_of(request)
+    body = v.obj(await _body(request))
+    v.own(body, till, store=True)
+    hb = v.heartbeat(body)
+    await run_in_threadpool(ledger_of(request).heartbeat, till, hb)
+    epoch = await run_in_threadpool(ledger_of(request).epoch)
+    return _json({"server_time": iso(ledger_of(request).clock()), "epoch": epoch})
+
+
+async def holds(request: Request) -> Response:
+    till = await till_of(request)
+    body = v.obj(await _body(request))
+    v.own(body, till, store=False)
+    if "store" in body and body["store"] != till.store:
+        raise RequestError("forbidden", f"this key belongs to store {till.store}",
+                           "store")
+    asked = check(body, HoldBody)
+    txn_id = v.txn_id(body)  # a UUID (what uuid.UUID reads)
+    hold = await run_in_threadpool(ledger_of(request).place_hold, till, asked.account,
+                                   asked.points, txn_id)
+    return _json(hold, 201)
+
+
+async def release(request: Request) -> Response:
+    till = await till_of(request)
+    hold_id = v.ident(request.path_params["hold_id"], "hold_id")
+    account = account_of(hold_id)
+    if account is None or has_control(account):
+        raise RequestError("unknown_hold", "no such hold", "hold_id")
+    await run_in_threadpool(ledger_of(request).release_hold, till, request.path_params["hold_id"])
+    return _json({"released": True})
+
+
+async def bundle(request: Request) -> Response:
+    who = await principal(request, "till", "office")
+    since = None
+    if request.query_params.get("since") is not None:
+        since = v.query_int(request.query_params, "since", 0)
+    cursor = request.query_params.get("customers")
+    if cursor is not None and (len(cursor) > 300 or not cursor.isprintable()):
+        raise RequestError("invalid", "customers is the cursor of the last answer",
+                           "customers")
+    answer = await run_in_threadpool(ledger_of(request).bundle_answer_text, since, who.till, cursor)
+    if answer is None:
+        raise RequestError("no_bundle", "no bundle has been imported yet")
+    return Response(answer, media_type="application/json")
+
+
+async def customer(request: Request) -> Response:
+    await principal(request, "till", "office")
+    card = v.card(request.path_params["card"])
+    found = await run_in_threadpool(ledger_of(request).customer, card)
+    if found is None:
+        raise RequestError("unknown_card", "no such card", "card")
+    return _json(found)
+
+
+async def till_me(request: Request) -> Response:
+    till = await till_of(request)
+    return _json(await run_in_threadpool(ledger_of(request).till_info, till))
+
+
+async def re_enrol(request: Request) -> Response:
+    till = await till_of(request)
+    body = v.obj(await _body(request))
+    v.own(body, till, store=True)
+    check(body, ReEnrolBody)
+    return _json(await run_in_threadpool(ledger_of(request).re_enrol, till))
+
+
+async def tokens(request: Request) -> Response:
+    who = await principal(request, "app")  # never a till: it could spend anyone's points
+    body = v.obj(await _body(request))
+    check(body, TokenBody)
+    card = v.card(body.get("card"))  # its check digit
+    token = await run_in_threadpool(ledger_of(request).issue_token, card)
+    log.info("token issued for card %s to app key %s", mask_card(card), who.name)
+    return _json({"token": token})
+
+
+# -- reading the ledger (office: everything; a till: its own sales only) --
+
+
+async def till_transactions(request: Request) -> Response:
+    who = await principal(request, "office", "till")
+    till = v.ident(request.path_params["till"], "till")
+    if who.till is not None and till != who.till.till:
+        raise RequestError("forbidden", f"this key belongs to till {who.till.till}",
+                           "till")
+    q = request.query_params
+    first = v.query_int(q, "from", 1)
+    last = v.query_int(q, "to", MAX_INT, minimum=first)
+    limit = v.query_int(q, "limit", _readers.DEFAULT_PAGE, minimum=1,
+                        maximum=_readers.MAX_PAGE)
+    page = await run_in_threadpool(_read, ledger_of(request), _readers.by_till, till, first, last, limit)
+    if page is None:
+        raise RequestError("unknown_till", "no such till", "till")
+    return _json(page)
+
+
+async def transaction(request: Request) -> Response:
+    who = await principal(request, "office", "till")
+    txn_id = v.txn_id({"txn_id": request.path_params["txn_id"]})
+    own = who.till.till if who.till is not None else None
+    found = await run_in_threadpool(_read, ledger_of(request), _readers.by_txn_id, txn_id, own)
+    if not found:  # another till's txn_id answers like an unknown one: nothing leaks
+        raise RequestError("unknown_txn", "no such transaction", "txn_id")
+    return _json({"transactions": found})
+
+
+async def receipt(request: Request) -> Response:
+    who = await principal(request, "office", "till")
+    till, seq = _readers.parse_receipt(
+        f"{request.path_params['till']}/{request.path_params['seq']}")
+    v.ident(till, "receipt")
+    if who.till is not None and till != who.till.till:
+        raise RequestError("forbidden", f"this key belongs to till {who.till.till}",
+                           "receipt")
+    found = await run_in_threadpool(_read, ledger_of(request), _readers.by_receipt, till, seq)
+    if found is None:
+        raise RequestError("unknown_receipt", "no such receipt", "receipt")
+    return _json(found)
+
+
+async def _account(request: Request) -> str:
+    await principal(request, "office")
+    if "card" in request.path_params:
         card = v.card(request.path_params["card"])
-        found = await run_in_threadpool(ledger.customer, card)
+        found = await run_in_threadpool(_read, ledger_of(request), _readers.account_of, card)
         if found is None:
-            raise RequestError(404, "unknown_card", "no such card", "card")
-        return _json(found)
+            raise RequestError("unknown_card", "no such card", "card")
+        return found[0]
+    account = v.ident(request.path_params["account"], "account")
+    if await run_in_threadpool(_read, ledger_of(request), _readers.account_of, account, False) is None:
+        raise RequestError("unknown_account", "no such account", "account")
+    return account
 
-    async def till_me(request: Request) -> Response:
-        till = await auth(request)
-        return _json(await run_in_threadpool(ledger.till_info, till))
 
-    async def re_enrol(request: Request) -> Response:
-        till = await auth(request)
-        body = v.obj(await _body(request))
-        v.own(body, till, store=True)
-        return _json(await run_in_threadpool(ledger.re_enrol, till))
+async def balance(request: Request) -> Response:
+    account = await _account(request)
+    return _json(await run_in_threadpool(_read, ledger_of(request), _readers.balances, account, ledger_of(request).now_text()))
 
-    async def tokens(request: Request) -> Response:
-        who = await principal(request, "app")  # never a till: it could spend anyone's points
-        body = v.obj(await _body(request))
-        card = v.card(body.get("card"))
-        token = await run_in_threadpool(ledger.issue_token, card)
-        log.info("token issued for card %s to app key %s", mask_card(card), who.name)
-        return _json({"token": token})
 
-    # -- reading the ledger (office: everything; a till: its own sales only) --
-    async def till_transactions(request: Request) -> Response:
-        who = await principal(request, "office", "till")
-        till = v.ident(request.path_params["till"], "till")
-        if who.till is not None and till != who.till.till:
-            raise RequestError(403, "forbidden", f"this key belongs to till {who.till.till}",
-                               "till")
-        q = request.query_params
-        first = v.query_int(q, "from", 1)
-        last = v.query_int(q, "to", v.MAX_INT, minimum=first)
-        limit = v.query_int(q, "limit", _readers.DEFAULT_PAGE, minimum=1,
-                            maximum=_readers.MAX_PAGE)
-        page = await run_in_threadpool(read, _readers.by_till, till, first, last, limit)
-        if page is None:
-            raise RequestError(404, "unknown_till", "no such till", "till")
-        return _json(page)
+async def statement(request: Request) -> Response:
+    account = await _account(request)
+    q = request.query_params
+    offset = v.query_int(q, "offset", 0)
+    limit = v.query_int(q, "limit", _readers.DEFAULT_PAGE, minimum=1,
+                        maximum=_readers.MAX_PAGE)
+    return _json(await run_in_threadpool(_read, ledger_of(request), _readers.statement, account,
+                                         ledger_of(request).now_text(), offset, limit))
 
-    async def transaction(request: Request) -> Response:
-        who = await principal(request, "office", "till")
-        txn_id = v.txn_id({"txn_id": request.path_params["txn_id"]})
-        own = who.till.till if who.till is not None else None
-        found = await run_in_threadpool(read, _readers.by_txn_id, txn_id, own)
-        if not found:  # another till's txn_id answers like an unknown one: nothing leaks
-            raise RequestError(404, "unknown_txn", "no such transaction", "txn_id")
-        return _json({"transactions": found})
 
-    async def receipt(request: Request) -> Response:
-        who = await principal(request, "office", "till")
-        till, seq = _readers.parse_receipt(
-            f"{request.path_params['till']}/{request.path_params['seq']}")
-        v.ident(till, "receipt")
-        if who.till is not None and till != who.till.till:
-            raise RequestError(403, "forbidden", f"this key belongs to till {who.till.till}",
-                               "receipt")
-        found = await run_in_threadpool(read, _readers.by_receipt, till, seq)
-        if found is None:
-            raise RequestError(404, "unknown_receipt", "no such receipt", "receipt")
-        return _json(found)
+async def time(request: Request) -> Response:
+    return _json({"server_time": iso(ledger_of(request).clock())})
 
-    async def _account(request: Request) -> str:
-        await principal(request, "office")
-        if "card" in request.path_params:
-            card = v.card(request.path_params["card"])
-            found = await run_in_threadpool(read, _readers.account_of, card)
-            if found is None:
-                raise RequestError(404, "unknown_card", "no such card", "card")
-            return found[0]
-        account = v.ident(request.path_params["account"], "account")
-        if await run_in_threadpool(read, _readers.account_of, account, False) is None:
-            raise RequestError(404, "unknown_account", "no such account", "account")
-        return account
 
-    async def balance(request: Request) -> Response:
-        account = await _account(request)
-        return _json(await run_in_threadpool(read, _readers.balances, account, ledger.now_text()))
+async def keys(request: Request) -> Response:
+    return _json(await run_in_threadpool(ledger_of(request).jwks))
 
-    async def statement(request: Request) -> Response:
-        account = await _account(request)
-        q = request.query_params
-        offset = v.query_int(q, "offset", 0)
-        limit = v.query_int(q, "limit", _readers.DEFAULT_PAGE, minimum=1,
-                            maximum=_readers.MAX_PAGE)
-        return _json(await run_in_threadpool(read, _readers.statement, account,
-                                             ledger.now_text(), offset, limit))
 
-    async def time(request: Request) -> Response:
-        return _json({"server_time": iso(ledger.clock())})
+async def spec(request: Request) -> Response:
+    return _json(openapi())
 
-    async def keys(request: Request) -> Response:
-        return _json(await run_in_threadpool(ledger.jwks))
 
-    async def spec(request: Request) -> Response:
-        return _json(openapi())
-
-    async def on_request_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestError)
-        return _json(exc.body(), exc.status)
-
-    async def on_ledger_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, LedgerError)
-        if isinstance(exc, StorageError):
-            log.error("storage unavailable: %s", exc)
-            return _json({"error": "unavailable", "detail": "the ledger database is unavailable"},
-                         503, {"Retry-After": "1"})
-        return _json({"error": exc.reason, "detail": exc.message or exc.reason}, 400)
-
-    async def on_http(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return _json({"error": code, "detail": str(exc.detail)}, exc.status_code)
-
-    async def on_crash(request: Request, exc: Exception) -> Response:
+async def on_error(request: Request, exc: Exception) -> Response:
+    """Every error's answer (``_answers.http_answer``); a crash is logged first."""
+    status, body, headers = http_answer(exc)
+    if isinstance(exc, StorageError):
+        log.error("storage unavailable: %s", exc)
+    elif not isinstance(exc, (LedgerError, HTTPException)):
         log.exception("request failed: %s %s", request.method, request.url.path)
-        return _json({"error": "internal", "detail": "the ledger failed; retry later"}, 503,
-                     {"Retry-After": "1"})
+    return _json(body, status, headers)
 
-    routes = [
-        Route("/v1/transactions", transactions, methods=["POST"]),
-        Route("/v1/heartbeat", heartbeat, methods=["POST"]),
-        Route("/v1/holds", holds, methods=["POST"]),
-        Route("/v1/holds/{hold_id}", release, methods=["DELETE"]),
-        Route("/v1/bundle", bundle, methods=["GET"]),
-        Route("/v1/customers/{card}", customer, methods=["GET"]),
-        Route("/v1/tokens", tokens, methods=["POST"]),
-        Route("/v1/ledger/tills/{till}/transactions", till_transactions, methods=["GET"]),
-        Route("/v1/ledger/transactions/{txn_id}", transaction, methods=["GET"]),
-        Route("/v1/ledger/receipts/{till}/{seq}", receipt, methods=["GET"]),
-        Route("/v1/ledger/accounts/{account}", balance, methods=["GET"]),
-        Route("/v1/ledger/accounts/{account}/statement", statement, methods=["GET"]),
-        Route("/v1/ledger/cards/{card}", balance, methods=["GET"]),
-        Route("/v1/ledger/cards/{card}/statement", statement, methods=["GET"]),
-        Route("/v1/tills/me", till_me, methods=["GET"]),
-        Route("/v1/tills/me/re-enrol", re_enrol, methods=["POST"]),
-        Route("/v1/time", time, methods=["GET"]),
-        Route("/v1/keys", keys, methods=["GET"]),
-        Route("/openapi.json", spec, methods=["GET"]),
-    ]
-    return Starlette(
-        routes=routes,
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+#: ``(path, methods, handler)`` of every route; a new route is a new row
+ROUTES: list[tuple[str, tuple[str, ...], Handler]] = [
+    ("/v1/transactions", ("POST",), transactions),
+    ("/v1/heartbeat", ("POST",), heartbeat),
+    ("/v1/holds", ("POST",), holds),
+    ("/v1/holds/{hold_id}", ("DELETE",), release),
+    ("/v1/bundle", ("GET",), bundle),
+    ("/v1/customers/{card}", ("GET",), customer),
+    ("/v1/tokens", ("POST",), tokens),
+    ("/v1/ledger/tills/{till}/transactions", ("GET",), till_transactions),
+    ("/v1/ledger/transactions/{txn_id}", ("GET",), transaction),
+    ("/v1/ledger/receipts/{till}/{seq}", ("GET",), receipt),
+    ("/v1/ledger/accounts/{account}", ("GET",), balance),
+    ("/v1/ledger/accounts/{account}/statement", ("GET",), statement),
+    ("/v1/ledger/cards/{card}", ("GET",), balance),
+    ("/v1/ledger/cards/{card}/statement", ("GET",), statement),
+    ("/v1/tills/me", ("GET",), till_me),
+    ("/v1/tills/me/re-enrol", ("POST",), re_enrol),
+    ("/v1/time", ("GET",), time),
+    ("/v1/keys", ("GET",), keys),
+    ("/openapi.json", ("GET",), spec),
+]
+
+
+def make_app(ledger: Ledger,
+             routes: Sequence[tuple[str, tuple[str, ...], Handler]] = ROUTES) -> Starlette:
+    """The ASGI app serving ``ledger`` (``routes``: the route table)."""
+    app = Starlette(
+        routes=[Route(path, handler, methods=list(methods)) for path, methods, handler in routes],
         middleware=[Middleware(GZipMiddleware, minimum_size=2048, compresslevel=1)],
-        exception_handlers={RequestError: on_request_error, LedgerError: on_ledger_error,
-                            HTTPException: on_http, Exception: on_crash},
+        exception_handlers={LedgerError: on_error, HTTPException: on_error, Exception: on_error},
     )
+    app.state.ledger = ledger
+    return app

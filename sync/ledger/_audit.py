@@ -34,7 +34,7 @@ def diff(expected: Any, got: Any, path: str = "") -> list[str]:
         return out
     if isinstance(expected, list) and isinstance(got, list) and len(expected) == len(got):
         out = []
-        for i, (a, b) in enumerate(zip(expected, got)):
+        for i, (a, b) in enumerate(zip(expected, got, strict=False)):
             out += diff(a, b, f"{path}[{i}]")
         return out
     return [] if expected == got else [f"{path or 'result'}: {expected!r} != {got!r}"]

@@ -29,7 +29,9 @@ from typing import Any
 
 from . import _audit, _engine, _journal
 from ._clock import utc_text
-from ._errors import Conflict
+from sync import BackgroundLoop
+
+from ._errors import BalanceOutOfBounds, Conflict
 from ._fastjson import fast_loads
 from ._storage import Storage
 
@@ -88,7 +90,7 @@ class _Raced(Exception):
     """Another worker audited some of these rows first (redo them one by one)."""
 
 
-class Auditor:
+class Auditor(BackgroundLoop):
     """Drains ``audit_queue``: in the caller's thread (``drain``) or its own (``start``)."""
 
     def __init__(self, storage: Storage, clock: Callable[[], datetime], *,
@@ -101,12 +103,10 @@ class Auditor:
         self.quiet = quiet
         self.max_defer = max_defer
         self.poll = poll
-        self._wake = threading.Event()
-        self._stop = threading.Event()
+        BackgroundLoop.__init__(self, "ledger-auditor")
         self._idle = threading.Event()
         self._wakes = 0  # bumped by every wake: "idle" only counts after the newest one
         self._wakes_lock = threading.Lock()
-        self._thread: threading.Thread | None = None
 
     # -- one batch ------------------------------------------------------------
     def run_once(self) -> int:
@@ -126,6 +126,8 @@ class Auditor:
             by_version.setdefault(int(row[4]), []).append(row)
         for version, group in by_version.items():
             digest = digests[version]
+            items: list[tuple[Any, Any]]
+            outcomes: list[tuple[str, str | None, dict[str, Any] | None]]
             if digest is None:
                 outcomes = [("no_bundle", f"bundle version {version} is unknown to the ledger",
                              None)] * len(group)
@@ -136,7 +138,7 @@ class Auditor:
                     body = _body(row[5])
                     items.append((body["basket"], body["result"]))
                 outcomes = _audit.reprice_many_full(self._engine(str(digest[0]), version), items)
-            for row, (_, claimed), (outcome, detail, expected) in zip(group, items, outcomes):
+            for row, (_, claimed), (outcome, detail, expected) in zip(group, items, outcomes, strict=False):
                 fix = None
                 if outcome == "mismatch" and expected is not None and not str(
                         row[0]).startswith("anon:"):
@@ -206,7 +208,7 @@ class Auditor:
             with tx.savepoint():
                 _journal.post(tx, str(f[0]), f"{f[1]}:audit_correction", "audit_correction",
                               points, now, str(f[1]), note)
-        except _journal.BalanceOutOfBounds:
+        except BalanceOutOfBounds:
             log.error("audit correction of %s on %s would leave the balance bounds; not applied",
                       f[1], f[0])
 
@@ -224,14 +226,6 @@ class Auditor:
         return int(row[0]) if row else 0
 
     # -- the background thread ------------------------------------------------
-    def start(self) -> None:
-        """Run the worker in a daemon thread until ``stop``."""
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="ledger-auditor", daemon=True)
-        self._thread.start()
-
     def wake(self) -> None:
         """New sales are queued: audit them soon."""
         with self._wakes_lock:
@@ -242,14 +236,6 @@ class Auditor:
     def wait_idle(self, timeout: float) -> bool:
         """Wait until the worker found the queue empty after the last ``wake``."""
         return self._idle.wait(timeout)
-
-    def stop(self) -> None:
-        """Stop the thread (the queue keeps what it did not reach)."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
 
     def _run(self) -> None:
         while not self._stop.is_set():

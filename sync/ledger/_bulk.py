@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from . import _sales
 from ._storage import Row, Tx
 
 CHUNK = 500
@@ -58,16 +59,16 @@ def plan_claims(tx: Tx, till: str, results: Iterable[Any], now: str) -> ClaimPla
         # A concurrent upload may have committed this very claim between the two reads.
         known.setdefault(row[1], row[2:])
     plan = ClaimPlan([], [], [])
-    new_rows = []
+    new_rows: list[tuple[str, int, str, str, str]] = []
     for res in live:
         txn = res.txn
-        row = known.get(txn.txn_id)
-        if row is not None:
-            if row[0] != txn.hash:
+        claim = known.get(txn.txn_id)
+        if claim is not None:
+            if claim[0] != txn.hash:
                 plan.conflicts.append((res, "txn_id_conflict",
                                        "this txn_id was uploaded before with another body"))
-            elif row[1] == "applied":
-                plan.duplicates.append((res, json.loads(row[2])))
+            elif claim[1] == "applied":
+                plan.duplicates.append((res, json.loads(claim[2])))
             else:
                 plan.todo.append(res)
             continue
@@ -93,27 +94,6 @@ class SalePlan:
     member: bool
     outcome: dict[str, Any]
     outcome_text: str = ""
-
-
-def bonus_corrections(txn: Any, state: list[Any]) -> list[tuple[str, int, str]]:
-    """Welcome points once per account, birthday points once per account and year.
-
-    ``state`` is the account's ``[sales applied, birthday_bonus_year]`` as
-    the ledger records it, updated here for the next sale of the batch. A
-    claim the record says was already used is taken back by an
-    ``audit_correction`` (the customer keeps the receipt's figure until the
-    statement shows the correction).
-    """
-    out = []
-    year = int(txn.at[:4])
-    if txn.welcome and state[0] > 0:
-        out.append(("welcome", -txn.welcome, "welcome points: not the account's first purchase"))
-    if txn.birthday and state[1] is not None and int(state[1]) == year:
-        out.append(("birthday", -txn.birthday, f"birthday points: already given in {year}"))
-    state[0] += 1
-    if txn.birthday and not any(c[0] == "birthday" for c in out):
-        state[1] = year
-    return out
 
 
 def write_sales(tx: Tx, plans: list[SalePlan], now: str,
@@ -157,47 +137,31 @@ def write_sales(tx: Tx, plans: list[SalePlan], now: str,
     moves: dict[str, list[Any]] = {}
     for p in fresh:
         txn = p.res.txn
-        raw = txn.raw
         corrections = []
         if p.account in state:
-            corrections = bonus_corrections(txn, state[p.account])
-            if corrections:
-                p.outcome["journal"]["audit_correction"] = sum(c[1] for c in corrections)
-                p.outcome["corrected"] = {c[0]: -c[1] for c in corrections}
-        p.outcome_text = json.dumps(p.outcome, separators=(",", ":"))
-        sale_rows.append((p.account, txn.txn_id, txn.till, txn.store, txn.seq, txn.kind, txn.at,
-                          raw.get("mode"), txn.hold_id, txn.bundle_version, None, txn.hash,
-                          txn.canonical, p.outcome_text, now))
-        audit_rows.append((p.account, txn.txn_id, txn.till, txn.store, txn.bundle_version,
-                           now))
+            corrections = _sales.bonus_corrections(txn, state[p.account])
+            _sales.correct(p.outcome, corrections)
+        p.outcome_text = _sales.outcome_text(p.outcome)
+        sale_rows.append(_sales.sale_row(txn, p.account, p.outcome_text, now))
+        audit_rows.append(_sales.audit_row(txn, p.account, now))
         if not p.member:
             continue
-        journal = p.outcome["journal"]
-        if journal["accrual"]:
-            journal_rows.append((p.account, f"{txn.txn_id}:accrual", "accrual",
-                                 journal["accrual"], txn.txn_id, None, now))
-        if journal["redemption"]:
-            journal_rows.append((p.account, f"{txn.txn_id}:redemption", "redemption",
-                                 journal["redemption"], txn.txn_id, None, now))
-        for name, points, note in corrections:
-            journal_rows.append((p.account, f"{txn.txn_id}:audit_correction:{name}",
-                                 "audit_correction", points, txn.txn_id, note, now))
+        entries = _sales.journal_entries(txn, p.outcome, corrections)
+        journal_rows += [(p.account, entry_id, kind, points, txn.txn_id, note, now)
+                         for entry_id, kind, points, note in entries]
         move = moves.setdefault(p.account, [0, 0, None])
-        move[0] += journal["accrual"] + journal["redemption"] + sum(c[1] for c in corrections)
+        move[0] += sum(e[2] for e in entries)
         move[1] += 1
         if p.account in state:
             move[2] = state[p.account][1]
-    tx.insert_many("sales", ("account", "txn_id", "till", "store", "seq", "kind", "at", "mode",
-                             "hold_id", "bundle_version", "original_txn_id", "hash", "body",
-                             "outcome", "received_at"), sale_rows)
+    tx.insert_many("sales", _sales.SALE_COLUMNS, sale_rows)
     tx.insert_many("journal", ("account", "entry_id", "kind", "points", "txn_id", "note", "at"),
                    journal_rows)
     tx.executemany(
         "UPDATE accounts SET points = points + ?, sales = sales + ?, birthday_bonus_year = "
         "COALESCE(?, birthday_bonus_year) WHERE account = ?",
         [(m[0], m[1], m[2], a) for a, m in sorted(moves.items())])
-    tx.insert_many("audit_queue", ("account", "txn_id", "till", "store", "bundle_version",
-                                   "queued_at"), audit_rows)
+    tx.insert_many("audit_queue", _sales.AUDIT_COLUMNS, audit_rows)
     return out
 
 

@@ -217,7 +217,9 @@ def answer_text(tx: Tx, since: int | None) -> str | None:
         if stored is not None:
             return (f'{{"kind":"delta","from":{since},"version":{newest},'
                     f'"changes":{stored[0]}}}')
-    new_digest = str(tx.one("SELECT digest FROM bundles WHERE version = ?", (newest,))[0])
+    found = tx.one("SELECT digest FROM bundles WHERE version = ?", (newest,))
+    assert found is not None  # ``newest`` was read from this table
+    new_digest = str(found[0])
     old = None
     if since is not None and 0 < since < newest:
         old = tx.one("SELECT digest FROM bundles WHERE version = ?", (since,))

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +10,8 @@ from typing import Any, TypeVar
 
 import click
 from fastcore import MAX_INT
+
+from sync import cli_error
 
 from . import _apikeys, _readers
 from ._errors import LedgerError
@@ -27,13 +28,13 @@ db_option = click.option("--db", "db_url", required=True, envvar="KOPILKA_LEDGER
 
 
 def _errors(fn: F) -> F:
-    """Show library errors as one line (``ClickException``), never a traceback."""
+    """Show library errors as ``sync.CLI_ANSWERS`` says: one line, never a traceback."""
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except LedgerError as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise cli_error(exc) from exc
     return wrapper  # type: ignore[return-value]
 
 
@@ -285,28 +286,20 @@ def restore_epoch() -> None:
     """
 
 
-@restore_epoch.command("bump")
-@db_option
-@_errors
-def epoch_bump(db_url: str) -> None:
-    """Start a new epoch: run it right after restoring the ledger from a backup.
+def _epoch_command(name: str, doc: str, action: Callable[[Ledger], str]) -> None:
+    """``restore-epoch NAME``: open the ledger, print what ``action`` answers."""
+    @restore_epoch.command(name, help=f"{doc}\n\nExample: kopilka ledger restore-epoch {name} "
+                                      "--db sqlite:///ledger.db")
+    @db_option
+    @_errors
+    def command(db_url: str) -> None:
+        with Ledger(db_url) as led:
+            click.echo(action(led))
 
-    Example: kopilka ledger restore-epoch bump --db sqlite:///ledger.db
-    """
-    with Ledger(db_url) as led:
-        click.echo(led.bump_epoch())
 
-
-@restore_epoch.command("show")
-@db_option
-@_errors
-def epoch_show(db_url: str) -> None:
-    """Print the current restore epoch.
-
-    Example: kopilka ledger restore-epoch show --db sqlite:///ledger.db
-    """
-    with Ledger(db_url) as led:
-        click.echo(led.epoch())
+_epoch_command("bump", "Start a new epoch: run it right after restoring the ledger from a "
+               "backup.", Ledger.bump_epoch)
+_epoch_command("show", "Print the current restore epoch.", Ledger.epoch)
 
 
 def _key_group(kind: str, name: str, who: str, example_name: str) -> click.Group:

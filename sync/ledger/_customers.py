@@ -145,7 +145,7 @@ def sync_cards(tx: Tx, cards: Sequence[str], now: str, rev: _Rev | None = None) 
         want = {ALL: 0}
         if prof[8]:
             want[str(prof[8])] = 1
-        for store, (home, bought, _b) in rows.items():
+        for store, (_home, bought, _b) in rows.items():
             if store != ALL and bought is not None and bought >= cutoff:
                 want.setdefault(store, 0)
         for store, home in want.items():
@@ -153,7 +153,7 @@ def sync_cards(tx: Tx, cards: Sequence[str], now: str, rev: _Rev | None = None) 
             bought = old[1] if old else None
             if old is None or old[2] != text or old[0] != home:
                 writes.append((store, card, prof[1], None, home, bought, text))
-        for store, (home, bought, b) in rows.items():
+        for store, (_home, bought, b) in rows.items():
             if store not in want and b is not None:
                 writes.append((store, card, prof[1], None, 0, bought, None))
     if writes:

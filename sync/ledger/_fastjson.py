@@ -22,7 +22,7 @@ from typing import Any
 try:
     import msgspec
 except ImportError:  # pragma: no cover - a dependency; the slow path still works
-    msgspec = None
+    msgspec = None  # type: ignore[assignment]
 
 _decoder = msgspec.json.Decoder() if msgspec is not None else None
 _encoder = msgspec.json.Encoder(order="sorted") if msgspec is not None else None

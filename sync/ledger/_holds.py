@@ -72,18 +72,18 @@ def place(storage: Storage, till: str, store: str, account: str, points: int, tx
         row = tx.one("SELECT points FROM accounts WHERE account = ?" + storage.for_update,
                      (account,))
         if row is None:
-            raise RequestError(404, "unknown_account", f"no account {account}", "account")
+            raise RequestError("unknown_account", f"no account {account}", "account")
         expire(tx, account, now_text)
         same = tx.one("SELECT hold_id, state, till FROM holds WHERE account = ? AND txn_id = ?",
                       (account, txn_id))
         if same is not None and same[1] != "active":
-            raise RequestError(409, "hold_closed", f"the hold for this sale is {same[1]}", "txn_id")
+            raise RequestError("hold_closed", f"the hold for this sale is {same[1]}", "txn_id")
         if same is not None and same[2] != till:
-            raise RequestError(403, "forbidden", "that sale's hold belongs to another till",
+            raise RequestError("forbidden", "that sale's hold belongs to another till",
                                "txn_id")
         avail = int(row[0]) - held(tx, account, now_text, excluding=same[0] if same else None)
         if points > avail:
-            raise RequestError(409, "insufficient_balance",
+            raise RequestError("insufficient_balance",
                                f"{points} points requested, {max(avail, 0)} available",
                                "points", available=max(avail, 0))
         if same is not None:
@@ -104,18 +104,18 @@ def release(storage: Storage, till: str, hold_id: str, now: datetime) -> None:
     """Release a hold placed by ``till``; releasing twice is fine, a consumed one is 409."""
     account = account_of(hold_id)
     if account is None:
-        raise RequestError(404, "unknown_hold", "no such hold", "hold_id")
+        raise RequestError("unknown_hold", "no such hold", "hold_id")
     now_text = utc_text(now)
     with storage.transaction() as tx:
         expire(tx, account, now_text)
         row = tx.one("SELECT till, state FROM holds WHERE account = ? AND hold_id = ?",
                      (account, hold_id))
         if row is None:
-            raise RequestError(404, "unknown_hold", "no such hold", "hold_id")
+            raise RequestError("unknown_hold", "no such hold", "hold_id")
         if row[0] != till:
-            raise RequestError(403, "forbidden", "the hold belongs to another till", "hold_id")
+            raise RequestError("forbidden", "the hold belongs to another till", "hold_id")
         if row[1] == "consumed":
-            raise RequestError(409, "hold_consumed", "the sale already used this hold", "hold_id")
+            raise RequestError("hold_consumed", "the sale already used this hold", "hold_id")
         if row[1] == "active":
             tx.execute("UPDATE holds SET state = 'released', closed_at = ? WHERE account = ? "
                        "AND hold_id = ?", (now_text, account, hold_id))

@@ -38,19 +38,26 @@ from typing import Any
 
 from fastcore import MAX_INT, is_int
 
-from . import _audit, _bulk, _holds, _journal, _returns
+from . import _audit, _bulk, _holds, _journal, _returns, _sales
 from ._auditor import Activity
 from ._clock import utc_text
-from ._errors import Conflict, RequestError, StorageError
+from ._sales import AUDIT_QUEUED
+from ._errors import (
+    BalanceOutOfBounds,
+    Conflict,
+    RequestError,
+    ReturnRefused,
+    StorageError,
+    TxnInvalid,
+    TxnRefused,
+)
 from ._storage import Storage, Tx
-from ._tills import Till
-from ._txn import Txn, TxnInvalid, validate
+from ._tills import TillRecord
+from ._txn import Txn, validate
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 5000
-#: a sale's ``audit`` in the answer: re-priced after the acknowledgement (see ``_auditor``)
-AUDIT_QUEUED = "queued"
 HWM_CHUNK = 5000
 
 
@@ -107,27 +114,27 @@ class BatchAnswer:
                 "epoch": self.epoch}
 
 
-def check_envelope(body: Any, till: Till) -> list[Any]:
+def check_envelope(body: Any, till: TillRecord) -> list[Any]:
     """Validate the batch envelope; 4xx (nothing changed) when it is wrong."""
     if not isinstance(body, dict):
-        raise RequestError(400, "invalid", "the body must be a JSON object", "")
+        raise RequestError("invalid", "the body must be a JSON object", "")
     for key, own in (("till", till.till), ("store", till.store)):
         value = body.get(key)
         if not isinstance(value, str):
-            raise RequestError(400, "invalid", f"{key} must be a string", key)
+            raise RequestError("invalid", f"{key} must be a string", key)
         if value != own:
-            raise RequestError(403, "forbidden", f"this key belongs to {key} {own}", key)
+            raise RequestError("forbidden", f"this key belongs to {key} {own}", key)
     txns = body.get("transactions")
     if not isinstance(txns, list):
-        raise RequestError(400, "invalid", "transactions must be a list", "transactions")
+        raise RequestError("invalid", "transactions must be a list", "transactions")
     if not txns:
-        raise RequestError(400, "invalid", "transactions must not be empty", "transactions")
+        raise RequestError("invalid", "transactions must not be empty", "transactions")
     if len(txns) > MAX_BATCH:
-        raise RequestError(413, "batch_too_large", f"at most {MAX_BATCH} transactions a batch",
+        raise RequestError("batch_too_large", f"at most {MAX_BATCH} transactions a batch",
                            "transactions")
     for i, txn in enumerate(txns):
         if isinstance(txn, dict) and isinstance(txn.get("till"), str) and txn["till"] != till.till:
-            raise RequestError(403, "forbidden", f"transactions[{i}] names till {txn['till']}",
+            raise RequestError("forbidden", f"transactions[{i}] names till {txn['till']}",
                                f"transactions[{i}].till")
     return txns
 
@@ -187,7 +194,7 @@ class Ingest:
         self.programs = _returns.Programs()
 
     # -- step 1 ---------------------------------------------------------
-    def _claim(self, till: Till, results: list[Result], now: str) -> list[Result]:
+    def _claim(self, till: TillRecord, results: list[Result], now: str) -> list[Result]:
         try:
             with self.storage.transaction() as tx:
                 plan = _bulk.plan_claims(tx, till.till, results, now)
@@ -200,8 +207,19 @@ class Ingest:
             res.reject(reason, detail)
         return plan.todo
 
-    def _claim_each(self, till: Till, results: list[Result], now: str) -> list[Result]:
-        todo = []
+    def _claim_each(self, till: TillRecord, results: list[Result], now: str) -> list[Result]:
+        todo: list[Result] = []
+
+        def settle(res: Result, row: Any) -> None:
+            """Answer a TXN whose ``txn_id`` the till already claimed (``row``)."""
+            assert res.txn is not None
+            if row[0] != res.txn.hash:
+                res.reject("txn_id_conflict", "this txn_id was uploaded before with another body")
+            elif row[1] == "applied":
+                res.status, res.original = "duplicate", json.loads(row[2])
+            else:
+                todo.append(res)  # claimed by an interrupted upload: finish it
+
         with self.storage.transaction() as tx:
             for res in results:
                 txn = res.txn
@@ -210,13 +228,7 @@ class Ingest:
                 row = tx.one("SELECT hash, state, outcome FROM till_seqs WHERE till = ? AND "
                              "txn_id = ?", (till.till, txn.txn_id))
                 if row is not None:
-                    if row[0] != txn.hash:
-                        res.reject("txn_id_conflict",
-                                   "this txn_id was uploaded before with another body")
-                    elif row[1] == "applied":
-                        res.status, res.original = "duplicate", json.loads(row[2])
-                    else:
-                        todo.append(res)  # claimed by an interrupted upload: finish it
+                    settle(res, row)
                     continue
                 claimed = tx.execute(
                     "INSERT INTO till_seqs (till, seq, txn_id, hash, state, received_at) "
@@ -232,13 +244,8 @@ class Ingest:
                 if row is None:
                     res.reject("seq_conflict", f"seq {txn.seq} of till {till.till} "
                                "already belongs to another txn_id")
-                elif row[0] != txn.hash:
-                    res.reject("txn_id_conflict",
-                               "this txn_id was uploaded before with another body")
-                elif row[1] == "applied":
-                    res.status, res.original = "duplicate", json.loads(row[2])
                 else:
-                    todo.append(res)
+                    settle(res, row)
         return todo
 
     # -- step 2 ---------------------------------------------------------
@@ -303,11 +310,7 @@ class Ingest:
                     member = txn.account or (self._card_account(tx, txn.card)
                                              if txn.card else None)
                     account = member or f"anon:{txn.till}"
-                    accrued = txn.points if member else 0
-                    redeemed = txn.redeemed_points if member else 0
-                    outcome = {"status": "accepted", "accepted_at": now, "account": account,
-                               "journal": {"accrual": accrued, "redemption": -redeemed},
-                               "audit": AUDIT_QUEUED}
+                    outcome = _sales.outcome(txn, account, bool(member), now)
                     plans.append(_bulk.SalePlan(res, account, bool(member), outcome))
                 slow = self._needs_rules(tx, plans)
                 plans = [p for p in plans if p.account not in slow]
@@ -345,9 +348,9 @@ class Ingest:
                             self._apply_sale(tx, res, now)
                         else:
                             self._apply_return(tx, res, now)
-                except _Refused as exc:
-                    res.reject(exc.reason, exc.detail, exc.field)
-                except _journal.BalanceOutOfBounds as exc:
+                except TxnRefused as exc:
+                    res.reject(exc.reason, exc.message, exc.field or None)
+                except BalanceOutOfBounds as exc:
                     kind = res.txn.kind if res.txn else "sale"
                     res.reject("invalid", exc.message,
                                "result.totals.points" if kind == "sale" else "returned")
@@ -370,9 +373,9 @@ class Ingest:
         if row is None:
             return False
         if row[2] != txn.till:
-            raise _Refused("txn_id_conflict", "this txn_id belongs to another till's transaction")
+            raise TxnRefused("txn_id_conflict", "this txn_id belongs to another till's transaction")
         if row[0] != txn.hash:
-            raise _Refused("txn_id_conflict", "this txn_id was uploaded before with another body")
+            raise TxnRefused("txn_id_conflict", "this txn_id was uploaded before with another body")
         res.status, res.original = "duplicate", json.loads(row[1])
         res.outcome, res.account = res.original, account
         return True
@@ -381,15 +384,10 @@ class Ingest:
                      now: str) -> bool:
         txn = res.txn
         assert txn is not None
-        raw = txn.raw
         inserted = tx.execute(
-            "INSERT INTO sales (account, txn_id, till, store, seq, kind, at, mode, hold_id, "
-            "bundle_version, original_txn_id, hash, body, outcome, received_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            (account, txn.txn_id, txn.till, txn.store, txn.seq, txn.kind, txn.at,
-             raw.get("mode"), txn.hold_id, txn.bundle_version, txn.original_txn_id, txn.hash,
-             txn.canonical,
-             json.dumps(outcome, separators=(",", ":")), now))
+            f"INSERT INTO sales ({', '.join(_sales.SALE_COLUMNS)}) VALUES "
+            f"({', '.join('?' * len(_sales.SALE_COLUMNS))}) ON CONFLICT DO NOTHING",
+            _sales.sale_row(txn, account, _sales.outcome_text(outcome), now))
         if inserted != 1:  # a concurrent upload won the race: answer as it did
             if not self._existing(tx, res, account):
                 raise RuntimeError("sale row vanished")
@@ -435,12 +433,9 @@ class Ingest:
             balance, sales, bonus_year = int(row[0]), int(row[1]), row[2]
         if self._existing(tx, res, account):
             return
-        accrued = txn.points if member else 0
-        redeemed = txn.redeemed_points if member else 0
-        outcome: dict[str, Any] = {"status": "accepted", "accepted_at": now, "account": account,
-                                   "journal": {"accrual": accrued, "redemption": -redeemed},
-                                   "audit": AUDIT_QUEUED}
-        corrections: list[tuple[str, int, str]] = []
+        outcome = _sales.outcome(txn, account, bool(member), now)
+        redeemed = -outcome["journal"]["redemption"]
+        corrections: list[_sales.Correction] = []
         if member:
             hold = _holds.of_sale(tx, account, txn.till, txn.txn_id, txn.hold_id)
             if redeemed:
@@ -452,34 +447,24 @@ class Ingest:
                     info = self._program(tx, txn.bundle_version)
                     allowed = max(allowed, self._offline_cap(tx, txn, account, info))
                 if redeemed > allowed:
-                    raise _Refused("overdraft", f"{redeemed} points redeemed; the {txn.raw['mode']}"
+                    raise TxnRefused("overdraft", f"{redeemed} points redeemed; the {txn.raw['mode']}"
                                    f" sale may redeem at most {max(allowed, 0)}",
                                    "result.totals.redeemed_points")
-            corrections = _bulk.bonus_corrections(txn, [sales, bonus_year])
-            if corrections:
-                outcome["journal"]["audit_correction"] = sum(c[1] for c in corrections)
-                outcome["corrected"] = {c[0]: -c[1] for c in corrections}
+            corrections = _sales.bonus_corrections(txn, [sales, bonus_year])
+            _sales.correct(outcome, corrections)
         if not self._insert_sale(tx, res, account, outcome, now):
             return
         if member:
-            if accrued:
-                _journal.post(tx, account, f"{txn.txn_id}:accrual", "accrual", accrued, now,
-                              txn.txn_id)
-            if redeemed:
-                _journal.post(tx, account, f"{txn.txn_id}:redemption", "redemption", -redeemed,
-                              now, txn.txn_id)
-            for name, points, note in corrections:
-                _journal.post(tx, account, f"{txn.txn_id}:audit_correction:{name}",
-                              "audit_correction", points, now, txn.txn_id, note)
-            given = txn.birthday and not any(c[0] == "birthday" for c in corrections)
+            for entry_id, kind, points, note in _sales.journal_entries(txn, outcome, corrections):
+                _journal.post(tx, account, entry_id, kind, points, now, txn.txn_id, note)
+            given = txn.birthday and not _sales.birthday_taken_back(corrections)
             tx.execute("UPDATE accounts SET sales = sales + 1, birthday_bonus_year = "
                        "CASE WHEN ? > 0 THEN ? ELSE birthday_bonus_year END WHERE account = ?",
                        (1 if given else 0, int(txn.at[:4]), account))
             _holds.close_for_sale(tx, account, txn.till, txn.txn_id, txn.hold_id, now)
         res.audit = AUDIT_QUEUED
         tx.execute("INSERT INTO audit_queue (account, txn_id, till, store, bundle_version, "
-                   "queued_at) VALUES (?, ?, ?, ?, ?, ?)",
-                   (account, txn.txn_id, txn.till, txn.store, txn.bundle_version, now))
+                   "queued_at) VALUES (?, ?, ?, ?, ?, ?)", _sales.audit_row(txn, account, now))
 
     def _program(self, tx: Tx, version: int) -> _returns.ProgramInfo | None:
         return self.programs.get(version, lambda: _returns.bundle_text(tx, version))
@@ -499,12 +484,11 @@ class Ingest:
         top = program.max_points_per_sale
         for key, value in (("points", txn.points), ("redeemed_points", txn.redeemed_points)):
             if value > top:
-                raise TxnInvalid(f"result.totals.{key}",
-                                 f"{value} is above the program's {top} points per sale")
+                raise TxnInvalid("invalid", f"{value} is above the program's {top} points per sale", f"result.totals.{key}")
         ceiling = program.max_line_qty_milli["kg"]
         if txn.max_qty_milli > ceiling:
-            raise TxnInvalid(txn.max_qty_field, f"above the program's line quantity ceiling "
-                             f"({program.max_line_qty})")
+            raise TxnInvalid("invalid", f"above the program's line quantity ceiling "
+                             f"({program.max_line_qty})", txn.max_qty_field)
 
     @staticmethod
     def _card_account(tx: Tx, card: str) -> str:
@@ -543,7 +527,7 @@ class Ingest:
                      "txn_id = ? AND kind = 'sale'" + self.storage.for_update,
                      (account, txn.original_txn_id))
         if row is None or row[0] != txn.original_till:
-            raise _Refused("unknown_original",
+            raise TxnRefused("unknown_original",
                            f"no sale {txn.original_txn_id} of till {txn.original_till} "
                            f"for this customer is known to the ledger")
         if self._existing(tx, res, account):
@@ -558,8 +542,8 @@ class Ingest:
             lines = _returns.compute(sale.get("result"), units,
                                      [(int(i["line"]), i["qty"]) for i in txn.raw["returned"]],
                                      before)
-        except _returns.ReturnRefused as exc:
-            raise _Refused("invalid", exc.detail, exc.field) from exc
+        except ReturnRefused as exc:
+            raise TxnRefused("invalid", exc.message, exc.field) from exc
         member = not account.startswith("anon:")
         reversed_ = sum(x.points_reversed for x in lines) if member else 0
         refunded = sum(x.points_refunded for x in lines) if member else 0
@@ -601,7 +585,7 @@ class Ingest:
         self._record_audit(tx, res, account, audit, detail, now)
 
     # -- step 3 ---------------------------------------------------------
-    def _finish(self, till: Till, results: list[Result], claimed: list[Result],
+    def _finish(self, till: TillRecord, results: list[Result], claimed: list[Result],
                 now: str) -> int:
         claimed_ids = {id(r) for r in claimed}
         with self.storage.transaction() as tx:
@@ -644,7 +628,7 @@ class Ingest:
                 (accepted, dups, len(rejected), mism, now, top, top, till.till))
             return advance_high_water(tx, till.till)
 
-    def upload(self, till: Till, body: Any, epoch: str) -> BatchAnswer:
+    def upload(self, till: TillRecord, body: Any, epoch: str) -> BatchAnswer:
         """Apply one batch for ``till``; the answer is built after the last commit."""
         with self.activity.busy():
             answer = self._upload(till, body, epoch)
@@ -652,7 +636,7 @@ class Ingest:
             self.on_queued()
         return answer
 
-    def _upload(self, till: Till, body: Any, epoch: str) -> BatchAnswer:
+    def _upload(self, till: TillRecord, body: Any, epoch: str) -> BatchAnswer:
         txns = check_envelope(body, till)
         now = utc_text(self.clock())
         results = []
@@ -667,7 +651,7 @@ class Ingest:
                 if res.txn.kind == "sale":
                     self._ceilings(res.txn)
             except TxnInvalid as exc:
-                res.reject("invalid", f"{exc.field}: {exc.detail}" if exc.field else exc.detail,
+                res.reject("invalid", f"{exc.field}: {exc.message}" if exc.field else exc.message,
                            exc.field or None)
                 res.txn = None
             else:
@@ -680,13 +664,6 @@ class Ingest:
         high_water = self._finish(till, results, claimed, now)
         return BatchAnswer(results, high_water, epoch)
 
-
-class _Refused(Exception):
-    def __init__(self, reason: str, detail: str, field: str | None = None) -> None:
-        self.reason = reason
-        self.detail = detail
-        self.field = field
-        super().__init__(detail)
 
 
 def advance_high_water(tx: Tx, till: str) -> int:

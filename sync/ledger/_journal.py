@@ -13,18 +13,15 @@ from dataclasses import dataclass
 
 from fastcore import MAX_INT
 
-from ._errors import LedgerError
+from ._errors import BalanceOutOfBounds
 from ._storage import Tx
 
 KINDS = ("accrual", "redemption", "return_reversal", "adjustment", "expiry", "audit_correction")
 
 
-class BalanceOutOfBounds(LedgerError):
-    """The entry would take the balance outside ±(2^53 − 1); nothing was written."""
-
-    def __init__(self, account: str, points: int) -> None:
-        super().__init__("out_of_bounds", f"{points:+d} points would take the balance of "
-                         f"{account} outside ±(2^53 − 1)", "points")
+def _out_of_bounds(account: str, points: int) -> BalanceOutOfBounds:
+    return BalanceOutOfBounds("out_of_bounds", f"{points:+d} points would take the balance of "
+                              f"{account} outside ±(2^53 − 1)", "points")
 
 
 def post(tx: Tx, account: str, entry_id: str, kind: str, points: int, at: str,
@@ -33,7 +30,7 @@ def post(tx: Tx, account: str, entry_id: str, kind: str, points: int, at: str,
     if kind not in KINDS:
         raise ValueError(f"unknown journal kind {kind!r}")
     if not -MAX_INT <= points <= MAX_INT:
-        raise BalanceOutOfBounds(account, points)
+        raise _out_of_bounds(account, points)
     added = tx.execute(
         "INSERT INTO journal (account, entry_id, kind, points, txn_id, note, at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -48,7 +45,7 @@ def post(tx: Tx, account: str, entry_id: str, kind: str, points: int, at: str,
                        "? BETWEEN ? - points AND ? - points",
                        (points, account, points, -MAX_INT, MAX_INT))
     if moved != 1 and tx.one("SELECT 1 FROM accounts WHERE account = ?", (account,)):
-        raise BalanceOutOfBounds(account, points)
+        raise _out_of_bounds(account, points)
     return True
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from fastcore import MAX_INT
@@ -100,7 +100,7 @@ class Ledger:
         with self.storage.transaction() as tx:
             return _tills.add_till(tx, store, till, self.now_text(), replace=replace)
 
-    def authenticate(self, key: str) -> _tills.Till | None:
+    def authenticate(self, key: str) -> _tills.TillRecord | None:
         """The till owning ``key``, or None."""
         with self.storage.transaction() as tx:
             return _tills.authenticate(tx, key)
@@ -191,7 +191,7 @@ class Ledger:
         with self.storage.transaction() as tx:
             prof = _members.profile(tx, card)
             if prof is None:
-                raise RequestError(404, "unknown_card", "no such card", "card")
+                raise RequestError("unknown_card", "no such card", "card")
             avail = _holds.available(tx, prof.account, utc_text(now))
             program, cap = DEFAULT_PROGRAM, None
             newest = _bundles.latest_version(tx)
@@ -215,7 +215,7 @@ class Ledger:
         with self.storage.transaction() as tx:
             return _bundles.answer(tx, since)
 
-    def bundle_answer_text(self, since: int | None, till: _tills.Till | None = None,
+    def bundle_answer_text(self, since: int | None, till: _tills.TillRecord | None = None,
                            customers: str | None = None) -> str | None:
         """GET /v1/bundle?since=V[&customers=CURSOR], as the JSON text sent.
 
@@ -263,13 +263,13 @@ class Ledger:
             _customers.remove(tx, cards, self.now_text())
         return len(cards)
 
-    def till_info(self, till: _tills.Till) -> dict[str, Any]:
+    def till_info(self, till: _tills.TillRecord) -> dict[str, Any]:
         """GET /v1/tills/me: the till's seqs as the ledger holds them."""
         with self.storage.transaction() as tx:
             epoch = tx.one("SELECT value FROM meta WHERE key = 'epoch'")
             return _tills.info(tx, till, str(epoch[0]) if epoch else "")
 
-    def re_enrol(self, till: _tills.Till) -> dict[str, Any]:
+    def re_enrol(self, till: _tills.TillRecord) -> dict[str, Any]:
         """POST /v1/tills/me/re-enrol: record it and answer like ``till_info``."""
         with self.storage.transaction() as tx:
             epoch = tx.one("SELECT value FROM meta WHERE key = 'epoch'")
@@ -279,13 +279,13 @@ class Ledger:
         return found
 
     # -- holds, uploads, heartbeats ------------------------------------------
-    def place_hold(self, till: _tills.Till, account: str, points: int,
+    def place_hold(self, till: _tills.TillRecord, account: str, points: int,
                    txn_id: str) -> dict[str, Any]:
         """POST /v1/holds."""
         return _holds.place(self.storage, till.till, till.store, account, points, txn_id,
                             self.clock(), self.hold_ttl)
 
-    def release_hold(self, till: _tills.Till, hold_id: str) -> None:
+    def release_hold(self, till: _tills.TillRecord, hold_id: str) -> None:
         """DELETE /v1/holds/{hold_id}."""
         _holds.release(self.storage, till.till, hold_id, self.clock())
 
@@ -294,11 +294,11 @@ class Ledger:
         with self.storage.transaction() as tx:
             return _holds.available(tx, account, self.now_text())
 
-    def upload(self, till: _tills.Till, body: Any) -> BatchAnswer:
+    def upload(self, till: _tills.TillRecord, body: Any) -> BatchAnswer:
         """POST /v1/transactions."""
         return self.ingest.upload(till, body, self.epoch())
 
-    def heartbeat(self, till: _tills.Till, hb: dict[str, Any]) -> None:
+    def heartbeat(self, till: _tills.TillRecord, hb: dict[str, Any]) -> None:
         """Store the latest heartbeat of ``till`` (validated by the caller)."""
         now = self.now_text()
         with self.storage.transaction() as tx:

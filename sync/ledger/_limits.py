@@ -53,7 +53,7 @@ try:
 
     _envelope = msgspec.json.Decoder(_Envelope)
 except ImportError:  # pragma: no cover - a dependency; the size limits still hold
-    _envelope = None
+    _envelope = None  # type: ignore[assignment]
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -61,17 +61,17 @@ async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length", "")
     if declared.isascii() and declared.isdigit() and (len(declared) > 15
                                                       or int(declared) > limit):
-        raise RequestError(413, "too_large", f"the body is larger than {limit} bytes")
+        raise RequestError("too_large", f"the body is larger than {limit} bytes")
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("identity", "", "gzip"):
-        raise RequestError(415, "unsupported_encoding", f"Content-Encoding {encoding!r}")
+        raise RequestError("unsupported_encoding", f"Content-Encoding {encoding!r}")
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding == "gzip" else None
     parts: list[bytes] = []
     received = size = 0
     async for chunk in request.stream():
         received += len(chunk)
         if received > limit:
-            raise RequestError(413, "too_large", f"the body is larger than {limit} bytes")
+            raise RequestError("too_large", f"the body is larger than {limit} bytes")
         if inflater is None:
             parts.append(chunk)
             size = received
@@ -81,15 +81,15 @@ async def read_body(request: Request, limit: int) -> bytes:
             try:
                 out = inflater.decompress(data, limit + 1 - size)
             except zlib.error as exc:
-                raise RequestError(400, "bad_encoding", f"body is not valid gzip: {exc}") from exc
+                raise RequestError("bad_encoding", f"body is not valid gzip: {exc}") from exc
             size += len(out)
             if size > limit:
-                raise RequestError(413, "too_large",
+                raise RequestError("too_large",
                                    f"the decompressed body is larger than {limit} bytes")
             parts.append(out)
             data = inflater.unconsumed_tail
     if inflater is not None and not inflater.eof:
-        raise RequestError(400, "bad_encoding", "gzip body is truncated")
+        raise RequestError("bad_encoding", "gzip body is truncated")
     return b"".join(parts)
 
 
@@ -97,7 +97,7 @@ def check_structure(raw: bytes) -> None:
     """Refuse a body with too many values or nested too deep, before parsing it."""
     values = raw.count(b",") + raw.count(b"{") + raw.count(b"[")
     if values > MAX_VALUES:
-        raise RequestError(413, "too_many_values",
+        raise RequestError("too_many_values",
                            f"the body holds more than {MAX_VALUES} JSON values")
     brackets = raw.translate(None, delete=_BRACKETS_ONLY)
     for _ in range(MAX_DEPTH + 1):
@@ -108,7 +108,7 @@ def check_structure(raw: bytes) -> None:
             # Unbalanced leftovers: brackets in strings, or not JSON at all. The
             # parser decides, and its recursion guard answers deep garbage 400.
             return
-    raise RequestError(400, "invalid", f"the body nests deeper than {MAX_DEPTH} levels")
+    raise RequestError("invalid", f"the body nests deeper than {MAX_DEPTH} levels")
 
 
 def count_transactions(raw: bytes) -> int | None:
@@ -124,7 +124,7 @@ def count_transactions(raw: bytes) -> int | None:
 
 def too_deep() -> RequestError:
     """The answer when the parser itself hits its recursion guard."""
-    return RequestError(400, "invalid", f"the body nests deeper than {MAX_DEPTH} levels")
+    return RequestError("invalid", f"the body nests deeper than {MAX_DEPTH} levels")
 
 
 def has_control(text: str) -> bool:
@@ -145,4 +145,4 @@ def parse_json(raw: bytes, fast_loads: Any, slow_loads: Any) -> Any:
     except RecursionError as exc:
         raise too_deep() from exc
     except (ValueError, UnicodeDecodeError) as exc:
-        raise RequestError(400, "bad_json", f"the body is not JSON: {exc}") from exc
+        raise RequestError("bad_json", f"the body is not JSON: {exc}") from exc

@@ -30,7 +30,7 @@ from typing import Any
 from fastcore import MAX_INT, ean13_valid
 
 from . import _customers, _journal
-from ._errors import MemberImportError
+from ._errors import BalanceOutOfBounds, MemberImportError
 from ._storage import Tx
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
@@ -220,7 +220,7 @@ def import_members(tx: Tx, members: list[Member], at: str) -> ImportStats:
             try:
                 _journal.post(tx, account, "opening", "adjustment", points, at,
                               note="opening balance")
-            except _journal.BalanceOutOfBounds as exc:
+            except BalanceOutOfBounds as exc:
                 raise MemberImportError("out_of_bounds", exc.message,
                                         f"account {account}.opening_balance") from exc
             stats.opening_applied += 1

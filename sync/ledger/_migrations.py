@@ -18,8 +18,11 @@ import secrets
 from datetime import datetime, timezone
 from typing import Any
 
+from sync import MigrationRecord as Record
+from sync import run_migrations
+
 from ._errors import StorageError
-from ._storage import Storage
+from ._storage import Storage, Tx
 
 log = logging.getLogger(__name__)
 
@@ -302,41 +305,27 @@ def _now() -> str:
 
 
 def migrate(storage: Storage) -> list[int]:
-    """Apply the missing migrations; return the numbers applied now."""
-    with storage.transaction() as tx:
-        tx.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-        )
-        done = {int(r[0]) for r in tx.all("SELECT version FROM schema_migrations")}
-    newest = max(n for n, _, _ in MIGRATIONS)
-    if done and max(done) > newest:
-        raise StorageError(
-            "schema_too_new", f"database schema {max(done)} is newer than this code ({newest})"
-        )
-    applied = []
-    for number, name, statements in MIGRATIONS:
-        if number in done:
-            continue
-        with storage.transaction() as tx:
-            if tx.one("SELECT 1 FROM schema_migrations WHERE version = ?", (number,)):
-                continue  # another process got there first
-            for sql in statements:
-                if isinstance(sql, tuple):
-                    kind, sql = sql
-                    if kind != storage.kind or (kind == "postgresql" and "lz4" in sql
-                                                and not _has_lz4(tx)):
-                        continue
-                tx.execute(sql)
-            if number == 1:
-                tx.execute("INSERT INTO meta (key, value) VALUES ('epoch', ?)", (new_epoch(),))
-            tx.execute(
-                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                (number, name, _now()),
-            )
-        log.info("applied migration %d: %s", number, name)
-        applied.append(number)
-    return applied
+    """Apply the missing migrations (``sync``'s one runner); return the numbers applied now."""
+
+    def apply(tx: Tx, number: int, statements: list[str | tuple[str, str]]) -> None:
+        for sql in statements:
+            if isinstance(sql, tuple):
+                kind, sql = sql
+                if kind != storage.kind or (kind == "postgresql" and "lz4" in sql
+                                            and not _has_lz4(tx)):
+                    continue
+            tx.execute(sql)
+        if number == 1:
+            tx.execute("INSERT INTO meta (key, value) VALUES ('epoch', ?)", (new_epoch(),))
+
+    def too_new(recorded: int, newest: int) -> StorageError:
+        return StorageError("schema_too_new",
+                            f"database schema {recorded} is newer than this code ({newest})")
+
+    book: Record[Tx] = Record("schema_migrations", "version", "TEXT", _now,
+                              lambda tx, sql, args: tx.execute(sql, args),
+                              lambda tx, sql: tx.all(sql))
+    return run_migrations(MIGRATIONS, storage.transaction, book, apply, too_new=too_new)
 
 
 def new_epoch() -> str:

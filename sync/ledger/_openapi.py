@@ -1,11 +1,19 @@
 """The OpenAPI 3.1 document served at ``GET /openapi.json``.
 
-Written by hand next to docs/sync-protocol.md (the normative text); a test
-checks that every route of the app is described here and vice versa.
+The request bodies and the TXN are generated from the Structs the API
+checks them with (``_schemas``, via ``msgspec.json.schema_components``), so
+the document states the rules the ledger enforces; the answers are written
+here next to docs/sync-protocol.md (the normative text). Tests check that
+every route of the app is described here and vice versa, and that a request
+built valid from this document is not refused as invalid.
 """
 from __future__ import annotations
 
 from typing import Any
+
+import msgspec
+
+from ._schemas import CARD_EXAMPLE, SCHEMAS, UUID_EXAMPLE
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -26,8 +34,16 @@ def _errors(*codes: int) -> dict[str, Any]:
     return {str(c): _resp(text[c], _ERROR) for c in codes}
 
 
-def _body(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": schema}}}
+def _body(name: str) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {
+        "schema": {"$ref": f"#/components/schemas/{name}"}}}}
+
+
+def _generated() -> dict[str, Any]:
+    """The schemas of ``_schemas.SCHEMAS`` and the Structs they use, by name."""
+    _, components = msgspec.json.schema_components(
+        SCHEMAS, ref_template="#/components/schemas/{name}")
+    return components
 
 
 _S = {"type": "string"}
@@ -40,8 +56,14 @@ def _q(name: str, desc: str, **schema: Any) -> dict[str, Any]:
             "schema": {"type": "integer", **schema}}
 
 
-def _p(name: str, desc: str = "") -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "description": desc, "schema": _S}
+def _p(name: str, desc: str = "", schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "description": desc,
+            "schema": schema or _S}
+
+
+#: a card in a path: the pattern of ``_schemas.Card``, with an example
+_CARD = {"type": "string", "pattern": "^[0-9]{13}$", "examples": [CARD_EXAMPLE],
+         "description": "EAN-13 (the last digit is its check digit)"}
 
 
 _SALE = {"type": "object", "properties": {
@@ -50,7 +72,7 @@ _SALE = {"type": "object", "properties": {
     "received_at": _S, "original_txn_id": {"type": ["string", "null"]},
     "hold_id": {"type": ["string", "null"]}, "outcome": {"type": "object"},
     "txn": {"type": "object", "description": "the TXN as uploaded (single look-ups only)"}}}
-_BALANCE = {"type": "object", "properties": {
+_BALANCE: dict[str, Any] = {"type": "object", "properties": {
     "account": _S, "balance": _I, "held": _I,
     "available": {"type": "integer", "description": "balance - held; below 0 after an offline "
                   "overdraft"}, "holds": {"type": "array", "items": {"type": "object"}}}}
@@ -66,9 +88,9 @@ _PAGE = _q("limit", "rows per page", minimum=1, maximum=500, default=100)
 
 def openapi() -> dict[str, Any]:
     """The document (a fresh dict each call)."""
-    secured = [{"tillKey": []}]
-    reader = [{"officeKey": []}, {"tillKey": []}]
-    office = [{"officeKey": []}]
+    secured: list[dict[str, list[str]]] = [{"tillKey": []}]
+    reader: list[dict[str, list[str]]] = [{"officeKey": []}, {"tillKey": []}]
+    office: list[dict[str, list[str]]] = [{"officeKey": []}]
     return {
         "openapi": "3.1.0",
         "info": {"title": "kopilka central ledger", "version": "1",
@@ -87,23 +109,6 @@ def openapi() -> dict[str, Any]:
             "schemas": {
                 "Error": {"type": "object", "required": ["error", "detail"],
                           "properties": {"error": _S, "detail": _S, "field": _S}},
-                "Txn": {"type": "object",
-                        "required": ["txn_id", "till", "store", "seq", "kind", "at", "mode",
-                                     "basket", "result", "bundle_version", "engine_version",
-                                     "prev_hash", "hash"],
-                        "properties": {
-                            "txn_id": {"type": "string", "format": "uuid"}, "till": _S,
-                            "store": _S, "seq": {"type": "integer", "minimum": 1},
-                            "kind": {"enum": ["sale", "return"]}, "at": _S,
-                            "customer": {"type": ["object", "null"]},
-                            "mode": {"enum": ["online", "offline"]},
-                            "hold_id": {"type": ["string", "null"]},
-                            "basket": {"type": "object"}, "result": {"type": "object"},
-                            "bundle_version": _I, "engine_version": _S,
-                            "original_txn_id": {"type": ["string", "null"]},
-                            "original_till": _S,
-                            "returned": {"type": ["array", "null"]},
-                            "prev_hash": _S, "hash": _S}},
                 "TxnResult": {"type": "object", "required": ["txn_id", "seq", "status"],
                               "properties": {"txn_id": {}, "seq": {},
                                              "status": {"enum": ["accepted", "duplicate",
@@ -115,16 +120,13 @@ def openapi() -> dict[str, Any]:
                                              "detail": _S, "field": _S,
                                              "journal": {"type": "object"},
                                              "audit": _S, "original": {"type": "object"}}},
+                **_generated(),
             },
         },
         "paths": {
             "/v1/transactions": {"post": {
                 "summary": "Upload a batch of till transactions", "security": secured,
-                "requestBody": _body({"type": "object",
-                                      "required": ["till", "store", "transactions"],
-                                      "properties": {"till": _S, "store": _S, "transactions": {
-                                          "type": "array", "minItems": 1, "maxItems": 5000,
-                                          "items": {"$ref": "#/components/schemas/Txn"}}}}),
+                "requestBody": _body("UploadBody"),
                 "responses": {"200": _resp("per-transaction results, after a durable commit", {
                     "type": "object", "required": ["results", "high_water", "epoch"],
                     "properties": {"results": {"type": "array", "items": {
@@ -134,21 +136,12 @@ def openapi() -> dict[str, Any]:
             "/v1/heartbeat": {"post": {
                 "summary": "Till health: queue, bundle and agent versions, hardware",
                 "security": secured,
-                "requestBody": _body({"type": "object",
-                                      "required": ["till", "store", "queue_depth"],
-                                      "properties": {"till": _S, "store": _S, "queue_depth": _I,
-                                                     "oldest_unsynced_age_s": {"type": "number"},
-                                                     "bundle_version": _I, "agent_version": _S,
-                                                     "hardware": {"type": "object"}, "at": _S}}),
+                "requestBody": _body("HeartbeatBody"),
                 "responses": {"200": _resp("stored", {"type": "object", "properties": {
                     "server_time": _S, "epoch": _S}}), **_errors(*_TILL_ERRORS, 415)}}},
             "/v1/holds": {"post": {
                 "summary": "Hold points for an online redemption", "security": secured,
-                "requestBody": _body({"type": "object",
-                                      "required": ["till", "account", "points", "txn_id"],
-                                      "properties": {"till": _S, "account": _S,
-                                                     "points": {"type": "integer", "minimum": 1},
-                                                     "txn_id": _S}}),
+                "requestBody": _body("HoldBody"),
                 "responses": {"201": _resp("held", {"type": "object", "properties": {
                     "hold_id": _S, "points": _I, "expires_at": _S}}),
                     "409": _resp("insufficient_balance (with available) or hold_closed", _ERROR),
@@ -172,14 +165,13 @@ def openapi() -> dict[str, Any]:
                     **_errors(400, 401, 404)}}},
             "/v1/customers/{card}": {"get": {
                 "summary": "A card's profile and available balance", "security": reader,
-                "parameters": [{"name": "card", "in": "path", "required": True, "schema": _S}],
+                "parameters": [_p("card", "EAN-13", _CARD)],
                 "responses": {"200": _resp("the customer", {"type": "object"}),
                               **_errors(400, 401, 404)}}},
             "/v1/tokens": {"post": {
                 "summary": "Issue the app's signed loyalty token (JWS, EdDSA); a till key "
                            "gets 403", "security": [{"appKey": []}],
-                "requestBody": _body({"type": "object", "required": ["card"],
-                                      "properties": {"card": _S}}),
+                "requestBody": _body("TokenBody"),
                 "responses": {"200": _resp("the token", {"type": "object", "properties": {
                     "token": _S}}), **_errors(400, 401, 403, 404)}}},
             "/v1/ledger/tills/{till}/transactions": {"get": {
@@ -196,7 +188,7 @@ def openapi() -> dict[str, Any]:
             "/v1/ledger/transactions/{txn_id}": {"get": {
                 "summary": "The sales stored under a txn_id (a till key: its own only; another "
                            "till's answers 404 like an unknown one)", "security": reader,
-                "parameters": [_p("txn_id", "a UUID")],
+                "parameters": [_p("txn_id", "a UUID", {"type": "string", "format": "uuid", "examples": [UUID_EXAMPLE]})],
                 "responses": {"200": _resp("found", {"type": "object", "properties": {
                     "transactions": {"type": "array", "items": _SALE}}}),
                     **_errors(400, 401, 403, 404)}}},
@@ -218,12 +210,12 @@ def openapi() -> dict[str, Any]:
                               **_errors(400, 401, 403, 404)}}},
             "/v1/ledger/cards/{card}": {"get": {
                 "summary": "Balances of the card's account", "security": office,
-                "parameters": [_p("card", "EAN-13")],
+                "parameters": [_p("card", "EAN-13", _CARD)],
                 "responses": {"200": _resp("balances", _BALANCE),
                               **_errors(400, 401, 403, 404)}}},
             "/v1/ledger/cards/{card}/statement": {"get": {
                 "summary": "The statement of the card's account", "security": office,
-                "parameters": [_p("card", "EAN-13"),
+                "parameters": [_p("card", "EAN-13", _CARD),
                                _q("offset", "entries to skip", minimum=0), _PAGE],
                 "responses": {"200": _resp("a page of the statement", _STATEMENT),
                               **_errors(400, 401, 403, 404)}}},
@@ -233,8 +225,7 @@ def openapi() -> dict[str, Any]:
             "/v1/tills/me/re-enrol": {"post": {
                 "summary": "Record the re-enrolment of a wiped till; answer its seqs",
                 "security": secured,
-                "requestBody": _body({"type": "object", "required": ["till", "store"],
-                                      "properties": {"till": _S, "store": _S}}),
+                "requestBody": _body("ReEnrolBody"),
                 "responses": {"200": _resp("the till", {"type": "object"}),
                               **_errors(400, 401, 403)}}},
             "/v1/time": {"get": {"summary": "The ledger clock",

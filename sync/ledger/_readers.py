@@ -41,7 +41,7 @@ def parse_receipt(receipt: str) -> tuple[str, int]:
     """``(till, seq)`` of a receipt id; 400 ``invalid`` when it is not one."""
     till, sep, seq = receipt.rpartition("/")
     if not sep or not till or not seq.isascii() or not seq.isdigit() or len(seq) > 16:
-        raise RequestError(400, "invalid", "a receipt id is <till>/<seq>", "receipt")
+        raise RequestError("invalid", "a receipt id is <till>/<seq>", "receipt")
     return till, int(seq)
 
 

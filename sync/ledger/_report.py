@@ -101,7 +101,7 @@ def _csv(columns: tuple[str, ...], rows: list[dict[str, Any]]) -> str:
 def _table(columns: tuple[str, ...], rows: list[dict[str, Any]], empty: str) -> str:
     cells = [list(columns)] + [[str(r[c]) for c in columns] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip() for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     if not rows:
         lines.append(empty)

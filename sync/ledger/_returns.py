@@ -22,16 +22,8 @@ from typing import Any
 import fastcore
 from fastcore import is_int
 
+from ._errors import ReturnRefused
 from ._storage import Tx
-
-
-class ReturnRefused(Exception):
-    """The return does not fit its sale (``reason``: ``invalid``); ``field`` names the part."""
-
-    def __init__(self, detail: str, field: str = "") -> None:
-        self.detail = detail
-        self.field = field
-        super().__init__(f"{field}: {detail}" if field else detail)
 
 
 @dataclass(frozen=True)
@@ -84,18 +76,17 @@ def bundle_text(tx: Tx, version: int) -> str | None:
 def units_of(sale_result: Any, info: ProgramInfo | None, version: int) -> list[str]:
     """The unit of each line of a sale, from the catalog of the sale's bundle version."""
     if info is None:
-        raise ReturnRefused(f"the sale's bundle version {version} is unknown to the ledger, "
+        raise ReturnRefused("invalid", f"the sale's bundle version {version} is unknown to the ledger, "
                             "so its units are", "bundle_version")
     lines = sale_result.get("lines") if isinstance(sale_result, Mapping) else None
     if not isinstance(lines, list):
-        raise ReturnRefused("the sale's lines are not a list", "sale.lines")
+        raise ReturnRefused("invalid", "the sale's lines are not a list", "sale.lines")
     units = []
     for i, line in enumerate(lines):
         sku = line.get("sku") if isinstance(line, Mapping) else None
         unit = info.units.get(sku) if isinstance(sku, str) else None
         if unit is None:
-            raise ReturnRefused(f"sku {sku!r} is not in bundle version {version}",
-                                f"sale.lines[{i}].sku")
+            raise ReturnRefused("invalid", f"sku {sku!r} is not in bundle version {version}", f"sale.lines[{i}].sku")
         units.append(unit)
     return units
 
@@ -107,4 +98,4 @@ def compute(sale_result: Any, units: Sequence[str], items: Sequence[tuple[int, A
         return fastcore.return_lines(sale_result, units, items, before)
     except fastcore.ReturnError as exc:
         field = exc.field.replace("items[", "returned[", 1) if exc.field else ""
-        raise ReturnRefused(f"{exc.reason}: {exc.message}", field) from exc
+        raise ReturnRefused("invalid", f"{exc.reason}: {exc.message}", field) from exc

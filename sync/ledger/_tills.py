@@ -18,8 +18,8 @@ KEY_PREFIX = "kpk_"
 
 
 @dataclass(frozen=True)
-class Till:
-    """An authenticated till."""
+class TillRecord:
+    """A till registered with the ledger, as its key authenticates it (not ``agent.Till``)."""
 
     till: str
     store: str
@@ -54,13 +54,13 @@ def add_till(tx: Tx, store: str, till: str, at: str, *, replace: bool = False) -
     return key
 
 
-def authenticate(tx: Tx, key: str) -> Till | None:
+def authenticate(tx: Tx, key: str) -> TillRecord | None:
     """The till owning ``key``, or None."""
     row = tx.one("SELECT till, store FROM tills WHERE key_hash = ?", (key_hash(key),))
-    return None if row is None else Till(str(row[0]), str(row[1]))
+    return None if row is None else TillRecord(str(row[0]), str(row[1]))
 
 
-def info(tx: Tx, till: Till, epoch: str) -> dict[str, object]:
+def info(tx: Tx, till: TillRecord, epoch: str) -> dict[str, object]:
     """What a till needs to continue its seqs after its data was wiped (``GET /v1/tills/me``).
 
     ``max_seq`` is the highest seq the ledger holds for the till (applied or
@@ -78,7 +78,7 @@ def info(tx: Tx, till: Till, epoch: str) -> dict[str, object]:
             "epoch": epoch}
 
 
-def record_enrolment(tx: Tx, till: Till, at: str, found: dict[str, object]) -> None:
+def record_enrolment(tx: Tx, till: TillRecord, at: str, found: dict[str, object]) -> None:
     """Keep a trace of a re-enrolment (``POST /v1/tills/me/re-enrol``) for head office."""
     tx.execute("INSERT INTO till_enrolments (till, at, store, high_water, max_seq) "
                "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",

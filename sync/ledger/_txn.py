@@ -17,8 +17,9 @@ from typing import Any
 
 from fastcore import MAX_INT, is_int, parse_instant, parse_qty_milli
 
-from sync._hashchain import canonical_json
+from sync import canonical_json
 
+from ._errors import TxnInvalid
 from ._fastjson import canonical_if_hashes
 
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
@@ -36,15 +37,6 @@ _SIXTEEN = b"0" * 16
 LINE_FIGURES = ("amount", "discount", "redeemed", "paid", "points")
 BONUS_FIGURES = ("lines", "promo", "welcome", "birthday")
 TOTAL_FIGURES = ("amount", "discount", "redeemed_points", "redeemed", "paid", "points")
-
-
-class TxnInvalid(Exception):
-    """The TXN is refused as ``invalid``; ``field`` names the offending key."""
-
-    def __init__(self, field: str, detail: str) -> None:
-        self.field = field
-        self.detail = detail
-        super().__init__(f"{field}: {detail}")
 
 
 @dataclass(frozen=True)
@@ -93,14 +85,14 @@ def _str(txn: dict[str, Any], key: str, *, optional: bool = False) -> str | None
     if value is None and optional:
         return None
     if not isinstance(value, str) or not value:
-        raise TxnInvalid(key, "a non-empty string is required")
+        raise TxnInvalid("invalid", "a non-empty string is required", key)
     return value
 
 
 def _figure(obj: dict[str, Any], key: str, path: str) -> int:
     value = obj.get(key, 0)
     if not is_int(value) or not 0 <= value <= MAX_INT:
-        raise TxnInvalid(f"{path}.{key}", "an integer in 0 … 2^53 − 1 is required")
+        raise TxnInvalid("invalid", "an integer in 0 … 2^53 − 1 is required", f"{path}.{key}")
     return int(value)
 
 
@@ -172,7 +164,7 @@ def _scan_numbers(value: Any, depth: int) -> bool:
     if depth >= MAX_DEPTH:
         return False
     is_dict = type(value) is dict
-    for key, item in (value.items() if is_dict else enumerate(value)):
+    for _key, item in (value.items() if is_dict else enumerate(value)):
         kind = type(item)
         if kind is str or item is None or kind is bool:
             continue
@@ -213,7 +205,7 @@ def check_values(txn: dict[str, Any], canonical: str | None = None) -> None:
     if bad is not None:
         parts, detail = bad
         path = "".join(reversed(parts)).lstrip(".")
-        raise TxnInvalid(path, detail)
+        raise TxnInvalid("invalid", detail, path)
 
 
 _QTY_SEEN: dict[str, int] = {}
@@ -236,38 +228,37 @@ def _ints(obj: dict[str, Any], keys: tuple[str, ...], path: str) -> None:
     for key in keys:
         value = obj.get(key, 0)
         if type(value) is not int or not 0 <= value <= MAX_INT:
-            raise TxnInvalid(f"{path}.{key}", "an integer in 0 … 2^53 − 1 is required")
+            raise TxnInvalid("invalid", "an integer in 0 … 2^53 − 1 is required", f"{path}.{key}")
 
 
 def _sale_result(result: dict[str, Any]) -> tuple[int, int, int, int, int, str]:
     """Check a sale's §7 figures; (points, redeemed, welcome, birthday, max qty, its path)."""
     totals = result.get("totals")
     if type(totals) is not dict:
-        raise TxnInvalid("result.totals", "an object is required")
+        raise TxnInvalid("invalid", "an object is required", "result.totals")
     _ints(totals, TOTAL_FIGURES, "result.totals")
     bonus = result.get("bonus")
     if bonus is None:
         bonus = {}
     elif type(bonus) is not dict:
-        raise TxnInvalid("result.bonus", "an object is required")
+        raise TxnInvalid("invalid", "an object is required", "result.bonus")
     _ints(bonus, BONUS_FIGURES, "result.bonus")
     points = totals.get("points", 0)
     welcome, birthday = bonus.get("welcome", 0), bonus.get("birthday", 0)
     if welcome + birthday > points:
-        raise TxnInvalid("result.bonus", "welcome and birthday points exceed totals.points")
+        raise TxnInvalid("invalid", "welcome and birthday points exceed totals.points", "result.bonus")
     top, where = 0, ""
     for i, line in enumerate(result["lines"]):
         if type(line) is not dict:
-            raise TxnInvalid(f"result.lines[{i}]", "an object is required")
+            raise TxnInvalid("invalid", "an object is required", f"result.lines[{i}]")
         for key in LINE_FIGURES:
             value = line.get(key, 0)
             if type(value) is not int or not 0 <= value <= MAX_INT:
-                raise TxnInvalid(f"result.lines[{i}].{key}",
-                                 "an integer in 0 … 2^53 − 1 is required")
+                raise TxnInvalid("invalid", "an integer in 0 … 2^53 − 1 is required", f"result.lines[{i}].{key}")
         q = _line_qty(line.get("qty"))
         if q is None or q <= 0:
-            raise TxnInvalid(f"result.lines[{i}].qty", "a decimal string > 0 with at most 3 "
-                             "decimals is required")
+            raise TxnInvalid("invalid", "a decimal string > 0 with at most 3 "
+                             "decimals is required", f"result.lines[{i}].qty")
         if q > top:
             top, where = q, f"result.lines[{i}].qty"
     return points, totals.get("redeemed_points", 0), welcome, birthday, top, where
@@ -301,52 +292,52 @@ def _basket_qty(basket: dict[str, Any], top: int, where: str) -> tuple[int, str]
 def validate(txn: Any) -> Txn:
     """Check one TXN's shape, types and hash; raise ``TxnInvalid``."""
     if not isinstance(txn, dict):
-        raise TxnInvalid("", "a TXN is a JSON object")
+        raise TxnInvalid("invalid", "a TXN is a JSON object", "")
     txn_id = _str(txn, "txn_id")
     assert txn_id is not None
     try:
         uuid.UUID(txn_id)
     except ValueError as exc:
-        raise TxnInvalid("txn_id", "a UUID string is required") from exc
+        raise TxnInvalid("invalid", "a UUID string is required", "txn_id") from exc
     till, store = _str(txn, "till"), _str(txn, "store")
     seq = txn.get("seq")
     if not is_int(seq) or seq < 1:
-        raise TxnInvalid("seq", "an integer >= 1 is required")
+        raise TxnInvalid("invalid", "an integer >= 1 is required", "seq")
     kind = txn.get("kind")
     if kind not in ("sale", "return"):
-        raise TxnInvalid("kind", "must be 'sale' or 'return'")
+        raise TxnInvalid("invalid", "must be 'sale' or 'return'", "kind")
     at = txn.get("at")
-    if parse_instant(at) is None:
-        raise TxnInvalid("at", "an ISO-8601 instant with offset is required")
+    if not isinstance(at, str) or parse_instant(at) is None:
+        raise TxnInvalid("invalid", "an ISO-8601 instant with offset is required", "at")
     customer = txn.get("customer")
     account = card = None
     if customer is not None:
         if not isinstance(customer, dict):
-            raise TxnInvalid("customer", "an object or null is required")
+            raise TxnInvalid("invalid", "an object or null is required", "customer")
         account = customer.get("account")
         card = customer.get("card")
         if account is None and isinstance(card, str) and card:
             account = None  # identified by card only: the ledger resolves the account
         elif not isinstance(account, str) or not account:
-            raise TxnInvalid("customer.account", "a non-empty string is required")
+            raise TxnInvalid("invalid", "a non-empty string is required", "customer.account")
         elif account.startswith(("anon:", "card:")):
-            raise TxnInvalid("customer.account", "'anon:' and 'card:' accounts are reserved")
+            raise TxnInvalid("invalid", "'anon:' and 'card:' accounts are reserved", "customer.account")
     if txn.get("mode") not in ("online", "offline"):
-        raise TxnInvalid("mode", "must be 'online' or 'offline'")
+        raise TxnInvalid("invalid", "must be 'online' or 'offline'", "mode")
     hold_id = _str(txn, "hold_id", optional=True)
     for key in ("basket", "result"):
         if not isinstance(txn.get(key), dict):
-            raise TxnInvalid(key, "an object is required")
+            raise TxnInvalid("invalid", "an object is required", key)
     result = txn["result"]
     version = txn.get("bundle_version")
     if not is_int(version) or version < 0:
-        raise TxnInvalid("bundle_version", "an integer >= 0 is required")
+        raise TxnInvalid("invalid", "an integer >= 0 is required", "bundle_version")
     _str(txn, "engine_version")
     original = original_till = None
     returned: list[tuple[int, int]] = []
     figures = (0, 0, 0, 0, 0, "")
     if not isinstance(result.get("lines"), list):
-        raise TxnInvalid("result.lines", "a list is required")
+        raise TxnInvalid("invalid", "a list is required", "result.lines")
     if kind == "sale":
         figures = _sale_result(result)
         top, where = _basket_qty(txn["basket"], figures[4], figures[5])
@@ -356,22 +347,22 @@ def validate(txn: Any) -> Txn:
         original_till = _str(txn, "original_till", optional=True) or till
         items = txn.get("returned")
         if not isinstance(items, list) or not items:
-            raise TxnInvalid("returned", "a non-empty list is required")
+            raise TxnInvalid("invalid", "a non-empty list is required", "returned")
         lines_named: set[int] = set()
         for i, item in enumerate(items):
             if not isinstance(item, dict) or not is_int(item.get("line")) or item["line"] < 0:
-                raise TxnInvalid(f"returned[{i}].line", "an integer >= 0 is required")
+                raise TxnInvalid("invalid", "an integer >= 0 is required", f"returned[{i}].line")
             q = qty_milli(item.get("qty"))
             if q is None or q <= 0:
-                raise TxnInvalid(f"returned[{i}].qty", "a decimal string > 0 is required")
+                raise TxnInvalid("invalid", "a decimal string > 0 is required", f"returned[{i}].qty")
             if item["line"] in lines_named:
-                raise TxnInvalid(f"returned[{i}].line", f"line {item['line']} is named twice")
+                raise TxnInvalid("invalid", f"line {item['line']} is named twice", f"returned[{i}].line")
             lines_named.add(item["line"])
             returned.append((int(item["line"]), q))
     for key in ("prev_hash", "hash"):
         value = txn.get(key)
         if not isinstance(value, str) or not _HEX64.match(value):
-            raise TxnInvalid(key, "64 lowercase hex digits are required")
+            raise TxnInvalid("invalid", "64 lowercase hex digits are required", key)
     # The value rules are checked on the canonical text and the decoded TXN
     # before the hash is compared (the checks above only read bounded types).
     body = {k: v for k, v in txn.items() if k != "hash"}
@@ -385,12 +376,12 @@ def validate(txn: Any) -> Txn:
             canonical = canonical_json(body)
         except (TypeError, ValueError, RecursionError) as exc:
             check_values(txn)  # the precise reason, when it is one of the value rules
-            raise TxnInvalid("hash", f"cannot hash the body: {exc}") from exc
+            raise TxnInvalid("invalid", f"cannot hash the body: {exc}", "hash") from exc
     check_values(txn, canonical)
     if not hashed:
         expected = hashlib.sha256((str(txn["prev_hash"]) + canonical).encode("utf-8")).hexdigest()
         if expected != txn["hash"]:
-            raise TxnInvalid("hash", "does not match the body")
+            raise TxnInvalid("invalid", "does not match the body", "hash")
     assert till is not None and store is not None
     return Txn(txn, txn_id, till, store, int(seq), str(kind), at, account,
                card if isinstance(card, str) else None, hold_id,

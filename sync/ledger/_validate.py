@@ -15,7 +15,8 @@ from ._errors import RequestError
 from fastcore import MAX_INT, ean13_valid, is_int
 
 from ._limits import has_control
-from ._tills import Till
+from ._schemas import HeartbeatBody, check
+from ._tills import TillRecord
 
 MAX_IDENT = 256
 #: identifier members of a TXN checked at the request level (path, keys)
@@ -26,18 +27,18 @@ _TXN_IDENTS = (((), ("txn_id", "till", "store", "hold_id", "original_txn_id")),
 def obj(body: Any) -> dict[str, Any]:
     """The body must be a JSON object."""
     if not isinstance(body, dict):
-        raise RequestError(400, "invalid", "the body must be a JSON object")
+        raise RequestError("invalid", "the body must be a JSON object")
     return body
 
 
 def ident(value: Any, field: str) -> str:
     """A non-empty identifier without control characters, at most 256 characters."""
     if not isinstance(value, str) or not value:
-        raise RequestError(400, "invalid", f"{field} must be a non-empty string", field)
+        raise RequestError("invalid", f"{field} must be a non-empty string", field)
     if has_control(value):
-        raise RequestError(400, "invalid", f"{field} must not hold control characters", field)
+        raise RequestError("invalid", f"{field} must not hold control characters", field)
     if len(value) > MAX_IDENT:
-        raise RequestError(400, "invalid", f"{field} is longer than {MAX_IDENT} characters",
+        raise RequestError("invalid", f"{field} is longer than {MAX_IDENT} characters",
                            field)
     return value
 
@@ -66,7 +67,7 @@ def txn_identifiers(body: Any) -> None:
         seq = txn.get("seq")
         if is_int(seq) and not -2**63 <= seq < 2**63:
             # not storable at all (even in the rejects table): refused as a request
-            raise RequestError(400, "invalid", "seq is beyond a 64-bit integer",
+            raise RequestError("invalid", "seq is beyond a 64-bit integer",
                                f"transactions[{i}].seq")
         for path, keys in _TXN_IDENTS:
             node: Any = txn
@@ -78,19 +79,19 @@ def txn_identifiers(body: Any) -> None:
                 value = node.get(key)
                 if isinstance(value, str) and has_control(value):
                     field = ".".join((f"transactions[{i}]", *path, key))
-                    raise RequestError(400, "invalid", f"{field} must not hold control "
+                    raise RequestError("invalid", f"{field} must not hold control "
                                        "characters", field)
 
 
-def own(body: dict[str, Any], till: Till, *, store: bool) -> None:
+def own(body: dict[str, Any], till: TillRecord, *, store: bool) -> None:
     """``till`` (and ``store``) in the body must be the authenticated till's."""
     keys = [("till", till.till)] + ([("store", till.store)] if store else [])
     for key, mine in keys:
         value = body.get(key)
         if not isinstance(value, str):
-            raise RequestError(400, "invalid", f"{key} must be a string", key)
+            raise RequestError("invalid", f"{key} must be a string", key)
         if value != mine:
-            raise RequestError(403, "forbidden", f"this key belongs to {key} {mine}", key)
+            raise RequestError("forbidden", f"this key belongs to {key} {mine}", key)
 
 
 def text(body: dict[str, Any], key: str, *, optional: bool = False) -> str | None:
@@ -101,18 +102,6 @@ def text(body: dict[str, Any], key: str, *, optional: bool = False) -> str | Non
     return ident(value, key)
 
 
-def count(body: dict[str, Any], key: str, *, minimum: int = 0, optional: bool = False
-          ) -> int | None:
-    """An integer member (booleans refused) ``>= minimum``."""
-    value = body.get(key)
-    if value is None and optional:
-        return None
-    if not is_int(value) or value < minimum or value > MAX_INT:
-        raise RequestError(400, "invalid",
-                           f"{key} must be an integer from {minimum} to 2^53 - 1", key)
-    return int(value)
-
-
 def txn_id(body: dict[str, Any]) -> str:
     """A UUID string member ``txn_id``."""
     value = text(body, "txn_id")
@@ -120,45 +109,24 @@ def txn_id(body: dict[str, Any]) -> str:
     try:
         uuid.UUID(value)
     except ValueError as exc:
-        raise RequestError(400, "invalid", "txn_id must be a UUID", "txn_id") from exc
+        raise RequestError("invalid", "txn_id must be a UUID", "txn_id") from exc
     return value
 
 
 def card(value: Any, field: str = "card") -> str:
     """An EAN-13 card number with a valid check digit."""
     if not isinstance(value, str) or not ean13_valid(value):
-        raise RequestError(400, "invalid", "card must be a 13-digit EAN-13 number", field)
+        raise RequestError("invalid", "card must be a 13-digit EAN-13 number", field)
     return value
 
 
 def heartbeat(body: dict[str, Any]) -> dict[str, Any]:
-    """The heartbeat members, normalised."""
-    out: dict[str, Any] = {"queue_depth": count(body, "queue_depth")}
-    age = body.get("oldest_unsynced_age_s")
-    if age is None:
-        age = 0
-    if (isinstance(age, bool) or not isinstance(age, (int, float)) or age != age or age < 0
-            or age > MAX_INT):
-        raise RequestError(400, "invalid", "oldest_unsynced_age_s must be a number >= 0",
-                           "oldest_unsynced_age_s")
-    out["oldest_unsynced_age_s"] = int(age)
-    out["bundle_version"] = count(body, "bundle_version", optional=True)
-    out["agent_version"] = text(body, "agent_version", optional=True)
-    out["at"] = text(body, "at", optional=True)
-    hardware = body.get("hardware")
-    if hardware is None:
-        hardware = {}
-    if not isinstance(hardware, dict) or len(hardware) > 64 or not all(
-            isinstance(k, str) and isinstance(v, str) and len(k) <= MAX_IDENT
-            and len(v) <= MAX_IDENT for k, v in hardware.items()):
-        raise RequestError(400, "invalid", "hardware must map names to status strings",
-                           "hardware")
-    for k, val in hardware.items():
-        if has_control(k) or has_control(val):
-            raise RequestError(400, "invalid", "hardware must not hold control characters",
-                               f"hardware.{k!r}")
-    out["hardware"] = hardware
-    return out
+    """The heartbeat members (``_schemas.HeartbeatBody``), normalised."""
+    hb = check(body, HeartbeatBody)
+    return {"queue_depth": hb.queue_depth,
+            "oldest_unsynced_age_s": int(hb.oldest_unsynced_age_s or 0),
+            "bundle_version": hb.bundle_version, "agent_version": hb.agent_version,
+            "at": hb.at, "hardware": hb.hardware or {}}
 
 
 def query_int(params: Mapping[str, str], key: str, default: int, *, minimum: int = 0,
@@ -169,6 +137,6 @@ def query_int(params: Mapping[str, str], key: str, default: int, *, minimum: int
         return default
     if not raw.isascii() or not raw.isdigit() or len(raw) > 16 or not (
             minimum <= int(raw) <= maximum):
-        raise RequestError(400, "invalid", f"{key} must be an integer from {minimum} to "
+        raise RequestError("invalid", f"{key} must be an integer from {minimum} to "
                            f"{maximum}", key)
     return int(raw)

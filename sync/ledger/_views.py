@@ -11,7 +11,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], empty: str = "(
     """Columns padded to their widest cell, a rule under the header."""
     cells = [list(headers)] + [["" if c is None else str(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)).rstrip() for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     if not rows:
         lines.append(empty)

@@ -1,6 +1,7 @@
-"""Shared fixtures for the till side of sync: a real SQLite till database."""
+"""Shared fixtures for the till side of sync: a real SQLite till database, a real ledger."""
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -8,8 +9,11 @@ from typing import Any
 
 import pytest
 
-from sync import Outbox, TillDb
+from sync import Outbox, PromoCache, TillDb
 
+from .ledger_server import LedgerServer, postgres_available
+
+ROOT = Path(__file__).resolve().parents[2]
 TILL = "KY-001-01"
 STORE = "KY-001"
 
@@ -47,3 +51,25 @@ def tilldb(db_path: str) -> Iterator[TillDb]:
 @pytest.fixture
 def outbox(tilldb: TillDb) -> Outbox:
     return Outbox(tilldb, till=TILL, store=STORE)
+
+
+@pytest.fixture
+def bundle() -> dict[str, Any]:
+    """The example bundle, a fresh copy."""
+    return dict(json.loads((ROOT / "examples" / "bundle.json").read_text(encoding="utf-8")))
+
+
+@pytest.fixture
+def cache(tilldb: TillDb) -> PromoCache:
+    """An empty promo cache on the till database."""
+    return PromoCache(tilldb)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LedgerServer]:
+    """A real ledger server (subprocess) on each backend, with no members."""
+    if request.param == "postgresql" and not postgres_available():
+        pytest.fail("PostgreSQL is not running on 127.0.0.1:5432")
+    srv = LedgerServer(request.param, tmp_path)
+    yield srv
+    srv.close()

@@ -3,7 +3,6 @@ backends, the till's puller and SQLite cache, then the till identifying cards of
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from agent._till import Till
 from sync import BundlePuller, BundleRefused, HoldClient, PromoCache, TillDb
 from sync._customercache import FIELDS
 
-from .ledger_server import ROOT, LedgerServer, ledger_available, postgres_available
+from .ledger_server import ROOT, LedgerServer, ledger_available
 
 pytestmark = pytest.mark.skipif(not ledger_available(), reason="sync.ledger is not available")
 
@@ -24,15 +23,6 @@ HOME = "2900000123458"      # home store KY-001
 FAMILY = "2900000123465"    # same account, no home store
 AWAY = "2900000123472"      # home store KY-002
 BUNDLE = json.loads((ROOT / "examples" / "bundle.json").read_text("utf-8"))
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LedgerServer]:
-    if request.param == "postgresql" and not postgres_available():
-        pytest.fail("PostgreSQL is not running on 127.0.0.1:5432")
-    srv = LedgerServer(request.param, tmp_path)
-    yield srv
-    srv.close()
 
 
 def _import(server: LedgerServer, *rows: dict[str, Any]) -> None:

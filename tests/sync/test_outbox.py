@@ -22,7 +22,7 @@ def test_seq_starts_at_one_and_rows_chain_from_genesis(outbox: Outbox) -> None:
     rows = [outbox.append(make_txn(i)) for i in range(5)]
     assert [r.seq for r in rows] == [1, 2, 3, 4, 5]
     assert rows[0].prev_hash == GENESIS
-    assert all(b.prev_hash == a.hash for a, b in zip(rows, rows[1:]))
+    assert all(b.prev_hash == a.hash for a, b in zip(rows, rows[1:], strict=False))
     txn = rows[2].txn
     assert txn["till"] == TILL and txn["store"] == STORE and txn["seq"] == 3
     assert txn_hash(txn) == txn["hash"] == rows[2].hash

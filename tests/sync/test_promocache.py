@@ -14,16 +14,6 @@ from sync import BundlePuller, BundleRefused, PromoCache, TillDb
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def bundle() -> dict[str, Any]:
-    return dict(json.loads((ROOT / "examples" / "bundle.json").read_text(encoding="utf-8")))
-
-
-@pytest.fixture
-def cache(tilldb: TillDb) -> PromoCache:
-    return PromoCache(tilldb)
-
-
 def basket() -> dict[str, Any]:
     return dict(json.loads((ROOT / "examples" / "basket.json").read_text(encoding="utf-8")))
 

@@ -18,16 +18,6 @@ from sync._memory import Canon, release_free_memory
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def bundle() -> dict[str, Any]:
-    return dict(json.loads((ROOT / "examples" / "bundle.json").read_text(encoding="utf-8")))
-
-
-@pytest.fixture
-def cache(tilldb: TillDb) -> PromoCache:
-    return PromoCache(tilldb)
-
-
 def test_after_install_only_the_engine_and_the_small_sections_are_held(cache: PromoCache,
                                                                        bundle: dict[str, Any]) -> None:
     cache.install(bundle)

@@ -99,14 +99,14 @@ def test_500_sales_drain_exactly_once_through_every_chaos_mode_and_a_ledger_cras
         for mode in (ChaosMode.DROP, ChaosMode.RESET, ChaosMode.ERROR_503, ChaosMode.BLACKHOLE):
             failures = uploader.counters.failures
             proxy.mode = mode
-            wait_for(lambda: uploader.counters.failures >= failures + 2)
+            wait_for(lambda f=failures: uploader.counters.failures >= f + 2)
             proxy.mode = ChaosMode.PASS
             acked = outbox.status().acked_through
-            wait_for(lambda: outbox.status().acked_through > acked or outbox.status().queue_depth == 0)
+            wait_for(lambda a=acked: outbox.status().acked_through > a or outbox.status().queue_depth == 0)
         assert proxy.counts["resets"] >= 1
         proxy.mode = ChaosMode.DELAY
         acked = outbox.status().acked_through
-        wait_for(lambda: outbox.status().acked_through > acked or outbox.status().queue_depth == 0)
+        wait_for(lambda a=acked: outbox.status().acked_through > a or outbox.status().queue_depth == 0)
         proxy.mode = ChaosMode.PASS
         # The ledger dies mid-stream and comes back on the same port.
         server.kill()

@@ -105,7 +105,7 @@ class TillSim:
                       "redeemed_refund": x.redeemed_refund,
                       "points_reversed": x.points_reversed if member else 0,
                       "points_refunded": x.points_refunded if member else 0}
-                     for x, (_, q) in zip(lines, returned)]
+                     for x, (_, q) in zip(lines, returned, strict=False)]
         txn = {"txn_id": str(uuid.uuid4()), "till": self.till, "store": self.store,
                "seq": self.seq, "kind": "return", "at": "2026-11-22T15:00:00+07:00",
                "customer": sale["customer"], "mode": "offline", "hold_id": None,

@@ -118,7 +118,7 @@ def test_a_negative_opening_balance_is_kept_and_later_accruals_raise_it(
 
 def test_an_opening_balance_that_would_overflow_an_existing_balance_is_refused(
         shop: Ledger) -> None:
-    shop.import_members(f"card,account\n2900000123489,Z-1\n")
+    shop.import_members("card,account\n2900000123489,Z-1\n")
     shop.adjust("Z-1", MAX_INT)
     with pytest.raises(MemberImportError) as exc:
         shop.import_members("card,account,opening_balance\n2900000123489,Z-1,1\n")

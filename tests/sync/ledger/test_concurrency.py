@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from sync.ledger import Conflict, Ledger, Till
+from sync.ledger import Conflict, Ledger, TillRecord
 from sync.ledger import _bulk
 
 from .helpers import TillSim
@@ -19,7 +19,7 @@ from .helpers import TillSim
 
 def test_the_same_batch_uploaded_twice_at_once_is_applied_once(
         db_url: str, till: TillSim, shop: Ledger) -> None:
-    me = Till(till.till, till.store)
+    me = TillRecord(till.till, till.store)
     batches = [[till.sale("A-77") for _ in range(50)] for _ in range(4)]
     ledgers = [Ledger(db_url, clock=shop.clock) for _ in range(2)]
     errors: list[BaseException] = []
@@ -63,7 +63,7 @@ def test_a_lost_claim_race_falls_back_to_claiming_one_by_one(
     monkeypatch.setattr(_bulk, "plan_claims", lost_race)
     a, b = till.sale("A-77"), till.sale("A-77")
     twin = till.sale("A-77", seq=1)
-    answer = shop.upload(Till(till.till, till.store), till.body([a, b, twin, a]))
+    answer = shop.upload(TillRecord(till.till, till.store), till.body([a, b, twin, a]))
     assert [r.status for r in answer.results] == ["accepted", "accepted", "rejected", "duplicate"]
     assert answer.results[2].reason == "seq_conflict"
     assert shop.check() == []

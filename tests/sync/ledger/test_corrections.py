@@ -122,10 +122,10 @@ def test_a_token_says_new_and_bdok_from_the_ledgers_record(
         return json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
 
     assert (claims()["new"], claims()["bdok"]) == (True, True)
-    from sync.ledger import Till
+    from sync.ledger import TillRecord
 
     sale = repriced(till.sale("A-77"), birthday="1990-11-22", birthday_bonus_available=True)
-    shop.upload(Till(till.till, till.store), till.body([sale]))
+    shop.upload(TillRecord(till.till, till.store), till.body([sale]))
     assert (claims()["new"], claims()["bdok"]) == (False, False)
 
 

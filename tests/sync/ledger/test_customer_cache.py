@@ -24,7 +24,7 @@ def _pull(client: ASGIClient, till: TillSim, cursor: str = "", since: int = 1) -
 
 
 def _entries(part: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {row[0]: dict(zip(part["fields"], row)) for row in part["upsert"]}
+    return {row[0]: dict(zip(part["fields"], row, strict=False)) for row in part["upsert"]}
 
 
 @pytest.fixture

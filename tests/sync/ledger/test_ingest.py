@@ -206,11 +206,11 @@ def test_a_sale_on_a_bundle_version_the_ledger_never_had_is_audited_no_bundle(
 def test_an_upload_interrupted_after_the_claim_is_completed_once_by_the_resend(
         till: TillSim, shop: Ledger) -> None:
     from sync.ledger._ingest import Result
-    from sync.ledger._tills import Till
+    from sync.ledger._tills import TillRecord
     from sync.ledger._txn import validate
 
     sales = [till.sale("A-77") for _ in range(3)]
-    me = Till(till.till, till.store)
+    me = TillRecord(till.till, till.store)
     results = [Result(s["txn_id"], s["seq"], txn=validate(s)) for s in sales]
     claimed = shop.ingest._claim(me, results, shop.now_text())  # crash after step 1
     shop.ingest._apply(claimed[:2], shop.now_text())             # ... or after part of step 2
@@ -223,11 +223,11 @@ def test_an_upload_interrupted_after_the_claim_is_completed_once_by_the_resend(
 
 def test_per_sale_commit_mode_gives_the_same_answers(db_url: str, till: TillSim,
                                                      shop: Ledger) -> None:
-    from sync.ledger._tills import Till
+    from sync.ledger._tills import TillRecord
 
     with Ledger(db_url, clock=shop.clock, per_sale_commit=True) as led:
         sales = [till.sale("A-77"), till.sale("B-01")]
-        answer = led.upload(Till(till.till, till.store), till.body(sales + sales[:1]))
+        answer = led.upload(TillRecord(till.till, till.store), till.body(sales + sales[:1]))
         assert [r.status for r in answer.results] == ["accepted", "accepted", "duplicate"]
         assert led.check() == []
 

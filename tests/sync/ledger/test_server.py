@@ -137,7 +137,7 @@ def test_a_ledger_killed_mid_batch_loses_nothing_and_doubles_nothing(
     try:
         statuses: dict[str, list[str]] = {}
         with httpx.Client(base_url=server.url, timeout=60) as c:
-            for round_ in range(2):  # the till re-offers everything unacknowledged, twice
+            for _round in range(2):  # the till re-offers everything unacknowledged, twice
                 for i in range(0, len(sales), 1000):
                     resp = c.post("/v1/transactions", json=till.body(sales[i:i + 1000]),
                                   headers=till.headers)

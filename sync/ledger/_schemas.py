@@ -1,0 +1,165 @@
+"""The shapes of the ledger's request bodies and TXNs, as msgspec Structs.
+
+One source for two uses: the API checks a body with ``check(body, Shape)``
+(a ``msgspec.ValidationError`` becomes ``RequestError("invalid")`` naming
+the field as the protocol does: ``$.transactions[3].seq`` →
+``transactions[3].seq``), and ``_openapi`` builds the document's schemas
+from these same classes (``msgspec.json.schema_components``), so the
+document states each rule the ledger enforces: the bounds ``0 … 2^53 − 1``,
+identifiers without control characters, the card's 13 digits, the enums.
+
+What a schema cannot say stays in code next to its use and in the field's
+description: a card's check digit, a ``txn_id`` that ``uuid.UUID`` reads,
+the ``till``/``store`` of the key (403), the TXN hash. The TXNs of an
+upload are checked one by one by ``_txn.validate`` (a bad TXN is answered
+``rejected`` in a 200, not a 400); ``Txn`` here documents that shape.
+"""
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, TypeVar
+
+import msgspec
+from fastcore import MAX_INT
+
+from ._errors import RequestError
+
+#: no C0 control character and no DEL (PostgreSQL refuses NUL; none is ever needed)
+NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+MAX_IDENT = 256
+MAX_BATCH = 5000
+CARD_EXAMPLE = "2900000123458"
+UUID_EXAMPLE = "6f1c1b1e-3a52-4c1e-9a55-6c1a0f6b2d10"
+
+Ident = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_IDENT, pattern=NO_CONTROL,
+                                    description="an identifier: 1 to 256 characters, no "
+                                                "control characters")]
+Text = Annotated[str, msgspec.Meta(max_length=MAX_IDENT, pattern=NO_CONTROL)]
+Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_INT)]
+Positive = Annotated[int, msgspec.Meta(ge=1, le=MAX_INT)]
+Card = Annotated[str, msgspec.Meta(
+    pattern=r"^[0-9]{13}$", examples=[CARD_EXAMPLE],
+    description="an EAN-13 card number (13 digits, the last one its check digit)")]
+TxnId = Annotated[str, msgspec.Meta(
+    min_length=1, max_length=MAX_IDENT, pattern=NO_CONTROL, examples=[UUID_EXAMPLE],
+    extra_json_schema={"format": "uuid"}, description="a UUID")]
+Hex64 = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
+
+
+class UploadBody(msgspec.Struct):
+    """``POST /v1/transactions``: a batch of the till's TXNs."""
+
+    till: Ident
+    store: Ident
+    transactions: Annotated[list[Any], msgspec.Meta(
+        min_length=1, max_length=MAX_BATCH,
+        extra_json_schema={"items": {"$ref": "#/components/schemas/Txn"}})]
+
+
+class HeartbeatBody(msgspec.Struct):
+    """``POST /v1/heartbeat``: the till's health."""
+
+    till: Ident
+    store: Ident
+    queue_depth: Count
+    oldest_unsynced_age_s: Annotated[float, msgspec.Meta(ge=0, le=MAX_INT)] | None = None
+    bundle_version: Count | None = None
+    agent_version: Ident | None = None
+    at: Ident | None = None
+    hardware: Annotated[dict[Text, Text], msgspec.Meta(max_length=64)] | None = None
+
+
+class HoldBody(msgspec.Struct):
+    """``POST /v1/holds``: hold points for an online redemption."""
+
+    till: Ident
+    account: Ident
+    points: Positive
+    txn_id: TxnId
+    store: Ident | None = None
+
+
+class TokenBody(msgspec.Struct):
+    """``POST /v1/tokens``: the app asks for a card's signed token."""
+
+    card: Card
+
+
+class ReEnrolBody(msgspec.Struct):
+    """``POST /v1/tills/me/re-enrol``: a wiped till starts again."""
+
+    till: Ident
+    store: Ident
+
+
+class Customer(msgspec.Struct):
+    """The customer of a TXN: an account, a card, or both (and a token's claims)."""
+
+    account: Ident | None = None
+    card: Card | None = None
+    jti: Ident | None = None
+    claims: dict[str, Any] | None = None
+
+
+class ReturnedLine(msgspec.Struct):
+    """One line of a return: the sale's line number and the quantity returned."""
+
+    line: Count
+    qty: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{1,16}(\.[0-9]{1,3})?$")] | Positive
+
+
+class Txn(msgspec.Struct):
+    """One till transaction (docs/sync-protocol.md, "TXN"); ``hash`` covers the rest."""
+
+    txn_id: TxnId
+    till: Ident
+    store: Ident
+    seq: Positive
+    kind: Literal["sale", "return"]
+    at: Annotated[str, msgspec.Meta(
+        pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+                r"([Zz]|[+-][0-9]{2}:[0-9]{2})$",
+        description="an ISO-8601 instant with its offset")]
+    mode: Literal["online", "offline"]
+    basket: dict[str, Any]
+    result: dict[str, Any]
+    bundle_version: Count
+    engine_version: Ident
+    prev_hash: Hex64
+    hash: Hex64
+    customer: Customer | None = None
+    hold_id: Ident | None = None
+    original_txn_id: TxnId | None = None
+    original_till: Ident | None = None
+    returned: list[ReturnedLine] | None = None
+
+
+#: the Structs the OpenAPI document describes (``#/components/schemas/<name>``)
+SCHEMAS: tuple[type[msgspec.Struct], ...] = (
+    UploadBody, HeartbeatBody, HoldBody, TokenBody, ReEnrolBody, Txn)
+
+S = TypeVar("S", bound=msgspec.Struct)
+_PATH = re.compile(r" - at `\$\.?([^`]*)`")
+_MISSING = re.compile(r"Object missing required field `([^`]*)`")
+
+
+def field_of(error: msgspec.ValidationError) -> str:
+    """The protocol's name of the field msgspec blames (``$.a[3].b`` → ``a[3].b``)."""
+    text = str(error)
+    found = _PATH.search(text)
+    path = found.group(1).split("[...]", 1)[0] if found else ""  # a dict member: the dict
+    missing = _MISSING.match(text)
+    if missing is not None:  # "Object missing required field `b` - at `$.a`"
+        path = f"{path}.{missing.group(1)}" if path else missing.group(1)
+    return path
+
+
+def check(body: Any, shape: type[S]) -> S:
+    """``body`` (decoded JSON) as ``shape``, or ``RequestError("invalid")`` naming the field."""
+    try:
+        return msgspec.convert(body, shape, strict=True)
+    except msgspec.ValidationError as exc:
+        field = field_of(exc)
+        detail = str(exc).split(" - at `", 1)[0]
+        raise RequestError("invalid", f"{field}: {detail}" if field else detail,
+                           field) from exc
