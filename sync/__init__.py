@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ._backoff import Backoff, parse_retry_after
 from ._customercache import cached_customer
+from ._dbcli import db_group
 from ._delta import apply_delta
 from ._enrol import EnrolReport, re_enrol
 from ._errors import BundleRefused, OutboxError, SyncError, TillDbCorrupt, UploaderBusy
@@ -44,6 +45,7 @@ __all__: list[str] = [
     "apply_delta",
     "cached_customer",
     "canonical_json",
+    "db_group",
     "parse_retry_after",
     "re_enrol",
     "txn_hash",
