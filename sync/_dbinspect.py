@@ -11,10 +11,10 @@ database itself is untouched.) sqlite-utils lists the tables and pages
 their rows, as the design card wants.
 
 Card numbers are masked as on receipts unless the caller asks otherwise:
-every value of a column whose name says ``card``, and every 13-digit number
-(alone or inside text such as a sale's JSON) whose prefix is one of the
-program's card prefixes (till.md §1: exactly the codes the till routes as
-cards).
+every value of a column named ``card`` (or ``card_…``, ``…_card``), and
+every 13-digit number (alone or inside text such as a sale's JSON) whose
+prefix is one of the program's card prefixes (till.md §1: exactly the codes
+the till routes as cards).
 """
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ class CardMask:
         """``value`` of ``column`` with every card number in it masked."""
         if value is None or isinstance(value, (bytes, float)):
             return value
-        if "card" in column.lower():
+        if "card" in column.lower().split("_"):
             return mask_card(str(value))
         text = str(value)
         masked = _THIRTEEN.sub(lambda m: mask_card(m[0]) if m[0][:2] in self.card_prefixes else m[0], text)

@@ -147,8 +147,8 @@ def test_card_numbers_are_masked_wherever_they_appear(reader: TillDbReader) -> N
 
 
 def test_a_column_named_card_is_masked_whatever_it_holds(reader: TillDbReader) -> None:
-    listing = reader.query(f"SELECT '{CARD}' AS card, '12345' AS card_short, 'A-77' AS account")
-    assert listing.rows == [("****3454", "****", "A-77")]
+    listing = reader.query(f"SELECT '{CARD}' AS card, '12345' AS card_short, 'A-77' AS account, 3 AS cards")
+    assert listing.rows == [("****3454", "****", "A-77", 3)]
 
 
 def test_unmasked_shows_the_card_numbers_whole(till_file: Path) -> None:
