@@ -14,6 +14,7 @@ import click
 from agent._cli import agent_group, demo, queue, status, sync_group, token
 from drivers._cli import hw
 from fastcore._cli import price
+from sync import db_group
 from sync._cli import till_group
 from sync.ledger._cli import ledger, report
 
@@ -60,6 +61,7 @@ main.commands = _LazyCommands(main.commands)
 main.commands["sim"] = "hardware_sim._cli:sim"
 main.add_command(token)
 main.add_command(agent_group)
+main.add_command(db_group)
 main.add_command(demo)
 main.add_command(queue)
 main.add_command(status)

@@ -196,7 +196,7 @@ def make_dense_baskets(bundle: dict[str, Any], n: int, lines: int = 40, seed: in
     rng = random.Random(seed)
     catalog = bundle["catalog"]
     out = []
-    for i in range(n):
+    for _ in range(n):
         items = [rng.choice(catalog) for _ in range(lines)]
         for j in range(1, lines, 7):  # a till adds the same item again
             items[j] = items[j - 1]

@@ -93,7 +93,7 @@ def _batch(f: Callable[[Any, Any], Any], baskets: list[dict[str, Any]], shapes: 
            wall: list[float], cpu: list[float]) -> None:
     """Time ``f`` on every basket: wall microseconds per basket, and the batch's CPU time per basket."""
     c0 = time.process_time_ns()
-    for b, shape in zip(baskets, shapes):
+    for b, shape in zip(baskets, shapes, strict=True):
         t0 = time.perf_counter_ns()
         f(b, shape)
         wall.append((time.perf_counter_ns() - t0) / 1000)
@@ -121,7 +121,7 @@ def _one_run(fast: Any, slow: Any, baskets: list[dict[str, Any]], ref_baskets: l
             _batch(f, baskets, shapes, wall[k], cpu[k])
     ref_wall: list[float] = []
     ref_cpu: list[float] = []
-    _batch(lambda b, _: slow.price(b).to_json(), ref_baskets, shapes, ref_wall, ref_cpu)
+    _batch(lambda b, _: slow.price(b).to_json(), ref_baskets, shapes[: len(ref_baskets)], ref_wall, ref_cpu)
     # price_many vs a loop of price over the same distinct baskets, alternated; CPU time
     t_many, t_loop, t_many_json = [], [], []
     n = len(many)

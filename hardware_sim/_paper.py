@@ -194,23 +194,30 @@ def _qr_image(data: str, module: int) -> Any:
     return Image.frombytes("L", (len(rows[0]), len(rows)), b"".join(rows))
 
 
+_SYMBOLOGIES = {"CODE128": "code128", "EAN13": "ean13", "EAN8": "ean8", "UPC-A": "upca", "CODE39": "code39"}
+
+
 def _barcode_image(kind: str, data: str) -> Any:
+    # python-barcode is a declared dependency: its absence is an error, not a
+    # placeholder. Only a symbology or data it cannot draw gets the placeholder.
+    import barcode
+    from barcode.errors import BarcodeError
+    from barcode.writer import ImageWriter
     from PIL import Image, ImageDraw
 
-    try:
-        import barcode
-        from barcode.writer import ImageWriter
-
-        name = {"CODE128": "code128", "EAN13": "ean13", "EAN8": "ean8", "UPC-A": "upca", "CODE39": "code39"}[kind]
+    name = _SYMBOLOGIES.get(kind)
+    if name is not None:
         text = data[2:] if kind == "CODE128" and data[:1] == "{" else data
-        sym = barcode.get(name, text, writer=ImageWriter())
-        img = sym.render({"module_width": 0.25, "module_height": 8.0, "dpi": 203, "font_size": 8, "quiet_zone": 2.0})
-        img = img.convert("L")
-        if img.width > DOTS:
-            img = img.resize((DOTS, img.height))
-        return img
-    except Exception as exc:  # noqa: BLE001 - a twin must still render the page
-        log.debug("barcode %s %r not drawable: %s", kind, data, exc)
-        img = Image.new("L", (DOTS, _LINE * 2), 255)
-        ImageDraw.Draw(img).text((8, 8), f"|||| {data} ||||", fill=0, font=_font(False, 1, 1))
-        return img
+        try:
+            sym = barcode.get(name, text, writer=ImageWriter())
+        except BarcodeError as exc:
+            log.debug("barcode %s %r not drawable: %s", kind, data, exc)
+        else:
+            img = sym.render({"module_width": 0.25, "module_height": 8.0, "dpi": 203, "font_size": 8, "quiet_zone": 2.0})
+            img = img.convert("L")
+            if img.width > DOTS:
+                img = img.resize((DOTS, img.height))
+            return img
+    img = Image.new("L", (DOTS, _LINE * 2), 255)
+    ImageDraw.Draw(img).text((8, 8), f"|||| {data} ||||", fill=0, font=_font(False, 1, 1))
+    return img

@@ -4,6 +4,7 @@ from __future__ import annotations
 from ._backoff import Backoff, parse_retry_after
 from ._worker import BackgroundLoop
 from ._customercache import cached_customer
+from ._dbcli import db_group
 from ._enrol import EnrolReport, re_enrol
 from ._errors import (
     CLI_ANSWERS,
@@ -79,6 +80,7 @@ __all__: list[str] = [
     "canonical_json",
     "cli_answer",
     "cli_error",
+    "db_group",
     "parse_retry_after",
     "re_enrol",
     "run_migrations",

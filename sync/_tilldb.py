@@ -11,7 +11,6 @@ its schema only through the numbered migrations below (each recorded in
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import os
 import sqlite3
@@ -193,17 +192,6 @@ class TillDb:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.migrate()
-
-    @functools.cached_property
-    def db(self) -> Any:
-        """A ``sqlite_utils.Database`` on the main connection (tools, ad-hoc queries).
-
-        Imported on first use: sqlite-utils imports numpy when it is
-        installed, ~25 MB a till never needs on its sale path (issue 5).
-        """
-        import sqlite_utils
-
-        return sqlite_utils.Database(self.conn)
 
     # -- integrity and schema -------------------------------------------------
 

@@ -104,7 +104,7 @@ def test_robustness_set_cycles_every_kind_and_is_reproducible() -> None:
     first = list(robustness_set(len(KINDS), seed=11))
     again = list(robustness_set(len(KINDS), seed=11))
     assert [s.distortion.kind for s in first] == list(KINDS)
-    for a, b in zip(first, again):
+    for a, b in zip(first, again, strict=True):
         assert a.payload == b.payload
         assert np.array_equal(a.frame, b.frame)
         assert a.frame.shape == (720, 1280, 3)

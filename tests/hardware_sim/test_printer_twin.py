@@ -133,3 +133,28 @@ def test_raster_image_renders_into_the_png(twin: PrinterTwin) -> None:
     twin.feed(b"\x1dv0\x00\x01\x00\x02\x00\xff\xff\x1dV\x00")
     r = twin.receipts[0]
     assert r.images == 1 and r.text == "[image 8x2]\n" and r.png
+
+
+def _symbols_in(png: bytes) -> list[str]:
+    import io
+
+    import zxingcpp
+    from PIL import Image
+
+    return [r.text for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(png)).convert("L"))]
+
+
+def test_an_ean13_barcode_is_drawn_as_a_real_symbol() -> None:
+    twin = PrinterTwin()  # fed directly, no socket
+    twin.feed(b"\x1b@\x1dkC\x0d4601234567893\x1dV\x00")  # GS k 67 n d1..dn: EAN13
+    r = twin.receipts[0]
+    assert r.barcodes == [("EAN13", "4601234567893")] and r.png
+    assert "4601234567893" in _symbols_in(r.png)
+
+
+def test_a_barcode_the_symbology_cannot_carry_gets_a_placeholder() -> None:
+    twin = PrinterTwin()
+    twin.feed(b"\x1b@\x1dkC\x03123\x1dV\x00")  # three digits are no EAN-13
+    r = twin.receipts[0]
+    assert r.barcodes == [("EAN13", "123")] and r.png
+    assert _symbols_in(r.png) == []

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import select
+import time
 from pathlib import Path
 
 import pytest
@@ -8,10 +10,22 @@ import pytest
 from hardware_sim._scanner import ScannerTwin
 
 
-def _read(path: str, n: int) -> bytes:
+def _read(path: str, n: int, timeout: float = 5.0) -> bytes:
+    """One frame from the slave side: up to its terminator (or ``n`` bytes).
+
+    The kernel hands bytes written to the master to the slave
+    asynchronously, so one ``read`` may see a frame's head only.
+    """
     fd = os.open(path, os.O_RDONLY | os.O_NOCTTY)
+    deadline = time.monotonic() + timeout
+    data = b""
     try:
-        return os.read(fd, n)
+        while len(data) < n and not data.endswith((b"\r", b"\n")):
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                break
+            data += os.read(fd, n - len(data))
+        return data
     finally:
         os.close(fd)
 
