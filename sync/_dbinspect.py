@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import fastcore
-from fastcore import mask_card  # TODO(merge): the one card mask in fastcore once the rules branch lands
+from fastcore import mask_card
 
 from ._errors import SyncError  # TODO(merge): sync's one exception module after ledger-structure
 
