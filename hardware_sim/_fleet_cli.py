@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -85,7 +86,7 @@ def fleet(ledger_url: str, db_url: str, stores: int, tills: int, days: int, seed
 
     bar: Any
     with click.progressbar(length=int(days * DAY_S), label="selling (simulated time)",
-                           item_show_func=show, file=click.get_text_stream("stderr")) as bar:
+                           item_show_func=show, file=sys.stderr) as bar:  # type: ignore[operator]
         state["bar"] = bar
         try:
             result = run_fleet(ledger_url, db_url, cfg, work_dir=work_dir, progress=progress,
