@@ -1,0 +1,101 @@
+"""`kopilka ledger serve --workers N`: worker processes on one port, exactly-once kept.
+
+The same batch sent twice at the same moment, over new connections that
+the kernel deals to either worker, is applied once; the workers are real
+processes (each with its own connections) that stop with their parent,
+and a worker that dies is replaced.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sync.ledger import Ledger
+
+from .helpers import BUNDLE_TEXT, MEMBERS_CSV, TillSim
+from .rules import assert_sound
+from .test_races import race, results, upload
+from .test_server import Server
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def workers_of(pid: int) -> list[int]:
+    """The worker processes (multiprocessing ``spawn`` children) of process ``pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == pid and b"spawn_main" in cmd:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def wait_until(what: str, condition: object, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.05)  # polling a condition with a deadline
+
+
+@pytest.fixture
+def two_workers(db_url: str, tmp_path: Path) -> Iterator[tuple[str, TillSim, Server]]:
+    with Ledger(db_url) as led:
+        led.import_bundle(BUNDLE_TEXT)
+        led.import_members(MEMBERS_CSV)
+        till = TillSim("KY-001-01", "KY-001", led.add_till("KY-001", "KY-001-01"))
+    server = Server(db_url, tmp_path / "ledger.log", "--workers", "2")
+    try:
+        wait_until("both workers run", lambda: len(workers_of(server.proc.pid)) == 2)
+        yield db_url, till, server
+    finally:
+        pids = workers_of(server.proc.pid)
+        server.kill()
+        wait_until("the workers stop with their parent",
+                   lambda: not any(Path(f"/proc/{p}").exists() for p in pids))
+
+
+def test_the_same_batch_sent_twice_at_once_to_two_workers_is_applied_once(
+        two_workers: tuple[str, TillSim, Server]) -> None:
+    db_url, till, server = two_workers
+    batches = [[till.sale(["A-77", "B-01", None][i % 3]) for i in range(30)] for _ in range(6)]
+    for batch in batches:
+        answers = race([upload(server, till, batch), upload(server, till, batch)])
+        flat = [r["status"] for resp in answers for r in results(resp)]
+        assert flat.count("accepted") == 30 and flat.count("duplicate") == 30
+    with Ledger(db_url) as led:
+        sales = [s for b in batches for s in b]
+        for account, opening in (("A-77", 500), ("B-01", 40)):
+            mine = [s for s in sales if s["customer"] and s["customer"]["account"] == account]
+            assert led.balance(account) == opening + sum(
+                s["result"]["totals"]["points"] for s in mine)
+        with led.storage.transaction() as tx:
+            n, distinct = tx.one("SELECT COUNT(*), COUNT(DISTINCT txn_id) FROM sales")
+        assert n == distinct == len(sales)
+        assert_sound(led)
+
+
+def test_a_worker_that_dies_is_replaced_and_the_port_keeps_answering(
+        two_workers: tuple[str, TillSim, Server]) -> None:
+    _, till, server = two_workers
+    first = workers_of(server.proc.pid)
+    os.kill(first[0], signal.SIGKILL)
+    wait_until("a new worker replaces the dead one",
+               lambda: len(workers_of(server.proc.pid)) == 2
+               and first[0] not in workers_of(server.proc.pid))
+    for _ in range(6):  # new connections: whichever worker takes them answers
+        assert httpx.get(server.url + "/v1/time", timeout=10).status_code == 200
+    resp = upload(server, till, [till.sale("A-77")])()
+    assert results(resp)[0]["status"] == "accepted"
