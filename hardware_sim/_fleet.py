@@ -300,6 +300,8 @@ class _Runner:
                     till.sell(ev)
                 elif isinstance(ev, Return):
                     till.give_back(ev)
+                elif self.plan.config.backlog:
+                    pass  # offline all day: the plan's windows change nothing
                 elif isinstance(ev, Offline):
                     till.go_offline()
                 elif isinstance(ev, Online):
@@ -318,6 +320,9 @@ class _Runner:
         threads = [threading.Thread(target=self._timer, name="fleet-timer", daemon=True)]
         threads += [threading.Thread(target=self._worker, name=f"fleet-up-{i}", daemon=True)
                     for i in range(self.n_workers)]
+        if self.plan.config.backlog:
+            for till in self.tills:
+                till.go_offline()
         self.t0 = time.monotonic()
         sellers = [threading.Thread(target=self._seller, args=(k,), name=f"fleet-sell-{k}",
                                     daemon=True) for k in range(self.n_sellers)]

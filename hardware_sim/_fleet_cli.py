@@ -49,10 +49,12 @@ from ._fleet_plan import DAY_S, FleetConfig
 @click.option("--workers", type=click.IntRange(1), default=8, show_default=True,
               help="upload threads shared by the tills")
 @click.option("--batch-size", type=click.IntRange(1), default=500, show_default=True)
+@click.option("--backlog", is_flag=True,
+              help="every till sells offline, then all reconnect at once (a backlog drain)")
 def fleet(ledger_url: str, db_url: str, stores: int, tills: int, days: int, seed: int,
           sales_per_day: int, offline_share: float, compress: float, chains: int,
           members: int | None, bundle: Path | None, prefix: str, start: datetime | None,
-          work_dir: Path | None, workers: int, batch_size: int) -> None:
+          work_dir: Path | None, workers: int, batch_size: int, backlog: bool) -> None:
     """Run STORES x TILLS lightweight tills selling through a running ledger.
 
     The fleet registers its tills, members, an app key and its bundle in the
@@ -68,7 +70,8 @@ def fleet(ledger_url: str, db_url: str, stores: int, tills: int, days: int, seed
     cfg = FleetConfig(stores=stores, tills=tills, days=days, seed=seed,
                       sales_per_day=sales_per_day, offline_share=offline_share,
                       compress=compress, chains=chains, members=members, prefix=prefix,
-                      start=start.date() if start else None, bundle=bundle)
+                      start=start.date() if start else None, bundle=bundle,
+                      backlog=backlog)
     state: dict[str, Any] = {"bar": None, "done": 0}
 
     def progress(done: float, total: float, sales: int) -> None:

@@ -54,6 +54,8 @@ class FleetConfig:
     redeem_share: float = 0.25
     return_share: float = 0.03
     prefix: str = "FL"
+    #: every till sells the whole plan offline, then all reconnect at once (a backlog drain)
+    backlog: bool = False
     start: date | None = None  # default: ``days`` days before today (UTC)
     bundle: Path | None = None  # default: examples/bundle.json
 
