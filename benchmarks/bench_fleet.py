@@ -39,12 +39,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import date
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -55,84 +52,7 @@ from _ledger_baseline import raw_insert_rate  # noqa: E402
 from hardware_sim import FleetConfig, FleetResult, run_fleet  # noqa: E402
 from hardware_sim._fleet_plan import DAY_S  # noqa: E402
 from sync.ledger import Ledger  # noqa: E402
-
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-SERVE = "import sys; from sync.ledger._cli import ledger; ledger(sys.argv[1:])"
-
-
-def postgres_available() -> bool:
-    try:
-        import psycopg
-
-        with psycopg.connect(PG_ADMIN, connect_timeout=2):
-            return True
-    except Exception:
-        return False
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Database:
-    """A new ledger database: a SQLite file, or a uniquely named PostgreSQL database."""
-
-    def __init__(self, backend: str, work: Path) -> None:
-        self.name: str | None = None
-        if backend == "sqlite":
-            self.url = f"sqlite:///{work / f'ledger-{uuid.uuid4().hex[:8]}.db'}"
-        else:
-            import psycopg
-
-            self.name = f"kopilka_bench_fleet_{uuid.uuid4().hex[:12]}"
-            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{self.name}"')
-            self.url = f"postgresql://postgres@127.0.0.1:5432/{self.name}"
-
-    def drop(self) -> None:
-        if self.name is not None:
-            import psycopg
-
-            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-
-
-class Serve:
-    """``kopilka ledger serve --workers W`` in a subprocess, until ``stop``."""
-
-    def __init__(self, db_url: str, workers: int, log: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", SERVE, "serve", "--db", db_url, "--port", str(self.port),
-             "--workers", str(workers)],
-            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=self.log,
-            stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(self.url + "/v1/time", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"ledger did not start; see {log}")
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
+from tests.sync.ledger_server import PG_ADMIN, LedgerServer, postgres_available  # noqa: E402
 
 
 def audit_lag(db_url: str, limit_s: float = 1800.0) -> float:
@@ -157,23 +77,21 @@ def report_seconds(db_url: str) -> float:
 
 def one_run(backend: str, workers: int, cfg: FleetConfig, work: Path, baseline_n: int,
             client_threads: int) -> dict[str, Any]:
-    db = Database(backend, work)
     tills = Path(tempfile.mkdtemp(prefix="fleet-tills-", dir="/dev/shm" if Path("/dev/shm").is_dir()
                                   else None))
+    folder = Path(tempfile.mkdtemp(dir=work))
+    server = LedgerServer("sqlite" if backend == "sqlite" else "postgres", folder,
+                          customer_refresh_s=1.0, serve_args=("--workers", str(workers)))
     try:
-        raw = raw_insert_rate(db.url, baseline_n)
-        with Ledger(db.url):
-            pass  # the schema, before the workers and the fleet open it
-        serve = Serve(db.url, workers, work / f"serve-{backend}-{workers}.log")
-        try:
-            result = run_fleet(serve.url, db.url, cfg, work_dir=tills, workers=client_threads)
-            lag = audit_lag(db.url)
-        finally:
-            serve.stop()
-        return {"raw": raw, "result": result, "audit_lag": lag, "report_s": report_seconds(db.url)}
+        raw = raw_insert_rate(server.url, baseline_n)
+        result = run_fleet(server.base_url, server.url, cfg, work_dir=tills,
+                           workers=client_threads)
+        lag = audit_lag(server.url)
+        return {"raw": raw, "result": result, "audit_lag": lag,
+                "report_s": report_seconds(server.url)}
     finally:
+        server.close()
         shutil.rmtree(tills, ignore_errors=True)
-        db.drop()
 
 
 def show(backend: str, workers: int, run: dict[str, Any]) -> None:

@@ -8,14 +8,12 @@ re-prices every sale to the same figures.
 """
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from click.testing import CliRunner
 
@@ -23,42 +21,23 @@ from hardware_sim import FleetConfig, FleetResult, run_fleet
 from hardware_sim._fleet import outbox_rows
 from hardware_sim._fleet_plan import Offline, Online, Return, Sale, make_plan
 from sync.ledger import Ledger
-from tests.sync.ledger.test_server import Server
+from tests.sync.ledger_server import LedgerServer
 
 pytestmark = pytest.mark.timeout(600)
-
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 #: 5 stores x 2 tills x 2 days, a simulated day in about 4 s
 SMALL = FleetConfig(stores=5, tills=2, days=2, seed=11, sales_per_day=40, offline_share=0.5,
                     compress=12_600.0, start=date(2026, 11, 16))
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def ledger_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A new, empty ledger database of its own for each test."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ledger.db'}"
-        return
-    name = "kopilka_fleet_test_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LedgerServer]:
+    """A running `kopilka ledger serve` on a new database of its own (dropped after)."""
+    server = LedgerServer(request.param, tmp_path)
     try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+        yield server
     finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture
-def served(ledger_db: str, tmp_path: Path) -> Iterator[tuple[str, Server]]:
-    with Ledger(ledger_db):  # the schema, before the server and the fleet open it
-        pass
-    server = Server(ledger_db, tmp_path / "ledger.log")
-    try:
-        yield ledger_db, server
-    finally:
-        server.kill()
+        server.close()
 
 
 def expected_from_outboxes(result: FleetResult
@@ -109,9 +88,9 @@ def ledger_figures(db_url: str, accounts: list[str]) -> dict[str, Any]:
 
 
 def test_a_drained_fleet_leaves_the_ledger_equal_to_the_sums_of_its_tills_outboxes(
-        served: tuple[str, Server], tmp_path: Path) -> None:
-    db_url, server = served
-    result = run_fleet(server.url, db_url, SMALL, work_dir=tmp_path / "tills", workers=4)
+        served: LedgerServer, tmp_path: Path) -> None:
+    db_url = served.url
+    result = run_fleet(served.base_url, db_url, SMALL, work_dir=tmp_path / "tills", workers=4)
 
     assert result.drained and result.pending == 0 and result.errors == 0
     assert result.rejected == 0
@@ -132,8 +111,8 @@ def test_a_drained_fleet_leaves_the_ledger_equal_to_the_sums_of_its_tills_outbox
     assert sorted(got["sales"]) == sorted(ids)
     assert got["twice"] == [] and got["entries"] == entries
     assert got["audits"] == {"ok": c.sales + c.returns}
-    assert got["high_water"] == {t: sum(1 for _ in outbox_rows(p))
-                                 for t, p in zip(result.tills, result.till_dbs(), strict=True)}
+    assert {t: got["high_water"][t] for t in result.tills} == {
+        t: len(outbox_rows(p)) for t, p in zip(result.tills, result.till_dbs(), strict=True)}
 
 
 def test_the_same_seed_plans_the_same_sales_and_another_seed_does_not() -> None:
@@ -152,17 +131,14 @@ def test_the_same_seed_plans_the_same_sales_and_another_seed_does_not() -> None:
 def test_kopilka_sim_fleet_prints_a_summary_of_a_drained_fleet(tmp_path: Path) -> None:
     from cli import main
 
-    db_url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    with Ledger(db_url):
-        pass
-    server = Server(db_url, tmp_path / "ledger.log")
+    server = LedgerServer("sqlite", tmp_path)
     try:
         out = CliRunner().invoke(main, [
-            "sim", "fleet", "--ledger", server.url, "--db", db_url, "--stores", "2", "--tills",
-            "1", "--days", "1", "--sales-per-day", "30", "--compress", "20000", "--seed", "2",
-            "--offline-share", "1", "--work", str(tmp_path / "tills")])
+            "sim", "fleet", "--ledger", server.base_url, "--db", server.url, "--stores", "2",
+            "--tills", "1", "--days", "1", "--sales-per-day", "30", "--compress", "20000",
+            "--seed", "2", "--offline-share", "1", "--work", str(tmp_path / "tills")])
     finally:
-        server.kill()
+        server.close()
     assert out.exit_code == 0, out.output
     for what in ("sales", "txns uploaded", "acks (batches)", "retries", "offline periods",
                  "upload latency"):
