@@ -144,7 +144,11 @@ class SimTill:
         """The phone shows a fresh token; the till verifies it offline. None if refused."""
         from agent import TokenError, offline_redeemable, verify
 
-        resp = self.shared.app.post("/v1/tokens", json={"card": m.card})
+        try:
+            resp = self.shared.app.post("/v1/tokens", json={"card": m.card})
+        except httpx.HTTPError:  # the app back end cannot reach the ledger: the card, then
+            self.counters.token_refused += 1
+            return None
         if resp.status_code != 200:
             self.counters.token_refused += 1
             return None
