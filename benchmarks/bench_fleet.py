@@ -85,7 +85,7 @@ def one_run(backend: str, workers: int, cfg: FleetConfig, work: Path, baseline_n
     try:
         raw = raw_insert_rate(server.url, baseline_n)
         result = run_fleet(server.base_url, server.url, cfg, work_dir=tills,
-                           workers=client_threads)
+                           upload_threads=client_threads)
         lag = audit_lag(server.url)
         return {"raw": raw, "result": result, "audit_lag": lag,
                 "report_s": report_seconds(server.url)}

@@ -85,6 +85,11 @@ class FleetResult:
         """Each till's SQLite database (its outbox), in till order."""
         return [self.work_dir / f"{t}.db" for t in self.tills]
 
+    def transactions(self) -> Iterator[dict[str, Any]]:
+        """Every TXN the tills committed, as sent, with its outbox ``_status``, till by till."""
+        for path in self.till_dbs():
+            yield from outbox_rows(path)
+
     def rows(self) -> list[tuple[str, str]]:
         """The summary, as (what, figure) rows."""
         c = self.counters
@@ -403,7 +408,7 @@ def _add(total: TillCounters, c: TillCounters) -> None:
 
 def run_fleet(ledger_url: str, db_url: str, config: FleetConfig | None = None, *,
               work_dir: Path | None = None, progress: Progress | None = None,
-              sellers: int = 4, workers: int = 8, heartbeat_s: float | None = None,
+              sellers: int = 4, upload_threads: int = 8, heartbeat_s: float | None = None,
               batch_size: int = 500, drain_timeout_s: float = 300.0) -> FleetResult:
     """Register a fleet in ``db_url``'s ledger, sell through ``ledger_url``, drain; the figures.
 
@@ -420,7 +425,7 @@ def run_fleet(ledger_url: str, db_url: str, config: FleetConfig | None = None, *
     reg = register(plan, db_url)
     from agent import KeySet
 
-    transport = _TimedTransport(workers + 2 * sellers + 4)
+    transport = _TimedTransport(upload_threads + 2 * sellers + 4)
     app = httpx.Client(base_url=ledger_url, transport=transport, timeout=30.0,
                        headers={"Authorization": f"Bearer {reg.app_key}"})
     program = plan.bundle.get("program", {})
@@ -436,7 +441,7 @@ def run_fleet(ledger_url: str, db_url: str, config: FleetConfig | None = None, *
         for spec in plan.tills:
             tills.append(SimTill(spec, reg.keys[spec.id], work, shared, batch_size=batch_size))
         hb = heartbeat_s if heartbeat_s is not None else max(2.0, 60.0 / cfg.compress)
-        runner = _Runner(plan, tills, sellers=sellers, workers=workers, heartbeat_s=hb)
+        runner = _Runner(plan, tills, sellers=sellers, workers=upload_threads, heartbeat_s=hb)
         sell_s, drain_s, pending = runner.run(progress, drain_timeout_s)
         total = TillCounters()
         result = FleetResult(cfg, work, ledger_url, db_url, reg.bundle_version,

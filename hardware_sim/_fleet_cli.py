@@ -46,7 +46,7 @@ from ._fleet_plan import DAY_S, FleetConfig
 @click.option("--work", "work_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="folder for the tills' SQLite databases (default: a new "
                                  "temporary folder, kept)")
-@click.option("--workers", type=click.IntRange(1), default=8, show_default=True,
+@click.option("--upload-threads", type=click.IntRange(1), default=8, show_default=True,
               help="upload threads shared by the tills")
 @click.option("--batch-size", type=click.IntRange(1), default=500, show_default=True)
 @click.option("--backlog", is_flag=True,
@@ -54,7 +54,7 @@ from ._fleet_plan import DAY_S, FleetConfig
 def fleet(ledger_url: str, db_url: str, stores: int, tills: int, days: int, seed: int,
           sales_per_day: int, offline_share: float, compress: float, chains: int,
           members: int | None, bundle: Path | None, prefix: str, start: datetime | None,
-          work_dir: Path | None, workers: int, batch_size: int, backlog: bool) -> None:
+          work_dir: Path | None, upload_threads: int, batch_size: int, backlog: bool) -> None:
     """Run STORES x TILLS lightweight tills selling through a running ledger.
 
     The fleet registers its tills, members, an app key and its bundle in the
@@ -89,11 +89,11 @@ def fleet(ledger_url: str, db_url: str, stores: int, tills: int, days: int, seed
 
     bar: Any
     with click.progressbar(length=int(days * DAY_S), label="selling (simulated time)",
-                           item_show_func=show, file=sys.stderr) as bar:  # type: ignore[operator]
+                           item_show_func=show, file=sys.stderr) as bar:
         state["bar"] = bar
         try:
             result = run_fleet(ledger_url, db_url, cfg, work_dir=work_dir, progress=progress,
-                               workers=workers, batch_size=batch_size)
+                               upload_threads=upload_threads, batch_size=batch_size)
         except Exception as exc:
             from sync.ledger import LedgerError
 

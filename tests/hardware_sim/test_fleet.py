@@ -48,24 +48,23 @@ def expected_from_outboxes(result: FleetResult
     kinds: Counter[str] = Counter()
     ids: list[str] = []
     entries = 0
-    for path in result.till_dbs():
-        for txn in outbox_rows(path):
-            assert txn["_status"] == "acked", (path, txn["seq"], txn["_status"])
-            ids.append(txn["txn_id"])
-            customer = txn.get("customer")
-            if not customer:
-                continue
-            totals = txn["result"]["totals"]
-            if txn["kind"] == "sale":
-                kinds["accrual"] += totals["points"]
-                kinds["redemption"] -= totals["redeemed_points"]
-                delta = totals["points"] - totals["redeemed_points"]
-                entries += (totals["points"] > 0) + (totals["redeemed_points"] > 0)
-            else:
-                kinds["return_reversal"] += totals["points_refunded"] - totals["points_reversed"]
-                delta = totals["points_refunded"] - totals["points_reversed"]
-                entries += (totals["points_refunded"] > 0) + (totals["points_reversed"] > 0)
-            per_account[customer["account"]] = per_account.get(customer["account"], 0) + delta
+    for txn in result.transactions():
+        assert txn["_status"] == "acked", (txn["till"], txn["seq"], txn["_status"])
+        ids.append(txn["txn_id"])
+        customer = txn.get("customer")
+        if not customer:
+            continue
+        totals = txn["result"]["totals"]
+        if txn["kind"] == "sale":
+            kinds["accrual"] += totals["points"]
+            kinds["redemption"] -= totals["redeemed_points"]
+            delta = totals["points"] - totals["redeemed_points"]
+            entries += (totals["points"] > 0) + (totals["redeemed_points"] > 0)
+        else:
+            kinds["return_reversal"] += totals["points_refunded"] - totals["points_reversed"]
+            delta = totals["points_refunded"] - totals["points_reversed"]
+            entries += (totals["points_refunded"] > 0) + (totals["points_reversed"] > 0)
+        per_account[customer["account"]] = per_account.get(customer["account"], 0) + delta
     return per_account, kinds, ids, entries
 
 
@@ -90,7 +89,8 @@ def ledger_figures(db_url: str, accounts: list[str]) -> dict[str, Any]:
 def test_a_drained_fleet_leaves_the_ledger_equal_to_the_sums_of_its_tills_outboxes(
         served: LedgerServer, tmp_path: Path) -> None:
     db_url = served.url
-    result = run_fleet(served.base_url, db_url, SMALL, work_dir=tmp_path / "tills", workers=4)
+    result = run_fleet(served.base_url, db_url, SMALL, work_dir=tmp_path / "tills",
+                       upload_threads=4)
 
     assert result.drained and result.pending == 0 and result.errors == 0
     assert result.rejected == 0
