@@ -29,6 +29,8 @@ import socket
 import threading
 from typing import Any
 
+from ._errors import LedgerError
+
 log = logging.getLogger(__name__)
 
 #: seconds a worker is given to finish its requests on stop
@@ -50,6 +52,8 @@ def _run_one(ledger_args: dict[str, Any], log_level: str, *, host: str = "127.0.
                                 log_config=log_config)
         server = uvicorn.Server(config)
         server.run(sockets=[sock] if sock is not None else None)
+    if not server.started:  # the port was taken, say: fail as uvicorn.run does
+        raise SystemExit(3)
 
 
 def _orphan_guard(parent: int) -> None:
@@ -101,7 +105,10 @@ def serve(db_url: str, *, host: str = "127.0.0.1", port: int = 8400,
 
     with Ledger(db_url):  # migrate once, before the workers open it
         pass
-    sock = _listen(host, port)
+    try:
+        sock = _listen(host, port)
+    except OSError as exc:
+        raise LedgerError("cannot_listen", f"cannot listen on {host}:{port}: {exc}") from exc
     ctx = multiprocessing.get_context("spawn")
     stopping = threading.Event()
 

@@ -98,3 +98,21 @@ def test_a_worker_that_dies_is_replaced_and_the_port_keeps_answering(
         assert httpx.get(server.url + "/v1/time", timeout=10).status_code == 200
     resp = upload(server, till, [till.sale("A-77")])()
     assert results(resp)[0]["status"] == "accepted"
+
+
+def test_workers_on_a_taken_port_are_refused_in_one_line(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-c", "from sync.ledger._cli import ledger; ledger()", "serve",
+             "--db", f"sqlite:///{tmp_path / 'ledger.db'}", "--port", str(port), "--workers", "2"],
+            cwd=Path(__file__).resolve().parents[3], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"Error: cannot_listen: cannot listen on 127.0.0.1:{port}: [Errno 98] Address already in use"]
