@@ -1,9 +1,12 @@
-"""Twins of every till device, speaking the real protocol over the real transport."""
+"""Twins of every till device, speaking the real protocol over the real transport,
+and a fleet of lightweight tills selling through a real ledger (``run_fleet``)."""
 from __future__ import annotations
 
 from ._camera import CameraTwin, Shot, demo_script, write_video
 from ._card import render_card
 from ._codes import sample_card, sample_token
+from ._fleet import FleetResult, run_fleet
+from ._fleet_plan import FleetConfig
 from ._netproxy import ChaosMode, ChaosProxy
 from ._paper import Receipt
 from ._phone import PhoneImage, render_phone
@@ -28,6 +31,8 @@ __all__: list[str] = [
     "ChaosProxy",
     "Distortion",
     "DrawerKick",
+    "FleetConfig",
+    "FleetResult",
     "KINDS",
     "LIMIT_KINDS",
     "PhoneImage",
@@ -44,6 +49,7 @@ __all__: list[str] = [
     "render_card",
     "render_phone",
     "robustness_set",
+    "run_fleet",
     "sample_card",
     "sample_token",
     "standard_distortion",

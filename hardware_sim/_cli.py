@@ -10,7 +10,7 @@ import click
 
 @click.group()
 def sim() -> None:
-    """Run a simulated till device (scanner, printer, camera, phone).
+    """Run a simulated till device (scanner, printer, camera, phone) or a fleet of tills.
 
     Example: kopilka sim printer --port 9100 --out receipts/
     """
@@ -29,3 +29,7 @@ from ._device_cli import printer, scanner  # noqa: E402  (the scanner and printe
 
 sim.add_command(printer)
 sim.add_command(scanner)
+
+from ._fleet_cli import fleet  # noqa: E402  (a chain's tills against a running ledger)
+
+sim.add_command(fleet)

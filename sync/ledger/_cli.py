@@ -56,27 +56,23 @@ def ledger() -> None:
 @click.option("--customer-refresh-s", default=1.0, show_default=True, type=click.FloatRange(0),
               help="fold sales and balance changes into the store customer caches at most "
                    "this often (seconds)")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1),
+              help="worker processes sharing the port, each with its own database "
+                   "connections and audit worker")
 @_errors
 def serve(db_url: str, host: str, port: int, log_level: str, per_sale_commit: bool,
-          customer_refresh_s: float) -> None:
+          customer_refresh_s: float, workers: int) -> None:
     """Serve the ledger HTTP API (docs/sync-protocol.md) with uvicorn.
 
     Card numbers are masked to their last 4 digits in every log line,
     the access log included, at every --log-level.
 
-    Example: kopilka ledger serve --db sqlite:///ledger.db --host 127.0.0.1 --port 8400
+    Example: kopilka ledger serve --db sqlite:///ledger.db --host 127.0.0.1 --port 8400 --workers 2
     """
-    import uvicorn
+    from ._serve import serve as run
 
-    from ._app import make_app
-    from ._logs import setup
-
-    log_config = setup(log_level)  # card numbers masked in every line, access log included
-    with Ledger(db_url, per_sale_commit=per_sale_commit,
-                customer_refresh_s=customer_refresh_s) as led:
-        led.start_auditor()  # re-prices uploaded sales after their acknowledgement
-        uvicorn.run(make_app(led), host=host, port=port, log_level=log_level,
-                    log_config=log_config)
+    run(db_url, host=host, port=port, log_level=log_level, workers=workers,
+        per_sale_commit=per_sale_commit, customer_refresh_s=customer_refresh_s)
 
 
 @ledger.command()

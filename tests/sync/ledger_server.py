@@ -54,7 +54,8 @@ class LedgerServer:
     """Create a ledger database, register a till, serve it; ``close`` tears all down."""
 
     def __init__(self, backend: str, workdir: Path, *, store: str = "KY-001", till: str = "KY-001-01",
-                 members: list[dict[str, Any]] | None = None, customer_refresh_s: float = 0.0) -> None:
+                 members: list[dict[str, Any]] | None = None, customer_refresh_s: float = 0.0,
+                 serve_args: tuple[str, ...] = ()) -> None:
         from sync.ledger import Ledger
 
         self.backend = backend
@@ -70,6 +71,7 @@ class LedgerServer:
             self.url = f"postgresql://postgres@127.0.0.1:5432/{self.pg_name}"
         self.store, self.till = store, till
         self.customer_refresh_s = customer_refresh_s
+        self.serve_args = serve_args  # more `ledger serve` options, e.g. ("--workers", "2")
         with Ledger(self.url) as led:
             self.key = led.add_till(store, till)
             led.import_bundle((ROOT / "examples" / "bundle.json").read_text(encoding="utf-8"))
@@ -88,7 +90,7 @@ class LedgerServer:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.proc = subprocess.Popen(
             [sys.executable, "-c", SERVE, "serve", "--db", self.url, "--port", str(self.port),
-             "--customer-refresh-s", str(self.customer_refresh_s)],
+             "--customer-refresh-s", str(self.customer_refresh_s), *self.serve_args],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30
