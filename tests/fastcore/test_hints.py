@@ -64,6 +64,9 @@ def test_hint_says_add_120_rub_of_dairy_for_10_percent_off(Engine: type) -> None
         "text_en": "add 120.00 ₽ of dairy for 10% off",
         "text_ru": "добавьте товаров (dairy) на 120.00 ₽ — скидка 10%",
     }
+    bundle["catalog"].append({"sku": "4600000000059", "name": "Cream", "price": 12000, "category": "dairy/cream"})
+    added = _only(Engine(bundle).hints(_basket((MILK, 4), ("4600000000059", 1))), "DAIRY-10")
+    assert (added.reason, added.discount) == ("applied", 5000)
 
 
 def test_hint_says_one_more_for_3_for_2(Engine: type) -> None:
@@ -73,6 +76,8 @@ def test_hint_says_one_more_for_3_for_2(Engine: type) -> None:
     assert hint.scope == f"sku:{MILK}"
     assert hint.text_en == "add 1 more of Milk 1 l for 3-for-2"
     assert hint.text_ru == "добавьте ещё 1 (Milk 1 l) — 3 по цене 2"
+    taken = _only(Engine(bundle).hints(_basket((MILK, 3))), "MILK-3FOR2")
+    assert (taken.reason, taken.discount) == ("applied", 9500)
 
 
 def test_a_short_quantity_is_a_near_miss_only_within_the_threshold(Engine: type) -> None:
