@@ -1,7 +1,9 @@
 """The pricing and loyalty engine (spec/pricing.md).
 
 ``Engine(bundle).price(basket)`` gives a ``Result`` whose ``to_json()`` is
-the §7 object. The compiled Cython engine is used unless ``KOPILKA_PURE=1``
+the §7 object; ``Engine(bundle).hints(basket)`` gives the cashier's ``Hint``
+list (why each reached promotion did or did not apply, near misses; reason
+codes in ``HINT_REASONS``), which is not part of that object. The compiled Cython engine is used unless ``KOPILKA_PURE=1``
 asks for the pure-Python twin; both are importable explicitly as
 ``fastcore.reference.Engine`` and ``fastcore.compiled.Engine``.
 
@@ -24,6 +26,7 @@ from ._bundle import MAX_INT, Bundle, Program, load_bundle
 from ._codes import ean13_check_digit, ean13_valid
 from ._delta import KEYED_SECTIONS, WHOLE_SECTIONS, apply_delta
 from ._errors import BasketError, BundleError, DeltaError, KopilkaError, ReturnError
+from ._hints import HINT_REASONS, Hint
 from ._instants import epoch_seconds, parse_instant
 from ._json import dumps, loads
 from ._jws import b64url_decode, b64url_encode, jws_sign, jws_signature_ok
@@ -56,6 +59,8 @@ __all__ = [
     "DeltaError",
     "ENGINE_VERSION",
     "Engine",
+    "HINT_REASONS",
+    "Hint",
     "KEYED_SECTIONS",
     "KopilkaError",
     "LineReturn",

@@ -1,6 +1,7 @@
 from typing import Any, Iterable
 
 from ._bundle import Bundle
+from ._hints import Hint
 from ._result import Result
 
 class Engine:
@@ -10,4 +11,6 @@ class Engine:
     @property
     def version(self) -> int: ...
     def price(self, basket: dict[str, Any]) -> Result: ...
+    def hints(self, basket: dict[str, Any], *, result: Result | None = None,
+              near_bp: int = ..., limit: int | None = None) -> list[Hint]: ...
     def price_many(self, baskets: Iterable[dict[str, Any]]) -> list[Result]: ...

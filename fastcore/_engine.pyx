@@ -22,10 +22,11 @@ from cpython.ref cimport PyObject
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcmp, memcpy, memset
 
-from ._basket import MAX, _customer, _strs, read_redeem
+from ._basket import MAX, _customer, _strs, read_basket, read_redeem
 from ._bundle import load_bundle
 from ._compile import LIMIT, compile_bundle, epoch_us
 from ._errors import BasketError
+from ._hints import NEAR_BP, hints_for
 from ._result import Result
 from ._instants import parse_instant
 from ._quantity import parse_qty_milli, qty_text
@@ -415,6 +416,13 @@ cdef class Engine:
             from .reference import Engine as Reference
             self._reference = Reference(self.bundle)
         return self._reference.price(basket)
+
+    def hints(self, basket, *, result=None, near_bp=NEAR_BP, limit=None):
+        """Cashier hints for one basket, read from this engine's own result
+        (``fastcore._hints``); ``price()`` itself never computes them."""
+        checked = read_basket(basket, self.bundle)
+        data = (result if result is not None else self.price(basket)).to_json()
+        return hints_for(self.bundle, checked, data, near_bp=near_bp, limit=limit)
 
     def price_many(self, baskets):
         """Price a day of receipts (the ledger's audit) in one call.

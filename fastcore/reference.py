@@ -14,65 +14,13 @@ from typing import Any, Iterable
 
 from ._basket import MAX, Basket, read_basket
 from ._bundle import Bundle, Item, Promotion, load_bundle
+from ._conditions import eligible, static_failure
+from ._hints import NEAR_BP, Hint, hints_for
 from ._result import Result
 from ._quantity import qty_text
 from ._values import INF, _gc_paused, allocate, category_matches, rhu
 
 ENGINE_NAME = "reference"
-
-
-# -- §3 eligibility and applicability -------------------------------------------------
-
-
-def _matches(target: Any, item: Item) -> bool:
-    return (
-        item.sku in target.skus
-        or (item.brand is not None and item.brand in target.brands)
-        or any(category_matches(item.category, c) for c in target.categories)
-    )
-
-
-def eligible(p: Promotion, item: Item) -> bool:
-    """Does promotion ``p`` reach this item (targets, exclude, flags)?"""
-    if not p.targets.empty and not _matches(p.targets, item):
-        return False
-    if not p.exclude.empty and _matches(p.exclude, item):
-        return False
-    if p.phase == 2:
-        return not item.no_accrual
-    if item.no_discount:
-        return False
-    return p.kind != "n_for_m" or item.unit == "pcs"
-
-
-def _static_ok(p: Promotion, b: Basket) -> bool:
-    """The conditions of §3 that do not depend on the lines' state."""
-    if p.when_from is not None and b.at < p.when_from:
-        return False
-    if p.when_until is not None and not b.at < p.when_until:
-        return False
-    if p.days and b.local.isoweekday() not in p.days:
-        return False
-    if p.hours:
-        minute = b.local.hour * 60 + b.local.minute
-        if not any(start <= minute < end for start, end in p.hours):
-            return False
-    if p.chains and b.store.chain not in p.chains:
-        return False
-    if p.stores and b.store.id not in p.stores:
-        return False
-    c = b.customer
-    if p.tiers and (c is None or c.tier.id not in p.tiers):
-        return False
-    if p.segments and (c is None or not (c.segments & p.segments)):
-        return False
-    if p.personal and (c is None or p.id not in c.offers):
-        return False
-    if p.coupon is not None and p.coupon not in b.coupons:
-        return False
-    if (p.members_only or p.phase == 2) and c is None:
-        return False
-    return True
 
 
 # -- line state -----------------------------------------------------------------------
@@ -132,7 +80,7 @@ class _Pricing:
 
     def _applicable(self, p: Promotion) -> list[_Line] | None:
         """The lines ``p`` would touch, or None when ``p`` does not apply."""
-        if not _static_ok(p, self.b):
+        if static_failure(p, self.b) is not None:
             return None
         touched = self._touched(p)
         if not touched:
@@ -384,6 +332,19 @@ class Engine:
     def price(self, basket: dict[str, Any]) -> Result:
         """Price one basket (§2 JSON as a dict); raises ``BasketError``."""
         return Result(_Pricing(self.bundle, read_basket(basket, self.bundle)).run())
+
+    def hints(self, basket: dict[str, Any], *, result: Result | None = None,
+              near_bp: int = NEAR_BP, limit: int | None = None) -> list[Hint]:
+        """Cashier hints for one basket (``fastcore._hints``): why each reached
+        promotion did or did not apply, near misses first.
+
+        ``result`` is this engine's result for ``basket`` when the caller has
+        priced it already; otherwise the basket is priced here. ``price()``
+        itself never computes hints.
+        """
+        checked = read_basket(basket, self.bundle)
+        data = (result if result is not None else self.price(basket)).to_json()
+        return hints_for(self.bundle, checked, data, near_bp=near_bp, limit=limit)
 
     def price_many(self, baskets: Iterable[dict[str, Any]]) -> list[Result]:
         """Price a day of receipts (the ledger's audit) in one call.

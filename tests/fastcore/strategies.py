@@ -196,3 +196,10 @@ def baskets(draw: Any, bundle: dict[str, Any]) -> dict[str, Any]:
 def cases(draw: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     bundle = draw(bundles())
     return bundle, draw(baskets(bundle))
+
+
+@st.composite
+def hint_options(draw: Any) -> dict[str, Any]:
+    """Per-call hint settings: the near-miss threshold and the cap."""
+    return {"near_bp": draw(st.sampled_from([0, 1000, 3000, 10000])),
+            "limit": draw(st.sampled_from([None, None, 0, 1, 3]))}

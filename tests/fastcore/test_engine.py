@@ -41,7 +41,7 @@ def test_allocate_sums_exactly_and_respects_caps(total: int, pairs: list[tuple[i
     capped = [c for w, c in pairs if w > 0]
     limit = total if INF in capped else min(total, sum(capped))
     assert sum(out) == limit
-    for share, (w, c) in zip(out, pairs):
+    for share, (w, c) in zip(out, pairs, strict=True):
         assert share >= 0
         assert c == INF or share <= c
         if w == 0:
