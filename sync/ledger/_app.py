@@ -35,6 +35,7 @@ from ._ingest import MAX_BATCH
 from ._ledger import Ledger
 from ._limits import check_structure, count_transactions, has_control, parse_json, read_body
 from ._openapi import openapi
+from ._report_http import routes as report_routes
 from ._tills import Till
 
 log = logging.getLogger(__name__)
@@ -298,6 +299,7 @@ def make_app(ledger: Ledger) -> Starlette:
         Route("/v1/time", time, methods=["GET"]),
         Route("/v1/keys", keys, methods=["GET"]),
         Route("/openapi.json", spec, methods=["GET"]),
+        *report_routes(ledger, principal),  # GET /v1/reports/… (head office)
     ]
     return Starlette(
         routes=routes,

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ._errors import StorageError
+from ._rollup import SCHEMA as _ROLLUP_SCHEMA
 from ._storage import Storage
 
 log = logging.getLogger(__name__)
@@ -288,6 +289,7 @@ MIGRATIONS: list[tuple[int, str, list[str | tuple[str, str]]]] = [
             max_seq BIGINT NOT NULL,
             PRIMARY KEY (till, at))""",
     ]),
+    (8, "daily report rollups (kopilka ledger rollup)", list(_ROLLUP_SCHEMA)),
 ]
 
 

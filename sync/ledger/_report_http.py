@@ -1,0 +1,80 @@
+"""``GET /v1/reports/sync|loyalty|settlement``: the reports over HTTP, head office only.
+
+The same figures as ``kopilka report …`` (``_reports``), for a head-office
+key (``kopilka ledger office-key add``); a till key gets 403, no key 401.
+Query: ``from``, ``to`` (``YYYY-MM-DD``), ``store`` and ``chain``
+(repeatable), ``format`` (``json`` by default, ``csv``, ``html``), and for
+the sync report ``silent_hours`` and ``skew_s``. The ledger does not audit
+pending sales here: the server's audit worker does that continuously.
+"""
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from . import _allflags, _reports
+from . import _validate as v
+from ._errors import RequestError
+from ._ledger import Ledger
+from ._limits import has_control
+from ._scope import ScopeError
+
+Principal = Callable[..., Awaitable[Any]]
+_MEDIA = {"json": "application/json", "csv": "text/csv; charset=utf-8",
+          "html": "text/html; charset=utf-8"}
+#: the most stores and chains one request may name
+MAX_NAMES = 200
+
+
+def _names(request: Request, key: str) -> tuple[str, ...]:
+    values = request.query_params.getlist(key)
+    if len(values) > MAX_NAMES or any(len(x) > 200 or not x or has_control(x) for x in values):
+        raise RequestError(400, "invalid", f"{key}: at most {MAX_NAMES} names of 1 to 200 "
+                           "printable characters", key)
+    return tuple(values)
+
+
+def _ask(request: Request) -> _reports.Ask:
+    q = request.query_params
+    days = {}
+    for key in ("from", "to"):
+        text = q.get(key)
+        if text is not None and (len(text) != 10 or not text.isascii()):
+            raise RequestError(400, "invalid", f"{key} is a day, YYYY-MM-DD", key)
+        days[key] = text
+    return _reports.Ask(days["from"], days["to"], _names(request, "store"),
+                        _names(request, "chain"),
+                        v.query_int(q, "silent_hours", _allflags.SILENT_HOURS),
+                        v.query_int(q, "skew_s", _allflags.SKEW_S))
+
+
+def routes(ledger: Ledger, principal: Principal) -> list[Route]:
+    """The report routes; ``principal(request, *kinds)`` authenticates (``_app``)."""
+
+    def answer(kind: str) -> Callable[[Request], Awaitable[Response]]:
+        async def handler(request: Request) -> Response:
+            await principal(request, "office")
+            fmt = request.query_params.get("format", "json")
+            if fmt not in _MEDIA:
+                raise RequestError(400, "invalid", "format is json, csv or html", "format")
+            ask = _ask(request)
+
+            def work() -> str:
+                try:
+                    got = _reports.gather(ledger.storage, ledger.clock(), ask,
+                                          "all" if kind == "loyalty" and fmt == "html"
+                                          else kind)
+                except ScopeError as exc:
+                    raise RequestError(400, "invalid", exc.message, exc.field) from exc
+                return _reports.render(got, kind, fmt)
+
+            return Response(await run_in_threadpool(work), media_type=_MEDIA[fmt])
+        return handler
+
+    return [Route(f"/v1/reports/{kind}", answer(kind), methods=["GET"])
+            for kind in _reports.KINDS]
