@@ -79,8 +79,14 @@ def _legend(names: Sequence[str]) -> list[str]:
 
 
 def _bounds(values: Sequence[int]) -> tuple[int, int]:
-    low = min([0, *values])
-    return (-_nice(-low) if low < 0 else 0), _nice(max([0, *values]))
+    """An axis from a multiple of a round step to four steps above it, 0 and every value in."""
+    lo, hi = min([0, *values]), max([0, *values])
+    step = _nice(-(-(hi - lo) // 4))
+    while True:
+        low = lo // step * step
+        if low + 4 * step >= hi:
+            return low, low + 4 * step
+        step = _nice(step + 1)
 
 
 def _start(title: str, labels: Sequence[str], series: Sequence[tuple[str, Sequence[int]]],

@@ -35,7 +35,7 @@ h3{font-size:15px;margin:16px 0 6px}.scope{color:#555}
 .card b{display:block;font-size:18px}.warn b{color:#b00}
 table{border-collapse:collapse;margin:6px 0 12px;font-size:12px}
 th,td{border:1px solid #ddd;padding:2px 6px;text-align:right;white-space:nowrap}
-th{background:#f4f4f4}td.t{text-align:left}
+th{background:#f4f4f4}td.t{text-align:left}td.w{white-space:normal;min-width:24em}
 svg.chart{width:100%;max-width:760px;height:auto;display:block;margin:4px 0 12px}
 svg .grid{stroke:#e5e5e5}svg .axis,svg .legend{font-size:11px;fill:#444}
 details{margin:6px 0}
@@ -60,8 +60,10 @@ def table(columns: Sequence[str], rows: Sequence[dict[str, Any]], empty: str = "
         for c in columns:
             v = r.get(c, "")
             text = escape("" if v is None else str(v))
-            cells.append(f"<td>{text}</td>" if isinstance(v, int) and not isinstance(v, bool)
-                         else f'<td class="t">{text}</td>')
+            if isinstance(v, int) and not isinstance(v, bool):
+                cells.append(f"<td>{text}</td>")
+            else:
+                cells.append(f'<td class="t{" w" if len(text) > 48 else ""}">{text}</td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
@@ -164,7 +166,7 @@ def loyalty_section(rep: Loyalty) -> str:
         _charts.hbars("top promotions by points",
                       [(p["promo"], p["points"]) for p in rep.top("points")]),
         "<h3>Offline share of sales (basis points: 10000 = every sale)</h3>",
-        _charts.lines("offline share", labels, [("offline share", [
+        _charts.bars("offline share", labels, [("offline share", [
             per_day[d]["offline_sales"] * 10000 // per_day[d]["sales"]
             if per_day[d].get("sales") else 0 for d in days])], " bp"),
         "<h3>Audit corrections per day</h3>",

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._report_http import openapi_paths
+
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
 
@@ -243,5 +245,6 @@ def openapi() -> dict[str, Any]:
                                  "responses": {"200": _resp("JWKS", {"type": "object"})}}},
             "/openapi.json": {"get": {"summary": "This document",
                                       "responses": {"200": _resp("OpenAPI 3.1")}}},
+            **openapi_paths(),  # GET /v1/reports/… (_report_http)
         },
     }

@@ -78,3 +78,37 @@ def routes(ledger: Ledger, principal: Principal) -> list[Route]:
 
     return [Route(f"/v1/reports/{kind}", answer(kind), methods=["GET"])
             for kind in _reports.KINDS]
+
+
+def _param(name: str, desc: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": desc,
+            "schema": schema}
+
+
+def openapi_paths() -> dict[str, Any]:
+    """The OpenAPI entries of the report routes (merged into ``_openapi``)."""
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    day = {"type": "string", "format": "date"}
+    names = {"type": "array", "items": {"type": "string"}, "maxItems": MAX_NAMES}
+    common = [_param("from", "first day (default: 6 days before to)", day),
+              _param("to", "last day (default: today, UTC)", day),
+              _param("store", "only these stores (repeatable)", names),
+              _param("chain", "only the stores of these chains (repeatable)", names),
+              _param("format", "json (default), csv or html",
+                     {"enum": ["json", "csv", "html"]})]
+    thresholds = [_param("silent_hours", "flag a till silent longer", {"type": "integer"}),
+                  _param("skew_s", "flag a till clock further off", {"type": "integer"})]
+    what = {"sync": "Sync health per till, lag and backlog per day and store, every flag",
+            "loyalty": "Points, sales, promotions, liability and offline share per day and "
+                       "store (format=html: the whole head-office page)",
+            "settlement": "What each chain of a shared programme owes another"}
+    return {f"/v1/reports/{kind}": {"get": {
+        "summary": what[kind] + " (docs/reports.md)", "security": [{"officeKey": []}],
+        "parameters": common + (thresholds if kind == "sync" else []),
+        "responses": {"200": {"description": "the report", "content": {
+            media: {"schema": {"type": "object"} if fmt == "json" else {"type": "string"}}
+            for fmt, media in _MEDIA.items()}},
+            **{str(code): {"description": text, "content": error} for code, text in (
+                (400, "a bad period, store, chain or format"), (401, "no or unknown key"),
+                (403, "not a head-office key"))}}}} for kind in _reports.KINDS}
+

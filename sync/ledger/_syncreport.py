@@ -11,6 +11,8 @@ store from the rollups:
 - **backlog**: transactions made up to the end of a day and not yet
   received by then — the stores' queues as they were, day by day (the
   heartbeat's ``queue_depth`` is only the latest value of each till).
+  A till whose clock runs ahead has sales received "before" they were
+  made; the backlog never shows below zero for it.
 """
 from __future__ import annotations
 
@@ -57,11 +59,12 @@ def build(tills: list[TillRow], facts: Facts, scope: Scope, flags: AllFlags) -> 
                 if queued:
                     report.days.append({"day": day, "store": store,
                                         "chain": scope.chains.get(store, ""), "txns": 0,
-                                        "mean_lag_s": 0, "max_lag_s": 0, "backlog": queued})
+                                        "mean_lag_s": 0, "max_lag_s": 0,
+                                        "backlog": max(0, queued)})
                 continue
             queued += row[_TXNS] - row[_GOT]
             report.days.append({"day": day, "store": store, "chain": scope.chains.get(store, ""),
                                 "txns": row[_TXNS],
                                 "mean_lag_s": row[_LAG] // row[_TXNS] if row[_TXNS] else 0,
-                                "max_lag_s": row[_MAX], "backlog": queued})
+                                "max_lag_s": row[_MAX], "backlog": max(0, queued)})
     return report
