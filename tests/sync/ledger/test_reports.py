@@ -191,3 +191,14 @@ def test_without_a_period_the_report_covers_the_last_seven_days(ledger: Ledger,
         s = scope(tx, clock())
     assert s.last == clock().date().isoformat()
     assert s.first == (clock() - timedelta(days=6)).date().isoformat() and not s.dated
+
+
+def test_hostile_store_and_till_names_are_text_in_the_page(ledger: Ledger,
+                                                           client: ASGIClient) -> None:
+    evil = '<img src=x onerror="alert(1)">'
+    key = ledger.add_till(evil, evil + "-01")
+    resp = client.post("/v1/heartbeat", headers={"Authorization": f"Bearer {key}"}, json={
+        "till": evil + "-01", "store": evil, "queue_depth": 2})
+    assert resp.status_code == 200, resp.text
+    page = render(gather(ledger.storage, ledger.clock(), Ask(), "all"), "loyalty", "html")
+    assert evil not in page and "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in page
