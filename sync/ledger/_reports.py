@@ -50,7 +50,7 @@ def gather(storage: Storage, now: datetime, ask: Ask, kind: str) -> Reports:
     """The ``kind`` report (the loyalty one in HTML needs all three: ``"all"``)."""
     with storage.transaction() as tx:
         scope = _scope.scope(tx, now, ask.first, ask.last, list(ask.stores), list(ask.chains))
-        facts = _rollup.load(tx, scope.last)
+        facts = _rollup.load(tx, scope.first, scope.last)
         value = _settlement.point_value(tx)
     out = Reports(scope)
     if kind != "settlement":

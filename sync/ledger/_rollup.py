@@ -81,6 +81,8 @@ _MAX_AT = STORE_COLUMNS.index("lag_max_s")
 #: the default safety margin of the watermark (seconds)
 MARGIN_S = 120
 _START = ""  # before every stored instant
+#: the day of the figures summed over every day before a report's period
+BEFORE = ""
 
 
 @dataclass
@@ -114,6 +116,17 @@ class Facts:
         return Facts({k: v for k, v in self.stores.items() if keep(*k)},
                      {k: v for k, v in self.points.items() if keep(k[0], k[1])},
                      {k: v for k, v in self.promos.items() if keep(k[0], k[1])})
+
+
+    def collapse(self, first: str) -> Facts:
+        """Days before ``first`` summed per store as day ``BEFORE`` (their promotions dropped)."""
+        out = Facts()
+        for (d, s), v in self.stores.items():
+            out.add(Facts({(BEFORE if d < first else d, s): v}, {}, {}))
+        for (d, s, k), v in self.points.items():
+            out.add(Facts({}, {(BEFORE if d < first else d, s, k): v}, {}))
+        out.add(Facts({}, {}, {k: v for k, v in self.promos.items() if k[0] >= first}))
+        return out
 
 
 def _at(text: str) -> datetime | None:
@@ -226,25 +239,35 @@ def refresh(storage: Storage, now: datetime, margin_s: float = MARGIN_S) -> tupl
     return after, upto
 
 
-def load(tx: Tx, last: str) -> Facts:
-    """Every rolled-up figure of days up to ``last``, plus everything after the watermark.
+def load(tx: Tx, first: str, last: str) -> Facts:
+    """The rolled-up figures of days ``first``…``last`` plus what arrived after the watermark.
 
-    Earlier days are read too: the liability of a period starts from the
-    points outstanding before it, and a queue from the transactions made
-    before it that were still waiting.
+    The days before ``first`` come summed per store under the day
+    ``BEFORE`` (``""``): the liability of a period starts from the points
+    outstanding before it, and a backlog from the transactions still
+    waiting, and neither needs a row per past day, so a ledger with years
+    of history reads as many rows as one with a week.
     """
     facts = Facts()
+    cols = ", ".join(f"MAX({c})" if c == "lag_max_s" else f"SUM({c})" for c in STORE_COLUMNS)
+    for store, *vals in tx.all(f"SELECT store, {cols} FROM report_store_day WHERE day < ? "
+                               "GROUP BY store", (first,)):
+        facts.stores[(BEFORE, str(store))] = [int(v) for v in vals]
     for day, store, *vals in tx.all(
             f"SELECT day, store, {', '.join(STORE_COLUMNS)} FROM report_store_day "
-            "WHERE day <= ?", (last,)):
+            "WHERE day >= ? AND day <= ?", (first, last)):
         facts.stores[(str(day), str(store))] = [int(v) for v in vals]
+    for store, kind, points, entries in tx.all(
+            "SELECT store, kind, SUM(points), SUM(entries) FROM report_points_day "
+            "WHERE day < ? GROUP BY store, kind", (first,)):
+        facts.points[(BEFORE, str(store), str(kind))] = [int(points), int(entries)]
     for day, store, kind, points, entries in tx.all(
-            "SELECT day, store, kind, points, entries FROM report_points_day WHERE day <= ?",
-            (last,)):
+            "SELECT day, store, kind, points, entries FROM report_points_day "
+            "WHERE day >= ? AND day <= ?", (first, last)):
         facts.points[(str(day), str(store), str(kind))] = [int(points), int(entries)]
     for day, store, promo, *vals in tx.all(
             "SELECT day, store, promo, uses, discount, points FROM report_promo_day "
-            "WHERE day <= ?", (last,)):
+            "WHERE day >= ? AND day <= ?", (first, last)):
         facts.promos[(str(day), str(store), str(promo))] = [int(v) for v in vals]
     tail = scan(tx, watermark(tx))
-    return facts.add(tail.only(_START, last, None))
+    return facts.add(tail.collapse(first).only(BEFORE, last, None))
