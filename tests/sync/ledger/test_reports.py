@@ -205,3 +205,22 @@ def test_hostile_store_and_till_names_are_text_in_the_page(ledger: Ledger,
     assert resp.status_code == 200, resp.text
     page = render(gather(ledger.storage, ledger.clock(), Ask(), "all"), "loyalty", "html")
     assert evil not in page and "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in page
+
+
+def test_a_return_counts_on_its_day_with_the_points_it_reversed(
+        client: ASGIClient, shop: Ledger) -> None:
+    from .helpers import TillSim
+
+    till = TillSim("KY-001-01", "KY-001", shop.add_till("KY-001", "KY-001-01"))
+    sale = till.sale("A-77", redeem=30, available=500)
+    back = till.ret(sale, [(1, "1")])
+    for txn in (sale, back):
+        resp = client.post("/v1/transactions", json=till.body([txn]), headers=till.headers)
+        assert resp.json()["results"][0]["status"] == "accepted", resp.text
+    lines = back["result"]["lines"]
+    want = sum(x["points_refunded"] - x["points_reversed"] for x in lines)
+    rep = gather(shop.storage, shop.clock(), Ask("2026-11-22", "2026-11-22"), "loyalty").loyalty
+    assert rep is not None
+    (day,) = rep.days
+    assert (day["sales"], day["returns"], day["reversed"]) == (1, 1, want) and want != 0
+    assert day["redeemed"] == 30 == sale["result"]["totals"]["redeemed_points"]
