@@ -17,7 +17,7 @@ from sync.ledger._rollup import load, refresh, scan
 from sync.ledger._scope import ScopeError, scope
 
 from .conftest import FakeClock
-from .helpers import MEMBERS_CSV, ASGIClient
+from .helpers import MEMBERS_CSV, ASGIClient, TillSim
 from .reportdata import CHAINS, DAYS, Week, coalition_bundle
 
 WEEK = Ask(DAYS[0], DAYS[-1])
@@ -209,8 +209,6 @@ def test_hostile_store_and_till_names_are_text_in_the_page(ledger: Ledger,
 
 def test_a_return_counts_on_its_day_with_the_points_it_reversed(
         client: ASGIClient, shop: Ledger) -> None:
-    from .helpers import TillSim
-
     till = TillSim("KY-001-01", "KY-001", shop.add_till("KY-001", "KY-001-01"))
     sale = till.sale("A-77", redeem=30, available=500)
     back = till.ret(sale, [(1, "1")])
