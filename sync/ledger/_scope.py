@@ -3,7 +3,8 @@
 A store belongs to the chain its programme says (the bundle's
 ``stores[].chain``, spec/pricing.md): the newest bundle version that lists
 the store decides, so a store that left the programme keeps the chain it
-had. A store no bundle lists (a till registered before its store was
+had (looked up ``LOOK_BACK`` versions back at most: every version is a
+whole catalog to read). A store no bundle lists (a till registered before its store was
 published) belongs to no chain (``""``). The ledger needs no chain column
 of its own: the programme is where a coalition says which stores are whose.
 """
@@ -18,6 +19,8 @@ from ._storage import Tx
 
 #: the period a report covers when none is given: the last 7 days
 DEFAULT_DAYS = 7
+#: bundle versions read back to find the chain of a store the newest does not list
+LOOK_BACK = 30
 
 
 class ScopeError(LedgerError):
@@ -56,14 +59,13 @@ class Scope:
 def chains(tx: Tx) -> dict[str, str]:
     """Every known store (bundles, tills) and its chain (``""``: none)."""
     out: dict[str, str] = {}
-    version = _bundles.latest_version(tx)
-    while version > 0:
+    newest = _bundles.latest_version(tx)
+    for version in range(newest, max(0, newest - LOOK_BACK), -1):
         for store in (_bundles.load(tx, version) or {}).get("stores") or []:
             if isinstance(store, dict) and isinstance(store.get("id"), str):
                 chain = store.get("chain")
                 out.setdefault(store["id"], chain if isinstance(chain, str) else "")
-        version -= 1
-        if len(out) and version > 0 and not _missing(tx, out):
+        if not _missing(tx, out):
             break
     for (store,) in tx.all("SELECT DISTINCT store FROM tills"):
         out.setdefault(str(store), "")

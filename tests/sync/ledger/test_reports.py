@@ -222,3 +222,17 @@ def test_a_return_counts_on_its_day_with_the_points_it_reversed(
     (day,) = rep.days
     assert (day["sales"], day["returns"], day["reversed"]) == (1, 1, want) and want != 0
     assert day["redeemed"] == 30 == sale["result"]["totals"]["redeemed_points"]
+
+
+def test_a_store_keeps_the_chain_of_the_newest_bundle_that_lists_it(ledger: Ledger) -> None:
+    ledger.import_bundle(coalition_bundle())
+    ledger.add_till("BT-001", "BT-001-01")
+    ledger.add_till("XX-404", "XX-404-01")  # in no bundle
+    newer = json.loads(coalition_bundle())
+    newer["stores"] = [s for s in newer["stores"] if s["id"] != "BT-001"]
+    newer["stores"][0]["chain"] = "krasyar-east"
+    ledger.import_bundle(json.dumps(newer))
+    with ledger.storage.transaction() as tx:
+        s = scope(tx, ledger.clock(), chain_names=["baton", "krasyar-east"])
+    assert s.stores == {"BT-001", "KY-001"}
+    assert (s.chains["KY-002"], s.chains["XX-404"]) == ("krasyar", "")
