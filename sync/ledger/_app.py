@@ -39,6 +39,7 @@ from ._ingest import MAX_BATCH
 from ._ledger import Ledger
 from ._limits import check_structure, count_transactions, has_control, parse_json, read_body
 from ._openapi import openapi
+from . import _report_http
 from ._schemas import HoldBody, ReEnrolBody, TokenBody, check
 from ._tills import TillRecord
 
@@ -322,6 +323,7 @@ ROUTES: list[tuple[str, tuple[str, ...], Handler]] = [
     ("/v1/time", ("GET",), time),
     ("/v1/keys", ("GET",), keys),
     ("/openapi.json", ("GET",), spec),
+    *_report_http.ROUTES,  # GET /v1/reports/… (head office)
 ]
 
 

@@ -1,4 +1,4 @@
-"""``kopilka ledger …`` and ``kopilka report sync``: the head-office commands."""
+"""``kopilka ledger …`` and ``kopilka report …``: the head-office commands."""
 from __future__ import annotations
 
 import functools
@@ -13,11 +13,9 @@ from fastcore import MAX_INT
 
 from sync import cli_error
 
-from . import _apikeys, _readers
+from . import _apikeys, _readers, _report_cli
 from ._errors import LedgerError
 from ._ledger import Ledger
-from ._flags import collect_flags
-from ._report import collect, render
 from ._views import statement_table, txn_table
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -430,22 +428,5 @@ def report() -> None:
     """
 
 
-@report.command("sync")
-@db_option
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
-              show_default=True)
-@_errors
-def report_sync(db_url: str, fmt: str) -> None:
-    """Sync health per store and till: contact, high-water, gaps, queue, rejects, audits.
-
-    Sales not yet re-priced by the server's audit worker are audited first,
-    so the audit mismatch counts are complete. Flags follow: a token jti used
-    at two tills, and accounts offline redemption drove below zero (by how
-    much, against the bound cap x tills). CSV: the tills table, an empty
-    line, then the flags table.
-
-    Example: kopilka report sync --db sqlite:///ledger.db --format csv
-    """
-    with Ledger(db_url) as led:
-        led.audit_pending()  # sales the server has not re-priced yet count too
-        click.echo(render(collect(led.storage), fmt, collect_flags(led.storage)), nl=False)
+# the report commands and the rollup job live in _report_cli (docs/reports.md)
+_report_cli.install(report, ledger, db_option, _errors)

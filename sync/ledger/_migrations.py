@@ -22,6 +22,7 @@ from sync import MigrationRecord as Record
 from sync import run_migrations
 
 from ._errors import StorageError
+from ._rollup import SCHEMA as _ROLLUP_SCHEMA
 from ._storage import Storage, Tx
 
 log = logging.getLogger(__name__)
@@ -291,6 +292,7 @@ MIGRATIONS: list[tuple[int, str, list[str | tuple[str, str]]]] = [
             max_seq BIGINT NOT NULL,
             PRIMARY KEY (till, at))""",
     ]),
+    (8, "daily report rollups (kopilka ledger rollup)", list(_ROLLUP_SCHEMA)),
 ]
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 
 from ._schemas import CARD_EXAMPLE, SCHEMAS, UUID_EXAMPLE
+from ._report_http import openapi_paths
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -234,5 +235,6 @@ def openapi() -> dict[str, Any]:
                                  "responses": {"200": _resp("JWKS", {"type": "object"})}}},
             "/openapi.json": {"get": {"summary": "This document",
                                       "responses": {"200": _resp("OpenAPI 3.1")}}},
+            **openapi_paths(),  # GET /v1/reports/… (_report_http)
         },
     }
