@@ -9,7 +9,7 @@ from drivers._errors import DeviceError, PrinterError, ScannerError
 from drivers._framing import Frame, Framer, Noise
 from drivers._printer import Printer, PrinterConfig, PrintJob, PrintOutcome
 from drivers._printer_status import PrinterCondition, PrinterStatus
-from drivers._receipt import SaleInfo, mask_card
+from drivers._receipt import SaleInfo, mask_card, money
 from drivers._scan_event import ScanEvent, ScanKind, ScanRejected
 from drivers._scanner import Scanner, ScannerConfig
 
@@ -48,4 +48,5 @@ __all__ = [
     "interpret",
     "make_decoder",
     "mask_card",
+    "money",
 ]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ._camera import CameraTwin, Shot, demo_script, write_video
+from ._camera_source import simulated_camera
 from ._card import render_card
 from ._codes import ean13_check_digit, sample_card, sample_token
 from ._netproxy import ChaosMode, ChaosProxy
@@ -47,6 +48,7 @@ __all__: list[str] = [
     "robustness_set",
     "sample_card",
     "sample_token",
+    "simulated_camera",
     "standard_distortion",
     "write_video",
 ]

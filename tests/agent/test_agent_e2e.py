@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from agent import Agent, parse_config
-from agent._demo import BUNDLE, MEMBERS, _first_pull
+from hardware_sim.demo import BUNDLE, MEMBERS, first_pull
 from agent._receipt import parse_printed
 from agent._runtime import ApiServer, Runtime
 
@@ -58,7 +58,7 @@ def shop(tmp_path: Path) -> Iterator[dict[str, Any]]:
         "printer": {"url": f"tcp://127.0.0.1:{printer.port}"},
     }, tmp_path)
     (tmp_path / "till").mkdir()
-    _first_pull(cfg, key, proxy.url)
+    first_pull(cfg, key, proxy.url)
     agent = Agent(cfg, CameraDrivenRuntime(), pull_every_s=3600).start()
     app_key = add_key(ledger, "app", "phone")  # tokens come from the app's back end, not a till
     phone = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {app_key}"}, timeout=5)

@@ -6,9 +6,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from agent._cli import demo
-from agent._demo import run_demo
 from agent._receipt import parse_printed
+from hardware_sim.demo import demo, run_demo
 
 
 def test_the_demo_shift_reaches_the_ledger_exactly_once(tmp_path: Path) -> None:
