@@ -70,14 +70,14 @@ def _get(doc: dict[str, Any], section: str, key: str) -> Any:
     table = doc.get(section, {})
     if key not in table:
         if required:
-            raise ConfigError(f"{section}.{key}", "is required")
+            raise ConfigError.at(f"{section}.{key}", "is required")
         return None
     value = table[key]
     if isinstance(value, bool) or not isinstance(value, kinds):
         names = kinds.__name__ if isinstance(kinds, type) else "/".join(k.__name__ for k in kinds)
-        raise ConfigError(f"{section}.{key}", f"must be {names}, got {type(value).__name__}")
+        raise ConfigError.at(f"{section}.{key}", f"must be {names}, got {type(value).__name__}")
     if isinstance(value, str) and required and not value.strip():
-        raise ConfigError(f"{section}.{key}", "must not be empty")
+        raise ConfigError.at(f"{section}.{key}", "must not be empty")
     return value
 
 
@@ -86,17 +86,17 @@ def parse_config(doc: dict[str, Any], base_dir: Path | None = None) -> TillConfi
     base = base_dir or Path.cwd()
     for section, table in doc.items():
         if section not in _SCHEMA:
-            raise ConfigError(section, "unknown section")
+            raise ConfigError.at(section, "unknown section")
         if not isinstance(table, dict):
-            raise ConfigError(section, "must be a table")
+            raise ConfigError.at(section, "must be a table")
         for key in table:
             if key not in _SCHEMA[section]:
-                raise ConfigError(f"{section}.{key}", "unknown key")
+                raise ConfigError.at(f"{section}.{key}", "unknown key")
 
     till, store, program = (_get(doc, "till", k) for k in ("id", "store", "program"))
     language = _get(doc, "till", "language") or DEFAULT_LANGUAGE
     if language not in LANGUAGES:
-        raise ConfigError("till.language", f"must be one of {', '.join(LANGUAGES)}, got {language!r}")
+        raise ConfigError.at("till.language", f"must be one of {', '.join(LANGUAGES)}, got {language!r}")
 
     def path(value: str | None) -> Path | None:
         return None if value is None else (base / value).resolve()
@@ -104,43 +104,43 @@ def parse_config(doc: dict[str, Any], base_dir: Path | None = None) -> TillConfi
     key = _get(doc, "ledger", "key")
     key_file = _get(doc, "ledger", "key_file")
     if key and key_file:
-        raise ConfigError("ledger.key_file", "give either ledger.key or ledger.key_file, not both")
+        raise ConfigError.at("ledger.key_file", "give either ledger.key or ledger.key_file, not both")
     if key_file:
         try:
             key = (base / key_file).read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ConfigError("ledger.key_file", f"cannot read: {exc.strerror}") from exc
+            raise ConfigError.at("ledger.key_file", f"cannot read: {exc.strerror}") from exc
     url = _get(doc, "ledger", "url")
     if url is not None and not url.startswith(("http://", "https://")):
-        raise ConfigError("ledger.url", "must start with http:// or https://")
+        raise ConfigError.at("ledger.url", "must start with http:// or https://")
     if url and not key:
-        raise ConfigError("ledger.key", "is required when ledger.url is set")
+        raise ConfigError.at("ledger.key", "is required when ledger.url is set")
     budget = _get(doc, "ledger", "hold_budget_ms")
     if budget is not None and not 1 <= budget <= 10_000:
-        raise ConfigError("ledger.hold_budget_ms", "must be between 1 and 10000")
+        raise ConfigError.at("ledger.hold_budget_ms", "must be between 1 and 10000")
     interval = _get(doc, "ledger", "sync_interval_s")
     if interval is not None and interval <= 0:
-        raise ConfigError("ledger.sync_interval_s", "must be > 0")
+        raise ConfigError.at("ledger.sync_interval_s", "must be > 0")
     bootstrap = _get(doc, "ledger", "bootstrap_timeout_s")
     if bootstrap is not None and not 0 < bootstrap <= 600:
-        raise ConfigError("ledger.bootstrap_timeout_s", "must be > 0 and at most 600")
+        raise ConfigError.at("ledger.bootstrap_timeout_s", "must be > 0 and at most 600")
     host = _get(doc, "api", "host") or "127.0.0.1"
     if host not in ("127.0.0.1", "::1", "localhost"):
-        raise ConfigError("api.host", "the POS API listens on the loopback only (127.0.0.1)")
+        raise ConfigError.at("api.host", "the POS API listens on the loopback only (127.0.0.1)")
     port = _get(doc, "api", "port")
     if port is not None and not 0 <= port <= 65535:
-        raise ConfigError("api.port", "must be between 0 and 65535")
+        raise ConfigError.at("api.port", "must be between 0 and 65535")
     printer = _get(doc, "printer", "url")
     if printer is not None and not printer.startswith(("tcp://", "usb://", "serial://", "file://")):
-        raise ConfigError("printer.url", "must be tcp://HOST:PORT, usb://VID:PID, serial:///dev/X or file://PATH")
+        raise ConfigError.at("printer.url", "must be tcp://HOST:PORT, usb://VID:PID, serial:///dev/X or file://PATH")
     encoding = _get(doc, "printer", "encoding") or "cp866"
     try:
         "".encode(encoding)
     except LookupError as exc:
-        raise ConfigError("printer.encoding", f"unknown encoding {encoding!r}") from exc
+        raise ConfigError.at("printer.encoding", f"unknown encoding {encoding!r}") from exc
     level = (_get(doc, "log", "level") or "INFO").upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        raise ConfigError("log.level", "must be DEBUG, INFO, WARNING or ERROR")
+        raise ConfigError.at("log.level", "must be DEBUG, INFO, WARNING or ERROR")
     baud = _get(doc, "scanner", "baudrate")
     data_dir = path(_get(doc, "paths", "data_dir"))
     assert data_dir is not None
@@ -174,7 +174,7 @@ def load_config(path: str | Path) -> TillConfig:
     try:
         doc = tomllib.loads(p.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError(str(p), f"cannot read: {exc.strerror}") from exc
+        raise ConfigError.at(str(p), f"cannot read: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(p), f"not valid TOML: {exc}") from exc
+        raise ConfigError.at(str(p), f"not valid TOML: {exc}") from exc
     return parse_config(doc, p.parent)

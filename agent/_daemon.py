@@ -122,7 +122,7 @@ class Agent:
         """
         from sync import BundleRefused
 
-        from ._bootstrap import BootstrapFailed
+        from ._errors import BootstrapFailed
 
         cfg, rt = self.config, self.runtime
         why = []
@@ -141,15 +141,15 @@ class Agent:
         else:
             why.append("no [ledger] url and key to fetch one from")
         if cfg.bundle is None:
-            raise ConfigError("paths.bundle", "this till has no bundle yet: " + "; ".join(why)
+            raise ConfigError.at("paths.bundle", "this till has no bundle yet: " + "; ".join(why)
                               + "; and no paths.bundle seed file is configured. Make the ledger reachable"
                               " (kopilka agent run fetches the bundle at first start) or give a seed file.")
         try:
             self.cache.install(rt.read_text(cfg.bundle))
         except OSError as exc:
-            raise ConfigError("paths.bundle", f"cannot read {cfg.bundle}: {exc.strerror}") from exc
+            raise ConfigError.at("paths.bundle", f"cannot read {cfg.bundle}: {exc.strerror}") from exc
         except BundleRefused as exc:
-            raise ConfigError("paths.bundle", f"{cfg.bundle} is not a valid bundle: {exc}") from exc
+            raise ConfigError.at("paths.bundle", f"{cfg.bundle} is not a valid bundle: {exc}") from exc
         if cfg.ledger_url and cfg.ledger_key:
             rt.set_seeded(cfg, True)
         log.info("bundle version %s from the seed file %s", self.cache.version, cfg.bundle)
@@ -247,7 +247,7 @@ class Agent:
         """A seeded till's first contact: the ledger's whole bundle replaces the seed."""
         from sync import BundleRefused
 
-        from ._bootstrap import BootstrapFailed
+        from ._errors import BootstrapFailed
 
         try:
             version, bundle = self.runtime.ledger_bundle(self.config)
@@ -263,7 +263,8 @@ class Agent:
 
     def _refresh_keys(self) -> None:
         """Ask the ledger for its token keys; keep and apply them when they changed."""
-        from ._bootstrap import BootstrapFailed, merge_jwks
+        from ._bootstrap import merge_jwks
+        from ._errors import BootstrapFailed
         from ._token import KeySet
 
         try:

@@ -17,7 +17,7 @@ from drivers import PrinterError
 from drivers._printer import Printer, PrinterConfig
 from drivers._receipt import SaleInfo
 
-from ._ports import PrinterFailed
+from ._errors import PrinterFailed
 
 log = logging.getLogger(__name__)
 

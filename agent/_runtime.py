@@ -16,7 +16,7 @@ import time
 from typing import Any, Callable
 
 from ._config import TillConfig
-from ._ports import PrinterFailed
+from ._errors import PrinterFailed
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +171,8 @@ class Runtime:
 
     def ledger_bundle(self, config: TillConfig) -> tuple[int, dict[str, Any]]:
         """The ledger's whole newest bundle; raises ``BootstrapFailed``."""
-        from ._bootstrap import BootstrapFailed, fetch_bundle
+        from ._bootstrap import fetch_bundle
+        from ._errors import BootstrapFailed
 
         if not config.ledger_url or not config.ledger_key:
             raise BootstrapFailed("not_configured", "no [ledger] url and key")
@@ -179,7 +180,8 @@ class Runtime:
 
     def ledger_keys(self, config: TillConfig) -> dict[str, Any]:
         """The ledger's current token JWKS; raises ``BootstrapFailed``."""
-        from ._bootstrap import BootstrapFailed, fetch_keys
+        from ._bootstrap import fetch_keys
+        from ._errors import BootstrapFailed
 
         if not config.ledger_url:
             raise BootstrapFailed("not_configured", "no [ledger] url")

@@ -23,9 +23,10 @@ from sync._tilldb import TillDb
 
 from . import _store
 from ._catalog import Catalog, milli_to_text, normalize_qty, qty_milli
-from ._errors import SessionError, TokenError
+from ._errors import CodeRefused, SessionError, TokenError
 from ._events import EventBus
-from ._ports import InsufficientBalance, LedgerPort, LedgerUnavailable, OfflineLedger, NoPrinter, PrinterFailed, PrinterPort
+from ._errors import InsufficientBalance, LedgerUnavailable, PrinterFailed
+from ._ports import LedgerPort, NoPrinter, OfflineLedger, PrinterPort
 from ._receipt import copy_job, sale_job, sold_facts
 from ._session import Session, SessionState
 from ._token import (NOT_BEFORE_SKEW_S, Card, Token, _strip_line_ending, ean13_check_ok, mask_card, message_for,
@@ -36,14 +37,6 @@ log = logging.getLogger(__name__)
 
 #: The QR at the bottom of a receipt: ``<till>/<seq>`` (till.md §1, first).
 RECEIPT_ID = re.compile(r"[A-Za-z0-9_.-]+/[0-9]+")
-
-
-class CodeRefused(SessionError):
-    """A scanned code the till will not take (till.md §1); ``code`` is what was read."""
-
-    def __init__(self, reason: str, message: str, code: str) -> None:
-        super().__init__(reason, message)
-        self.code = code
 
 
 @dataclass(frozen=True)
@@ -280,35 +273,35 @@ class Till:
         token is only *recognised* here; token.md's checks run on identify.
         """
         if not isinstance(code, str):
-            raise CodeRefused("unknown_code", "not a code", str(code))
+            raise CodeRefused("unknown_code", "not a code", code=str(code))
         code = _strip_line_ending(code)
         cat = self.catalog
         if RECEIPT_ID.fullmatch(code):
             return Routed("receipt", code)
         thirteen = len(code) == 13 and code.isascii() and code.isdigit()
         if thirteen and not ean13_check_ok(code):
-            raise CodeRefused("bad_check_digit", "the check digit is wrong: scan again", code)
+            raise CodeRefused("bad_check_digit", "the check digit is wrong: scan again", code=code)
         if code in cat.items:
             if cat.unit(code) == "kg":
                 # A weighed item's own code carries no weight: a cashier
                 # expects the till to ask for it, not to sell 1 or 0.005 kg.
                 raise CodeRefused("needs_weight", f"{cat.name(code)} is sold by weight: weigh it on the "
-                                  "scale and scan the label, or type the weight", code)
+                                  "scale and scan the label, or type the weight", code=code)
             return Routed("item", code, sku=code, qty="1")
         if thirteen and code[:2] in cat.weight_prefixes:
             sku = cat.plu.get(code[2:7])
             if sku is None:
-                raise CodeRefused("unknown_item", f"no weighed item with scale code {code[2:7]}", code)
+                raise CodeRefused("unknown_item", f"no weighed item with scale code {code[2:7]}", code=code)
             grams = int(code[7:12])
             if grams == 0:
-                raise CodeRefused("bad_weight", "the label shows no weight: weigh the item again", code)
+                raise CodeRefused("bad_weight", "the label shows no weight: weigh the item again", code=code)
             return Routed("item", code, sku=sku, qty=milli_to_text(grams))
         if code in cat.coupons:
             return Routed("coupon", code)
         if (thirteen and code[:2] in cat.card_prefixes) or code.count(".") == 2:
             return Routed("customer", code)
         raise CodeRefused("unknown_code", "Not an item or a coupon, and not a loyalty card or app code: "
-                          "scan it again or type it.", code)
+                          "scan it again or type it.", code=code)
 
     def scan(self, sid: str | None, code: str) -> tuple[Routed, Session | None]:
         """Route one scanned code and act on it (till.md §1).
@@ -340,11 +333,11 @@ class Till:
             try:
                 return routed, self.identify(sid, routed.code)
             except TokenError as exc:
-                raise CodeRefused(exc.reason, message_for(exc.reason), routed.code) from exc
+                raise CodeRefused(exc.reason, message_for(exc.reason), code=routed.code) from exc
             except SessionError as exc:
                 if exc.reason != "unknown_card":
                     raise
-                raise CodeRefused(exc.reason, exc.message, routed.code) from exc
+                raise CodeRefused(exc.reason, exc.message, code=routed.code) from exc
 
     def _shown(self, code: str) -> str:
         """A refused code as the screen and the event stream may show it: a
@@ -361,7 +354,7 @@ class Till:
         """Add a coupon the bundle knows; a second time changes nothing."""
         code = code.strip() if isinstance(code, str) else code
         if not isinstance(code, str) or code not in self.catalog.coupons:
-            raise CodeRefused("unknown_coupon", "no promotion takes this coupon", str(code))
+            raise CodeRefused("unknown_coupon", "no promotion takes this coupon", code=str(code))
         with self.lock:
             s = self.get(sid)
             s.require_open("add a coupon")

@@ -11,7 +11,7 @@ import pytest
 from agent_kit import CACHED_CARD, NOW, PROGRAM, Signer
 
 from agent._catalog import Catalog
-from agent._ports import PrinterFailed
+from agent import PrinterFailed
 from agent._till import Till
 from sync._tilldb import TillDb
 

@@ -135,3 +135,26 @@ def test_the_event_stream_carries_session_events(api) -> None:
                     got.set()
                     break
     assert got.is_set() and [d["type"] for d in seen][:2] == ["hello", "session"]
+
+
+@pytest.mark.parametrize("method,path,allow", [
+    ("GET", "/v1/sessions/{sid}/lines/0", {"PATCH", "DELETE"}),
+    ("PUT", "/v1/sessions", {"POST"}),
+    ("POST", "/v1/status", {"GET", "HEAD"}),
+])
+def test_a_wrong_method_is_405_and_names_the_allowed_ones(api, method, path, allow) -> None:
+    client, _ = api
+    sid = client.post("/v1/sessions").json()["id"]
+    r = client.request(method, path.format(sid=sid))
+    assert r.status_code == 405 and r.json()["error"] == "method_not_allowed"
+    assert {m.strip() for m in r.headers["Allow"].split(",")} == allow
+
+
+def test_an_endpoint_answers_alone_without_http(make_till) -> None:
+    from agent._api import Call, LocalApi, add_line, open_session
+
+    till = make_till()
+    api = LocalApi(till, till.status)
+    sid = open_session(api, Call())["id"]
+    view = add_line(api, Call(path={"sid": sid}, body={"sku": MILK, "qty": 2}))
+    assert view["lines"] == [{"sku": MILK, "qty": "2"}]

@@ -8,7 +8,8 @@ import pytest
 from agent_kit import NOW, PROGRAM, Signer, b64, ean13
 from click.testing import CliRunner
 
-from agent import KeySet, TokenError, mask_card, message_for, offline_redeemable, verify
+from agent import TokenError, mask_card
+from agent._token import KeySet, message_for, offline_redeemable, verify
 from agent._token import REASONS
 from agent._cli import token as token_group
 
