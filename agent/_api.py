@@ -40,6 +40,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from ._bodies import AddLine, Pay, Redeem, ReturnRequest, Scanned, SetQty, decode_body
 from ._errors import AgentError, RequestRefused, ReturnError, SessionError, TokenError
 from ._i18n import DEFAULT_LANGUAGE, texts
 from ._logging import scrub
@@ -113,20 +114,6 @@ def _read_body(raw: bytes) -> dict[str, Any]:
     return doc
 
 
-def _field(doc: Mapping[str, Any], name: str, kinds: type | tuple[type, ...], *, required: bool = True,
-           default: Any = None) -> Any:
-    if name not in doc:
-        if required:
-            raise RequestRefused("bad_request", f"{name} is required", field=name)
-        return default
-    value = doc[name]
-    if isinstance(value, bool) and bool not in (kinds if isinstance(kinds, tuple) else (kinds,)):
-        raise RequestRefused("bad_request", f"{name} has the wrong type", field=name)
-    if not isinstance(value, kinds):
-        raise RequestRefused("bad_request", f"{name} has the wrong type", field=name)
-    return value
-
-
 @dataclass
 class LocalApi:
     """What the endpoints of one till's local API work with."""
@@ -177,13 +164,12 @@ def get_session(api: LocalApi, call: Call) -> Any:
 
 
 def add_line(api: LocalApi, call: Call) -> Any:
-    sku = _field(call.body, "sku", str)
-    qty = _field(call.body, "qty", (int, str), required=False, default=1)
-    return api.till.view(api.till.add_line(call.sid, sku, qty))
+    body = decode_body(call.body, AddLine)
+    return api.till.view(api.till.add_line(call.sid, body.sku, body.qty))
 
 
 def set_qty(api: LocalApi, call: Call) -> Any:
-    return api.till.view(api.till.set_qty(call.sid, call.index, _field(call.body, "qty", (int, str))))
+    return api.till.view(api.till.set_qty(call.sid, call.index, decode_body(call.body, SetQty).qty))
 
 
 def void_line(api: LocalApi, call: Call) -> Any:
@@ -191,7 +177,7 @@ def void_line(api: LocalApi, call: Call) -> Any:
 
 
 def scan(api: LocalApi, call: Call) -> Any:
-    code = _field(call.body, "code", str)
+    code = decode_body(call.body, Scanned).code
     till = api.till
     s = till.get(call.sid)
     routed, changed = till.scan(s.id, code)
@@ -203,7 +189,7 @@ def scan(api: LocalApi, call: Call) -> Any:
 
 
 def add_coupon(api: LocalApi, call: Call) -> Any:
-    return api.till.view(api.till.add_coupon(call.sid, _field(call.body, "code", str)))
+    return api.till.view(api.till.add_coupon(call.sid, decode_body(call.body, Scanned).code))
 
 
 def remove_coupon(api: LocalApi, call: Call) -> Any:
@@ -211,15 +197,11 @@ def remove_coupon(api: LocalApi, call: Call) -> Any:
 
 
 def identify(api: LocalApi, call: Call) -> Any:
-    return api.till.view(api.till.identify(call.sid, _field(call.body, "code", str)))
+    return api.till.view(api.till.identify(call.sid, decode_body(call.body, Scanned).code))
 
 
 def redeem(api: LocalApi, call: Call) -> Any:
-    points = _field(call.body, "points", (int, str))
-    if isinstance(points, str) and points != "max":
-        raise RequestRefused("bad_request", 'points is a whole number or "max"', field="points")
-    if isinstance(points, int) and points < 0:
-        raise RequestRefused("bad_request", "points is a whole number >= 0", field="points")
+    points = decode_body(call.body, Redeem).points
     till = api.till
     s = till.get(call.sid)
     if isinstance(points, int) and points > 0 and s.customer is not None and s.state.value == "open":
@@ -231,10 +213,7 @@ def redeem(api: LocalApi, call: Call) -> Any:
 
 
 def pay(api: LocalApi, call: Call) -> Any:
-    method = _field(call.body, "method", str, required=False, default="cash")
-    if method not in ("cash", "card", "other"):
-        raise RequestRefused("bad_request", "method is cash, card or other", field="method")
-    return api.till.view(api.till.pay(call.sid, method))
+    return api.till.view(api.till.pay(call.sid, decode_body(call.body, Pay).method))
 
 
 def cancel(api: LocalApi, call: Call) -> Any:
@@ -290,9 +269,8 @@ def sale(api: LocalApi, call: Call) -> Any:
 
 
 def return_items(api: LocalApi, call: Call) -> Any:
-    receipt = _field(call.body, "receipt", str)
-    items = _field(call.body, "items", list)
-    return dict(make_return(api.till, receipt, items))
+    body = decode_body(call.body, ReturnRequest)
+    return dict(make_return(api.till, body.receipt, body.items))
 
 
 def get_status(api: LocalApi, call: Call) -> Any:

@@ -8,6 +8,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -109,7 +110,7 @@ def _agent_api(cfg, path: str, method: str = "GET", timeout: float = 0.5):  # ty
     return _agent_call(cfg, path, method, timeout)[0]
 
 
-def _offline_status(cfg) -> dict:  # type: ignore[no-untyped-def]
+def _offline_status(cfg) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """Status read from the till database when the agent is not running."""
     from sync import Outbox, PromoCache, TillDb
 
@@ -171,7 +172,7 @@ def agent_run(config_path: str, once: bool) -> None:
 
     Example: kopilka agent run --config till.toml
     """
-    from drivers._errors import DeviceError
+    from drivers import DeviceError
 
     from ._daemon import Agent
     from ._errors import AgentError
@@ -296,8 +297,6 @@ def sync_now(config_path: str) -> None:
 
     Example: kopilka sync now --config till.toml
     """
-    import threading
-
     cfg = _load(config_path)
     if not cfg.ledger_url:
         raise click.ClickException("no [ledger] url in the config")
@@ -318,12 +317,12 @@ def sync_now(config_path: str) -> None:
         click.echo(f"{report['rejected']} rejected by the ledger: kopilka queue shows why", err=True)
 
 
-def _sync_through_agent(cfg, running: dict) -> dict:  # type: ignore[no-untyped-def]
+def _sync_through_agent(cfg, running: dict[str, Any]) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """Drain through the running agent; a lost agent is a failure that says what is left."""
     import threading
 
     total = running["queue_depth"]
-    result: dict = {}
+    result: dict[str, Any] = {}
 
     def call() -> None:
         doc, why = _agent_call(cfg, "/v1/sync/now", "POST", 600)
@@ -359,7 +358,7 @@ def _sync_through_agent(cfg, running: dict) -> dict:  # type: ignore[no-untyped-
         " Check the agent (kopilka status, journalctl -u kopilka-agent) and run kopilka sync now again.")
 
 
-def _direct_sync(cfg) -> dict:  # type: ignore[no-untyped-def]
+def _direct_sync(cfg) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     from dataclasses import asdict
 
     from sync import Outbox, TillDb, Uploader, UploaderBusy

@@ -13,9 +13,7 @@ import logging
 import threading
 from typing import Any
 
-from drivers import PrinterError
-from drivers._printer import Printer, PrinterConfig
-from drivers._receipt import SaleInfo
+from drivers import Printer, PrinterConfig, PrinterError, SaleInfo
 
 from ._errors import PrinterFailed
 

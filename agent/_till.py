@@ -17,9 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import fastcore
-from sync import cached_customer
-from sync._outbox import Outbox
-from sync._tilldb import TillDb
+from sync import Outbox, TillDb, cached_customer
 
 from . import _store
 from ._catalog import Catalog, milli_to_text, normalize_qty, qty_milli
@@ -371,7 +369,11 @@ class Till:
             return self._edit(sid, "coupon_removed", lambda s: s.coupons.remove(code))
 
     def void_line(self, sid: str, index: int) -> Session:
-        return self._edit(sid, "line_voided", lambda s: (self._line(s, index), s.lines.pop(index)))
+        def change(s: Session) -> None:
+            self._line(s, index)
+            s.lines.pop(index)
+
+        return self._edit(sid, "line_voided", change)
 
     @staticmethod
     def _line(s: Session, index: int) -> dict[str, Any]:

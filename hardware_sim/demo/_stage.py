@@ -195,7 +195,7 @@ class Stage:
         for code in codes:
             before = self._basket_key()
             self.scanner.scan(code)
-            self.wait(lambda: self._basket_key() != before, f"scan of {code}")
+            self.wait(lambda before=before: self._basket_key() != before, f"scan of {code}")
             if code == label:
                 s = self.till.current()
                 assert s is not None

@@ -9,6 +9,7 @@ from agent_kit import CACHED_CARD, CARD, NOW
 from agent import SessionError, TokenError
 from agent._receipt import parse_printed
 from agent._session import Session, SessionState
+from sync import OutboxError
 
 MILK, CHEESE, APPLES = "4607000000014", "4607000000038", "2000000000053"
 
@@ -152,7 +153,7 @@ def test_a_sale_cannot_be_committed_twice(make_till) -> None:
         till.pay(s.id)
     ghost = Session.from_json(dict(s.to_json(), state="open"))
     till.sessions[ghost.id] = ghost
-    with pytest.raises(Exception):
+    with pytest.raises(OutboxError):
         till.pay(ghost.id)
     assert len(till.outbox.rows()) == 1
 
