@@ -91,3 +91,4 @@ def shop(tmp_path: Path) -> Iterator[dict[str, Any]]:
     """The real ledger, chaos proxy, scanner and printer twins, and a running agent."""
     with open_shop(tmp_path) as parts:
         yield parts
+

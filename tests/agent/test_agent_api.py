@@ -8,9 +8,8 @@ from typing import Any, Iterator
 import httpx
 import pytest
 from agent_kit import NOW
+from agent_kit import served_api
 
-from agent._api import create_app
-from agent._runtime import ApiServer
 
 MILK, CHEESE = "4607000000014", "4607000000038"
 
@@ -18,17 +17,8 @@ MILK, CHEESE = "4607000000014", "4607000000038"
 @pytest.fixture
 def api(make_till) -> Iterator[tuple[httpx.Client, Any]]:  # type: ignore[no-untyped-def]
     till = make_till()
-    closing = threading.Event()
-    app = create_app(till, closing=closing)
-    server = ApiServer(app, "127.0.0.1", 0).start()
-    client = httpx.Client(base_url=server.url, timeout=5,
-                          headers={"Authorization": f"Bearer {app.state.api_token}"})
-    try:
+    with served_api(till) as client:
         yield client, till
-    finally:
-        closing.set()
-        client.close()
-        server.stop()
 
 
 def test_a_whole_sale_over_http(api, signer) -> None:

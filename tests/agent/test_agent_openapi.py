@@ -3,13 +3,13 @@ validate the requests: every documented operation answers with a documented
 status, and a request built valid from the document is never a 400."""
 from __future__ import annotations
 
-import threading
 from typing import Any, Iterator
 
 import httpx
 import pytest
 
-from agent import ApiServer, create_app
+from agent_kit import served_api
+
 from agent._openapi import openapi_document
 
 MILK = "4607000000014"
@@ -40,18 +40,8 @@ def example(schema: dict[str, Any], components: dict[str, Any]) -> Any:
 
 @pytest.fixture
 def served(make_till) -> Iterator[tuple[httpx.Client, dict[str, Any]]]:  # type: ignore[no-untyped-def]
-    till = make_till()
-    closing = threading.Event()
-    app = create_app(till, closing=closing)
-    server = ApiServer(app, "127.0.0.1", 0).start()
-    client = httpx.Client(base_url=server.url, timeout=5,
-                          headers={"Authorization": f"Bearer {app.state.api_token}"})
-    try:
+    with served_api(make_till()) as client:
         yield client, client.get("/openapi.json").json()
-    finally:
-        closing.set()
-        client.close()
-        server.stop()
 
 
 def test_the_document_carries_the_bounds_and_enums_the_till_checks() -> None:
