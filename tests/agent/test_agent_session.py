@@ -137,7 +137,7 @@ def test_a_committed_but_unprinted_sale_is_printed_after_restart_not_committed_a
     till.add_line(s.id, MILK)
     # Commit only, as if the process died right after the outbox transaction.
     till.get(s.id).payment = {"method": "cash", "amount": 0}
-    till._commit(till.get(s.id))
+    till.commits.commit(till.get(s.id))
     till.db.close()
     again = make_till()
     assert again.current() is None and len(again.outbox.rows()) == 1
