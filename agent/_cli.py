@@ -7,13 +7,40 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import click
 
-from ._errors import TokenError
+from drivers import DeviceError
+
+from ._errors import AgentError, ConfigError, TokenError
 from ._token import KeySet, parse_instant, verify
+
+#: The one table from an error to a command's answer: its words and exit
+#: status. Status 1 is click's "Error: <words>"; another status prints the
+#: words alone on stderr (``kopilka token verify``: "error: <reason>", 2).
+CLI_ANSWERS: tuple[tuple[type[Exception], Callable[[Any], str], int], ...] = (
+    (TokenError, lambda exc: f"error: {exc.reason}", 2),
+    (ConfigError, lambda exc: f"config: {exc}", 1),
+    (AgentError, str, 1),
+    (DeviceError, str, 1),  # e.g. a camera whose decoder library is missing
+)
+
+
+@contextmanager
+def cli_answers() -> Iterator[None]:
+    """Turn an error of the table into the command's answer, never a traceback."""
+    try:
+        yield
+    except tuple(kind for kind, _, _ in CLI_ANSWERS) as exc:
+        words, status = next((w, st) for kind, w, st in CLI_ANSWERS if isinstance(exc, kind))
+        if status == 1:
+            raise click.ClickException(words(exc)) from exc
+        click.echo(words(exc), err=True)
+        sys.exit(status)
 
 
 @click.group()
@@ -46,11 +73,8 @@ def token_verify(keys_path: str, program: str | None, now_text: str | None, code
         now = parse_instant(now_text) if now_text else time.time()
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--now") from exc
-    try:
+    with cli_answers():
         result = verify(code, KeySet.from_jwks(jwks), now=now, program=program)
-    except TokenError as exc:
-        click.echo(f"error: {exc.reason}", err=True)
-        sys.exit(2)
     click.echo(json.dumps(result.to_json(), ensure_ascii=False, sort_keys=True))
 
 
@@ -63,12 +87,9 @@ config_option = click.option(
 
 def _load(config_path: str):  # type: ignore[no-untyped-def]
     from ._config import load_config
-    from ._errors import ConfigError
 
-    try:
+    with cli_answers():
         return load_config(config_path)
-    except ConfigError as exc:
-        raise click.ClickException(f"config: {exc}") from exc
 
 
 def _api_url(cfg) -> str:  # type: ignore[no-untyped-def]
@@ -172,20 +193,18 @@ def agent_run(config_path: str, once: bool) -> None:
 
     Example: kopilka agent run --config till.toml
     """
-    from drivers import DeviceError
-
     from ._daemon import Agent
-    from ._errors import AgentError
     from ._logging import setup_logging
 
     cfg = _load(config_path)
     setup_logging(cfg.log_level, file=str(cfg.log_file) if cfg.log_file else None)
     agent = Agent(cfg)
     try:
-        agent.start()
-    except (AgentError, DeviceError) as exc:  # e.g. a camera whose decoder library is missing
+        with cli_answers():
+            agent.start()
+    except click.ClickException:
         agent.stop()
-        raise click.ClickException(str(exc)) from exc
+        raise
     if agent.api is not None:
         click.echo(f"kopilka agent {cfg.till}: cashier screen at {agent.api.url}/cashier", err=True)
     agent.run(once=once)
