@@ -40,7 +40,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ._bodies import AddLine, Pay, Redeem, ReturnRequest, Scanned, SetQty, decode_body
+from ._bodies import AddLine, Identify, Pay, Redeem, ReturnRequest, Scanned, SetQty, decode_body
 from ._errors import AgentError, RequestRefused, ReturnError, SessionError, TokenError
 from ._i18n import DEFAULT_LANGUAGE, texts
 from ._logging import scrub
@@ -197,7 +197,7 @@ def remove_coupon(api: LocalApi, call: Call) -> Any:
 
 
 def identify(api: LocalApi, call: Call) -> Any:
-    return api.till.view(api.till.identify(call.sid, decode_body(call.body, Scanned).code))
+    return api.till.view(api.till.identify(call.sid, decode_body(call.body, Identify).code))
 
 
 def redeem(api: LocalApi, call: Call) -> Any:

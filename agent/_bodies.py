@@ -17,8 +17,21 @@ from msgspec import Meta, Struct
 
 from ._errors import RequestRefused
 
-#: A quantity: a whole number of pieces, or decimal text ("0.455" kg).
-Qty = Annotated[int | str, Meta(description="pieces, or decimal text: \"0.455\" kg; the item's unit and the line ceiling are checked by the sale (422 bad_qty, qty_too_large)")]
+#: A quantity: a whole number of pieces, or decimal text ("0.455" kg),
+#: spec/pricing.md §2. The document states the spec's form; the sale checks
+#: it against the item's unit and the line ceiling (422 ``bad_qty``,
+#: ``qty_too_large``), so only the JSON type is a 400.
+Qty = Annotated[
+    Annotated[int, Meta(extra_json_schema={"minimum": 1})]
+    | Annotated[str, Meta(extra_json_schema={"pattern": r"^[0-9]+(\.[0-9]+)?$"}, examples=["0.455"])],
+    Meta(description="pieces, or decimal text with at most 3 decimals for kg")]
+#: What identifies a customer (spec/token.md): a 13-digit card number or an
+#: app token (three base64url parts). Another text is refused as 422
+#: ``malformed`` (or ``bad_check_digit``), with the cashier's words.
+CustomerCode = Annotated[str, Meta(
+    description="a loyalty card number (13 digits) or the app's QR token",
+    examples=["2900000123458"],
+    extra_json_schema={"pattern": r"^([0-9]{13}|[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$"})]
 #: A catalogue item's barcode (EAN-13, or the catalogue's own code).
 Sku = Annotated[str, Meta(description="the item's barcode (catalogue sku)",
                           examples=["4607000000014"])]
@@ -44,9 +57,15 @@ class SetQty(Struct):
 
 
 class Scanned(Struct):
-    """POST .../scan, .../identify, .../coupons"""
+    """POST .../scan, .../coupons"""
 
     code: ScannedCode
+
+
+class Identify(Struct):
+    """POST /v1/sessions/{sid}/identify"""
+
+    code: CustomerCode
 
 
 class Redeem(Struct):

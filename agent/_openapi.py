@@ -43,7 +43,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("post", "/v1/sessions/{sid}/coupons", "Add a coupon (typed); a second time changes nothing",
               body=b.Scanned),
     Operation("delete", "/v1/sessions/{sid}/coupons/{code}", "Remove a coupon from the sale"),
-    Operation("post", "/v1/sessions/{sid}/identify", "Identify the customer (card or app QR)", body=b.Scanned),
+    Operation("post", "/v1/sessions/{sid}/identify", "Identify the customer (card or app QR)", body=b.Identify),
     Operation("post", "/v1/sessions/{sid}/redeem", 'Spend points: a number or "max"', body=b.Redeem),
     Operation("post", "/v1/sessions/{sid}/pay", "Pay: commits the sale, prints the receipt", body=b.Pay),
     Operation("post", "/v1/sessions/{sid}/cancel", "Cancel the open sale"),
