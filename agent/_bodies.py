@@ -95,7 +95,7 @@ class ReturnRequest(Struct):
         "items": {"$ref": "#/components/schemas/ReturnItem"}})]
 
 
-class Error(Struct):
+class Refusal(Struct):
     """Every refusal: a reason code and plain words; what it is about, if anything."""
 
     error: str

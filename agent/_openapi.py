@@ -67,7 +67,7 @@ def _json(ref: dict[str, Any]) -> dict[str, Any]:
 
 
 def _operation(op: Operation, refs: dict[type, dict[str, Any]]) -> dict[str, Any]:
-    error = _json(refs[b.Error])
+    error = _json(refs[b.Refusal])
     responses: dict[str, Any] = {}
     if op.answer is None:
         responses[str(op.ok)] = {"description": "text/event-stream"}
@@ -100,7 +100,7 @@ def _path_params(path: str) -> list[str]:
 
 def openapi_document() -> dict[str, Any]:
     """The document, generated from the Structs of ``_bodies.py``."""
-    kinds = [b.Error, b.ReturnItem] + sorted({k for op in OPERATIONS for k in (op.answer, op.body) if k},
+    kinds = [b.Refusal, b.ReturnItem] + sorted({k for op in OPERATIONS for k in (op.answer, op.body) if k},
                                              key=lambda k: k.__name__)
     refs, components = msgspec.json.schema_components(kinds, ref_template=_REF)
     paths: dict[str, Any] = {}
