@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -74,6 +75,8 @@ def read_receipt_qr(png: bytes | None) -> str:
     if not png:
         raise RuntimeError("demo: the printer twin rendered no picture")
     image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise RuntimeError("demo: the receipt's picture does not decode")
     found = make_decoder().decode(image)
     if not found:
         raise RuntimeError("demo: no QR code on the receipt")
@@ -112,7 +115,10 @@ class Stage:
         self._on_close(self.proxy.close)
         # ---- the till's devices
         self.receipts_dir = work / "receipts"
-        self.printer = PrinterTwin(port=0, on_receipt=lambda r: write_receipt(r, str(self.receipts_dir))).start()
+        def keep(receipt: Any) -> None:
+            write_receipt(receipt, str(self.receipts_dir))
+
+        self.printer = PrinterTwin(port=0, on_receipt=keep).start()
         self._on_close(self.printer.stop)
         self.scanner = ScannerTwin().open()
         self._on_close(self.scanner.close)
@@ -190,12 +196,15 @@ class Stage:
             return ()
         return (tuple((ln["sku"], ln["qty"]) for ln in cur.lines), tuple(cur.coupons))
 
+    def _basket_changed(self, before: tuple[Any, ...]) -> bool:
+        return self._basket_key() != before
+
     def scan(self, *codes: str, label: str = "") -> None:
         """Each code through the pty scanner; the till routes it (till.md §1)."""
         for code in codes:
             before = self._basket_key()
             self.scanner.scan(code)
-            self.wait(lambda before=before: self._basket_key() != before, f"scan of {code}")
+            self.wait(partial(self._basket_changed, before), f"scan of {code}")
             if code == label:
                 s = self.till.current()
                 assert s is not None
