@@ -25,7 +25,11 @@ log = logging.getLogger(__name__)
 
 
 class Commits:
-    """Payment, commit and the committed sales of one till."""
+    """Payment, commit and the committed sales of one till.
+
+    ``ctx`` is the till: its database, catalog, clock, ledger and the other
+    parts, read at each use (a new bundle is in force at once).
+    """
 
     def __init__(self, ctx: Till) -> None:
         self.ctx = ctx

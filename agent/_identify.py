@@ -29,7 +29,11 @@ def _birthday(bd: Any) -> str | None:
 
 
 class Redemption:
-    """Identification and redemption for the sales of one till."""
+    """Identification and redemption for the sales of one till.
+
+    ``ctx`` is the till: its database, catalog, clock, ledger and the other
+    parts, read at each use (a new bundle is in force at once).
+    """
 
     def __init__(self, ctx: Till) -> None:
         self.ctx = ctx

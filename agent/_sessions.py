@@ -24,7 +24,11 @@ log = logging.getLogger(__name__)
 
 
 class SessionBook:
-    """The till's sales in progress (``sessions``), each a ``Session``."""
+    """The till's sales in progress (``sessions``), each a ``Session``.
+
+    ``ctx`` is the till: its database, catalog, clock, ledger and the other
+    parts, read at each use (a new bundle is in force at once).
+    """
 
     def __init__(self, ctx: Till) -> None:
         self.ctx = ctx
