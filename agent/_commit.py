@@ -10,29 +10,21 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import fastcore
 
 from ._errors import SessionError
+from ._part import TillPart
 from ._receipt import sale_job, sold_facts
 from ._session import Session, SessionState
 
-if TYPE_CHECKING:
-    from ._till import Till
 
 log = logging.getLogger(__name__)
 
 
-class Commits:
-    """Payment, commit and the committed sales of one till.
-
-    ``ctx`` is the till: its database, catalog, clock, ledger and the other
-    parts, read at each use (a new bundle is in force at once).
-    """
-
-    def __init__(self, ctx: Till) -> None:
-        self.ctx = ctx
+class Commits(TillPart):
+    """Payment, commit and the committed sales of one till."""
 
     def pay(self, sid: str, method: str = "cash") -> Session:
         """Commit the sale (final once this returns), then print it."""

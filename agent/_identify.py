@@ -8,16 +8,15 @@ decision, secured online by a ledger hold, else within the offline cap.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sync import cached_customer
 
 from ._errors import InsufficientBalance, LedgerUnavailable, SessionError, TokenError
+from ._part import TillPart
 from ._session import Session
 from ._token import NOT_BEFORE_SKEW_S, Card, Token, mask_card, message_for, offline_redeemable, verify
 
-if TYPE_CHECKING:
-    from ._till import Till
 
 log = logging.getLogger(__name__)
 
@@ -28,15 +27,8 @@ def _birthday(bd: Any) -> str | None:
     return f"2000-{bd}" if isinstance(bd, str) and len(bd) == 5 else None
 
 
-class Redemption:
-    """Identification and redemption for the sales of one till.
-
-    ``ctx`` is the till: its database, catalog, clock, ledger and the other
-    parts, read at each use (a new bundle is in force at once).
-    """
-
-    def __init__(self, ctx: Till) -> None:
-        self.ctx = ctx
+class Redemption(TillPart):
+    """Identification and redemption for the sales of one till."""
 
     def used_jti(self, jti: str) -> bool:
         with self.ctx.db.lock:

@@ -4,27 +4,22 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ._errors import PrinterFailed, SessionError
+from ._part import TillPart
 from ._ports import NoPrinter
 from ._receipt import copy_job
-
-if TYPE_CHECKING:
-    from ._till import Till
 
 log = logging.getLogger(__name__)
 
 
-class PrintQueue:
-    """Queue, print and reprint receipts of one till (``till``: its printer, db, events)."""
-
-    def __init__(self, till: Till) -> None:
-        self.till = till
+class PrintQueue(TillPart):
+    """Queue, print and reprint receipts of one till."""
 
     def print_pending(self) -> int:
         """Print every queued receipt; a failure keeps it queued. Returns printed."""
-        t = self.till
+        t = self.ctx
         if isinstance(t.printer, NoPrinter):
             return 0  # no printer configured: receipts stay queued, quietly
         with t.db.lock:
@@ -51,21 +46,21 @@ class PrintQueue:
 
     def add_once(self, txn_id: str, job: dict[str, Any]) -> None:
         """Queue a sale's receipt unless it is already queued (a commit finished twice)."""
-        with self.till.db.transaction() as conn:
+        with self.ctx.db.transaction() as conn:
             have = conn.execute("SELECT 1 FROM agent_print WHERE txn_id = ?", (txn_id,)).fetchone()
             if not have:
                 conn.execute("INSERT INTO agent_print (txn_id, job, created_at) VALUES (?, ?, ?)",
-                             (txn_id, json.dumps(job), self.till.clock()))
+                             (txn_id, json.dumps(job), self.ctx.clock()))
 
     def add(self, txn_id: str, job: dict[str, Any]) -> None:
         """Queue a print job (a return's receipt, a copy)."""
-        with self.till.db.transaction() as conn:
+        with self.ctx.db.transaction() as conn:
             conn.execute("INSERT INTO agent_print (txn_id, job, created_at) VALUES (?, ?, ?)",
-                         (txn_id, json.dumps(job), self.till.clock()))
+                         (txn_id, json.dumps(job), self.ctx.clock()))
 
     def print_copy(self, key: str) -> dict[str, Any]:
         """Queue and print a copy of a committed sale's or return's receipt."""
-        t = self.till
+        t = self.ctx
         found = t.sale(key)
         if found is None:
             raise SessionError("unknown_receipt", f"no sale or return {key} at this till")
@@ -81,6 +76,6 @@ class PrintQueue:
 
     def depth(self) -> int:
         """Receipts waiting for the printer."""
-        t = self.till
+        t = self.ctx
         with t.db.lock:
             return int(t.db.conn.execute("SELECT COUNT(*) FROM agent_print WHERE status='pending'").fetchone()[0])

@@ -15,6 +15,7 @@ import fastcore
 
 from ._catalog import milli_to_text, normalize_qty, qty_milli
 from ._errors import CodeRefused, SessionError
+from ._part import TillPart
 from ._session import Session, SessionState
 
 if TYPE_CHECKING:
@@ -23,15 +24,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class SessionBook:
-    """The till's sales in progress (``sessions``), each a ``Session``.
-
-    ``ctx`` is the till: its database, catalog, clock, ledger and the other
-    parts, read at each use (a new bundle is in force at once).
-    """
+class SessionBook(TillPart):
+    """The till's sales in progress (``sessions``), each a ``Session``."""
 
     def __init__(self, ctx: Till) -> None:
-        self.ctx = ctx
+        super().__init__(ctx)
         self.sessions: dict[str, Session] = {}
 
     def restore(self) -> None:
