@@ -1,7 +1,10 @@
 """The ``kopilka`` command: one click group, thin commands.
 
 Each package contributes its commands from its own ``_cli`` module; this
-file only assembles them. Library errors reach the user as one line on
+file only assembles them. It is also the composition root that lets the
+simulators in: ``kopilka demo`` (``hardware_sim.demo``) and the camera
+twin as ``kopilka hw test-camera --source sim``, so that no production
+package imports ``hardware_sim``. Library errors reach the user as one line on
 stderr (``ClickException``), never as a traceback.
 """
 from __future__ import annotations
@@ -11,8 +14,8 @@ from typing import Any
 
 import click
 
-from agent._cli import agent_group, demo, queue, status, sync_group, token
-from drivers._cli import hw
+from agent._cli import agent_group, queue, status, sync_group, token
+from drivers._cli import add_camera_source, hw
 from fastcore._cli import price
 from sync import db_group
 from sync._cli import till_group
@@ -44,6 +47,16 @@ class _LazyCommands(dict):  # type: ignore[type-arg]
         return [self[k] for k in list(self)]
 
 
+def _simulated_camera(seed: int) -> Any:
+    """The camera twin; imported on use (OpenCV, numpy), like ``kopilka sim``."""
+    from hardware_sim import simulated_camera
+
+    return simulated_camera(seed)
+
+
+add_camera_source("sim", _simulated_camera)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="kopilka")
 def main() -> None:
@@ -59,10 +72,10 @@ main.add_command(price)
 main.add_command(report)
 main.commands = _LazyCommands(main.commands)
 main.commands["sim"] = "hardware_sim._cli:sim"
+main.commands["demo"] = "hardware_sim.demo:demo"
 main.add_command(token)
 main.add_command(agent_group)
 main.add_command(db_group)
-main.add_command(demo)
 main.add_command(queue)
 main.add_command(status)
 main.add_command(sync_group)

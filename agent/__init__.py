@@ -1,47 +1,54 @@
-"""The till daemon: sale session, identification, returns, local API."""
+"""The till agent: the daemon behind the POS, its sale path and local API.
+
+What other packages and the ``kopilka`` command use: the daemon (``Agent``
+with its ``Runtime`` and config), the sale path (``Till``, ``Catalog``,
+``make_return``), the local API (``create_app``, served by ``ApiServer``),
+the log set-up, and the agent's branch of the exception tree.
+"""
 from __future__ import annotations
 
 from ._api import create_app
 from ._catalog import Catalog
 from ._config import TillConfig, load_config, parse_config
 from ._daemon import Agent, AgentState
-from ._errors import AgentError, ConfigError, ReturnError, SessionError, TokenError
-from ._events import EventBus
-from ._logging import JsonFormatter, scrub, setup_logging
-from ._ports import InsufficientBalance, LedgerPort, LedgerUnavailable, PrinterFailed, PrinterPort
-from ._printing import DriversPrinter
-from ._receipt import parse_printed
-from ._returns import compute_return, make_return
-from ._runtime import ApiServer, EscposPrinter, Runtime
+from ._errors import (
+    AgentError,
+    BootstrapFailed,
+    CodeRefused,
+    ConfigError,
+    InsufficientBalance,
+    LedgerUnavailable,
+    PrinterFailed,
+    RequestRefused,
+    ReturnError,
+    SessionError,
+    TokenError,
+)
+from ._logging import scrub, setup_logging
+from ._ports import LedgerPort, PrinterPort
+from ._returns import make_return
+from ._runtime import ApiServer, Runtime
 from ._session import Session, SessionState
 from ._till import Till
-from ._token import (
-    Card,
-    KeySet,
-    Token,
-    message_for,
-    offline_redeemable,
-    verify,
-)
+from ._token import KeySet, offline_redeemable
+from ._token import verify as verify_code
 
 __all__ = [
     "Agent",
     "AgentError",
     "AgentState",
     "ApiServer",
-    "Card",
+    "BootstrapFailed",
     "Catalog",
+    "CodeRefused",
     "ConfigError",
-    "DriversPrinter",
-    "EscposPrinter",
-    "EventBus",
     "InsufficientBalance",
-    "JsonFormatter",
     "KeySet",
     "LedgerPort",
     "LedgerUnavailable",
     "PrinterFailed",
     "PrinterPort",
+    "RequestRefused",
     "ReturnError",
     "Runtime",
     "Session",
@@ -49,17 +56,13 @@ __all__ = [
     "SessionState",
     "Till",
     "TillConfig",
-    "Token",
     "TokenError",
-    "compute_return",
     "create_app",
     "load_config",
     "make_return",
-    "message_for",
     "offline_redeemable",
     "parse_config",
-    "parse_printed",
     "scrub",
     "setup_logging",
-    "verify",
+    "verify_code",
 ]

@@ -26,18 +26,12 @@ from typing import Any
 
 import httpx
 
+from ._errors import BootstrapFailed
+
 log = logging.getLogger(__name__)
 
 SEED_MARK = "bundle-seeded"
 KEYS_FILE = "token-keys.json"
-
-
-class BootstrapFailed(Exception):
-    """The ledger could not give a bundle or keys now; ``reason`` says why."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(f"{reason}: {message}")
-        self.reason, self.message = reason, message
 
 
 def _get(client: httpx.Client, path: str, **params: Any) -> Any:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 from zoneinfo import ZoneInfo
 
 import fastcore
@@ -60,7 +60,8 @@ class Catalog:
         self.keys = KeySet.from_jwks(self.doc.get("keys"))
         customers = self.doc.get("customers") or []
         self.customers: dict[str, dict[str, Any]] = {
-            c["card"]: c for c in customers if isinstance(c, Mapping) and isinstance(c.get("card"), str)
+            c["card"]: cast("dict[str, Any]", c)
+            for c in customers if isinstance(c, Mapping) and isinstance(c.get("card"), str)
         }
         self.program: dict[str, Any] = dict(self.doc.get("program") or {})
         self.point_value = int(self.program.get("point_value", 100))

@@ -7,14 +7,41 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Callable
 
 import click
 
+from drivers import DeviceError
 from fastcore import epoch_seconds, money_text
 
-from ._errors import TokenError
+from ._errors import AgentError, ConfigError, TokenError
 from ._token import KeySet, verify
+
+#: The one table from an error to a command's answer: its words and exit
+#: status. Status 1 is click's "Error: <words>"; another status prints the
+#: words alone on stderr (``kopilka token verify``: "error: <reason>", 2).
+CLI_ANSWERS: tuple[tuple[type[Exception], Callable[[Any], str], int], ...] = (
+    (TokenError, lambda exc: f"error: {exc.reason}", 2),
+    (ConfigError, lambda exc: f"config: {exc}", 1),
+    (AgentError, str, 1),
+    (DeviceError, str, 1),  # e.g. a camera whose decoder library is missing
+)
+
+
+@contextmanager
+def cli_answers() -> Iterator[None]:
+    """Turn an error of the table into the command's answer, never a traceback."""
+    try:
+        yield
+    except tuple(kind for kind, _, _ in CLI_ANSWERS) as exc:
+        words, status = next((w, st) for kind, w, st in CLI_ANSWERS if isinstance(exc, kind))
+        if status == 1:
+            raise click.ClickException(words(exc)) from exc
+        click.echo(words(exc), err=True)
+        sys.exit(status)
 
 
 @click.group()
@@ -47,11 +74,8 @@ def token_verify(keys_path: str, program: str | None, now_text: str | None, code
         now = epoch_seconds(now_text) if now_text else time.time()
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--now") from exc
-    try:
+    with cli_answers():
         result = verify(code, KeySet.from_jwks(jwks), now=now, program=program)
-    except TokenError as exc:
-        click.echo(f"error: {exc.reason}", err=True)
-        sys.exit(2)
     click.echo(json.dumps(result.to_json(), ensure_ascii=False, sort_keys=True))
 
 
@@ -64,12 +88,9 @@ config_option = click.option(
 
 def _load(config_path: str):  # type: ignore[no-untyped-def]
     from ._config import load_config
-    from ._errors import ConfigError
 
-    try:
+    with cli_answers():
         return load_config(config_path)
-    except ConfigError as exc:
-        raise click.ClickException(f"config: {exc}") from exc
 
 
 def _api_url(cfg) -> str:  # type: ignore[no-untyped-def]
@@ -111,7 +132,7 @@ def _agent_api(cfg, path: str, method: str = "GET", timeout: float = 0.5):  # ty
     return _agent_call(cfg, path, method, timeout)[0]
 
 
-def _offline_status(cfg) -> dict:  # type: ignore[no-untyped-def]
+def _offline_status(cfg) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """Status read from the till database when the agent is not running."""
     from sync import Outbox, PromoCache, TillDb
 
@@ -173,20 +194,18 @@ def agent_run(config_path: str, once: bool) -> None:
 
     Example: kopilka agent run --config till.toml
     """
-    from drivers._errors import DeviceError
-
     from ._daemon import Agent
-    from ._errors import AgentError
     from ._logging import setup_logging
 
     cfg = _load(config_path)
     setup_logging(cfg.log_level, file=str(cfg.log_file) if cfg.log_file else None)
     agent = Agent(cfg)
     try:
-        agent.start()
-    except (AgentError, DeviceError) as exc:  # e.g. a camera whose decoder library is missing
+        with cli_answers():
+            agent.start()
+    except click.ClickException:
         agent.stop()
-        raise click.ClickException(str(exc)) from exc
+        raise
     if agent.api is not None:
         click.echo(f"kopilka agent {cfg.till}: cashier screen at {agent.api.url}/cashier", err=True)
     agent.run(once=once)
@@ -298,8 +317,6 @@ def sync_now(config_path: str) -> None:
 
     Example: kopilka sync now --config till.toml
     """
-    import threading
-
     cfg = _load(config_path)
     if not cfg.ledger_url:
         raise click.ClickException("no [ledger] url in the config")
@@ -320,12 +337,12 @@ def sync_now(config_path: str) -> None:
         click.echo(f"{report['rejected']} rejected by the ledger: kopilka queue shows why", err=True)
 
 
-def _sync_through_agent(cfg, running: dict) -> dict:  # type: ignore[no-untyped-def]
+def _sync_through_agent(cfg, running: dict[str, Any]) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """Drain through the running agent; a lost agent is a failure that says what is left."""
     import threading
 
     total = running["queue_depth"]
-    result: dict = {}
+    result: dict[str, Any] = {}
 
     def call() -> None:
         doc, why = _agent_call(cfg, "/v1/sync/now", "POST", 600)
@@ -361,7 +378,7 @@ def _sync_through_agent(cfg, running: dict) -> dict:  # type: ignore[no-untyped-
         " Check the agent (kopilka status, journalctl -u kopilka-agent) and run kopilka sync now again.")
 
 
-def _direct_sync(cfg) -> dict:  # type: ignore[no-untyped-def]
+def _direct_sync(cfg) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     from dataclasses import asdict
 
     from sync import Outbox, TillDb, Uploader, UploaderBusy
@@ -388,47 +405,3 @@ def _direct_sync(cfg) -> dict:  # type: ignore[no-untyped-def]
     finally:
         db.close()
     return asdict(report)
-
-
-@click.command("demo")
-@click.option("--keep", "keep", type=click.Path(file_okay=False), default=None,
-              help="Keep the ledger, till database, receipts and logs in this folder.")
-def demo(keep: str | None) -> None:
-    """The product in one command: a scripted till shift on simulated hardware.
-
-    A temporary SQLite ledger on 127.0.0.1, a till agent with a pty scanner,
-    a phone showing its QR to the camera, an ESC/POS printer twin and a
-    network cut between the till and the ledger. Prints the shift, the
-    receipts and the sync report; finishes in seconds.
-
-    Example: kopilka demo
-    """
-    import tempfile
-    from pathlib import Path as _P
-
-    from ._demo import run_demo
-    from ._logging import setup_logging
-
-    work = _P(keep) if keep else _P(tempfile.mkdtemp(prefix="kopilka-demo-"))
-    work.mkdir(parents=True, exist_ok=True)
-    import logging
-
-    root_level = logging.getLogger().level
-    handler = setup_logging("INFO", file=str(work / "agent.log"))
-    try:
-        result = run_demo(click.echo, work)
-    except Exception as exc:
-        raise click.ClickException(f"demo failed: {exc} (logs in {work / 'agent.log'})") from exc
-    finally:
-        # the log file goes away with the demo; late records must not fall to stderr
-        logging.getLogger().removeHandler(handler)
-        logging.getLogger().setLevel(root_level)
-        handler.close()
-        if not keep:
-            import shutil
-
-            shutil.rmtree(work, ignore_errors=True)
-    if keep:
-        click.echo(f"Kept in {work}: ledger.sqlite3, till/ (the till database), receipts/ (text + PNG), agent.log")
-    if not result.journal_ok:
-        raise click.ClickException("the ledger's journal does not match its balances")

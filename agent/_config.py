@@ -6,10 +6,13 @@ before the daemon touches any device.
 """
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
 
 from ._errors import ConfigError
 from ._i18n import DEFAULT_LANGUAGE, LANGUAGES
@@ -51,106 +54,163 @@ class TillConfig:
         return self.data_dir / "api-token"
 
 
-_SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
-    "till": {"id": (str, True), "store": (str, True), "program": (str, True), "language": (str, False)},
-    "paths": {"data_dir": (str, True), "bundle": (str, False)},
-    "ledger": {"url": (str, False), "key": (str, False), "key_file": (str, False),
-               "hold_budget_ms": (int, False), "sync_interval_s": ((int, float), False),
-               "bootstrap_timeout_s": ((int, float), False)},
-    "api": {"host": (str, False), "port": (int, False)},
-    "scanner": {"device": (str, False), "baudrate": (int, False)},
-    "camera": {"source": (str, False)},
-    "printer": {"url": (str, False), "encoding": (str, False)},
-    "log": {"level": (str, False), "file": (str, False)},
-}
+_NonEmpty = Annotated[str, msgspec.Meta(pattern=r"\S")]
 
 
-def _get(doc: dict[str, Any], section: str, key: str) -> Any:
-    kinds, required = _SCHEMA[section][key]
-    table = doc.get(section, {})
-    if key not in table:
-        if required:
-            raise ConfigError(f"{section}.{key}", "is required")
-        return None
-    value = table[key]
-    if isinstance(value, bool) or not isinstance(value, kinds):
-        names = kinds.__name__ if isinstance(kinds, type) else "/".join(k.__name__ for k in kinds)
-        raise ConfigError(f"{section}.{key}", f"must be {names}, got {type(value).__name__}")
-    if isinstance(value, str) and required and not value.strip():
-        raise ConfigError(f"{section}.{key}", "must not be empty")
-    return value
+class _TillTable(msgspec.Struct, forbid_unknown_fields=True):
+    id: _NonEmpty
+    store: _NonEmpty
+    program: _NonEmpty
+    language: str | None = None
+
+
+class _PathsTable(msgspec.Struct, forbid_unknown_fields=True):
+    data_dir: _NonEmpty
+    bundle: str | None = None
+
+
+class _LedgerTable(msgspec.Struct, forbid_unknown_fields=True):
+    url: str | None = None
+    key: str | None = None
+    key_file: str | None = None
+    hold_budget_ms: int | None = None
+    sync_interval_s: float | None = None
+    bootstrap_timeout_s: float | None = None
+
+
+class _ApiTable(msgspec.Struct, forbid_unknown_fields=True):
+    host: str | None = None
+    port: int | None = None
+
+
+class _ScannerTable(msgspec.Struct, forbid_unknown_fields=True):
+    device: str | None = None
+    baudrate: int | None = None
+
+
+class _CameraTable(msgspec.Struct, forbid_unknown_fields=True):
+    source: str | None = None
+
+
+class _PrinterTable(msgspec.Struct, forbid_unknown_fields=True):
+    url: str | None = None
+    encoding: str | None = None
+
+
+class _LogTable(msgspec.Struct, forbid_unknown_fields=True):
+    level: str | None = None
+    file: str | None = None
+
+
+class _ConfigFile(msgspec.Struct, forbid_unknown_fields=True):
+    """The TOML file's shape: its tables, their keys and types."""
+
+    till: _TillTable
+    paths: _PathsTable
+    ledger: _LedgerTable = msgspec.field(default_factory=_LedgerTable)
+    api: _ApiTable = msgspec.field(default_factory=_ApiTable)
+    scanner: _ScannerTable = msgspec.field(default_factory=_ScannerTable)
+    camera: _CameraTable = msgspec.field(default_factory=_CameraTable)
+    printer: _PrinterTable = msgspec.field(default_factory=_PrinterTable)
+    log: _LogTable = msgspec.field(default_factory=_LogTable)
+
+
+#: A missing table is named by its first required key, as a missing key is.
+_FIRST_KEY = {"till": "till.id", "paths": "paths.data_dir"}
+_AT = re.compile(r" - at `\$\.?([^`]*)`$")
+
+
+def _shape_error(exc: msgspec.ValidationError) -> ConfigError:
+    """msgspec's words as the config's: the key first, then what is wrong with it."""
+    text = str(exc)
+    at = _AT.search(text)
+    where = at.group(1) if at else ""
+    what = text[:at.start()] if at else text
+    if m := re.match(r"Object missing required field `([^`]+)`", what):
+        key = f"{where}.{m.group(1)}" if where else _FIRST_KEY.get(m.group(1), m.group(1))
+        return ConfigError.at(key, "is required")
+    if m := re.match(r"Object contains unknown field `([^`]+)`", what):
+        if where:
+            return ConfigError.at(f"{where}.{m.group(1)}", "unknown key")
+        return ConfigError.at(m.group(1), "unknown section")
+    if m := re.match(r"Expected `object`, got `(\w+)`", what):
+        return ConfigError.at(where, "must be a table")
+    if what.startswith("Expected `str` matching regex"):
+        return ConfigError.at(where, "must not be empty")
+    if m := re.match(r"Expected `([^`]+)`, got `(\w+)`", what):
+        kinds = m.group(1).replace(" | null", "").replace("float", "int/float")
+        return ConfigError.at(where, f"must be {kinds}, got {m.group(2)}")
+    return ConfigError.at(where or "config", what)
 
 
 def parse_config(doc: dict[str, Any], base_dir: Path | None = None) -> TillConfig:
-    """Validate a parsed TOML document; relative paths are against base_dir."""
-    base = base_dir or Path.cwd()
-    for section, table in doc.items():
-        if section not in _SCHEMA:
-            raise ConfigError(section, "unknown section")
-        if not isinstance(table, dict):
-            raise ConfigError(section, "must be a table")
-        for key in table:
-            if key not in _SCHEMA[section]:
-                raise ConfigError(f"{section}.{key}", "unknown key")
+    """Validate a parsed TOML document; relative paths are against base_dir.
 
-    till, store, program = (_get(doc, "till", k) for k in ("id", "store", "program"))
-    language = _get(doc, "till", "language") or DEFAULT_LANGUAGE
+    The shape (tables, keys, types, required keys) is ``_ConfigFile``; the
+    rules between keys and the allowed values are checked here, each naming
+    its key.
+    """
+    base = base_dir or Path.cwd()
+    try:
+        f = msgspec.convert(doc, _ConfigFile)
+    except msgspec.ValidationError as exc:
+        raise _shape_error(exc) from exc
+    language = f.till.language or DEFAULT_LANGUAGE
     if language not in LANGUAGES:
-        raise ConfigError("till.language", f"must be one of {', '.join(LANGUAGES)}, got {language!r}")
+        raise ConfigError.at("till.language", f"must be one of {', '.join(LANGUAGES)}, got {language!r}")
 
     def path(value: str | None) -> Path | None:
         return None if value is None else (base / value).resolve()
 
-    key = _get(doc, "ledger", "key")
-    key_file = _get(doc, "ledger", "key_file")
-    if key and key_file:
-        raise ConfigError("ledger.key_file", "give either ledger.key or ledger.key_file, not both")
-    if key_file:
+    led = f.ledger
+    key = led.key
+    if key and led.key_file:
+        raise ConfigError.at("ledger.key_file", "give either ledger.key or ledger.key_file, not both")
+    if led.key_file:
         try:
-            key = (base / key_file).read_text(encoding="utf-8").strip()
+            key = (base / led.key_file).read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ConfigError("ledger.key_file", f"cannot read: {exc.strerror}") from exc
-    url = _get(doc, "ledger", "url")
+            raise ConfigError.at("ledger.key_file", f"cannot read: {exc.strerror}") from exc
+    url = led.url
     if url is not None and not url.startswith(("http://", "https://")):
-        raise ConfigError("ledger.url", "must start with http:// or https://")
+        raise ConfigError.at("ledger.url", "must start with http:// or https://")
     if url and not key:
-        raise ConfigError("ledger.key", "is required when ledger.url is set")
-    budget = _get(doc, "ledger", "hold_budget_ms")
+        raise ConfigError.at("ledger.key", "is required when ledger.url is set")
+    budget = led.hold_budget_ms
     if budget is not None and not 1 <= budget <= 10_000:
-        raise ConfigError("ledger.hold_budget_ms", "must be between 1 and 10000")
-    interval = _get(doc, "ledger", "sync_interval_s")
+        raise ConfigError.at("ledger.hold_budget_ms", "must be between 1 and 10000")
+    interval = led.sync_interval_s
     if interval is not None and interval <= 0:
-        raise ConfigError("ledger.sync_interval_s", "must be > 0")
-    bootstrap = _get(doc, "ledger", "bootstrap_timeout_s")
+        raise ConfigError.at("ledger.sync_interval_s", "must be > 0")
+    bootstrap = led.bootstrap_timeout_s
     if bootstrap is not None and not 0 < bootstrap <= 600:
-        raise ConfigError("ledger.bootstrap_timeout_s", "must be > 0 and at most 600")
-    host = _get(doc, "api", "host") or "127.0.0.1"
+        raise ConfigError.at("ledger.bootstrap_timeout_s", "must be > 0 and at most 600")
+    host = f.api.host or "127.0.0.1"
     if host not in ("127.0.0.1", "::1", "localhost"):
-        raise ConfigError("api.host", "the POS API listens on the loopback only (127.0.0.1)")
-    port = _get(doc, "api", "port")
+        raise ConfigError.at("api.host", "the POS API listens on the loopback only (127.0.0.1)")
+    port = f.api.port
     if port is not None and not 0 <= port <= 65535:
-        raise ConfigError("api.port", "must be between 0 and 65535")
-    printer = _get(doc, "printer", "url")
+        raise ConfigError.at("api.port", "must be between 0 and 65535")
+    printer = f.printer.url
     if printer is not None and not printer.startswith(("tcp://", "usb://", "serial://", "file://")):
-        raise ConfigError("printer.url", "must be tcp://HOST:PORT, usb://VID:PID, serial:///dev/X or file://PATH")
-    encoding = _get(doc, "printer", "encoding") or "cp866"
+        raise ConfigError.at("printer.url", "must be tcp://HOST:PORT, usb://VID:PID, serial:///dev/X or file://PATH")
+    encoding = f.printer.encoding or "cp866"
     try:
         "".encode(encoding)
     except LookupError as exc:
-        raise ConfigError("printer.encoding", f"unknown encoding {encoding!r}") from exc
-    level = (_get(doc, "log", "level") or "INFO").upper()
+        raise ConfigError.at("printer.encoding", f"unknown encoding {encoding!r}") from exc
+    level = (f.log.level or "INFO").upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        raise ConfigError("log.level", "must be DEBUG, INFO, WARNING or ERROR")
-    baud = _get(doc, "scanner", "baudrate")
-    data_dir = path(_get(doc, "paths", "data_dir"))
+        raise ConfigError.at("log.level", "must be DEBUG, INFO, WARNING or ERROR")
+    data_dir = path(f.paths.data_dir)
     assert data_dir is not None
     return TillConfig(
-        till=till,
-        store=store,
-        program=program,
+        till=f.till.id,
+        store=f.till.store,
+        program=f.till.program,
         data_dir=data_dir,
         language=language,
-        bundle=path(_get(doc, "paths", "bundle")),
+        bundle=path(f.paths.bundle),
         ledger_url=url,
         ledger_key=key,
         hold_budget_ms=budget if budget is not None else 300,
@@ -158,13 +218,13 @@ def parse_config(doc: dict[str, Any], base_dir: Path | None = None) -> TillConfi
         bootstrap_timeout_s=float(bootstrap) if bootstrap is not None else 10.0,
         api_host=host,
         api_port=port if port is not None else 8765,
-        scanner=_get(doc, "scanner", "device"),
-        scanner_baud=baud if baud is not None else 9600,
-        camera=_get(doc, "camera", "source"),
+        scanner=f.scanner.device,
+        scanner_baud=f.scanner.baudrate if f.scanner.baudrate is not None else 9600,
+        camera=f.camera.source,
         printer=printer,
         printer_encoding=encoding,
         log_level=level,
-        log_file=path(_get(doc, "log", "file")),
+        log_file=path(f.log.file),
     )
 
 
@@ -174,7 +234,7 @@ def load_config(path: str | Path) -> TillConfig:
     try:
         doc = tomllib.loads(p.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError(str(p), f"cannot read: {exc.strerror}") from exc
+        raise ConfigError.at(str(p), f"cannot read: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(p), f"not valid TOML: {exc}") from exc
+        raise ConfigError.at(str(p), f"not valid TOML: {exc}") from exc
     return parse_config(doc, p.parent)

@@ -9,16 +9,15 @@ uploader's own thread and never blocks a sale.
 from __future__ import annotations
 
 import enum
-import gc
 import logging
 import queue
 import threading
 from typing import Any
 
 from ._api import create_app
-from ._catalog import Catalog
+from ._bundles import BundleKeeper, freeze_heap
 from ._config import TillConfig
-from ._errors import AgentError, ConfigError
+from ._errors import AgentError
 from ._events import EventBus
 from ._ledger import HoldClientLedger
 from ._runtime import Runtime
@@ -66,8 +65,9 @@ class Agent:
         self.fetched_keys: dict[str, Any] | None = None
         self._next_print = 0.0
         self._next_pull = 0.0
-        self._pulling = threading.Event()
-        self._pull_done = threading.Event()
+        self.pulling = threading.Event()
+        self.pull_done = threading.Event()
+        self.bundles = BundleKeeper(self)
 
     def _set(self, state: AgentState) -> None:
         log.info("agent %s: %s -> %s", self.config.till, self.state.value, state.value)
@@ -84,14 +84,14 @@ class Agent:
         self.cache = PromoCache(self.db)
         if self.cache.version is None:
             try:
-                self._first_bundle()
+                self.bundles.first_bundle()
             except Exception:
                 self.db.close()  # refused to start: leave nothing open
                 self.db = None
                 raise
         self.fetched_keys = rt.read_keys(cfg)
-        catalog = self._catalog(self.cache.engine)
-        _freeze_heap()
+        catalog = self.bundles.catalog(self.cache.engine)
+        freeze_heap()
         self.hold_client = rt.hold_client(cfg)
         ledger = HoldClientLedger(self.hold_client) if self.hold_client is not None else None
         self.till = Till(self.db, catalog, till=cfg.till, store=cfg.store, program=cfg.program,
@@ -104,7 +104,7 @@ class Agent:
                                     poll_every_s=cfg.sync_interval_s)
         if self.uploader is not None:
             self.uploader.start()
-        self.puller = rt.puller(self.cache, cfg, self._swap_engine)
+        self.puller = rt.puller(self.cache, cfg, self.bundles.swap_engine)
         rt.install_signals(lambda name: self.inbox.put(("signal", name)))
         if self.serve_api:
             app = create_app(self.till, self.status, self.closing,
@@ -114,52 +114,6 @@ class Agent:
             log.info("local API on %s", self.api.url)
         self._set(AgentState.RUNNING)
         return self
-
-    def _first_bundle(self) -> None:
-        """Nothing stored yet: the ledger's whole bundle, else the seed file, else refuse.
-
-        (``_bootstrap.py`` says why a seed is replaced at the first contact.)
-        """
-        from sync import BundleRefused
-
-        from ._bootstrap import BootstrapFailed
-
-        cfg, rt = self.config, self.runtime
-        why = []
-        if cfg.ledger_url and cfg.ledger_key:
-            try:
-                version, bundle = rt.ledger_bundle(cfg)
-                self.cache.install(bundle, version)
-                rt.set_seeded(cfg, False)
-                log.info("bundle version %d bootstrapped from the ledger", version)
-                return
-            except BootstrapFailed as exc:
-                why.append(f"the ledger at {cfg.ledger_url} gave no bundle ({exc})")
-            except BundleRefused as exc:
-                why.append(f"the ledger's bundle was refused ({exc})")
-            log.warning("first start: %s", why[-1])
-        else:
-            why.append("no [ledger] url and key to fetch one from")
-        if cfg.bundle is None:
-            raise ConfigError("paths.bundle", "this till has no bundle yet: " + "; ".join(why)
-                              + "; and no paths.bundle seed file is configured. Make the ledger reachable"
-                              " (kopilka agent run fetches the bundle at first start) or give a seed file.")
-        try:
-            self.cache.install(rt.read_text(cfg.bundle))
-        except OSError as exc:
-            raise ConfigError("paths.bundle", f"cannot read {cfg.bundle}: {exc.strerror}") from exc
-        except BundleRefused as exc:
-            raise ConfigError("paths.bundle", f"{cfg.bundle} is not a valid bundle: {exc}") from exc
-        if cfg.ledger_url and cfg.ledger_key:
-            rt.set_seeded(cfg, True)
-        log.info("bundle version %s from the seed file %s", self.cache.version, cfg.bundle)
-
-    def _catalog(self, engine: Any) -> Catalog:
-        """A catalog of the bundle in force, with the key set in force (bundle + fetched)."""
-        from ._bootstrap import merge_jwks
-
-        meta = self.cache.meta or {}
-        return Catalog(dict(meta, keys=merge_jwks(meta.get("keys"), self.fetched_keys)), engine=engine)
 
     def stop(self) -> None:
         """Clean shutdown: the open sale stays journaled for the next start."""
@@ -177,8 +131,8 @@ class Agent:
                 except Exception:  # pragma: no cover - a broken device must not block shutdown
                     log.exception("closing %s failed", part)
                 setattr(self, part, None)
-        if self._pulling.is_set():
-            self._pull_done.wait(30)  # the puller's own timeout bounds this
+        if self.pulling.is_set():
+            self.pull_done.wait(30)  # the puller's own timeout bounds this
         for part in ("uploader", "puller", "hold_client"):
             obj = getattr(self, part)
             if obj is not None:
@@ -217,71 +171,13 @@ class Agent:
             self._next_print = now + self.print_retry_s
             if self.till.print_queue():
                 self.till.print_pending()
-        if self.puller is not None and now >= self._next_pull and not self._pulling.is_set():
+        if self.puller is not None and now >= self._next_pull and not self.pulling.is_set():
             # Never on this thread: a pull may wait on the network for seconds.
             self._next_pull = now + self.pull_every_s
-            self._pulling.set()
-            self._pull_done.clear()
-            threading.Thread(target=self._pull, name="bundle-pull", daemon=True).start()
+            self.pulling.set()
+            self.pull_done.clear()
+            threading.Thread(target=self.bundles.pull, name="bundle-pull", daemon=True).start()
         return handled
-
-    def _pull(self) -> None:
-        try:
-            puller = self.puller
-            if puller is None:
-                return
-            if self.runtime.seeded(self.config):
-                self._replace_seed()
-            else:
-                outcome = puller.pull_once()
-                if outcome.kind not in ("none", "offline"):
-                    log.info("bundle pull: %s (version %s)", outcome.kind, outcome.version)
-            self._refresh_keys()
-        except Exception:  # pragma: no cover - logged; the next round retries
-            log.exception("bundle pull failed")
-        finally:
-            self._pulling.clear()
-            self._pull_done.set()
-
-    def _replace_seed(self) -> None:
-        """A seeded till's first contact: the ledger's whole bundle replaces the seed."""
-        from sync import BundleRefused
-
-        from ._bootstrap import BootstrapFailed
-
-        try:
-            version, bundle = self.runtime.ledger_bundle(self.config)
-            engine = self.cache.install(bundle, version)
-        except BootstrapFailed as exc:
-            log.info("seed bundle kept for now: %s", exc)
-            return
-        except BundleRefused as exc:
-            log.error("the ledger's bundle was refused (%s); the seed stays in force", exc)
-            return
-        self.runtime.set_seeded(self.config, False)
-        self._swap_engine(engine, version)
-
-    def _refresh_keys(self) -> None:
-        """Ask the ledger for its token keys; keep and apply them when they changed."""
-        from ._bootstrap import BootstrapFailed, merge_jwks
-        from ._token import KeySet
-
-        try:
-            jwks = self.runtime.ledger_keys(self.config)
-        except BootstrapFailed as exc:
-            log.debug("token keys not refreshed: %s", exc)
-            return
-        if jwks == self.fetched_keys:
-            return
-        self.runtime.write_keys(self.config, jwks)
-        self.fetched_keys = jwks
-        if self.till is not None:
-            meta = self.cache.meta or {}
-            merged = merge_jwks(meta.get("keys"), jwks)
-            self.till.catalog.keys = KeySet.from_jwks(merged)
-            log.info("token keys refreshed from the ledger: %s", ", ".join(k["kid"] for k in merged["keys"]
-                                                                         if isinstance(k.get("kid"), str)))
-            self.events.publish("keys", kids=[k.get("kid") for k in merged["keys"]])
 
     def run(self, once: bool = False) -> None:
         """Run until SIGTERM/SIGINT (or one round with ``once``)."""
@@ -347,13 +243,6 @@ class Agent:
 
     # ---------------------------------------------------------------- status
 
-    def _swap_engine(self, engine: Any, version: int) -> None:
-        assert self.till is not None
-        self.till.catalog = self._catalog(engine)
-        _freeze_heap()
-        log.info("bundle version %d in force", version)
-        self.events.publish("bundle", version=version)
-
     def sync_now(self) -> dict[str, Any]:
         """Drain the queue now (the local API's /v1/sync/now)."""
         from dataclasses import asdict
@@ -396,18 +285,6 @@ class Agent:
         else:
             doc["ledger"] = "not configured"
         return doc
-
-
-def _freeze_heap() -> None:
-    """Keep the bundle's million objects out of the cyclic GC.
-
-    A full collection walking a 100,000-sku bundle pauses the process for
-    tens of milliseconds at random scans; frozen objects are never walked.
-    Refrozen after each bundle swap so the old bundle can still be freed.
-    """
-    gc.unfreeze()
-    gc.collect()
-    gc.freeze()
 
 
 _TOKEN_REASONS = {"malformed", "bad_check_digit", "unknown_key", "bad_signature", "wrong_program",

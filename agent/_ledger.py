@@ -11,7 +11,7 @@ from typing import Any
 
 from sync import HoldClient
 
-from ._ports import InsufficientBalance, LedgerUnavailable
+from ._errors import InsufficientBalance, LedgerUnavailable
 
 
 class HoldClientLedger:
@@ -33,7 +33,7 @@ class HoldClientLedger:
         if out.kind == "held":
             return {"hold_id": out.hold_id, "points": out.points, "expires_at": out.expires_at}
         if out.kind == "insufficient":
-            raise InsufficientBalance(out.available or 0)
+            raise InsufficientBalance(available=out.available or 0)
         raise LedgerUnavailable("offline", out.reason or "offline")
 
     def release(self, hold_id: str, timeout: float) -> None:

@@ -1,130 +1,121 @@
-"""The OpenAPI 3.1 document of the till's local API (served at /openapi.json)."""
+"""The OpenAPI 3.1 document of the till's local API (served at /openapi.json).
+
+Generated: the schemas are the msgspec Structs that validate the requests
+(``_bodies.py``), so the document cannot say less than the till checks.
+Only the list of operations (summary, answer, refusals) is written here.
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-_ERR = {"$ref": "#/components/schemas/Error"}
+import msgspec
+
+from . import _bodies as b
+
+_REF = "#/components/schemas/{name}"
 
 
-def _op(summary: str, ok: int, body: dict[str, Any] | None = None, errors: tuple[int, ...] = (400, 404, 409, 422),
-        ok_schema: str = "Session", params: tuple[str, ...] = ()) -> dict[str, Any]:
-    op: dict[str, Any] = {
-        "summary": summary,
-        "responses": {str(ok): {"description": "OK", "content": {"application/json": {
-            "schema": {"$ref": f"#/components/schemas/{ok_schema}"}}}}},
-    }
-    for code in errors:
-        op["responses"][str(code)] = {"description": "refused; nothing changed",
-                                      "content": {"application/json": {"schema": _ERR}}}
-    if body is not None:
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    summary: str
+    ok: int = 200
+    answer: type[msgspec.Struct] | None = b.SessionView
+    body: type[msgspec.Struct] | None = None
+    errors: tuple[int, ...] = (400, 404, 409, 422)
+    query: tuple[str, ...] = ()
+
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("get", "/v1/status", "Till status: queue, bundle, hardware, last sync", answer=b.Status, errors=()),
+    Operation("get", "/v1/events", "Server-sent events: scanner, camera, session, printer, sync",
+              answer=None, errors=()),
+    Operation("post", "/v1/sessions", "Open a sale", 201, errors=(409,)),
+    Operation("get", "/v1/sessions/current", "The open sale", errors=(404,)),
+    Operation("get", "/v1/sessions/{sid}", "One sale", errors=(404,)),
+    Operation("post", "/v1/sessions/{sid}/lines", "Add an item", body=b.AddLine),
+    Operation("patch", "/v1/sessions/{sid}/lines/{index}", "Change a line's quantity", body=b.SetQty),
+    Operation("delete", "/v1/sessions/{sid}/lines/{index}", "Void a line"),
+    Operation("post", "/v1/sessions/{sid}/scan", "A scanned code, routed as till.md §1: receipt, item, scale "
+              "label, coupon, card or token; refused codes are 422 {error, code}", body=b.Scanned),
+    Operation("post", "/v1/sessions/{sid}/coupons", "Add a coupon (typed); a second time changes nothing",
+              body=b.Scanned),
+    Operation("delete", "/v1/sessions/{sid}/coupons/{code}", "Remove a coupon from the sale"),
+    Operation("post", "/v1/sessions/{sid}/identify", "Identify the customer (card or app QR)", body=b.Identify),
+    Operation("post", "/v1/sessions/{sid}/redeem", 'Spend points: a number or "max"', body=b.Redeem),
+    Operation("post", "/v1/sessions/{sid}/pay", "Pay: commits the sale, prints the receipt", body=b.Pay),
+    Operation("post", "/v1/sessions/{sid}/cancel", "Cancel the open sale"),
+    Operation("get", "/v1/sales", "A committed sale by exactly one of receipt, txn_id or session (a POS that "
+              "lost the answer to pay asks here; 404: never paid)", answer=b.Sale, errors=(400, 404),
+              query=("receipt", "txn_id", "session")),
+    Operation("post", "/v1/returns", "Return part of a sale", 201, answer=b.ReturnView, body=b.ReturnRequest),
+    Operation("post", "/v1/sync/now", "Drain the outbox to the ledger now", answer=b.SyncReport, errors=(422,)),
+    Operation("post", "/v1/print/retry", "Retry queued receipts", answer=b.Printed, errors=()),
+)
+
+_GUARD = {
+    "401": "no_token / bad_token (kopilka agent token)",
+    "403": "bad_host / bad_origin: not the till itself",
+    "415": "bad_media_type: bodies are application/json",
+}
+
+
+def _json(ref: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": ref}}
+
+
+def _operation(op: Operation, refs: dict[type, dict[str, Any]]) -> dict[str, Any]:
+    error = _json(refs[b.Refusal])
+    responses: dict[str, Any] = {}
+    if op.answer is None:
+        responses[str(op.ok)] = {"description": "text/event-stream"}
+    else:
+        responses[str(op.ok)] = {"description": "OK", "content": _json(refs[op.answer])}
+    for code in op.errors:
+        responses[str(code)] = {"description": "refused; nothing changed", "content": error}
+    # every operation may be refused by the request guard (``_security.py``):
+    # 403 for a foreign Host/Origin; writes also 401 without the token, 415 for a non-JSON body
+    for guard in ("403",) if op.method == "get" else ("401", "403", "415"):
+        responses[guard] = {"description": _GUARD[guard], "content": error}
+    doc: dict[str, Any] = {"summary": op.summary, "responses": responses}
+    if op.method != "get":
+        doc["security"] = [{"apiToken": []}]
+    if op.body is not None:
+        doc["requestBody"] = {"required": True, "content": _json(refs[op.body])}
+    params = [{"name": name, "in": "path", "required": True,
+               "schema": {"type": "integer", "minimum": 0} if name == "index" else {"type": "string"}}
+              for name in _path_params(op.path)]
+    params += [{"name": n, "in": "query", "required": False, "schema": {"type": "string", "minLength": 1}}
+               for n in op.query]
     if params:
-        op["parameters"] = [{"name": p, "in": "path", "required": True,
-                             "schema": {"type": "integer" if p == "index" else "string"}} for p in params]
-    return op
+        doc["parameters"] = params
+    return doc
 
 
-def _guarded(paths: dict[str, Any]) -> dict[str, Any]:
-    """Every operation may be refused by the request guard (``_security.py``):
-    403 for a foreign Host/Origin; writes also 401 without the token and 415
-    for a body that is not JSON. Writes require the bearer token."""
-    for item in paths.values():
-        for method, op in item.items():
-            responses = op.setdefault("responses", {})
-            responses["403"] = {"description": "bad_host / bad_origin: not the till itself",
-                                "content": {"application/json": {"schema": _ERR}}}
-            if method != "get":
-                op["security"] = [{"apiToken": []}]
-                responses["401"] = {"description": "no_token / bad_token (kopilka agent token)",
-                                    "content": {"application/json": {"schema": _ERR}}}
-                responses["415"] = {"description": "bad_media_type: bodies are application/json",
-                                    "content": {"application/json": {"schema": _ERR}}}
-    return paths
+def _path_params(path: str) -> list[str]:
+    return [part[1:-1] for part in path.split("/") if part.startswith("{")]
 
 
 def openapi_document() -> dict[str, Any]:
-    """The document; kept by hand beside the routes in ``_api.py``."""
-    s, sl = ("sid",), ("sid", "index")
-    obj = lambda props, req: {"type": "object", "properties": props, "required": req}  # noqa: E731
+    """The document, generated from the Structs of ``_bodies.py``."""
+    kinds = [b.Refusal, b.ReturnItem] + sorted({k for op in OPERATIONS for k in (op.answer, op.body) if k},
+                                             key=lambda k: k.__name__)
+    refs, components = msgspec.json.schema_components(kinds, ref_template=_REF)
+    paths: dict[str, Any] = {}
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method] = _operation(op, dict(zip(kinds, refs, strict=True)))
     return {
         "openapi": "3.1.0",
         "info": {"title": "kopilka till agent local API", "version": "1",
                  "description": "For the POS host on 127.0.0.1. Money in kopecks, points integers."},
         "security": [],
-        "paths": _guarded({
-            "/v1/status": {"get": _op("Till status: queue, bundle, hardware, last sync", 200, errors=(), ok_schema="Status")},
-            "/v1/events": {"get": {"summary": "Server-sent events: scanner, camera, session, printer, sync",
-                                   "responses": {"200": {"description": "text/event-stream"}}}},
-            "/v1/sessions": {"post": _op("Open a sale", 201, errors=(409,))},
-            "/v1/sessions/current": {"get": _op("The open sale", 200, errors=(404,))},
-            "/v1/sessions/{sid}": {"get": _op("One sale", 200, errors=(404,), params=s)},
-            "/v1/sessions/{sid}/lines": {"post": _op("Add an item", 200, obj(
-                {"sku": {"type": "string"}, "qty": {"type": ["integer", "string"]}}, ["sku"]), params=s)},
-            "/v1/sessions/{sid}/lines/{index}": {
-                "patch": _op("Change a line's quantity", 200, obj({"qty": {"type": ["integer", "string"]}}, ["qty"]), params=sl),
-                "delete": _op("Void a line", 200, params=sl)},
-            "/v1/sessions/{sid}/scan": {"post": _op(
-                "A scanned code, routed as till.md §1: receipt, item, scale label, coupon, card or token; "
-                "refused codes are 422 {error, code}", 200, obj({"code": {"type": "string"}}, ["code"]), params=s)},
-            "/v1/sessions/{sid}/coupons": {"post": _op("Add a coupon (typed); a second time changes nothing", 200,
-                                                       obj({"code": {"type": "string"}}, ["code"]), params=s)},
-            "/v1/sessions/{sid}/coupons/{code}": {"delete": _op("Remove a coupon from the sale", 200,
-                                                                params=("sid", "code"))},
-            "/v1/sessions/{sid}/identify": {"post": _op("Identify the customer (card or app QR)", 200,
-                                                        obj({"code": {"type": "string"}}, ["code"]), params=s)},
-            "/v1/sessions/{sid}/redeem": {"post": _op("Spend points: a number or \"max\"", 200,
-                                                      obj({"points": {"type": ["integer", "string"]}}, ["points"]), params=s)},
-            "/v1/sessions/{sid}/pay": {"post": _op("Pay: commits the sale, prints the receipt", 200,
-                                                   obj({"method": {"enum": ["cash", "card", "other"]}}, []), params=s)},
-            "/v1/sessions/{sid}/cancel": {"post": _op("Cancel the open sale", 200, params=s)},
-            "/v1/sales": {"get": {**_op("A committed sale by exactly one of receipt, txn_id or session "
-                                        "(a POS that lost the answer to pay asks here; 404: never paid)",
-                                        200, errors=(400, 404), ok_schema="Sale"),
-                                  "parameters": [{"name": n, "in": "query", "required": False,
-                                                  "schema": {"type": "string"}}
-                                                 for n in ("receipt", "txn_id", "session")]}},
-            "/v1/returns": {"post": _op("Return part of a sale", 201, obj(
-                {"receipt": {"type": "string"}, "items": {"type": "array", "items": obj(
-                    {"line": {"type": "integer"}, "qty": {"type": ["integer", "string"]}}, ["line"])}},
-                ["receipt", "items"]), ok_schema="Return")},
-            "/v1/sync/now": {"post": _op("Drain the outbox to the ledger now", 200, errors=(422,),
-                                         ok_schema="SyncReport")},
-            "/v1/print/retry": {"post": _op("Retry queued receipts", 200, errors=(), ok_schema="Printed")},
-        }),
-        "components": {"securitySchemes": {"apiToken": {
-            "type": "http", "scheme": "bearer",
-            "description": "the till's local API token (<data_dir>/api-token; kopilka agent token)"}},
-                       "schemas": {
-            "Error": obj({"error": {"type": "string", "description": "reason code"},
-                          "message": {"type": "string", "description": "plain words for the cashier"},
-                          "field": {"type": "string"}, "detail": {"type": "string"},
-                          "code": {"type": "string", "description": "the refused scanned code (422 on scan/identify)"},
-                          "code_shown": {"type": "string",
-                                         "description": "the same code as a screen may show it (card masked)"}},
-                         ["error", "message"]),
-            "Session": obj({"id": {"type": "string"}, "txn_id": {"type": "string"},
-                            "state": {"enum": ["open", "committed", "closed", "cancelled"]},
-                            "lines": {"type": "array"}, "customer": {"type": ["object", "null"]},
-                            "redeem": {"type": ["integer", "string"]}, "mode": {"enum": ["online", "offline"]},
-                            "result": {"type": ["object", "null"], "description": "spec/pricing.md §7"},
-                            "receipt_id": {"type": ["string", "null"]},
-                            "coupons": {"type": "array", "items": obj(
-                                {"code": {"type": "string"}, "applied": {"type": "boolean"},
-                                 "reason": {"type": ["string", "null"]}}, ["code", "applied", "reason"])}},
-                           ["id", "state", "lines"]),
-            "Status": {"type": "object"},
-            "SyncReport": obj({"sent": {"type": "integer"}, "accepted": {"type": "integer"},
-                               "duplicate": {"type": "integer"}, "rejected": {"type": "integer"},
-                               "remaining": {"type": "integer"}, "error": {"type": ["string", "null"]}},
-                              ["sent", "remaining"]),
-            "Sale": obj({"txn_id": {"type": "string"}, "receipt_id": {"type": "string"},
-                         "seq": {"type": "integer"}, "state": {"enum": ["committed"]},
-                         "sync": {"enum": ["pending", "acked", "rejected", None]},
-                         "kind": {"enum": ["sale", "return"]}, "at": {"type": "string"},
-                         "lines": {"type": "array"}, "totals": {"type": "object"}},
-                        ["txn_id", "receipt_id", "seq", "state", "totals"]),
-            "Return": obj({"receipt_id": {"type": "string"}, "totals": {"type": "object"},
-                           "lines": {"type": "array"}, "receipt": {"type": "string"}}, ["receipt_id", "totals"]),
-            "Printed": obj({"printed": {"type": "integer"}, "queued": {"type": "integer"}}, ["printed", "queued"]),
-        }},
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"apiToken": {
+                "type": "http", "scheme": "bearer",
+                "description": "the till's local API token (<data_dir>/api-token; kopilka agent token)"}},
+            "schemas": components,
+        },
     }

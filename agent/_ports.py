@@ -8,23 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from ._errors import AgentError
-
-
-class LedgerUnavailable(AgentError):
-    """The ledger did not answer within the budget (or answered an error)."""
-
-
-class InsufficientBalance(AgentError):
-    """The ledger refused a hold: the account has less than asked."""
-
-    def __init__(self, available: int) -> None:
-        self.available = available
-        super().__init__("insufficient_balance", f"only {available} points available")
-
-
-class PrinterFailed(AgentError):
-    """The receipt did not print (paper out, cover open, unreachable)."""
+from ._errors import LedgerUnavailable, PrinterFailed
 
 
 class LedgerPort(Protocol):

@@ -13,11 +13,9 @@ import logging
 import threading
 from typing import Any
 
-from drivers import PrinterError
-from drivers._printer import Printer, PrinterConfig
-from drivers._receipt import SaleInfo
+from drivers import Printer, PrinterConfig, PrinterError, SaleInfo
 
-from ._ports import PrinterFailed
+from ._errors import PrinterFailed
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Print jobs: what the till hands its printer port for a sale, a return or a copy.
 
-The layout itself is ``drivers._receipt`` (one module for every receipt);
+The layout itself is the drivers' (``drivers.receipt_layout``) (one module for every receipt);
 this module only gathers what the layout needs from a committed TXN -- the
 names, prices and units of the sale's own bundle version, the masked card's
 source, the points each line spent -- into a JSON-safe job that waits in
@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 import fastcore
-from drivers._receipt import SaleInfo, as_text, layout, read_back, return_layout
+from drivers import SaleInfo, read_receipt, receipt_layout, receipt_text, return_receipt_layout
 
 #: ``fastcore.allocate``'s "no cap"
 _NO_CAP = -1
@@ -56,7 +56,7 @@ def sale_job(txn: Mapping[str, Any], sold: Mapping[str, Any], *, store: str, til
     info = _info(receipt_id=txn["receipt_id"], store=store, till=till, time=txn["at"][:16].replace("T", " "),
                  card=cust.get("card"), balance=balance, names=dict(sold.get("names", {})),
                  prices=dict(sold.get("prices", {})),
-                 units=dict(zip(skus, sold.get("units", []))),
+                 units=dict(zip(skus, sold.get("units", []), strict=False)),
                  method=(txn.get("payment") or {}).get("method"),
                  mode=txn.get("mode") if cust else None, lang=lang)
     return _job("sale", txn["receipt_id"], result, info)
@@ -85,7 +85,7 @@ def copy_job(job: Mapping[str, Any]) -> dict[str, Any]:
 
 def blocks(job: Mapping[str, Any], columns: int = 48, code: str = "qr") -> list[Any]:
     """The job laid out by the one layout module."""
-    lay = return_layout if job["kind"] == "return" else layout
+    lay = return_receipt_layout if job["kind"] == "return" else receipt_layout
     return lay(job["result"], SaleInfo(**job["info"]), columns=columns, code=code,  # type: ignore[arg-type]
                copy=bool(job.get("copy")))
 
@@ -94,10 +94,10 @@ def _job(kind: str, receipt_id: str, result: Mapping[str, Any], info: dict[str, 
          copy: bool = False) -> dict[str, Any]:
     job: dict[str, Any] = {"kind": kind, "receipt_id": receipt_id, "result": dict(result), "info": info,
                            "method": info.get("method"), "copy": copy}
-    job["text"] = as_text(blocks(job))
+    job["text"] = receipt_text(blocks(job))
     return job
 
 
 def parse_printed(text: str, lang: str = "ru") -> dict[str, Any]:
-    """A printed receipt's text read back into numbers (``drivers._receipt.read_back``)."""
-    return read_back(text, lang)
+    """A printed receipt's text read back into numbers (``drivers.read_receipt``)."""
+    return read_receipt(text, lang)

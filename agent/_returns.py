@@ -69,9 +69,7 @@ def compute_return(sale: dict[str, Any], units: list[str | None], items: Any,
     try:
         lines = fastcore.return_lines(sale["result"], [u or "pcs" for u in units], wanted, done)
     except fastcore.ReturnError as exc:
-        err = ReturnError(exc.reason, str(exc))
-        err.field = exc.field  # type: ignore[attr-defined]
-        raise err from exc
+        raise ReturnError(exc.reason, str(exc), field=exc.field) from exc
     return [ln.to_json() for ln in lines], fastcore.return_totals(lines)
 
 

@@ -16,7 +16,7 @@ import time
 from typing import Any, Callable
 
 from ._config import TillConfig
-from ._ports import PrinterFailed
+from ._errors import PrinterFailed
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class EscposPrinter:
     def _check(self, sock: socket.socket) -> None:
         """Ask DLE EOT 1, 2, 4 first: never send a receipt into a printer
         that is out of paper, open or offline (it would be lost or held)."""
-        from drivers._printer_status import decode
+        from drivers import decode_printer_status
 
         answers: dict[int, int] = {}
         for n in (1, 2, 4):
@@ -62,7 +62,7 @@ class EscposPrinter:
                 got = b""
             if got:
                 answers[n] = got[0]
-        status = decode(answers)
+        status = decode_printer_status(answers)
         if not status.can_print:
             words = {"paper_out": "paper out", "cover_open": "cover open", "offline": "printer offline",
                      "unknown": "printer does not answer"}.get(status.condition.value, status.condition.value)
@@ -139,7 +139,7 @@ class Runtime:
     def camera(self, config: TillConfig, on_scan: Callable[[Any], None]) -> Any:
         if not config.camera:
             return None
-        from drivers._camera import Camera
+        from drivers import Camera
 
         cam = Camera(config.camera)
         cam.open()
@@ -152,7 +152,7 @@ class Runtime:
     def printer(self, config: TillConfig) -> Any:
         if not config.printer:
             return None
-        from drivers._printer import Printer
+        from drivers import Printer
 
         if Printer.is_usable():
             from ._printing import DriversPrinter
@@ -171,7 +171,8 @@ class Runtime:
 
     def ledger_bundle(self, config: TillConfig) -> tuple[int, dict[str, Any]]:
         """The ledger's whole newest bundle; raises ``BootstrapFailed``."""
-        from ._bootstrap import BootstrapFailed, fetch_bundle
+        from ._bootstrap import fetch_bundle
+        from ._errors import BootstrapFailed
 
         if not config.ledger_url or not config.ledger_key:
             raise BootstrapFailed("not_configured", "no [ledger] url and key")
@@ -179,7 +180,8 @@ class Runtime:
 
     def ledger_keys(self, config: TillConfig) -> dict[str, Any]:
         """The ledger's current token JWKS; raises ``BootstrapFailed``."""
-        from ._bootstrap import BootstrapFailed, fetch_keys
+        from ._bootstrap import fetch_keys
+        from ._errors import BootstrapFailed
 
         if not config.ledger_url:
             raise BootstrapFailed("not_configured", "no [ledger] url")
@@ -207,8 +209,11 @@ class Runtime:
         """SIGTERM/SIGINT ask for a clean stop, SIGHUP for a bundle reload."""
         if threading.current_thread() is not threading.main_thread():
             return
+        def asking(name: str) -> Callable[[int, Any], None]:
+            return lambda _sig, _frame: enqueue(name)
+
         for sig, name in ((signal.SIGTERM, "stop"), (signal.SIGINT, "stop"), (signal.SIGHUP, "reload")):
-            self._installed[sig] = signal.signal(sig, lambda _s, _f, n=name: enqueue(n))
+            self._installed[sig] = signal.signal(sig, asking(name))
 
     def restore_signals(self) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -227,7 +232,7 @@ class ApiServer:
         self.config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
                                      lifespan="off", timeout_graceful_shutdown=2)
         self.server = uvicorn.Server(self.config)
-        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self.server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
         self.thread = threading.Thread(target=self.server.run, name="agent-api", daemon=True)
         self.host, self.port = host, port
 

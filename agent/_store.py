@@ -16,7 +16,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-from sync._tilldb import TillDb
+from sync import TillDb
 
 
 def _m1(conn: sqlite3.Connection) -> None:

@@ -139,9 +139,9 @@ def bench_scan_and_commit(n: int, tmp: Path, bundle: dict) -> list[str]:
         s.payment = {"method": "cash", "amount": 0}
         t0 = time.perf_counter()
         with till.lock:
-            till._commit(s)
+            till.commits.commit(s)
         commit_ms.append((time.perf_counter() - t0) * 1000)
-        till._finish_commit(s)
+        till.commits.finish(s)
         t0 = time.perf_counter()
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("INSERT INTO t (body) VALUES (?)", (body,))

@@ -9,7 +9,12 @@ from drivers._errors import DeviceError, PrinterError, ScannerError
 from drivers._framing import Frame, Framer, Noise
 from drivers._printer import Printer, PrinterConfig, PrintJob, PrintOutcome
 from drivers._printer_status import PrinterCondition, PrinterStatus
+from drivers._printer_status import decode as decode_printer_status
 from drivers._receipt import SaleInfo
+from drivers._receipt import as_text as receipt_text
+from drivers._receipt import layout as receipt_layout
+from drivers._receipt import read_back as read_receipt
+from drivers._receipt import return_layout as return_receipt_layout
 from drivers._scan_event import ScanEvent, ScanKind, ScanRejected
 from drivers._scanner import Scanner, ScannerConfig
 
@@ -45,6 +50,11 @@ __all__ = [
     "ScannerError",
     "Step",
     "WeightRules",
+    "decode_printer_status",
     "interpret",
     "make_decoder",
+    "read_receipt",
+    "receipt_layout",
+    "receipt_text",
+    "return_receipt_layout",
 ]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Callable
 
 import click
 
@@ -60,16 +61,20 @@ def decode(images: tuple[str, ...], decoder: str, strict: bool) -> None:
         raise SystemExit(2)
 
 
+#: Sources by name beyond a device, file or URL; the composition root adds
+#: them (``cli.py`` adds ``sim``, the camera twin), so drivers never imports
+#: the simulators.
+_NAMED_SOURCES: dict[str, Callable[[int], CaptureLike]] = {}
+
+
+def add_camera_source(name: str, make: Callable[[int], CaptureLike]) -> None:
+    """Let ``kopilka hw test-camera --source NAME`` read from ``make(seed)``."""
+    _NAMED_SOURCES[name] = make
+
+
 def _open_source(source: str, seed: int) -> int | str | CaptureLike:
-    if source != "sim":
-        return source
-    import numpy as np
-
-    from hardware_sim import CameraTwin, demo_script, sample_card, sample_token
-
-    rng = np.random.default_rng(seed)
-    return CameraTwin(demo_script([sample_token(rng), sample_card(rng)], idle=15, hold=15),
-                      seed=seed)
+    make = _NAMED_SOURCES.get(source)
+    return source if make is None else make(seed)
 
 
 @click.command("test-camera")

@@ -16,10 +16,12 @@ def hw() -> None:
     """
 
 
-from ._camera_cli import decode, test_camera  # noqa: E402  (the camera checks)
+from ._camera_cli import add_camera_source, decode, test_camera  # noqa: E402  (the camera checks)
 
 hw.add_command(decode)
 hw.add_command(test_camera)
+
+__all__ = ["add_camera_source", "hw"]
 
 from ._device_cli import test_print, test_scan  # noqa: E402  (the scanner and printer checks)
 

@@ -3,6 +3,7 @@ and a fleet of lightweight tills selling through a real ledger (``run_fleet``)."
 from __future__ import annotations
 
 from ._camera import CameraTwin, Shot, demo_script, write_video
+from ._camera_source import simulated_camera
 from ._card import render_card
 from ._codes import sample_card, sample_token
 from ._fleet import FleetResult, run_fleet
@@ -52,6 +53,7 @@ __all__: list[str] = [
     "run_fleet",
     "sample_card",
     "sample_token",
+    "simulated_camera",
     "standard_distortion",
     "write_video",
 ]

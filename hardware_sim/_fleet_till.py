@@ -142,7 +142,7 @@ class SimTill:
 
     def _qr(self, m: Member) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """The phone shows a fresh token; the till verifies it offline. None if refused."""
-        from agent import TokenError, offline_redeemable, verify
+        from agent import TokenError, offline_redeemable, verify_code as verify
 
         try:
             resp = self.shared.app.post("/v1/tokens", json={"card": m.card})

@@ -68,7 +68,7 @@ def main() -> None:
             say(f"COMMITTED {s.txn_id}")
             block()
 
-        till._finish_commit = stop  # type: ignore[method-assign]
+        till.commits.finish = stop  # type: ignore[method-assign]
         s = till.open_session()
         till.add_line(s.id, MILK)
         till.pay(s.id)

@@ -3,10 +3,16 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+import threading
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import httpx
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from agent import ApiServer, create_app
 
 NOW = 1_795_000_000  # a fixed till clock (2026-11-18)
 PROGRAM = "kopilka"
@@ -56,3 +62,19 @@ class Signer:
     def token(self, header: dict[str, Any] | None = None, **claims: Any) -> str:
         hdr = {"alg": "EdDSA", "kid": self.kid, "typ": "kop+jwt"} if header is None else header
         return self.raw(json.dumps(hdr), json.dumps(self.claims(**claims)))
+
+
+@contextmanager
+def served_api(till: Any) -> Iterator[httpx.Client]:
+    """The till's local API on a real port, and a client that carries its token."""
+    closing = threading.Event()
+    app = create_app(till, closing=closing)
+    server = ApiServer(app, "127.0.0.1", 0).start()
+    client = httpx.Client(base_url=server.url, timeout=5,
+                          headers={"Authorization": f"Bearer {app.state.api_token}"})
+    try:
+        yield client
+    finally:
+        closing.set()
+        client.close()
+        server.stop()

@@ -10,10 +10,12 @@ from typing import Any, Iterator
 import pytest
 from agent_kit import CACHED_CARD, NOW, PROGRAM, Signer
 
+from shop_kit import open_shop
+
+from agent import PrinterFailed
 from agent._catalog import Catalog
-from agent._ports import PrinterFailed
 from agent._till import Till
-from sync._tilldb import TillDb
+from sync import TillDb
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -82,3 +84,11 @@ def make_till(tmp_path: Path, catalog: Catalog, clock: Clock, printer: PaperPrin
     yield make
     for db in opened:
         db.close()
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """The real ledger, chaos proxy, scanner and printer twins, and a running agent."""
+    with open_shop(tmp_path) as parts:
+        yield parts
+

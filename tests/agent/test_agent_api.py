@@ -8,9 +8,8 @@ from typing import Any, Iterator
 import httpx
 import pytest
 from agent_kit import NOW
+from agent_kit import served_api
 
-from agent._api import create_app
-from agent._runtime import ApiServer
 
 MILK, CHEESE = "4607000000014", "4607000000038"
 
@@ -18,17 +17,8 @@ MILK, CHEESE = "4607000000014", "4607000000038"
 @pytest.fixture
 def api(make_till) -> Iterator[tuple[httpx.Client, Any]]:  # type: ignore[no-untyped-def]
     till = make_till()
-    closing = threading.Event()
-    app = create_app(till, closing=closing)
-    server = ApiServer(app, "127.0.0.1", 0).start()
-    client = httpx.Client(base_url=server.url, timeout=5,
-                          headers={"Authorization": f"Bearer {app.state.api_token}"})
-    try:
+    with served_api(till) as client:
         yield client, till
-    finally:
-        closing.set()
-        client.close()
-        server.stop()
 
 
 def test_a_whole_sale_over_http(api, signer) -> None:
@@ -135,3 +125,26 @@ def test_the_event_stream_carries_session_events(api) -> None:
                     got.set()
                     break
     assert got.is_set() and [d["type"] for d in seen][:2] == ["hello", "session"]
+
+
+@pytest.mark.parametrize("method,path,allow", [
+    ("GET", "/v1/sessions/{sid}/lines/0", {"PATCH", "DELETE"}),
+    ("PUT", "/v1/sessions", {"POST"}),
+    ("POST", "/v1/status", {"GET", "HEAD"}),
+])
+def test_a_wrong_method_is_405_and_names_the_allowed_ones(api, method, path, allow) -> None:
+    client, _ = api
+    sid = client.post("/v1/sessions").json()["id"]
+    r = client.request(method, path.format(sid=sid))
+    assert r.status_code == 405 and r.json()["error"] == "method_not_allowed"
+    assert {m.strip() for m in r.headers["Allow"].split(",")} == allow
+
+
+def test_an_endpoint_answers_alone_without_http(make_till) -> None:
+    from agent._api import Call, LocalApi, add_line, open_session
+
+    till = make_till()
+    api = LocalApi(till, till.status)
+    sid = open_session(api, Call())["id"]
+    view = add_line(api, Call(path={"sid": sid}, body={"sku": MILK, "qty": 2}))
+    assert view["lines"] == [{"sku": MILK, "qty": "2"}]

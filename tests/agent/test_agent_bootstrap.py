@@ -96,7 +96,7 @@ def test_a_seed_is_used_only_when_the_ledger_cannot_give_a_bundle_and_is_replace
         with pytest.raises(TokenError) as refused:
             agent.till.verify_code(token_before)
         assert refused.value.reason == "unknown_key"  # the seed file has no keys
-        agent._pull()  # one pull round, as the daemon's timer runs it
+        agent.bundles.pull()  # one pull round, as the daemon's timer runs it
         assert agent.cache.version == 1 and not (tmp_path / "till" / "bundle-seeded").exists()
         assert agent.till.verify_code(ledger.ledger.issue_token(MEMBER["card"])).card == MEMBER["card"]
         assert agent.cache.meta["keys"]["keys"], "the ledger's bundle replaced the seed"
@@ -117,7 +117,7 @@ def test_keys_reach_a_till_whose_bundle_version_equals_the_ledgers(tmp_path: Pat
     agent = agent_for(cfg)
     try:
         token = ledger.ledger.issue_token(MEMBER["card"])
-        agent._pull()
+        agent.bundles.pull()
         assert agent.cache.version == 1 and not agent.cache.meta.get("keys")  # the bundle did not move
         assert agent.till.verify_code(token).card == MEMBER["card"]
         assert json.loads((tmp_path / "till" / "token-keys.json").read_text())["keys"]
@@ -125,7 +125,7 @@ def test_keys_reach_a_till_whose_bundle_version_equals_the_ledgers(tmp_path: Pat
         agent.stop()
     agent = agent_for(config(tmp_path, url=dead_url(), key=ledger.key, seed=True))
     try:
-        agent._pull()  # offline: nothing changes, the kept keys stay in force
+        agent.bundles.pull()  # offline: nothing changes, the kept keys stay in force
         assert agent.till.verify_code(ledger.ledger.issue_token(MEMBER["card"])).card == MEMBER["card"]
     finally:
         agent.stop()
@@ -137,7 +137,7 @@ def test_a_key_rotation_reaches_the_till_at_the_next_pull(tmp_path: Path, ledger
     try:
         kid, _ = ledger.ledger.rotate_keys()
         token = ledger.ledger.issue_token(MEMBER["card"])
-        agent._pull()
+        agent.bundles.pull()
         assert kid in agent.till.catalog.keys.kids()
         assert agent.till.verify_code(token).card == MEMBER["card"]
     finally:

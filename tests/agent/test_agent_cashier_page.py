@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -72,6 +73,30 @@ def running_agent(tmp_path: Path, bundle_doc: dict[str, Any]) -> Iterator[tuple[
 def browser_page(pw: Any) -> tuple[Any, Any]:
     browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
     return browser, browser.new_page(viewport={"width": 1280, "height": 900})
+
+
+@contextmanager
+def another_site(page_html: bytes) -> Iterator[str]:
+    """A web page served from another origin (another port on 127.0.0.1); yields its URL."""
+
+    class Site(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page_html)))
+            self.end_headers()
+            self.wfile.write(page_html)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Site)
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{site.server_address[1]}/"
+    finally:
+        site.shutdown()
+        site.server_close()
 
 
 def test_cashier_page_sells_in_russian_with_points_by_amount_and_plain_errors(
@@ -300,34 +325,15 @@ def test_a_page_from_another_origin_cannot_create_a_sale_or_a_return(tmp_path: P
             pos.post(f"/v1/sessions/{sid}/lines", json={"sku": MILK})
             assert pos.post(f"/v1/sessions/{sid}/pay", json={"method": "cash"}).json()["receipt_id"] == "KY-001-01/1"
         before = (len(agent.till.outbox.rows()), agent.till.current())
-        page_html = ATTACK.format(till=till_url).encode()
-
-        class Attacker(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html")
-                self.send_header("Content-Length", str(len(page_html)))
-                self.end_headers()
-                self.wfile.write(page_html)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        evil = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Attacker)
-        threading.Thread(target=evil.serve_forever, daemon=True).start()
-        try:
-            with sync_playwright() as pw:
-                browser, page = browser_page(pw)
-                try:
-                    page.goto(f"http://127.0.0.1:{evil.server_address[1]}/")
-                    page.wait_for_function("document.title === 'done' || document.title.startsWith('LEAK')",
-                                           timeout=15_000)
-                    assert page.title() == "done"
-                finally:
-                    browser.close()
-        finally:
-            evil.shutdown()
-            evil.server_close()
+        with another_site(ATTACK.format(till=till_url).encode()) as evil_url, sync_playwright() as pw:
+            browser, page = browser_page(pw)
+            try:
+                page.goto(evil_url)
+                page.wait_for_function("document.title === 'done' || document.title.startsWith('LEAK')",
+                                       timeout=15_000)
+                assert page.title() == "done"
+            finally:
+                browser.close()
         # nothing changed at the till: one sale, no return, no new session
         assert (len(agent.till.outbox.rows()), agent.till.current()) == before
         with agent.till.db.lock:
@@ -348,33 +354,15 @@ def test_another_site_cannot_frame_the_cashier_page(tmp_path: Path, bundle_doc) 
     agent, loop = start_agent(tmp_path, bundle_doc)
     try:
         html = (f'<!doctype html><iframe id="f" src="{agent.api.url}/cashier"></iframe>').encode()
-
-        class Framer(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html")
-                self.send_header("Content-Length", str(len(html)))
-                self.end_headers()
-                self.wfile.write(html)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        evil = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Framer)
-        threading.Thread(target=evil.serve_forever, daemon=True).start()
-        try:
-            with sync_playwright() as pw:
-                browser, page = browser_page(pw)
-                try:
-                    page.goto(f"http://127.0.0.1:{evil.server_address[1]}/", wait_until="load")
-                    frame = page.frame_locator("#f")
-                    assert frame.locator("#pay-cash").count() == 0
-                    [child] = page.main_frame.child_frames
-                    assert not child.url.startswith(agent.api.url)  # blocked: Chromium's error page
-                finally:
-                    browser.close()
-        finally:
-            evil.shutdown()
-            evil.server_close()
+        with another_site(html) as evil_url, sync_playwright() as pw:
+            browser, page = browser_page(pw)
+            try:
+                page.goto(evil_url, wait_until="load")
+                frame = page.frame_locator("#f")
+                assert frame.locator("#pay-cash").count() == 0
+                [child] = page.main_frame.child_frames
+                assert not child.url.startswith(agent.api.url)  # blocked: Chromium's error page
+            finally:
+                browser.close()
     finally:
         stop_agent(agent, loop)

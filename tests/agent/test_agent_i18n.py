@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from agent._api import _STATUS, _WORDS, render_page
+from agent._api import HTTP_ANSWERS, render_page
 from agent._i18n import LANGUAGES, TEXTS, reason_text, texts
 from agent._token import MESSAGES
 
@@ -24,7 +24,7 @@ def test_every_language_has_the_same_texts() -> None:
 
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_every_reason_the_till_answers_has_words(lang: str) -> None:
-    reasons = set(MESSAGES) | set(_STATUS) | set(_WORDS) | GUARD_REASONS
+    reasons = set(MESSAGES) | set(HTTP_ANSWERS) | GUARD_REASONS
     missing = sorted(r for r in reasons if r not in texts(lang)["reasons"])
     assert not missing
 

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from agent_kit import NOW, ean13
-from test_agent_e2e import shop, wait  # noqa: F401 - the real ledger, proxy, scanner and printer twins
+from shop_kit import wait
 
 from agent._catalog import Catalog
 from agent._till import Till
-from sync._tilldb import TillDb
+from sync import TillDb
 
 MILK, CHEESE, COFFEE = "4607000000014", "4607000000038", "4607000000090"
 PHONE_CARD, PHONE_ACC = ean13("290000055555"), "A-PHONE"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent._ports import InsufficientBalance, LedgerUnavailable
+from agent import InsufficientBalance, LedgerUnavailable
 
 CHEESE, COFFEE = "4607000000038", "4607000000090"
 
@@ -30,7 +30,7 @@ class TinyLedger:
         self._check()
         available = self.balance - sum(self.holds.values())
         if points > available:
-            raise InsufficientBalance(available)
+            raise InsufficientBalance(available=available)
         hold_id = f"h{len(self.holds) + len(self.released) + 1}"
         self.holds[hold_id] = points
         return {"hold_id": hold_id, "points": points}

@@ -1,6 +1,8 @@
 """Returns: found by receipt id, partial, cumulative, offline, printed."""
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from agent import ReturnError
@@ -92,12 +94,17 @@ def _swap_bundle(till, bundle_doc, change) -> None:  # type: ignore[no-untyped-d
     till.catalog = Catalog(doc)
 
 
+def _paid(till: Any, *lines: tuple[str, Any]) -> Any:
+    """A sale of ``(sku, qty)`` lines, paid (cash)."""
+    s = till.open_session()
+    for sku, qty in lines:
+        till.add_line(s.id, sku, qty)
+    return till.pay(s.id)
+
+
 def test_a_kg_line_sold_in_whole_kilograms_comes_back_in_grams(make_till, signer) -> None:
     till = make_till()
-    s = till.open_session()
-    till.add_line(s.id, APPLES, "1")
-    till.add_line(s.id, MILK, 2)
-    s = till.pay(s.id)
+    s = _paid(till, (APPLES, "1"), (MILK, 2))
     assert till.sale(s.receipt_id)["txn"]["result"]["lines"][0]["qty"] == "1"  # looks like pieces
     r = make_return(till, s.receipt_id, [{"line": 0, "qty": "0.25"}])
     assert r["lines"][0]["qty"] == "0.25"
@@ -109,10 +116,7 @@ def test_a_kg_line_sold_in_whole_kilograms_comes_back_in_grams(make_till, signer
 
 def test_a_sale_priced_with_an_older_bundle_returns_with_that_bundles_units(make_till, bundle_doc) -> None:
     till = make_till()
-    s = till.open_session()
-    till.add_line(s.id, APPLES, "2")
-    till.add_line(s.id, MILK, 1)
-    s = till.pay(s.id)
+    s = _paid(till, (APPLES, "2"), (MILK, 1))
 
     def apples_gone(doc):  # type: ignore[no-untyped-def]
         doc["catalog"] = [it for it in doc["catalog"] if it["sku"] != APPLES]

@@ -4,7 +4,6 @@ token, and every refusal with its reason and the code."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -12,10 +11,9 @@ from typing import Any, Iterator
 import httpx
 import pytest
 from agent_kit import CACHED_CARD, ean13
+from agent_kit import served_api
 
 from agent import Agent, parse_config
-from agent._api import create_app
-from agent._runtime import ApiServer
 
 MILK, CHEESE, COFFEE, BREAD = "4607000000014", "4607000000038", "4607000000090", "4607000000045"
 APPLES, BANANAS = "2000000000053", "2000000000060"
@@ -30,18 +28,8 @@ def bad_check(code: str) -> str:
 @pytest.fixture
 def api(make_till) -> Iterator[tuple[httpx.Client, Any, str]]:  # type: ignore[no-untyped-def]
     till = make_till()
-    closing = threading.Event()
-    app = create_app(till, closing=closing)
-    server = ApiServer(app, "127.0.0.1", 0).start()
-    client = httpx.Client(base_url=server.url, timeout=5,
-                          headers={"Authorization": f"Bearer {app.state.api_token}"})
-    sid = client.post("/v1/sessions").json()["id"]
-    try:
-        yield client, till, sid
-    finally:
-        closing.set()
-        client.close()
-        server.stop()
+    with served_api(till) as client:
+        yield client, till, client.post("/v1/sessions").json()["id"]
 
 
 def scan(client: httpx.Client, sid: str, code: str) -> httpx.Response:

@@ -9,6 +9,7 @@ from agent_kit import CACHED_CARD, CARD, NOW
 from agent import SessionError, TokenError
 from agent._receipt import parse_printed
 from agent._session import Session, SessionState
+from sync import OutboxError
 
 MILK, CHEESE, APPLES = "4607000000014", "4607000000038", "2000000000053"
 
@@ -136,7 +137,7 @@ def test_a_committed_but_unprinted_sale_is_printed_after_restart_not_committed_a
     till.add_line(s.id, MILK)
     # Commit only, as if the process died right after the outbox transaction.
     till.get(s.id).payment = {"method": "cash", "amount": 0}
-    till._commit(till.get(s.id))
+    till.commits.commit(till.get(s.id))
     till.db.close()
     again = make_till()
     assert again.current() is None and len(again.outbox.rows()) == 1
@@ -152,7 +153,7 @@ def test_a_sale_cannot_be_committed_twice(make_till) -> None:
         till.pay(s.id)
     ghost = Session.from_json(dict(s.to_json(), state="open"))
     till.sessions[ghost.id] = ghost
-    with pytest.raises(Exception):
+    with pytest.raises(OutboxError):
         till.pay(ghost.id)
     assert len(till.outbox.rows()) == 1
 

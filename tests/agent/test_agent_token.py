@@ -8,7 +8,8 @@ import pytest
 from agent_kit import NOW, PROGRAM, Signer, b64, ean13
 from click.testing import CliRunner
 
-from agent import KeySet, TokenError, message_for, offline_redeemable, verify
+from agent import TokenError
+from agent._token import KeySet, message_for, offline_redeemable, verify
 from fastcore import mask_card
 from agent._token import REASONS
 from agent._cli import token as token_group

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from cli import main
 from drivers._cli import hw
 from hardware_sim import (
     CameraTwin,
@@ -67,7 +68,8 @@ def test_decode_needs_an_image() -> None:
 
 
 def test_test_camera_reads_the_twin_and_prints_its_codes() -> None:
-    res = CliRunner().invoke(hw, ["test-camera", "--source", "sim", "--frames", "40"])
+    # 'sim' is added by the composition root (cli.py), not by drivers
+    res = CliRunner().invoke(main, ["hw", "test-camera", "--source", "sim", "--frames", "40"])
     assert res.exit_code == 0, res.output
     assert "\tqr\tzxing\teyJ" in res.output
     assert "frames read: 40" in res.output

@@ -6,9 +6,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from agent._cli import demo
-from agent._demo import run_demo
 from agent._receipt import parse_printed
+from hardware_sim.demo import demo, run_demo
 
 
 def test_the_demo_shift_reaches_the_ledger_exactly_once(tmp_path: Path) -> None:
@@ -40,7 +39,7 @@ def test_the_demo_shift_reaches_the_ledger_exactly_once(tmp_path: Path) -> None:
     assert result.balances["A-ANNA"] == (1500 - sale1["redeemed_points"] + sale1["points"]
                                          + ret["points_refunded"] - ret["points_reversed"])
     # every receipt the printer twin rendered reads back as committed
-    for text, txn in zip(result.receipts, outbox):
+    for text, txn in zip(result.receipts, outbox, strict=True):
         got = parse_printed(text)
         assert got["receipt_id"] == f"KY-001-01/{txn['seq']}"
         if txn["kind"] == "sale":
