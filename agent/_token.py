@@ -305,4 +305,4 @@ def offline_redeemable(token: Token, redeemed_unacknowledged: int) -> int:
     that refreshes its code spend the same balance again; see
     ``Till.redeemed_unacknowledged``.
     """
-    return max(0, min(token.claims["cap"], token.claims["bal"]) - int(redeemed_unacknowledged))
+    return max(0, min(int(token.claims["cap"]), int(token.claims["bal"])) - int(redeemed_unacknowledged))

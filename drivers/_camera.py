@@ -226,7 +226,8 @@ class Camera(Device):
             return self.source
         if isinstance(self.source, str) and "://" not in self.source and not self._is_file():
             raise CameraError("not_found", f"no such video file {self.source!r}")
-        return optional_import("cv2").VideoCapture(self.source)
+        capture: CaptureLike = optional_import("cv2").VideoCapture(self.source)
+        return capture
 
     def _open_device(self) -> DeviceState:
         cap = self._open_capture()
@@ -265,7 +266,8 @@ class Camera(Device):
             self._failures = 0
             self.counters["frames"] += 1
             self.frame_index += 1
-            return optional_import("numpy").asarray(frame)
+            array: np.ndarray = optional_import("numpy").asarray(frame)
+            return array
         self.counters["read_errors"] += 1
         self._failures += 1
         if self._at_end(self._cap):

@@ -59,6 +59,7 @@ from drivers._payload import PayloadRejected, clean_payload
 
 if TYPE_CHECKING:
     import numpy as np
+    from numpy import ndarray as _NDArray
 
 log = logging.getLogger(__name__)
 
@@ -188,18 +189,21 @@ def _cv2() -> Any:
 
 
 def _invert(gray: np.ndarray) -> np.ndarray:
-    return _cv2().bitwise_not(gray)
+    out: np.ndarray = _cv2().bitwise_not(gray)
+    return out
 
 
 def _sharpen(gray: np.ndarray) -> np.ndarray:
     cv2 = _cv2()
     blurred = cv2.GaussianBlur(gray, (0, 0), 2.0)
-    return cv2.addWeighted(gray, 2.0, blurred, -1.0, 0)
+    out: np.ndarray = cv2.addWeighted(gray, 2.0, blurred, -1.0, 0)
+    return out
 
 
 def _half(gray: np.ndarray) -> np.ndarray:
     cv2 = _cv2()
-    return cv2.resize(gray, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    out: np.ndarray = cv2.resize(gray, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    return out
 
 
 #: prep name -> (function, scale of its output relative to the grey frame, inverted?)
@@ -280,7 +284,8 @@ def _crop(gray: np.ndarray, pts: Sequence[tuple[float, float]], invert: bool) ->
     rot[1, 2] += out_h / 2 - ch / 2
     crop = cv2.warpAffine(crop, rot, (out_w, out_h), flags=cv2.INTER_CUBIC,
                           borderMode=cv2.BORDER_REPLICATE)
-    return cv2.bitwise_not(crop) if invert else crop
+    out: _NDArray = cv2.bitwise_not(crop) if invert else crop
+    return out
 
 
 class DecoderChain:
@@ -379,7 +384,8 @@ class DecoderChain:
         if gray.shape[1] > self.max_width:
             f = self.max_width / gray.shape[1]
             gray = cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
-        return np.ascontiguousarray(gray)
+        out: _NDArray = np.ascontiguousarray(gray)
+        return out
 
     def decode(self, frame: np.ndarray) -> list[Decoded]:
         """The codes in ``frame`` (BGR or grey); see the module docstring for EAN-13.
