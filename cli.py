@@ -14,12 +14,12 @@ from typing import Any
 
 import click
 
-from agent._cli import agent_group, queue, status, sync_group, token
-from drivers._cli import add_camera_source, hw
-from fastcore._cli import price
+from agent.cli import agent_group, queue, status, sync_group, token
+from drivers.cli import add_camera_source, hw
+from fastcore.cli import price
 from sync import db_group
-from sync._cli import till_group
-from sync.ledger._cli import ledger, report
+from sync.cli import till_group
+from sync.ledger.cli import ledger, report
 
 
 class _LazyCommands(dict):  # type: ignore[type-arg]
@@ -71,7 +71,7 @@ main.add_command(ledger)
 main.add_command(price)
 main.add_command(report)
 main.commands = _LazyCommands(main.commands)
-main.commands["sim"] = "hardware_sim._cli:sim"
+main.commands["sim"] = "hardware_sim.cli:sim"
 main.commands["demo"] = "hardware_sim.demo:demo"
 main.add_command(token)
 main.add_command(agent_group)

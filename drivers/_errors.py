@@ -13,7 +13,7 @@ message; ``str(exc)`` is the human explanation for logs.
 """
 from __future__ import annotations
 
-from fastcore._errors import KopilkaError
+from fastcore import KopilkaError
 
 
 class DeviceError(KopilkaError):

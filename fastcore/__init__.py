@@ -19,8 +19,8 @@ Pure: no I/O, no clock, no globals beyond constants.
 """
 from __future__ import annotations
 
-import os
-from typing import TYPE_CHECKING
+import os as _os
+import typing as _typing
 
 from ._bundle import MAX_INT, Bundle, Program, load_bundle
 from ._codes import ean13_check_digit, ean13_valid
@@ -39,9 +39,9 @@ from ._values import allocate, is_int, rhu
 
 ENGINE_VERSION = "kopilka-fastcore/1"
 
-if TYPE_CHECKING:  # both twins have one API: the compiled engine's stub (_engine.pyi)
+if _typing.TYPE_CHECKING:  # both twins have one API: the compiled engine's stub (_engine.pyi)
     from .compiled import Engine
-elif os.environ.get("KOPILKA_PURE") == "1":
+elif _os.environ.get("KOPILKA_PURE") == "1":
     from .reference import Engine
 else:
     try:

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from ._cli import _config
+from .cli import _config
 from ._dbinspect import DbInspectError, Listing, TillDbReader
 
 FORMATS = ("table", "csv", "json")

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from agent._api import CSP, create_app
-from agent._cli import agent_group
+from agent.cli import agent_group
 from agent._runtime import ApiServer
 from agent._security import load_or_create_token
 

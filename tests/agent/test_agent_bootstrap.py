@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from agent import Agent, parse_config
-from agent._cli import agent_group
+from agent.cli import agent_group
 from agent._errors import ConfigError
 from agent._runtime import ApiServer
 

@@ -16,7 +16,7 @@ import httpx
 from click.testing import CliRunner
 
 from agent import Catalog, Till, scrub, setup_logging
-from agent._cli import agent_group, queue, status, sync_group, token
+from agent.cli import agent_group, queue, status, sync_group, token
 from hardware_sim.demo import demo
 from agent._runtime import ApiServer
 from sync import TillDb

@@ -17,7 +17,7 @@ from typing import Any
 from click.testing import CliRunner
 
 from agent import Catalog, Till
-from agent._cli import sync_group
+from agent.cli import sync_group
 from sync import TillDb
 
 ROOT = Path(__file__).resolve().parents[2]

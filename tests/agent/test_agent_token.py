@@ -12,7 +12,7 @@ from agent import TokenError
 from agent._token import KeySet, message_for, offline_redeemable, verify
 from fastcore import mask_card
 from agent._token import REASONS
-from agent._cli import token as token_group
+from agent.cli import token as token_group
 
 
 @pytest.fixture(scope="module")

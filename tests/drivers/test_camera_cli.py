@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from drivers._cli import hw
+from drivers.cli import hw
 from hardware_sim import (
     CameraTwin,
     Shot,

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from drivers import Camera, DecoderChain, Step, make_decoder
-from drivers._cli import hw
+from drivers.cli import hw
 from hardware_sim import compose_frame, limits_sample, render_phone, standard_distortion
 from hardware_sim._phone import ean13_modules
 

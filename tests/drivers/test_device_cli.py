@@ -11,7 +11,7 @@ from typing import Any
 
 from click.testing import CliRunner
 
-from drivers._cli import hw
+from drivers.cli import hw
 from hardware_sim._printer import PrinterTwin
 from hardware_sim._scanner import ScannerTwin
 

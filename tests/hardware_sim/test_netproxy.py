@@ -134,7 +134,7 @@ def test_bad_modes_are_refused(proxy: ChaosProxy) -> None:
 def test_cli_help_names_every_mode() -> None:
     from click.testing import CliRunner
 
-    from hardware_sim._cli import sim
+    from hardware_sim.cli import sim
 
     result = CliRunner().invoke(sim, ["chaos", "--help"])
     assert result.exit_code == 0

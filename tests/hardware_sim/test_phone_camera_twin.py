@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from hardware_sim import CameraTwin, Shot, demo_script, write_video
-from hardware_sim._cli import sim
+from hardware_sim.cli import sim
 
 CARD = "4006381333931"
 

@@ -21,14 +21,14 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
-SERVE = "import sys; from sync.ledger._cli import ledger; ledger(sys.argv[1:])"
+SERVE = "import sys; from sync.ledger.cli import ledger; ledger(sys.argv[1:])"
 
 
 def ledger_available() -> bool:
     """True when the ledger package with its app and CLI is importable."""
     try:
         import sync.ledger  # noqa: F401
-        from sync.ledger._cli import ledger  # noqa: F401
+        from sync.ledger.cli import ledger  # noqa: F401
     except Exception:
         return False
     return True

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from sync._hashchain import txn_hash
 from sync.ledger import Ledger
 from sync.ledger._auditor import Activity, Auditor
-from sync.ledger._cli import ledger as ledger_group
+from sync.ledger.cli import ledger as ledger_group
 
 from .helpers import ASGIClient, TillSim
 

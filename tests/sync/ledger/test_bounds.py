@@ -5,7 +5,7 @@ import pytest
 from click.testing import CliRunner
 
 from sync.ledger import Ledger, LedgerError, MemberImportError
-from sync.ledger._cli import ledger as ledger_group
+from sync.ledger.cli import ledger as ledger_group
 
 from .helpers import CARD_A, ASGIClient, TillSim
 from .rules import MAX_INT, assert_sound, forged, post, snapshot

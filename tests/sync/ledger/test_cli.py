@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from sync.ledger import Ledger
-from sync.ledger._cli import ledger as ledger_group
-from sync.ledger._cli import report as report_group
+from sync.ledger.cli import ledger as ledger_group
+from sync.ledger.cli import report as report_group
 
 from .helpers import BUNDLE_TEXT, CARD_A, MEMBERS_CSV
 from .test_tokens import check_with_jwks

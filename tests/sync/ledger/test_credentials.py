@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from sync.ledger import Ledger, LedgerError
 from sync.ledger import _apikeys
-from sync.ledger._cli import ledger as ledger_group
+from sync.ledger.cli import ledger as ledger_group
 
 from .credentials import app_headers
 from .helpers import BUNDLE_TEXT, CARD_A, MEMBERS_CSV, ASGIClient

@@ -203,7 +203,7 @@ def test_till_me_tells_the_next_seq_and_re_enrol_is_recorded(
 def test_members_remove_and_migrate_from_the_command_line(db_url: str, tmp_path: Any) -> None:
     from click.testing import CliRunner
 
-    from sync.ledger._cli import ledger as ledger_group
+    from sync.ledger.cli import ledger as ledger_group
 
     runner = CliRunner()
     members = tmp_path / "m.csv"

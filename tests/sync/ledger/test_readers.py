@@ -11,7 +11,7 @@ import click
 from click.testing import CliRunner
 
 from sync.ledger import Ledger
-from sync.ledger._cli import ledger as ledger_group
+from sync.ledger.cli import ledger as ledger_group
 
 from .credentials import office_headers
 from .helpers import CARD_A, CARD_C, ASGIClient, TillSim

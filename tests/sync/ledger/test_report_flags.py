@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from sync.ledger import Ledger
-from sync.ledger._cli import report as report_group
+from sync.ledger.cli import report as report_group
 from sync.ledger._flags import collect_flags
 from sync.ledger._report import collect, csv_cell, render
 

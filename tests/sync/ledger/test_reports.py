@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from sync.ledger import Ledger
-from sync.ledger._cli import ledger as ledger_group
-from sync.ledger._cli import report as report_group
+from sync.ledger.cli import ledger as ledger_group
+from sync.ledger.cli import report as report_group
 from sync.ledger._reports import Ask, gather, render
 from sync.ledger._rollup import load, refresh, scan
 from sync.ledger._scope import ScopeError, scope

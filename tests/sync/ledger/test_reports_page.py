@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from sync.ledger import Ledger
-from sync.ledger._cli import report as report_group
+from sync.ledger.cli import report as report_group
 
 from .conftest import FakeClock
 from .helpers import MEMBERS_CSV, ROOT, ASGIClient

@@ -110,7 +110,7 @@ def test_workers_on_a_taken_port_are_refused_in_one_line(tmp_path: Path) -> None
         taken.listen()
         port = taken.getsockname()[1]
         done = subprocess.run(
-            [sys.executable, "-c", "from sync.ledger._cli import ledger; ledger()", "serve",
+            [sys.executable, "-c", "from sync.ledger.cli import ledger; ledger()", "serve",
              "--db", f"sqlite:///{tmp_path / 'ledger.db'}", "--port", str(port), "--workers", "2"],
             cwd=Path(__file__).resolve().parents[3], capture_output=True, text=True, timeout=120)
     assert done.returncode == 1

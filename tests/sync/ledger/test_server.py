@@ -45,7 +45,7 @@ class Server:
         self.log_path = log
         self.log = log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from sync.ledger._cli import ledger; ledger()", "serve",
+            [sys.executable, "-c", "from sync.ledger.cli import ledger; ledger()", "serve",
              "--db", db_url, "--port", str(self.port), *args],
             cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONPATH": str(ROOT)})
