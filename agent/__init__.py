@@ -24,7 +24,7 @@ from ._errors import (
     SessionError,
     TokenError,
 )
-from ._logging import scrub, setup_logging
+from ._logging import setup_logging
 from ._ports import LedgerPort, PrinterPort
 from ._returns import make_return
 from ._runtime import ApiServer, Runtime
@@ -62,7 +62,6 @@ __all__ = [
     "make_return",
     "offline_redeemable",
     "parse_config",
-    "scrub",
     "setup_logging",
     "verify_code",
 ]

@@ -43,7 +43,7 @@ from starlette.staticfiles import StaticFiles
 from ._bodies import AddLine, Identify, Pay, Redeem, ReturnRequest, Scanned, SetQty, decode_body
 from ._errors import AgentError, RequestRefused, ReturnError, SessionError, TokenError
 from ._i18n import DEFAULT_LANGUAGE, texts
-from ._logging import scrub
+from fastcore import scrub
 from ._openapi import openapi_document
 from ._security import RequestGuard
 from ._returns import make_return

@@ -292,6 +292,6 @@ _TOKEN_REASONS = {"malformed", "bad_check_digit", "unknown_key", "bad_signature"
 
 
 def _safe(code: str) -> str:
-    from ._logging import scrub
+    from fastcore import scrub
 
     return scrub(code)

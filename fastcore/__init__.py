@@ -30,7 +30,7 @@ from ._hints import HINT_REASONS, Hint
 from ._instants import epoch_seconds, parse_instant
 from ._json import dumps, loads
 from ._jws import b64url_decode, b64url_encode, jws_sign, jws_signature_ok
-from ._mask import mask_card
+from ._mask import mask_card, scrub
 from ._money import money_text
 from ._quantity import parse_qty_milli, qty_milli, qty_text
 from ._result import Result
@@ -91,4 +91,5 @@ __all__ = [
     "return_lines",
     "return_totals",
     "rhu",
+    "scrub",
 ]

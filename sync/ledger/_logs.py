@@ -6,8 +6,8 @@ lines may name cards too. ``MaskFilter`` sits on every handler (the root
 handler and uvicorn's two) and rewrites each record before it is
 formatted: a customer or card path keeps only the card's last 4 digits
 (``fastcore.mask_card``, whatever the path holds), and any other 13-digit run
-or token-shaped text is masked by ``agent.scrub``, the till agent's own
-log scrubber. The record's arguments are masked one by one, so uvicorn's
+or token-shaped text is masked by ``fastcore.scrub``, the scrubber the till
+agent's logs use too. The record's arguments are masked one by one, so uvicorn's
 access formatter still finds its five fields.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ import re
 from typing import Any
 from urllib.parse import unquote
 
-from agent import scrub
+from fastcore import scrub
 from fastcore import mask_card
 
 _CARD_PATH = re.compile(r"(/v1/(?:customers|ledger/cards)/)([^/?#\s\"']*)")

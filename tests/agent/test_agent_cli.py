@@ -15,7 +15,8 @@ from typing import Any
 import httpx
 from click.testing import CliRunner
 
-from agent import Catalog, Till, scrub, setup_logging
+from agent import Catalog, Till, setup_logging
+from fastcore import scrub
 from agent.cli import agent_group, queue, status, sync_group, token
 from hardware_sim.demo import demo
 from agent._runtime import ApiServer

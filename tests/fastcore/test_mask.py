@@ -30,3 +30,17 @@ def test_spaces_and_other_characters_are_dropped_before_masking() -> None:
 
 def test_only_ascii_digits_count() -> None:
     assert mask_card("٢٩٠٠٠٠٠١٢٣٤٥٨") == "****"  # Arabic-Indic digits are not a card number
+
+
+def test_scrub_masks_every_card_number_and_token_in_a_log_line() -> None:
+    from fastcore import scrub
+
+    token = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJBLTEifQ.c2lnbmF0dXJl"
+    line = f"card 2700000000017 paid, card=2799999999994; code {token}"
+    assert scrub(line) == "card ****0017 paid, card=****9994; code <token>"
+
+
+def test_scrub_leaves_longer_digit_runs_and_prose_alone() -> None:
+    from fastcore import scrub
+
+    assert scrub("order 12345678901234 of 3 items") == "order 12345678901234 of 3 items"
