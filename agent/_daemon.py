@@ -79,6 +79,7 @@ class Agent:
         from sync import PromoCache
 
         cfg, rt = self.config, self.runtime
+        printer = rt.printer(cfg)  # a printer the config asks for and cannot have: refuse before anything opens
         self.db = rt.open_db(cfg)
         self.api_token = rt.api_token(cfg)
         self.cache = PromoCache(self.db)
@@ -95,7 +96,7 @@ class Agent:
         self.hold_client = rt.hold_client(cfg)
         ledger = HoldClientLedger(self.hold_client) if self.hold_client is not None else None
         self.till = Till(self.db, catalog, till=cfg.till, store=cfg.store, program=cfg.program,
-                         ledger=ledger, printer=rt.printer(cfg), events=self.events, clock=rt.clock,
+                         ledger=ledger, printer=printer, events=self.events, clock=rt.clock,
                          hold_budget_s=cfg.hold_budget_ms / 1000)
         self.scanner = rt.scanner(cfg, lambda ev: self.inbox.put(("scan", ev)))
         self.camera = rt.camera(cfg, lambda sc: self.inbox.put(("camera", sc)))

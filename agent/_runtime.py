@@ -10,63 +10,14 @@ from __future__ import annotations
 
 import logging
 import signal
-import socket
 import threading
 import time
 from typing import Any, Callable
 
 from ._config import TillConfig
-from ._errors import PrinterFailed
+from ._errors import ConfigError
 
 log = logging.getLogger(__name__)
-
-
-class EscposPrinter:
-    """``PrinterPort`` over the drivers package's ESC/POS printer, if present,
-    else a minimal ESC/POS writer to a TCP 9100 printer (text, CP866, cut)."""
-
-    def __init__(self, url: str, encoding: str = "cp866", timeout: float = 3.0) -> None:
-        self.url = url
-        self.encoding = encoding
-        self.timeout = timeout
-
-    def _address(self) -> tuple[str, int]:
-        rest = self.url.split("://", 1)[1]
-        host, _, port = rest.partition(":")
-        return host, int(port or 9100)
-
-    def print_receipt(self, job: dict[str, Any]) -> None:
-        if not self.url.startswith("tcp://"):
-            raise PrinterFailed("unsupported", f"printer {self.url} needs the drivers package")
-        data = bytearray(b"\x1b@\x1bt\x11")  # init, code page 17 = CP866
-        data += job["text"].encode(self.encoding, "replace")
-        data += b"\n\n\n\x1dV\x01"  # feed, partial cut
-        try:
-            with socket.create_connection(self._address(), timeout=self.timeout) as sock:
-                self._check(sock)
-                sock.sendall(bytes(data))
-        except OSError as exc:
-            raise PrinterFailed("unreachable", f"printer {self.url}: {exc}") from exc
-
-    def _check(self, sock: socket.socket) -> None:
-        """Ask DLE EOT 1, 2, 4 first: never send a receipt into a printer
-        that is out of paper, open or offline (it would be lost or held)."""
-        from drivers import decode_printer_status
-
-        answers: dict[int, int] = {}
-        for n in (1, 2, 4):
-            sock.sendall(bytes([0x10, 0x04, n]))
-            try:
-                got = sock.recv(1)
-            except socket.timeout:
-                got = b""
-            if got:
-                answers[n] = got[0]
-        status = decode_printer_status(answers)
-        if not status.can_print:
-            words = {"paper_out": "paper out", "cover_open": "cover open", "offline": "printer offline",
-                     "unknown": "printer does not answer"}.get(status.condition.value, status.condition.value)
-            raise PrinterFailed(status.condition.value, words)
 
 
 class Runtime:
@@ -154,11 +105,13 @@ class Runtime:
             return None
         from drivers import Printer
 
-        if Printer.is_usable():
-            from ._printing import DriversPrinter
+        if not Printer.is_usable():  # asked for by the config: fail at start, never degrade
+            missing = ", ".join(Printer.requires)
+            raise ConfigError("printer_unavailable", f"printer = {config.printer!r} needs the "
+                              f"python library {missing}, which is not installed", field="printer")
+        from ._printing import DriversPrinter
 
-            return DriversPrinter(config.printer, config.printer_encoding)
-        return EscposPrinter(config.printer, config.printer_encoding)
+        return DriversPrinter(config.printer, config.printer_encoding)
 
     # -- network -----------------------------------------------------------------
     def hold_client(self, config: TillConfig) -> Any:

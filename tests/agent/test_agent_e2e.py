@@ -173,3 +173,22 @@ def test_paper_out_on_the_printer_twin_keeps_the_sale_and_reprints_when_loaded(t
     finally:
         agent.stop()
         printer.stop()
+
+
+def test_a_configured_printer_without_its_library_stops_the_start_loudly(
+        tmp_path: Path, bundle_doc, monkeypatch) -> None:
+    """The printer is asked for, python-escpos is missing: no silent fallback writer."""
+    from drivers import Printer
+
+    from agent import ConfigError
+
+    monkeypatch.setattr(Printer, "requires", ("kopilka_no_such_escpos_library",))
+    (tmp_path / "bundle.json").write_text(json.dumps(bundle_doc), encoding="utf-8")
+    cfg = parse_config({"till": {"id": "KY-001-01", "store": "KY-001", "program": "kopilka"},
+                        "paths": {"data_dir": "till", "bundle": "bundle.json"},
+                        "printer": {"url": "tcp://127.0.0.1:9"}}, tmp_path)
+    with pytest.raises(ConfigError) as err:
+        Agent(cfg, serve_api=False).start()
+    assert err.value.reason == "printer_unavailable" and err.value.field == "printer"
+    assert "kopilka_no_such_escpos_library" in str(err.value)
+    assert not (tmp_path / "till").exists() or not any((tmp_path / "till").iterdir())
