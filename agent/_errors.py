@@ -20,6 +20,8 @@ to a CLI answer ``_cli.py`` (one table each).
 """
 from __future__ import annotations
 
+from typing import Any
+
 from fastcore import KopilkaError
 
 
@@ -27,11 +29,11 @@ class AgentError(KopilkaError):
     """Root of the till agent's errors: a machine ``reason``, plain ``message``,
     and the ``field`` (request or config key) it is about, if any."""
 
-    def __init__(self, reason: str, message: str = "", *, field: str | None = None) -> None:
-        self.reason = reason
-        self.message = message or reason
-        self.field = field
-        super().__init__(self.message)
+    def __init__(self, reason: str, message: str = "", field: str | None = None, **extra: Any) -> None:
+        super().__init__(reason, message or reason, field, **extra)
+
+    def _text(self) -> str:
+        return self.message
 
 
 class RequestRefused(AgentError):
@@ -58,9 +60,9 @@ class SessionError(AgentError):
 class CodeRefused(SessionError):
     """A scanned code the till will not take (till.md §1); ``code`` is what was read."""
 
-    def __init__(self, reason: str, message: str = "", *, code: str, field: str | None = None) -> None:
-        super().__init__(reason, message, field=field)
+    def __init__(self, reason: str, message: str = "", field: str | None = None, *, code: str) -> None:
         self.code = code
+        super().__init__(reason, message, field)
 
 
 class ReturnError(AgentError):

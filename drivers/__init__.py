@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from drivers._barcode import BarcodeRules, WeightRules, interpret
-from drivers._camera import Camera, CameraError, Dedup, Scan
+from drivers._camera import Camera, Dedup, Scan
 from drivers._decode import DEFAULT_STEPS, Decoded, DecoderChain, Step, make_decoder
 from drivers._device import Device, DeviceHealth, DeviceState
-from drivers._errors import DeviceError, PrinterError, ScannerError
+from drivers._errors import CameraError, DeviceError, PayloadRejected, PrinterError, ScannerError
 from drivers._framing import Frame, Framer, Noise
 from drivers._printer import Printer, PrinterConfig, PrintJob, PrintOutcome
 from drivers._printer_status import PrinterCondition, PrinterStatus
@@ -33,6 +33,7 @@ __all__ = [
     "Frame",
     "Framer",
     "Noise",
+    "PayloadRejected",
     "PrintJob",
     "PrintOutcome",
     "Printer",

@@ -51,18 +51,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from drivers._decode import Decoded, DecoderChain, make_decoder
 from drivers._device import Device, DeviceState, optional_import
-from drivers._errors import DeviceError
+from drivers._errors import CameraError, DeviceError
 
 if TYPE_CHECKING:  # OpenCV and numpy are imported when a camera is opened, never at import
     import numpy as np
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Camera", "CameraError", "CaptureLike", "Dedup", "EanVotes", "Scan"]
-
-
-class CameraError(DeviceError):
-    """The camera could not be opened or its configuration is wrong."""
+__all__ = ["Camera", "CaptureLike", "Dedup", "EanVotes", "Scan"]
 
 
 class CaptureLike(Protocol):

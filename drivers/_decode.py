@@ -55,7 +55,8 @@ from typing import TYPE_CHECKING, Any
 
 from drivers._device import optional_import
 from drivers._errors import DeviceError
-from drivers._payload import PayloadRejected, clean_payload
+from drivers._errors import PayloadRejected
+from drivers._payload import clean_payload
 
 if TYPE_CHECKING:
     import numpy as np

@@ -25,18 +25,12 @@ from __future__ import annotations
 
 import unicodedata
 
-__all__ = ["PayloadRejected", "clean_payload", "repair_zbar_text"]
+from drivers._errors import PayloadRejected
+
+__all__ = ["clean_payload", "repair_zbar_text"]
 
 #: encodings zbar guesses for a QR byte segment without ECI, tried in turn
 _ZBAR_GUESSES = ("shift_jis", "big5", "latin-1", "cp1252")
-
-
-class PayloadRejected(ValueError):
-    """Decoded bytes that are not a customer code's text; ``reason`` says why."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(reason)
 
 
 def repair_zbar_text(text: str) -> str:

@@ -55,7 +55,7 @@ def _strs(obj: dict[str, Any], key: str, path: str) -> list[str]:
     if v is None:
         return []
     if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-        raise BasketError(path, "must be a list of strings")
+        raise BasketError("bad_basket", "must be a list of strings", path)
     return v
 
 
@@ -64,14 +64,14 @@ def _bool(obj: dict[str, Any], key: str, path: str, default: bool) -> bool:
     if v is None:
         return default
     if not isinstance(v, bool):
-        raise BasketError(path, f"must be true or false, not {v!r}")
+        raise BasketError("bad_basket", f"must be true or false, not {v!r}", path)
     return v
 
 
 def _opt_str(obj: dict[str, Any], key: str, path: str) -> str | None:
     v = obj.get(key)
     if v is not None and not isinstance(v, str):
-        raise BasketError(path, f"must be a string, not {v!r}")
+        raise BasketError("bad_basket", f"must be a string, not {v!r}", path)
     return v
 
 
@@ -81,7 +81,7 @@ def _opt_date(obj: dict[str, Any], key: str, path: str) -> date | None:
         return None
     d = parse_date(v)
     if d is None:
-        raise BasketError(path, f"must be a YYYY-MM-DD date, not {v!r}")
+        raise BasketError("bad_basket", f"must be a YYYY-MM-DD date, not {v!r}", path)
     return d
 
 
@@ -89,12 +89,12 @@ def _customer(raw: Any, bundle: Bundle) -> Customer | None:
     if raw is None:
         return None
     if not isinstance(raw, dict):
-        raise BasketError("customer", "must be a JSON object or null")
+        raise BasketError("bad_basket", "must be a JSON object or null", "customer")
     points = raw.get("available_points")
     if points is None:
         points = 0
     if not is_int(points) or points < 0:
-        raise BasketError("customer.available_points", f"must be a JSON integer >= 0, not {points!r}")
+        raise BasketError("bad_basket", f"must be a JSON integer >= 0, not {points!r}", "customer.available_points")
     tier = _opt_str(raw, "tier", "customer.tier")
     return Customer(
         card=_opt_str(raw, "card", "customer.card"),
@@ -116,23 +116,23 @@ def read_lines(raw: Any, catalog: Any) -> tuple[Line, ...]:
     if raw is None:
         raw = []
     if not isinstance(raw, list):
-        raise BasketError("lines", "must be a list")
+        raise BasketError("bad_basket", "must be a list", "lines")
     if not raw:
-        raise BasketError("lines", "a basket needs at least one line")
+        raise BasketError("bad_basket", "a basket needs at least one line", "lines")
     lines = []
     for i, line in enumerate(raw):
         if not isinstance(line, dict):
-            raise BasketError(f"lines[{i}]", "must be a JSON object")
+            raise BasketError("bad_basket", "must be a JSON object", f"lines[{i}]")
         sku = line.get("sku")
         item = catalog.get(sku) if isinstance(sku, str) else None
         if item is None:
-            raise BasketError(f"lines[{i}].sku", f"unknown sku {sku!r}")
+            raise BasketError("bad_basket", f"unknown sku {sku!r}", f"lines[{i}].sku")
         qty = line.get("qty")
         milli = parse_qty_milli(qty)
         if milli is None or milli == 0:
-            raise BasketError(f"lines[{i}].qty", f"quantity must be > 0 with at most 3 decimals, not {qty!r}")
+            raise BasketError("bad_basket", f"quantity must be > 0 with at most 3 decimals, not {qty!r}", f"lines[{i}].qty")
         if item.unit == "pcs" and milli % 1000:
-            raise BasketError(f"lines[{i}].qty", f"{sku} is sold by the piece; {qty} is not a whole number")
+            raise BasketError("bad_basket", f"{sku} is sold by the piece; {qty} is not a whole number", f"lines[{i}].qty")
         lines.append(Line(item, milli))
     return tuple(lines)
 
@@ -144,21 +144,21 @@ def read_redeem(raw: Any) -> int | str:
     if raw == MAX and isinstance(raw, str):
         return MAX
     if not is_int(raw) or raw < 0:
-        raise BasketError("redeem", f"must be \"max\" or a JSON integer >= 0, not {raw!r}")
+        raise BasketError("bad_basket", f"must be \"max\" or a JSON integer >= 0, not {raw!r}", "redeem")
     return raw
 
 
 def read_basket(raw: Any, bundle: Bundle) -> Basket:
     """Check a basket against the bundle; raises ``BasketError`` naming the field."""
     if not isinstance(raw, dict):
-        raise BasketError("basket", "must be a JSON object")
+        raise BasketError("bad_basket", "must be a JSON object", "basket")
     store_id = raw.get("store")
     store = bundle.stores.get(store_id) if isinstance(store_id, str) else None
     if store is None:
-        raise BasketError("store", f"unknown store {store_id!r}")
+        raise BasketError("bad_basket", f"unknown store {store_id!r}", "store")
     at = parse_instant(raw.get("at"), strict=False)
     if at is None:
-        raise BasketError("at", f"must be an ISO-8601 instant with an offset, not {raw.get('at')!r}")
+        raise BasketError("bad_basket", f"must be an ISO-8601 instant with an offset, not {raw.get('at')!r}", "at")
     coupons = tuple(_strs(raw, "coupons", "coupons"))
     return Basket(
         store=store,

@@ -156,7 +156,7 @@ class _Reader:
         if obj is None:
             obj = {}
         if not isinstance(obj, dict):
-            raise BundleError(path or "bundle", "must be a JSON object")
+            raise BundleError("bad_bundle", "must be a JSON object", path or "bundle")
         self.obj = obj
         self.path = path
 
@@ -171,9 +171,9 @@ class _Reader:
         if v is None:
             return default
         if not is_int(v):
-            raise BundleError(self.at(key), f"must be a JSON integer, not {v!r}")
+            raise BundleError("bad_bundle", f"must be a JSON integer, not {v!r}", self.at(key))
         if minimum is not None and v < minimum:
-            raise BundleError(self.at(key), f"must be >= {minimum}, not {v}")
+            raise BundleError("bad_bundle", f"must be >= {minimum}, not {v}", self.at(key))
         return v
 
     def bool(self, key: builtins.str, default: builtins.bool = False) -> builtins.bool:
@@ -181,17 +181,17 @@ class _Reader:
         if v is None:
             return default
         if not isinstance(v, bool):
-            raise BundleError(self.at(key), f"must be true or false, not {v!r}")
+            raise BundleError("bad_bundle", f"must be true or false, not {v!r}", self.at(key))
         return v
 
     def str(self, key: builtins.str, *, required: builtins.bool = False) -> builtins.str | None:
         v = self.obj.get(key)
         if v is None:
             if required:
-                raise BundleError(self.at(key), "is required")
+                raise BundleError("bad_bundle", "is required", self.at(key))
             return None
         if not isinstance(v, str):
-            raise BundleError(self.at(key), f"must be a string, not {v!r}")
+            raise BundleError("bad_bundle", f"must be a string, not {v!r}", self.at(key))
         return v
 
     def strs(self, key: builtins.str) -> builtins.list[builtins.str]:
@@ -199,7 +199,7 @@ class _Reader:
         if v is None:
             return []
         if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-            raise BundleError(self.at(key), "must be a list of strings")
+            raise BundleError("bad_bundle", "must be a list of strings", self.at(key))
         return v
 
     def list(self, key: builtins.str) -> builtins.list[Any]:
@@ -207,7 +207,7 @@ class _Reader:
         if v is None:
             return []
         if not isinstance(v, list):
-            raise BundleError(self.at(key), "must be a list")
+            raise BundleError("bad_bundle", "must be a list", self.at(key))
         return v
 
 
@@ -215,13 +215,13 @@ def _zone(name: str, path: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise BundleError(path, f"unknown time zone {name!r}") from exc
+        raise BundleError("bad_bundle", f"unknown time zone {name!r}", path) from exc
 
 
 def _program(r: _Reader) -> Program:
     point_value = r.int("point_value")
     if point_value < 1:
-        raise BundleError(r.at("point_value"), "must be at least 1")
+        raise BundleError("bad_bundle", "must be at least 1", r.at("point_value"))
     tz = r.str("timezone")
     if tz is not None:
         _zone(tz, r.at("timezone"))
@@ -229,16 +229,16 @@ def _program(r: _Reader) -> Program:
     weight = _prefixes(r, "weight_prefixes", WEIGHT_PREFIXES)
     both = sorted(set(card) & set(weight))
     if both:
-        raise BundleError(r.at("weight_prefixes"), f"overlaps card_prefixes: {', '.join(both)}")
+        raise BundleError("bad_bundle", f"overlaps card_prefixes: {', '.join(both)}", r.at("weight_prefixes"))
     max_qty = r.int("max_line_qty", 999, minimum=1)
     if max_qty > MAX_LINE_QTY:
-        raise BundleError(r.at("max_line_qty"), f"must be <= {MAX_LINE_QTY}, not {max_qty}")
+        raise BundleError("bad_bundle", f"must be <= {MAX_LINE_QTY}, not {max_qty}", r.at("max_line_qty"))
     max_points = r.int("max_points_per_sale", MAX_POINTS_PER_SALE)
     if max_points > MAX_INT:
-        raise BundleError(r.at("max_points_per_sale"), f"must be <= 2^53 - 1, not {max_points}")
+        raise BundleError("bad_bundle", f"must be <= 2^53 - 1, not {max_points}", r.at("max_points_per_sale"))
     cache = r.str("customer_cache") or "store"
     if cache not in ("store", "all"):
-        raise BundleError(r.at("customer_cache"), f"must be 'store' or 'all', not {cache!r}")
+        raise BundleError("bad_bundle", f"must be 'store' or 'all', not {cache!r}", r.at("customer_cache"))
     return Program(
         point_value=point_value,
         redeem_cap_bp=r.int("redeem_cap_bp"),
@@ -263,9 +263,9 @@ def _prefixes(r: _Reader, key: str, default: tuple[str, ...]) -> tuple[str, ...]
     out = r.strs(key)
     for i, p in enumerate(out):
         if len(p) != 2 or not p.isascii() or not p.isdigit():
-            raise BundleError(f"{r.at(key)}[{i}]", f"must be a 2-digit string, not {p!r}")
+            raise BundleError("bad_bundle", f"must be a 2-digit string, not {p!r}", f"{r.at(key)}[{i}]")
     if len(set(out)) != len(out):
-        raise BundleError(r.at(key), "lists a prefix twice")
+        raise BundleError("bad_bundle", "lists a prefix twice", r.at(key))
     return tuple(out)
 
 
@@ -277,11 +277,11 @@ def _tiers(top: _Reader) -> tuple[Tier, ...]:
         tid = r.str("id", required=True)
         assert tid is not None
         if tid in seen:
-            raise BundleError(r.at("id"), f"duplicate tier id {tid!r}")
+            raise BundleError("bad_bundle", f"duplicate tier id {tid!r}", r.at("id"))
         seen.add(tid)
         tiers.append(Tier(tid, r.int("rate_bp")))
     if not tiers:
-        raise BundleError("tiers", "at least one tier is required")
+        raise BundleError("bad_bundle", "at least one tier is required", "tiers")
     return tuple(tiers)
 
 
@@ -292,11 +292,11 @@ def _stores(top: _Reader, program: Program) -> dict[str, Store]:
         sid = r.str("id", required=True)
         assert sid is not None
         if sid in stores:
-            raise BundleError(r.at("id"), f"duplicate store id {sid!r}")
+            raise BundleError("bad_bundle", f"duplicate store id {sid!r}", r.at("id"))
         tz = r.str("timezone")
         if tz is None:
             if program.timezone is None:
-                raise BundleError(r.at("timezone"), "store has no time zone and the program has none")
+                raise BundleError("bad_bundle", "store has no time zone and the program has none", r.at("timezone"))
             tz = program.timezone
         stores[sid] = Store(sid, r.str("chain"), tz, _zone(tz, r.at("timezone")))
     return stores
@@ -308,25 +308,25 @@ def _item(raw: Any, i: int, catalog: dict[str, Item], plus: dict[str, str]) -> I
     sku = r.str("sku", required=True)
     assert sku is not None
     if sku in catalog:
-        raise BundleError(r.at("sku"), f"duplicate sku {sku!r}")
+        raise BundleError("bad_bundle", f"duplicate sku {sku!r}", r.at("sku"))
     price = r.int("price")
     min_price = r.int("min_price")
     if min_price > price:
-        raise BundleError(r.at("min_price"), f"min_price {min_price} is above price {price} (sku {sku})")
+        raise BundleError("bad_bundle", f"min_price {min_price} is above price {price} (sku {sku})", r.at("min_price"))
     unit = r.get("unit")
     if unit is None:
         unit = "pcs"
     if unit not in ("pcs", "kg"):
-        raise BundleError(r.at("unit"), f"unit must be 'pcs' or 'kg', not {unit!r} (sku {sku})")
+        raise BundleError("bad_bundle", f"unit must be 'pcs' or 'kg', not {unit!r} (sku {sku})", r.at("unit"))
     flags = set(r.strs("flags"))
     plu = r.str("plu")
     if plu is not None:
         if len(plu) != 5 or not plu.isascii() or not plu.isdigit():
-            raise BundleError(r.at("plu"), f"must be 5 digits, not {plu!r} (sku {sku})")
+            raise BundleError("bad_bundle", f"must be 5 digits, not {plu!r} (sku {sku})", r.at("plu"))
         if unit != "kg":
-            raise BundleError(r.at("plu"), f"only a kg item carries a plu (sku {sku})")
+            raise BundleError("bad_bundle", f"only a kg item carries a plu (sku {sku})", r.at("plu"))
         if plu in plus:
-            raise BundleError(r.at("plu"), f"plu {plu} is also sku {plus[plu]!r}")
+            raise BundleError("bad_bundle", f"plu {plu} is also sku {plus[plu]!r}", r.at("plu"))
         plus[plu] = sku
     return Item(
         sku=sku,
@@ -400,7 +400,7 @@ def _instant(r: _Reader, key: str) -> datetime | None:
         return None
     parsed = parse_instant(v, strict=True)
     if parsed is None:
-        raise BundleError(r.at(key), f"must be an RFC 3339 instant with an offset, not {v!r}")
+        raise BundleError("bad_bundle", f"must be an RFC 3339 instant with an offset, not {v!r}", r.at(key))
     return parsed
 
 
@@ -409,13 +409,13 @@ def _hours(r: _Reader) -> tuple[tuple[int, int], ...]:
     for j, w in enumerate(r.list("hours")):
         path = r.at(f"hours[{j}]")
         if not isinstance(w, list) or len(w) != 2:
-            raise BundleError(path, "an hours window is a pair [\"HH:MM\", \"HH:MM\"]")
+            raise BundleError("bad_bundle", "an hours window is a pair [\"HH:MM\", \"HH:MM\"]", path)
         start = parse_hhmm(w[0], allow_24=False)
         end = parse_hhmm(w[1], allow_24=True)
         if start is None or end is None:
-            raise BundleError(path, f"bad hours window {w!r} (\"24:00\" is allowed as an end only)")
+            raise BundleError("bad_bundle", f"bad hours window {w!r} (\"24:00\" is allowed as an end only)", path)
         if start >= end:
-            raise BundleError(path, f"window start {w[0]} is not before its end {w[1]}")
+            raise BundleError("bad_bundle", f"window start {w[0]} is not before its end {w[1]}", path)
         windows.append((start, end))
     return tuple(windows)
 
@@ -424,7 +424,7 @@ def _days(r: _Reader) -> frozenset[int]:
     days = r.list("days")
     for j, d in enumerate(days):
         if not is_int(d) or not 1 <= d <= 7:
-            raise BundleError(r.at(f"days[{j}]"), f"weekday must be 1..7, not {d!r}")
+            raise BundleError("bad_bundle", f"weekday must be 1..7, not {d!r}", r.at(f"days[{j}]"))
     return frozenset(days)
 
 
@@ -434,29 +434,29 @@ def _promotion(raw: Any, path: str) -> Promotion:
     assert pid is not None
     kind = r.get("kind")
     if kind not in PHASE:
-        raise BundleError(r.at("kind"), f"unknown kind {kind!r} (promotion {pid})")
+        raise BundleError("bad_bundle", f"unknown kind {kind!r} (promotion {pid})", r.at("kind"))
     if kind == "n_for_m":
         value = 0
     else:
         if r.get("value") is None:
-            raise BundleError(r.at("value"), f"value is required (promotion {pid})")
+            raise BundleError("bad_bundle", f"value is required (promotion {pid})", r.at("value"))
         value = r.int("value")
         if kind in ("percent", "basket_percent") and value > 10000:
-            raise BundleError(r.at("value"), f"percent value {value} is over 10000 bp (promotion {pid})")
+            raise BundleError("bad_bundle", f"percent value {value} is over 10000 bp (promotion {pid})", r.at("value"))
     n = r.int("n")
     m = r.int("m")
     if kind == "n_for_m" and (r.get("n") is None or r.get("m") is None or not n > m >= 0):
-        raise BundleError(r.at("n"), f"n_for_m needs integers n > m >= 0 (promotion {pid})")
+        raise BundleError("bad_bundle", f"n_for_m needs integers n > m >= 0 (promotion {pid})", r.at("n"))
     per = r.get("per")
     if kind == "bonus_points":
         if per not in ("unit", "receipt"):
-            raise BundleError(r.at("per"), f"bonus_points needs per 'unit' or 'receipt' (promotion {pid})")
+            raise BundleError("bad_bundle", f"bonus_points needs per 'unit' or 'receipt' (promotion {pid})", r.at("per"))
     elif per is not None and not isinstance(per, str):
-        raise BundleError(r.at("per"), "must be a string")
+        raise BundleError("bad_bundle", "must be a string", r.at("per"))
     min_qty = r.get("min_qty")
     min_qty_milli = 0 if min_qty is None else parse_qty_milli(min_qty)
     if min_qty_milli is None:
-        raise BundleError(r.at("min_qty"), f"bad quantity {min_qty!r} (promotion {pid})")
+        raise BundleError("bad_bundle", f"bad quantity {min_qty!r} (promotion {pid})", r.at("min_qty"))
     when = _Reader(r.get("when"), r.at("when"))
     who = _Reader(r.get("who"), r.at("who"))
     return Promotion(
@@ -495,13 +495,13 @@ def _promotions(top: _Reader) -> tuple[Promotion, ...]:
     for i, raw in enumerate(top.list("promotions")):
         p = _promotion(raw, f"promotions[{i}]")
         if p.id in seen:
-            raise BundleError(f"promotions[{i}].id", f"duplicate promotion id {p.id!r}")
+            raise BundleError("bad_bundle", f"duplicate promotion id {p.id!r}", f"promotions[{i}].id")
         seen.add(p.id)
         if p.group is not None:
             if p.kind == "bonus_multiplier":
-                raise BundleError(f"promotions[{i}].group", f"a bonus_multiplier cannot be in a group (promotion {p.id})")
+                raise BundleError("bad_bundle", f"a bonus_multiplier cannot be in a group (promotion {p.id})", f"promotions[{i}].group")
             if group_phase.setdefault(p.group, p.phase) != p.phase:
-                raise BundleError(f"promotions[{i}].group", f"group {p.group!r} mixes phases (promotion {p.id})")
+                raise BundleError("bad_bundle", f"group {p.group!r} mixes phases (promotion {p.id})", f"promotions[{i}].group")
         promos.append(p)
     promos.sort(key=lambda p: (p.phase if p.phase < 2 else 2, p.priority, p.id))
     return tuple(promos)
@@ -518,7 +518,7 @@ def load_bundle(source: Any) -> Bundle:
         try:
             source = loads(source)
         except ValueError as exc:
-            raise BundleError("bundle", f"not valid JSON: {exc}") from exc
+            raise BundleError("bad_bundle", f"not valid JSON: {exc}", "bundle") from exc
     top = _Reader(source, "")
     version = top.int("version")
     program = _program(_Reader(top.get("program"), "program"))

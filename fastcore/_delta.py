@@ -27,32 +27,31 @@ WHOLE_SECTIONS: tuple[str, ...] = ("program", "tiers", "stores", "keys")
 
 def _section(bundle: dict[str, Any], name: str, key: str, change: Any) -> None:
     if not isinstance(change, Mapping):
-        raise DeltaError(f"changes.{name}", "must be an object with upsert/delete")
+        raise DeltaError("bad_delta", "must be an object with upsert/delete", f"changes.{name}")
     unknown = set(change) - {"upsert", "delete"}
     if unknown:
-        raise DeltaError(f"changes.{name}", f"unknown keys {sorted(unknown)}")
+        raise DeltaError("bad_delta", f"unknown keys {sorted(unknown)}", f"changes.{name}")
     current = bundle.get(name) or []
     if not isinstance(current, list):
-        raise DeltaError(name, "held bundle section is not a list")
+        raise DeltaError("bad_delta", "held bundle section is not a list", name)
     items: dict[str, Any] = {}
     for entry in current:
         items[str(entry.get(key))] = entry
     deletes = change.get("delete")
     deletes = [] if deletes is None else deletes
     if not isinstance(deletes, list):
-        raise DeltaError(f"changes.{name}.delete", "delete must be a list")
+        raise DeltaError("bad_delta", "delete must be a list", f"changes.{name}.delete")
     for i, ident in enumerate(deletes):
         if not isinstance(ident, str) or ident not in items:
-            raise DeltaError(f"changes.{name}.delete[{i}]",
-                             f"deletes {ident!r}, which the held bundle does not have")
+            raise DeltaError("bad_delta", f"deletes {ident!r}, which the held bundle does not have", f"changes.{name}.delete[{i}]")
         del items[ident]
     upserts = change.get("upsert")
     upserts = [] if upserts is None else upserts
     if not isinstance(upserts, list):
-        raise DeltaError(f"changes.{name}.upsert", "upsert must be a list")
+        raise DeltaError("bad_delta", "upsert must be a list", f"changes.{name}.upsert")
     for i, entry in enumerate(upserts):
         if not isinstance(entry, Mapping) or not isinstance(entry.get(key), str):
-            raise DeltaError(f"changes.{name}.upsert[{i}]", f"entry without a string {key!r}")
+            raise DeltaError("bad_delta", f"entry without a string {key!r}", f"changes.{name}.upsert[{i}]")
         items[entry[key]] = dict(entry)
     bundle[name] = list(items.values())
 
@@ -65,10 +64,10 @@ def apply_delta(held: Mapping[str, Any], changes: Any, version: int) -> dict[str
     sections the delta replaces are deep copies of the delta's.
     """
     if not isinstance(changes, Mapping):
-        raise DeltaError("changes", "changes must be an object")
+        raise DeltaError("bad_delta", "changes must be an object", "changes")
     unknown = set(changes) - set(KEYED_SECTIONS) - set(WHOLE_SECTIONS)
     if unknown:
-        raise DeltaError("changes", f"unknown sections {sorted(unknown)}")
+        raise DeltaError("bad_delta", f"unknown sections {sorted(unknown)}", "changes")
     new = dict(held)
     for name, key in KEYED_SECTIONS.items():
         change = changes.get(name)

@@ -448,24 +448,24 @@ cdef class Engine:
 
     cdef object _price(self, object basket):
         if not isinstance(basket, dict):
-            raise BasketError("basket", "must be a JSON object")
+            raise BasketError("bad_basket", "must be a JSON object", "basket")
         store_id = basket.get("store")
         store = self._store_index.get(store_id) if isinstance(store_id, str) else None
         if store is None:
-            raise BasketError("store", f"unknown store {store_id!r}")
+            raise BasketError("bad_basket", f"unknown store {store_id!r}", "store")
         at_raw = basket.get("at")
         at = parse_instant(at_raw, strict=False)
         if at is None:
-            raise BasketError("at", f"must be an ISO-8601 instant with an offset, not {at_raw!r}")
+            raise BasketError("bad_basket", f"must be an ISO-8601 instant with an offset, not {at_raw!r}", "at")
         coupons = _strs(basket, "coupons", "coupons")
         cdef _Cust customer = self._read_customer(basket.get("customer"))
         raw_lines = basket.get("lines")
         if raw_lines is None:
             raw_lines = []
         if not isinstance(raw_lines, list):
-            raise BasketError("lines", "must be a list")
+            raise BasketError("bad_basket", "must be a list", "lines")
         if not raw_lines:
-            raise BasketError("lines", "a basket needs at least one line")
+            raise BasketError("bad_basket", "a basket needs at least one line", "lines")
         cdef int L = len(raw_lines)
         cdef int ncp = len(coupons)
         cdef int nseg = len(customer.segments) if customer is not None else 0
@@ -725,11 +725,11 @@ cdef class Engine:
         for i in range(c.L):
             line = raw_lines[i]
             if type(line) is not dict:
-                raise BasketError(f"lines[{i}]", "must be a JSON object")
+                raise BasketError("bad_basket", "must be a JSON object", f"lines[{i}]")
             sku = (<dict>line).get("sku")
             idx = self._find_sku(sku) if type(sku) is str else -1
             if idx < 0:
-                raise BasketError(f"lines[{i}].sku", f"unknown sku {sku!r}")
+                raise BasketError("bad_basket", f"unknown sku {sku!r}", f"lines[{i}].sku")
             qty = (<dict>line).get("qty")
             if type(qty) is int:
                 small = _small_int(qty) * 1000
@@ -742,13 +742,13 @@ cdef class Engine:
             else:
                 milli = parse_qty_milli(qty)
                 if milli is None or milli == 0:
-                    raise BasketError(f"lines[{i}].qty", f"quantity must be > 0 with at most 3 decimals, not {qty!r}")
+                    raise BasketError("bad_basket", f"quantity must be > 0 with at most 3 decimals, not {qty!r}", f"lines[{i}].qty")
                 if milli >= LIMIT:
                     raise _TooLarge()
                 q = milli
             flags = self.items[idx].flags
             if not (flags & KG) and q % 1000:
-                raise BasketError(f"lines[{i}].qty", f"{sku} is sold by the piece; {qty} is not a whole number")
+                raise BasketError("bad_basket", f"{sku} is sold by the piece; {qty} is not a whole number", f"lines[{i}].qty")
             c.item[i] = idx
             c.flags[i] = flags
             c.q[i] = q

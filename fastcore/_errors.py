@@ -15,36 +15,43 @@ under ``KopilkaError``.
 """
 from __future__ import annotations
 
+from typing import Any
+
 
 class KopilkaError(Exception):
-    """Root of every error kopilka raises on purpose."""
+    """Root of every error kopilka raises on purpose, with the one constructor shape.
 
+    ``reason`` is the spec's machine-readable code (``bad_bundle``,
+    ``paper_out``, ``overdraft`` ...), ``message`` the human explanation,
+    ``field`` the path of the offending input (``promotions[3].n``), and
+    ``extra`` what a branch adds to its answer. Every branch keeps this
+    shape, so one table per boundary (HTTP, CLI) can answer any of them;
+    a branch changes only how ``str()`` reads (``_text``).
+    """
 
-class _FieldError(KopilkaError):
-    """An input error that names the offending field (``promotions[3].n``)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
+    def __init__(self, reason: str, message: str = "", field: str | None = None, **extra: Any) -> None:
+        self.reason = reason
         self.message = message
-        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+        self.extra = extra
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else (self.message or self.reason)
 
 
-class BundleError(_FieldError):
-    """The bundle is invalid; ``field`` names the promotion, sku or key."""
+class BundleError(KopilkaError):
+    """The bundle is invalid (``bad_bundle``); ``field`` names the promotion, sku or key."""
 
 
-class BasketError(_FieldError):
-    """The basket is invalid; ``field`` names the offending key or line."""
+class BasketError(KopilkaError):
+    """The basket is invalid (``bad_basket``); ``field`` names the offending key or line."""
 
 
-class DeltaError(_FieldError):
-    """A bundle delta does not fit the held bundle; ``field`` names the part of ``changes``."""
+class DeltaError(KopilkaError):
+    """A bundle delta does not fit the held bundle (``bad_delta``); ``field`` names the part of ``changes``."""
 
 
-class ReturnError(_FieldError):
+class ReturnError(KopilkaError):
     """The return does not fit its sale; ``reason`` is ``empty``, ``unknown_line``,
     ``duplicate_line``, ``bad_qty``, ``too_much`` or ``bad_sale``."""
-
-    def __init__(self, field: str, message: str, reason: str) -> None:
-        self.reason = reason
-        super().__init__(field, message)

@@ -59,21 +59,20 @@ class LineReturn:
 def _figure(line: Mapping[str, Any], key: str, index: int) -> int:
     value = line.get(key, 0)
     if not is_int(value) or value < 0:
-        raise ReturnError(f"sale.lines[{index}].{key}", f"must be an integer >= 0, not {value!r}",
-                          reason="bad_sale")
+        raise ReturnError("bad_sale", f"must be an integer >= 0, not {value!r}", f"sale.lines[{index}].{key}")
     return value
 
 
 def _sale_lines(result: Any) -> tuple[list[Mapping[str, Any]], int]:
     if not isinstance(result, Mapping):
-        raise ReturnError("sale.result", "the sale has no result object", reason="bad_sale")
+        raise ReturnError("bad_sale", "the sale has no result object", "sale.result")
     lines = result.get("lines")
     if not isinstance(lines, list) or not all(isinstance(ln, Mapping) for ln in lines):
-        raise ReturnError("sale.lines", "the sale's lines are not a list of objects", reason="bad_sale")
+        raise ReturnError("bad_sale", "the sale's lines are not a list of objects", "sale.lines")
     totals = result.get("totals")
     redeemed_points = totals.get("redeemed_points", 0) if isinstance(totals, Mapping) else 0
     if not is_int(redeemed_points) or redeemed_points < 0:
-        raise ReturnError("sale.totals.redeemed_points", "must be an integer >= 0", reason="bad_sale")
+        raise ReturnError("bad_sale", "must be an integer >= 0", "sale.totals.redeemed_points")
     return lines, redeemed_points
 
 
@@ -81,8 +80,7 @@ def sold_milli(line: Mapping[str, Any], index: int) -> int:
     """A sale line's quantity in thousandths (its §7 ``qty`` text)."""
     milli = parse_qty_milli(line.get("qty"))
     if milli is None or milli <= 0:
-        raise ReturnError(f"sale.lines[{index}].qty", f"not a quantity: {line.get('qty')!r}",
-                          reason="bad_sale")
+        raise ReturnError("bad_sale", f"not a quantity: {line.get('qty')!r}", f"sale.lines[{index}].qty")
     return milli
 
 
@@ -90,11 +88,9 @@ def return_qty(value: Any, unit: str, field: str) -> int:
     """A returned quantity in thousandths, by the rules of §2 for ``unit``."""
     milli = parse_qty_milli(value)
     if milli is None or milli == 0:
-        raise ReturnError(field, f"quantity must be > 0 with at most 3 decimals, not {value!r}",
-                          reason="bad_qty")
+        raise ReturnError("bad_qty", f"quantity must be > 0 with at most 3 decimals, not {value!r}", field)
     if unit == "pcs" and milli % 1000:
-        raise ReturnError(field, f"the line is sold by the piece; {value} is not a whole number",
-                          reason="bad_qty")
+        raise ReturnError("bad_qty", f"the line is sold by the piece; {value} is not a whole number", field)
     return milli
 
 
@@ -111,24 +107,23 @@ def return_lines(result: Any, units: Sequence[str], items: Sequence[tuple[int, A
     """
     lines, redeemed_points = _sale_lines(result)
     if len(units) != len(lines):
-        raise ReturnError("sale.lines", "the units do not match the sale's lines", reason="bad_sale")
+        raise ReturnError("bad_sale", "the units do not match the sale's lines", "sale.lines")
     if not items:
-        raise ReturnError("items", "choose at least one line to return", reason="empty")
+        raise ReturnError("empty", "choose at least one line to return", "items")
     wanted: list[tuple[int, int, int]] = []
     seen: set[int] = set()
     for k, (index, qty) in enumerate(items):
         if not is_int(index) or not 0 <= index < len(lines):
-            raise ReturnError(f"items[{k}].line", f"the sale has no line {index!r}", reason="unknown_line")
+            raise ReturnError("unknown_line", f"the sale has no line {index!r}", f"items[{k}].line")
         if index in seen:
-            raise ReturnError(f"items[{k}].line", f"line {index} is named twice", reason="duplicate_line")
+            raise ReturnError("duplicate_line", f"line {index} is named twice", f"items[{k}].line")
         seen.add(index)
         sold = sold_milli(lines[index], index)
         done = before.get(index, 0)
         milli = sold - done if qty is None else return_qty(qty, units[index], f"items[{k}].qty")
         if milli <= 0 or done + milli > sold:
             left = qty_text(max(0, sold - done))
-            raise ReturnError(f"items[{k}].qty", f"only {left} left to return on line {index}",
-                              reason="too_much")
+            raise ReturnError("too_much", f"only {left} left to return on line {index}", f"items[{k}].qty")
         wanted.append((index, milli, sold))
     weights = [_figure(ln, "redeemed", i) for i, ln in enumerate(lines)]
     per_line_points = allocate(redeemed_points, weights, [INF] * len(lines)) if lines else []

@@ -14,7 +14,8 @@ from typing import Any
 import click
 
 from .cli import _config
-from ._dbinspect import DbInspectError, Listing, TillDbReader
+from ._dbinspect import Listing, TillDbReader
+from ._errors import DbInspectError
 
 FORMATS = ("table", "csv", "json")
 

@@ -30,12 +30,7 @@ from typing import Any
 import fastcore
 from fastcore import mask_card
 
-from ._errors import SyncError  # TODO(merge): sync's one exception module after ledger-structure
-
-
-class DbInspectError(SyncError):
-    """``kopilka db`` refused: ``missing``, ``not_a_database``, ``read_only``,
-    ``no_such_table`` or ``bad_query``; nothing was changed."""
+from ._errors import DbInspectError
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@
      │    ├── TillDbCorrupt        PRAGMA quick_check failed at start-up
      │    ├── OutboxError          an append was refused; nothing was committed
      │    ├── BundleRefused        a bundle/delta is invalid; the last good one stays
-     │    └── UploaderBusy         another uploader already holds this till database
+     │    ├── UploaderBusy         another uploader already holds this till database
+     │    └── DbInspectError       ``kopilka db`` refused a read (nothing changed)
      └── LedgerError               anything the central ledger refuses
           ├── StorageError         the database URL or schema is unusable (answers 503)
           ├── Conflict             a uniqueness constraint refused a write
@@ -17,7 +18,8 @@
           ├── TxnInvalid           one uploaded TXN is refused ``invalid``
           ├── TxnRefused           one TXN is refused while it is applied (its reason)
           ├── ReturnRefused        a return does not fit its sale
-          └── BalanceOutOfBounds   an entry would take a balance past ±(2^53 − 1)
+          ├── BalanceOutOfBounds   an entry would take a balance past ±(2^53 − 1)
+          └── ScopeError           a report's period or store/chain filter is unusable
 
 Both trees live in this one module so that each class has one constructor
 shape, ``(reason, message="", field="", **extra)``: ``reason`` is the stable
@@ -37,15 +39,14 @@ from fastcore import KopilkaError
 
 
 class _Refusal(KopilkaError):
-    """The one constructor shape of every sync error."""
+    """The root's constructor shape; a sync error reads ``field: reason: message``."""
 
-    def __init__(self, reason: str, message: str = "", field: str = "", **extra: Any) -> None:
-        self.reason = reason
-        self.message = message
-        self.field = field
-        self.extra = extra
-        text = f"{reason}: {message}" if message else reason
-        super().__init__(f"{field}: {text}" if field else text)
+    def __init__(self, reason: str, message: str = "", field: str | None = "", **extra: Any) -> None:
+        super().__init__(reason, message, field or "", **extra)
+
+    def _text(self) -> str:
+        text = f"{self.reason}: {self.message}" if self.message else self.reason
+        return f"{self.field}: {text}" if self.field else text
 
 
 class SyncError(_Refusal):
@@ -66,6 +67,11 @@ class BundleRefused(SyncError):
 
 class UploaderBusy(SyncError):
     """Another uploader (thread or process) holds this till database's lock."""
+
+
+class DbInspectError(SyncError):
+    """``kopilka db`` refused: ``missing``, ``not_a_database``, ``read_only``,
+    ``no_such_table`` or ``bad_query``; nothing was changed."""
 
 
 class LedgerError(_Refusal):
@@ -106,6 +112,10 @@ class ReturnRefused(LedgerError):
 
 class BalanceOutOfBounds(LedgerError):
     """The entry would take the balance outside ±(2^53 − 1); nothing was written."""
+
+
+class ScopeError(LedgerError):
+    """A report's period or store/chain filter it cannot use (``invalid``; ``field``)."""
 
 
 #: How a command line answers an error: the first row whose class matches gives

@@ -64,7 +64,7 @@ def http_answer(exc: BaseException) -> Answer:
         return exc.status_code, error_body(reason, str(exc.detail)), dict(exc.headers or {})
     if isinstance(exc, RequestError):
         return (HTTP_STATUS.get(exc.reason, 400),
-                error_body(exc.reason, exc.message, exc.field, **exc.extra), {})
+                error_body(exc.reason, exc.message, exc.field or "", **exc.extra), {})
     if isinstance(exc, StorageError):
         return 503, dict(UNAVAILABLE), dict(RETRY)
     if isinstance(exc, LedgerError):  # refused by the ledger's rules, outside a request check

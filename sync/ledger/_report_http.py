@@ -20,7 +20,7 @@ from . import _allflags, _reports
 from . import _validate as v
 from ._errors import RequestError
 from ._limits import has_control
-from ._scope import ScopeError
+from ._errors import ScopeError
 
 Principal = Callable[..., Awaitable[Any]]
 _MEDIA = {"json": "application/json", "csv": "text/csv; charset=utf-8",

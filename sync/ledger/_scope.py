@@ -14,20 +14,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from . import _bundles
-from ._errors import LedgerError
+from ._errors import ScopeError
 from ._storage import Tx
 
 #: the period a report covers when none is given: the last 7 days
 DEFAULT_DAYS = 7
 #: bundle versions read back to find the chain of a store the newest does not list
 LOOK_BACK = 30
-
-
-class ScopeError(LedgerError):
-    """A period or a store/chain filter the report cannot use."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__("invalid", message, field)
 
 
 @dataclass(frozen=True)
@@ -82,7 +75,7 @@ def _day(text: str | None, field: str) -> date | None:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise ScopeError(field, f"{field} is a day, YYYY-MM-DD (got {text!r})") from None
+        raise ScopeError("invalid", f"{field} is a day, YYYY-MM-DD (got {text!r})", field) from None
 
 
 def scope(tx: Tx, today: datetime, first: str | None = None, last: str | None = None,
@@ -100,21 +93,21 @@ def scope(tx: Tx, today: datetime, first: str | None = None, last: str | None = 
     end = _day(last, "to") or today.date()
     start = _day(first, "from") or end - timedelta(days=DEFAULT_DAYS - 1)
     if start > end:
-        raise ScopeError("from", f"from ({start}) is after to ({end})")
+        raise ScopeError("invalid", f"from ({start}) is after to ({end})", "from")
     if (end - start).days > 366:
-        raise ScopeError("to", "a report covers at most 367 days")
+        raise ScopeError("invalid", "a report covers at most 367 days", "to")
     known = chains(tx)
     picked: set[str] | None = None
     if stores or chain_names:
         picked = set()
         for s in stores or []:
             if s not in known:
-                raise ScopeError("store", f"no store {s!r} (neither in a bundle nor a till's)")
+                raise ScopeError("invalid", f"no store {s!r} (neither in a bundle nor a till's)", "store")
             picked.add(s)
         for c in chain_names or []:
             members = {s for s, ch in known.items() if ch == c}
             if not members:
-                raise ScopeError("chain", f"no store of chain {c!r} in any bundle")
+                raise ScopeError("invalid", f"no store of chain {c!r} in any bundle", "chain")
             picked |= members
     return Scope(start.isoformat(), end.isoformat(),
                  None if picked is None else frozenset(picked), known,

@@ -7,7 +7,8 @@ import pytest
 import segno
 
 from drivers import DEFAULT_STEPS, DecoderChain, DeviceError, Step, make_decoder
-from drivers._payload import PayloadRejected, clean_payload, repair_zbar_text
+from drivers._errors import PayloadRejected
+from drivers._payload import clean_payload, repair_zbar_text
 from hardware_sim import render_phone, robustness_set, sample_token
 
 

@@ -14,7 +14,8 @@ from sync.ledger.cli import ledger as ledger_group
 from sync.ledger.cli import report as report_group
 from sync.ledger._reports import Ask, gather, render
 from sync.ledger._rollup import load, refresh, scan
-from sync.ledger._scope import ScopeError, scope
+from sync.ledger._errors import ScopeError
+from sync.ledger._scope import scope
 
 from .conftest import FakeClock
 from .helpers import MEMBERS_CSV, ASGIClient, TillSim
