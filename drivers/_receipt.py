@@ -29,30 +29,41 @@ from typing import Any, Literal
 
 from fastcore import mask_card, money_text
 
-#: Words per language. Keys are stable; ``read_back`` matches on them.
+#: Each receipt word in Russian and English, side by side. Keys are stable;
+#: ``read_back`` matches on them.
+_WORD_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("copy", "*** КОПИЯ ***", "*** COPY ***"),
+    ("sale", "Чек", "Receipt"),
+    ("return", "Возврат", "Return"),
+    ("of_receipt", "По чеку", "For receipt"),
+    ("till", "Касса", "Till"),
+    ("cashier", "Кассир", "Cashier"),
+    ("discount", "Скидка", "Discount"),
+    ("spent", "Баллами", "Paid in points"),
+    ("earned", "Баллов начислено", "Earns points"),
+    ("given_back", "Баллов возвращено", "Points returned"),
+    ("taken_back", "Баллов списано", "Points reversed"),
+    ("subtotal", "Сумма", "Subtotal"),
+    ("total", "ИТОГО", "TOTAL"),
+    ("paid_points", "Оплачено баллами", "Paid with points"),
+    ("pay_cash", "Наличными", "Cash"),
+    ("pay_card", "Картой", "Card payment"),
+    ("pay_other", "Оплачено", "Paid"),
+    ("card", "Карта", "Card"),
+    ("points_spent", "Списано баллов", "Points spent"),
+    ("points_earned", "Начислено баллов", "Points earned"),
+    ("balance", "Баланс баллов", "Points balance"),
+    ("refund", "К возврату", "Refund"),
+    ("refund_points", "в т.ч. баллами", "of it in points"),
+    ("points_back", "Возвращено баллов", "Points given back"),
+    ("points_reversed", "Списано начисленных", "Points taken back"),
+    ("offline", "Офлайн: баллы подтвердит центр", "Offline: points confirmed later"),
+    ("kg", "кг", "kg"),
+    ("thanks", "Спасибо за покупку!", "Thank you!"),
+)
 WORDS: dict[str, dict[str, str]] = {
-    "ru": {
-        "copy": "*** КОПИЯ ***", "sale": "Чек", "return": "Возврат", "of_receipt": "По чеку",
-        "till": "Касса", "cashier": "Кассир", "discount": "Скидка", "spent": "Баллами",
-        "earned": "Баллов начислено", "given_back": "Баллов возвращено", "taken_back": "Баллов списано",
-        "subtotal": "Сумма", "total": "ИТОГО", "paid_points": "Оплачено баллами",
-        "pay_cash": "Наличными", "pay_card": "Картой", "pay_other": "Оплачено",
-        "card": "Карта", "points_spent": "Списано баллов", "points_earned": "Начислено баллов",
-        "balance": "Баланс баллов", "refund": "К возврату", "refund_points": "в т.ч. баллами",
-        "points_back": "Возвращено баллов", "points_reversed": "Списано начисленных",
-        "offline": "Офлайн: баллы подтвердит центр", "kg": "кг", "thanks": "Спасибо за покупку!",
-    },
-    "en": {
-        "copy": "*** COPY ***", "sale": "Receipt", "return": "Return", "of_receipt": "For receipt",
-        "till": "Till", "cashier": "Cashier", "discount": "Discount", "spent": "Paid in points",
-        "earned": "Earns points", "given_back": "Points returned", "taken_back": "Points reversed",
-        "subtotal": "Subtotal", "total": "TOTAL", "paid_points": "Paid with points",
-        "pay_cash": "Cash", "pay_card": "Card payment", "pay_other": "Paid",
-        "card": "Card", "points_spent": "Points spent", "points_earned": "Points earned",
-        "balance": "Points balance", "refund": "Refund", "refund_points": "of it in points",
-        "points_back": "Points given back", "points_reversed": "Points taken back",
-        "offline": "Offline: points confirmed later", "kg": "kg", "thanks": "Thank you!",
-    },
+    "ru": {key: ru for key, ru, _ in _WORD_ROWS},
+    "en": {key: en for key, _, en in _WORD_ROWS},
 }
 
 #: Paper widths in columns (font A): 80 mm and 58 mm rolls.

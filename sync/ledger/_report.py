@@ -23,6 +23,7 @@ from typing import Any
 from ._flags import FLAG_COLUMNS, Flags, flag_rows
 from ._ingest import gaps
 from ._storage import Storage
+from ._views import table
 
 COLUMNS = ("store", "till", "last_contact", "high_water", "max_seq", "gaps", "queue_depth",
            "oldest_unsynced_age_s", "bundle_version", "rejected", "duplicates",
@@ -99,13 +100,8 @@ def _csv(columns: tuple[str, ...], rows: list[dict[str, Any]]) -> str:
 
 
 def _table(columns: tuple[str, ...], rows: list[dict[str, Any]], empty: str) -> str:
-    cells = [list(columns)] + [[str(r[c]) for c in columns] for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip() for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    if not rows:
-        lines.append(empty)
-    return "\n".join(lines) + "\n"
+    """The rows (dicts) as a padded table; every cell as ``str`` (``None`` reads ``None``)."""
+    return table(columns, [[str(r[c]) for c in columns] for r in rows], empty)
 
 
 def render(rows: list[TillRow], fmt: str, flags: Flags | None = None) -> str:
