@@ -42,6 +42,7 @@ def demo(keep: str | None) -> None:
         if not keep:
             shutil.rmtree(work, ignore_errors=True)
     if keep:
-        click.echo(f"Kept in {work}: ledger.sqlite3, till/ (the till database), receipts/ (text + PNG), agent.log")
+        click.echo(f"Kept in {work}: ledger.sqlite3, till/ (the till database), receipts/ (text + PNG), "
+                   "report-loyalty.html (open it in a browser), agent.log")
     if not result.journal_ok:
         raise click.ClickException("the ledger's journal does not match its balances")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from fastcore import mask_card, money_text as money
-from sync.ledger import collect_sync_report as collect, render_sync_report as render
+from sync.ledger import collect_sync_report as collect, render_sync_report as render, report_text
 
 from ._cast import MEMBERS, TILL
 from ._result import DemoResult
@@ -56,3 +56,18 @@ def show_ledger(stage: Stage, result: DemoResult) -> None:
     stage.echo("")
     stage.echo("Ledger balances: " + ", ".join(f"{a} {b} pts" for a, b in result.balances.items())
                + f"; journal = balances: {'OK' if result.journal_ok else 'MISMATCH'}")
+
+
+def show_head_office(stage: Stage, result: DemoResult) -> None:
+    """What head office reads the next morning: the loyalty report, and the whole
+    page (charts, flags, settlement) as one self-contained HTML file."""
+    storage, now = stage.ledger.storage, stage.ledger.clock()
+    stage.echo("Head office: kopilka report loyalty (this week):")
+    for line in report_text(storage, now, "loyalty", "table").rstrip("\n").splitlines():
+        stage.echo("  " + line)
+    page = stage.workdir / "report-loyalty.html"
+    page.write_text(report_text(storage, now, "loyalty", "html"), encoding="utf-8")
+    result.report_page = page
+    stage.echo(f"  the page with its charts: kopilka report loyalty --format html -> {page.name} "
+               f"({page.stat().st_size // 1024} KiB, no network needed)")
+    stage.echo("")

@@ -18,3 +18,4 @@ class DemoResult:
     journal_ok: bool = False
     seconds: float = 0.0
     identify_ms: list[float] = field(default_factory=list)
+    report_page: Path | None = None  # the head-office HTML page, in workdir

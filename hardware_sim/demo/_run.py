@@ -43,6 +43,7 @@ def run_demo(echo: Callable[[str], None] = print, workdir: Path | None = None) -
             _report.gather(stage, result)
             _report.show_outbox(stage)
             _report.show_ledger(stage, result)
+            _report.show_head_office(stage, result)
             result.seconds = time.monotonic() - started
             echo(f"Done in {result.seconds:.1f} s.")
             return result

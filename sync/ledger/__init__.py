@@ -17,6 +17,8 @@ from ._migrations import MIGRATIONS, migrate
 from ._openapi import openapi
 from ._report import collect as collect_sync_report
 from ._report import render as render_sync_report
+from ._reports import Ask as ReportAsk
+from ._reports import report_text
 from ._storage import Storage, Tx, open_storage
 from ._tills import TillRecord
 
@@ -30,6 +32,7 @@ __all__ = [
     "MIGRATIONS",
     "MemberImportError",
     "ROUTES",
+    "ReportAsk",
     "RequestError",
     "ReturnRefused",
     "Storage",
@@ -47,4 +50,5 @@ __all__ = [
     "open_storage",
     "openapi",
     "render_sync_report",
+    "report_text",
 ]

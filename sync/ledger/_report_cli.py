@@ -42,10 +42,7 @@ def _scope_options(db_option: Decorator, fn: Callable[..., Any]) -> Callable[...
 def _run(db_url: str, kind: str, fmt: str, out: Path | None, ask: _reports.Ask) -> None:
     with Ledger(db_url) as led:
         led.audit_pending()  # sales the server has not re-priced yet count too
-        _rollup.refresh(led.storage, led.clock())  # what cron has not folded in yet
-        got = _reports.gather(led.storage, led.clock(), ask,
-                              "all" if kind == "loyalty" and fmt == "html" else kind)
-    text = _reports.render(got, kind, fmt)
+        text = _reports.report_text(led.storage, led.clock(), kind, fmt, ask)
     if out is None:
         click.echo(text, nl=False)
     else:

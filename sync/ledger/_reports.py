@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from fastcore import money_text
+
 from . import _allflags, _html, _loyalty, _rollup, _scope, _settlement, _syncreport
 from ._report import _csv, _table
 from ._report import collect as collect_tills
@@ -70,12 +72,28 @@ def _scope_text(scope: _scope.Scope) -> str:
     return f"{scope.first} to {scope.last}, {where}"
 
 
+#: money columns (int kopecks): a person reads ``1633.20``, a CSV keeps ``163320``
+MONEY_COLUMNS = frozenset({"amount", "discount", "paid", "kopecks", "net_kopecks"})
+
+
+def _readable(column: str, value: Any) -> Any:
+    """A terminal table's cell: money as roubles, basis points as a percentage."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return value
+    if column in MONEY_COLUMNS:
+        return money_text(value)
+    if column.endswith("_bp"):
+        return f"{value // 100}.{value % 100:02d} %"
+    return value
+
+
 def _sections(blocks: list[tuple[str, tuple[str, ...], list[dict[str, Any]]]], fmt: str) -> str:
     blocks = [(name, cols, [{c: r.get(c, "") for c in cols} for r in rows])
               for name, cols, rows in blocks]
     if fmt == "csv":
         return "\n".join(_csv(cols, rows) for _, cols, rows in blocks)
-    return "\n".join(f"{name}\n" + _table(cols, rows, "(none)") for name, cols, rows in blocks)
+    return "\n".join(f"{name}\n" + _table(cols, [{c: _readable(c, v) for c, v in r.items()} for r in rows],
+                                             "(none)") for name, cols, rows in blocks)
 
 
 def _sync_text(rep: _syncreport.SyncReport, fmt: str) -> str:
@@ -139,3 +157,14 @@ def render(reports: Reports, kind: str, fmt: str) -> str:
         return json.dumps(data, indent=1, ensure_ascii=False) + "\n"
     return _sync_text(rep, fmt) if kind == "sync" else _settlement_text(rep, fmt)
 
+
+
+def report_text(storage: Storage, now: datetime, kind: str, fmt: str, ask: Ask | None = None) -> str:
+    """The ``kind`` report as ``fmt`` text, the rollups brought up to date first.
+
+    What ``kopilka report`` prints and the demo shows; the loyalty report in
+    HTML is the whole head-office page (all three reports and every flag).
+    """
+    _rollup.refresh(storage, now)  # what the scheduled job has not folded in yet
+    got = gather(storage, now, ask or Ask(), "all" if kind == "loyalty" and fmt == "html" else kind)
+    return render(got, kind, fmt)

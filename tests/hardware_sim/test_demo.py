@@ -2,11 +2,13 @@
 printed receipts read back line by line as the sales were committed."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from agent._receipt import parse_printed
+from fastcore import money_text
 from hardware_sim.demo import demo, run_demo
 
 
@@ -55,6 +57,16 @@ def test_the_demo_shift_reaches_the_ledger_exactly_once(tmp_path: Path) -> None:
             assert got["totals"]["refund"] == txn["result"]["totals"]["refund"]
     assert any("network" in ln or "link" in ln for ln in lines)
     assert (tmp_path / "receipts" / "0001.txt").exists() and (tmp_path / "receipts" / "0001.png").exists()
+    # head office's morning: the loyalty report's figures are the outbox's, the page stands alone
+    sales = [t for t in outbox if t["kind"] == "sale"]
+    paid = sum(t["result"]["totals"]["paid"] for t in sales)
+    total_row = next(ln for ln in lines if ln.strip().startswith("total"))
+    assert money_text(paid) in total_row.split()
+    page = result.report_page
+    assert page is not None and page.parent == tmp_path
+    html = page.read_text(encoding="utf-8")
+    assert html.count("<svg") >= 5 and "<script src" not in html
+    assert re.search(r"""(src|href|url)\s*[=(]\s*["']?(https?:)?//""", html) is None  # nothing fetched
 
 
 def test_the_demo_command_prints_the_shift_and_the_report(tmp_path: Path) -> None:
