@@ -445,7 +445,10 @@ def favourite() -> None:
 @click.argument("account")
 @_errors
 def favourite_show(db_url: str, account: str) -> None:
-    """The favourite, when it may next change, the programme's choices and every change."""
+    """The favourite, when it may next change, the programme's choices and every change.
+
+    Example: kopilka ledger favourite show --db sqlite:///ledger.db A-77
+    """
     with Ledger(db_url) as led, led.storage.transaction() as tx:
         data = _favourite.show(tx, account, led.now_text())
     click.echo(json.dumps(data, indent=1, ensure_ascii=False))
