@@ -34,6 +34,7 @@ HTTP_STATUS: dict[str, int] = {
     "hold_closed": 409,
     "hold_consumed": 409,
     "insufficient_balance": 409,
+    "favourite_too_soon": 409,
     "batch_too_large": 413,
     "too_large": 413,
     "too_many_values": 413,

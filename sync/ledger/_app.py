@@ -27,7 +27,7 @@ from starlette.routing import Route
 
 from fastcore import MAX_INT, mask_card
 
-from . import _apikeys, _readers
+from . import _apikeys, _favourite, _readers
 from . import _validate as v
 from ._apikeys import Principal
 from ._clock import iso
@@ -40,7 +40,7 @@ from ._ledger import Ledger
 from ._limits import check_structure, count_transactions, has_control, parse_json, read_body
 from ._openapi import openapi
 from . import _report_http
-from ._schemas import HoldBody, ReEnrolBody, TokenBody, check
+from ._schemas import FavouriteBody, HoldBody, ReEnrolBody, TokenBody, check
 from ._tills import TillRecord
 
 log = logging.getLogger(__name__)
@@ -205,6 +205,22 @@ async def tokens(request: Request) -> Response:
     return _json({"token": token})
 
 
+async def favourite(request: Request) -> Response:
+    """GET: the account's favourite category; PUT: the customer chooses it (``_favourite``)."""
+    who = await principal(request, "app")  # the customer's own choice, through the app
+    account = v.ident(request.path_params["account"], "account")
+    led = ledger_of(request)
+    if request.method == "GET":
+        return _json(await run_in_threadpool(_read, led, _favourite.show, account,
+                                             led.now_text()))
+    body = check(v.obj(await _body(request)), FavouriteBody)
+    answer = await run_in_threadpool(_read, led, _favourite.choose, account, body.category,
+                                     led.now_text(), who.kind, who.name, led.storage.for_update)
+    log.info("favourite of account %s set to %r by app key %s", account, body.category,
+             who.name)
+    return _json(answer)
+
+
 # -- reading the ledger (office: everything; a till: its own sales only) --
 
 
@@ -324,6 +340,7 @@ ROUTES: list[tuple[str, tuple[str, ...], Handler]] = [
     ("/v1/keys", ("GET",), keys),
     ("/openapi.json", ("GET",), spec),
     *_report_http.ROUTES,  # GET /v1/reports/… (head office)
+    ("/v1/accounts/{account}/favourite", ("GET", "PUT"), favourite),
 ]
 
 

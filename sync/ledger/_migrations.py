@@ -293,6 +293,18 @@ MIGRATIONS: list[tuple[int, str, list[str | tuple[str, str]]]] = [
             PRIMARY KEY (till, at))""",
     ]),
     (8, "daily report rollups (kopilka ledger rollup)", list(_ROLLUP_SCHEMA)),
+    (9, "favourite categories chosen in the app", [
+        # distributed by account: who changed an account's favourite, when,
+        # from what (not the journal: no points move)
+        """CREATE TABLE favourite_changes (
+            account TEXT NOT NULL,
+            changed_at TEXT NOT NULL,
+            category TEXT NOT NULL,
+            previous TEXT,
+            by_kind TEXT NOT NULL,
+            by_name TEXT NOT NULL,
+            PRIMARY KEY (account, changed_at))""",
+    ]),
 ]
 
 

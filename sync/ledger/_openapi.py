@@ -67,6 +67,26 @@ _CARD = {"type": "string", "pattern": "^[0-9]{13}$", "examples": [CARD_EXAMPLE],
          "description": "EAN-13 (the last digit is its check digit)"}
 
 
+_FAVOURITE_ANSWER = _resp("the favourite, when it may next change, the programme's choices "
+                          "and the history of changes", {"type": "object", "properties": {
+                              "account": _S, "category": {"type": ["string", "null"]},
+                              "changed_at": {"type": ["string", "null"]},
+                              "next_change_at": _S,
+                              "choices": {"type": "array", "items": _S},
+                              "history": {"type": "array", "items": {"type": "object"}}}})
+_FAVOURITE = {
+    "get": {"summary": "An account's favourite category and when it may next change (app key)",
+            "security": [{"appKey": []}], "parameters": [_p("account")],
+            "responses": {"200": _FAVOURITE_ANSWER, **_errors(400, 401, 403, 404)}},
+    "put": {"summary": "The customer chooses the favourite category (app key; at most once "
+                       "per program.favorite_change_days, default 30: else 409 "
+                       "favourite_too_soon with next_change_at)",
+            "security": [{"appKey": []}], "parameters": [_p("account")],
+            "requestBody": _body("FavouriteBody"),
+            "responses": {"200": _FAVOURITE_ANSWER, **_errors(400, 401, 403, 404, 409)}},
+}
+
+
 _SALE = {"type": "object", "properties": {
     "receipt": {"type": "string", "description": "<till>/<seq>, as printed"}, "till": _S,
     "store": _S, "seq": _I, "txn_id": _S, "kind": _S, "at": _S, "mode": _S, "account": _S,
@@ -236,5 +256,6 @@ def openapi() -> dict[str, Any]:
             "/openapi.json": {"get": {"summary": "This document",
                                       "responses": {"200": _resp("OpenAPI 3.1")}}},
             **openapi_paths(),  # GET /v1/reports/… (_report_http)
+            "/v1/accounts/{account}/favourite": _FAVOURITE,
         },
     }

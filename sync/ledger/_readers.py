@@ -22,7 +22,7 @@ from typing import Any
 
 from fastcore import ean13_valid
 
-from . import _holds
+from . import _favourite, _holds
 from ._errors import RequestError
 from ._storage import Row, Tx
 
@@ -159,5 +159,6 @@ def statement(tx: Tx, account: str, now_text: str, offset: int, limit: int) -> d
     count = int(total[0]) if total else 0
     out = balances(tx, account, now_text)
     out.update({"entries": entries, "offset": offset, "total_entries": count,
+                "favourite": _favourite.history(tx, account),  # no points: not journal rows
                 "next_offset": offset + len(rows) if offset + len(rows) < count else None})
     return out

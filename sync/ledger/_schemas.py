@@ -163,3 +163,19 @@ def check(body: Any, shape: type[S]) -> S:
         detail = str(exc).split(" - at `", 1)[0]
         raise RequestError("invalid", f"{field}: {detail}" if field else detail,
                            field) from exc
+
+
+class FavouriteBody(msgspec.Struct, forbid_unknown_fields=True):
+    """``PUT /v1/accounts/{account}/favourite``: the customer's favourite category.
+
+    One of the programme's ``program.favorite_categories`` in the newest
+    bundle (else 400 ``invalid``, field ``category``), at most once per
+    ``program.favorite_change_days`` (default 30; else 409 ``favourite_too_soon``
+    with ``next_change_at``)."""
+
+    category: Annotated[str, msgspec.Meta(
+        min_length=1, max_length=MAX_IDENT, pattern=NO_CONTROL, examples=["dairy"],
+        description="a category path of the programme's list")]
+
+
+SCHEMAS = (*SCHEMAS, FavouriteBody)

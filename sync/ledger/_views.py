@@ -45,4 +45,6 @@ def statement_table(data: dict[str, Any]) -> str:
                  "(no entries)")
     more = (f"more: --offset {data['next_offset']}\n" if data.get("next_offset") is not None
             else "")
-    return head + body + more
+    fav = "".join(f"favourite {f['category']} (was {f['previous'] or '-'}) at {f['at']} "
+                  f"by {f['by']}\n" for f in data.get("favourite") or [])
+    return head + body + more + ("\n" + fav if fav else "")

@@ -13,7 +13,7 @@ from fastcore import MAX_INT
 
 from sync import cli_error
 
-from . import _apikeys, _readers, _report_cli
+from . import _apikeys, _favourite, _readers, _report_cli
 from ._errors import LedgerError
 from ._ledger import Ledger
 from ._views import statement_table, txn_table
@@ -430,3 +430,45 @@ def report() -> None:
 
 # the report commands and the rollup job live in _report_cli (docs/reports.md)
 _report_cli.install(report, ledger, db_option, _errors)
+
+
+@ledger.group()
+def favourite() -> None:
+    """Head-office support: a customer's favourite category (the app's choice, issue 12).
+
+    Example: kopilka ledger favourite show --db sqlite:///ledger.db A-77
+    """
+
+
+@favourite.command("show")
+@db_option
+@click.argument("account")
+@_errors
+def favourite_show(db_url: str, account: str) -> None:
+    """The favourite, when it may next change, the programme's choices and every change.
+
+    Example: kopilka ledger favourite show --db sqlite:///ledger.db A-77
+    """
+    with Ledger(db_url) as led, led.storage.transaction() as tx:
+        data = _favourite.show(tx, account, led.now_text())
+    click.echo(json.dumps(data, indent=1, ensure_ascii=False))
+
+
+@favourite.command("set")
+@db_option
+@click.argument("account")
+@click.argument("category")
+@click.option("--by", "by_name", required=True, help="who asks (recorded with the change)")
+@click.option("--anytime", is_flag=True,
+              help="change even within program.favorite_change_days of the last change")
+@_errors
+def favourite_set(db_url: str, account: str, category: str, by_name: str,
+                  anytime: bool) -> None:
+    """Set the favourite as the customer asked support to, from the programme's list.
+
+    Example: kopilka ledger favourite set --db sqlite:///ledger.db --by anna A-77 dairy
+    """
+    with Ledger(db_url) as led, led.storage.transaction() as tx:
+        data = _favourite.choose(tx, account, category, led.now_text(), "support", by_name,
+                                 led.storage.for_update, anytime=anytime)
+    click.echo(json.dumps(data, indent=1, ensure_ascii=False))
