@@ -247,14 +247,8 @@ def _shape(txn: Any) -> _schemas.Txn:
                          "") from exc
 
 
-def _sale_figures(result: _schemas.Priced) -> tuple[int, str]:
-    """A sale's cross-field rules; the largest line quantity (thousandths) and its path."""
-    totals, bonus = result.totals, result.bonus
-    if totals is None:
-        raise TxnInvalid("invalid", "an object is required", "result.totals")
-    if bonus is not None and bonus.welcome + bonus.birthday > totals.points:
-        raise TxnInvalid("invalid", "welcome and birthday points exceed totals.points",
-                         "result.bonus")
+def _line_quantities(result: _schemas.Priced) -> tuple[int, str]:
+    """Each result line's quantity read (> 0); the largest (thousandths) and its path."""
     top, where = 0, ""
     for i, line in enumerate(result.lines):
         q = _line_qty(line.qty)
@@ -264,6 +258,17 @@ def _sale_figures(result: _schemas.Priced) -> tuple[int, str]:
         if q > top:
             top, where = q, f"result.lines[{i}].qty"
     return top, where
+
+
+def _sale_figures(result: _schemas.Priced) -> _schemas.Totals:
+    """A sale's totals, present and with welcome + birthday within its points."""
+    totals, bonus = result.totals, result.bonus
+    if totals is None:
+        raise TxnInvalid("invalid", "an object is required", "result.totals")
+    if bonus is not None and bonus.welcome + bonus.birthday > totals.points:
+        raise TxnInvalid("invalid", "welcome and birthday points exceed totals.points",
+                         "result.bonus")
+    return totals
 
 
 def _returned(shape: _schemas.Txn) -> tuple[tuple[int, int], ...]:
@@ -311,13 +316,13 @@ def validate(txn: Any) -> Txn:
     points = redeemed = welcome = birthday = top = 0
     where = ""
     if shape.kind == "sale":
-        top, where = _basket_qty(txn["basket"], *_sale_figures(shape.result))
-        totals, bonus = shape.result.totals, shape.result.bonus
-        assert totals is not None
+        totals, bonus = _sale_figures(shape.result), shape.result.bonus
+        top, where = _basket_qty(txn["basket"], *_line_quantities(shape.result))
         points, redeemed = totals.points, totals.redeemed_points
         if bonus is not None:
             welcome, birthday = bonus.welcome, bonus.birthday
-    else:
+    else:  # a return's lines are read too, but not held to the sale ceilings
+        _line_quantities(shape.result)
         returned = _returned(shape)
         original, original_till = shape.original_txn_id, shape.original_till or shape.till
     # Every number and text anywhere (basket, claims) is checked on the canonical
