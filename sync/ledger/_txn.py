@@ -1,7 +1,12 @@
 """Validation of one uploaded TXN (docs/sync-protocol.md, "TXN").
 
 A TXN that fails here is answered ``rejected`` / ``invalid`` with a
-``detail`` naming the field; it is never half-applied. The ``hash`` is
+``detail`` naming the field; it is never half-applied. Its shape is the
+``_schemas.Txn`` Struct (msgspec converts the decoded TXN, so the OpenAPI
+document states the same rules); here stays what a schema cannot say:
+the UUID and instant readings, reserved accounts, a sale's bonus within
+its points, a return's lines, every number and text inside ``basket``
+and ``claims``, the line quantities' values. The ``hash`` is
 recomputed with the till's own chain function, so a body altered in
 transit (or by a buggy till) is refused rather than stored under a hash
 that does not describe it.
@@ -15,14 +20,15 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from fastcore import MAX_INT, is_int, parse_instant, parse_qty_milli
 
 from sync import canonical_json
 
+from . import _schemas
 from ._errors import TxnInvalid
 from ._fastjson import canonical_if_hashes
 
-_HEX64 = re.compile(r"[0-9a-f]{64}\Z")
 _QTY = re.compile(r"([0-9]{1,16})(?:\.([0-9]{1,16}))?\Z")
 #: the deepest nesting a TXN may have (a real one is about 5 deep)
 MAX_DEPTH = 64
@@ -33,10 +39,6 @@ _SHALLOW = MAX_DEPTH
 #: C loops; a regex took 40 µs a TXN)
 _DIGITS_TO_0 = bytes.maketrans(b"123456789", b"000000000")
 _SIXTEEN = b"0" * 16
-#: the integer figures of a §7 result line, each in 0 … 2^53 − 1
-LINE_FIGURES = ("amount", "discount", "redeemed", "paid", "points")
-BONUS_FIGURES = ("lines", "promo", "welcome", "birthday")
-TOTAL_FIGURES = ("amount", "discount", "redeemed_points", "redeemed", "paid", "points")
 
 
 @dataclass(frozen=True)
@@ -78,22 +80,6 @@ def qty_milli(value: Any) -> int | None:
     if not isinstance(value, str) or not _QTY.match(value):
         return None
     return parse_qty_milli(value)
-
-
-def _str(txn: dict[str, Any], key: str, *, optional: bool = False) -> str | None:
-    value = txn.get(key)
-    if value is None and optional:
-        return None
-    if not isinstance(value, str) or not value:
-        raise TxnInvalid("invalid", "a non-empty string is required", key)
-    return value
-
-
-def _figure(obj: dict[str, Any], key: str, path: str) -> int:
-    value = obj.get(key, 0)
-    if not is_int(value) or not 0 <= value <= MAX_INT:
-        raise TxnInvalid("invalid", "an integer in 0 … 2^53 − 1 is required", f"{path}.{key}")
-    return int(value)
 
 
 def _leaf(value: Any) -> str | None:
@@ -223,47 +209,6 @@ def _line_qty(value: Any) -> int | None:
     return known
 
 
-def _ints(obj: dict[str, Any], keys: tuple[str, ...], path: str) -> None:
-    """Each figure an integer in 0 … 2^53 − 1 (checked here too: these are read first)."""
-    for key in keys:
-        value = obj.get(key, 0)
-        if type(value) is not int or not 0 <= value <= MAX_INT:
-            raise TxnInvalid("invalid", "an integer in 0 … 2^53 − 1 is required", f"{path}.{key}")
-
-
-def _sale_result(result: dict[str, Any]) -> tuple[int, int, int, int, int, str]:
-    """Check a sale's §7 figures; (points, redeemed, welcome, birthday, max qty, its path)."""
-    totals = result.get("totals")
-    if type(totals) is not dict:
-        raise TxnInvalid("invalid", "an object is required", "result.totals")
-    _ints(totals, TOTAL_FIGURES, "result.totals")
-    bonus = result.get("bonus")
-    if bonus is None:
-        bonus = {}
-    elif type(bonus) is not dict:
-        raise TxnInvalid("invalid", "an object is required", "result.bonus")
-    _ints(bonus, BONUS_FIGURES, "result.bonus")
-    points = totals.get("points", 0)
-    welcome, birthday = bonus.get("welcome", 0), bonus.get("birthday", 0)
-    if welcome + birthday > points:
-        raise TxnInvalid("invalid", "welcome and birthday points exceed totals.points", "result.bonus")
-    top, where = 0, ""
-    for i, line in enumerate(result["lines"]):
-        if type(line) is not dict:
-            raise TxnInvalid("invalid", "an object is required", f"result.lines[{i}]")
-        for key in LINE_FIGURES:
-            value = line.get(key, 0)
-            if type(value) is not int or not 0 <= value <= MAX_INT:
-                raise TxnInvalid("invalid", "an integer in 0 … 2^53 − 1 is required", f"result.lines[{i}].{key}")
-        q = _line_qty(line.get("qty"))
-        if q is None or q <= 0:
-            raise TxnInvalid("invalid", "a decimal string > 0 with at most 3 "
-                             "decimals is required", f"result.lines[{i}].qty")
-        if q > top:
-            top, where = q, f"result.lines[{i}].qty"
-    return points, totals.get("redeemed_points", 0), welcome, birthday, top, where
-
-
 def _basket_qty(basket: dict[str, Any], top: int, where: str) -> tuple[int, str]:
     """The largest readable basket line quantity (unreadable ones are the audit's business)."""
     lines = basket.get("lines")
@@ -289,85 +234,102 @@ def _basket_qty(basket: dict[str, Any], top: int, where: str) -> tuple[int, str]
     return top, where
 
 
-def validate(txn: Any) -> Txn:
-    """Check one TXN's shape, types and hash; raise ``TxnInvalid``."""
-    if not isinstance(txn, dict):
-        raise TxnInvalid("invalid", "a TXN is a JSON object", "")
-    txn_id = _str(txn, "txn_id")
-    assert txn_id is not None
+def _shape(txn: Any) -> _schemas.Txn:
+    """``txn`` as the ``_schemas.Txn`` Struct, or ``TxnInvalid`` naming msgspec's field."""
     try:
-        uuid.UUID(txn_id)
+        return msgspec.convert(txn, _schemas.Txn, strict=True)
+    except msgspec.ValidationError as exc:
+        raise TxnInvalid("invalid", str(exc).split(" - at `", 1)[0],
+                         _schemas.field_of(exc)) from exc
+    except UnicodeEncodeError as exc:  # msgspec cannot read a lone surrogate: name its path
+        check_values(txn)
+        raise TxnInvalid("invalid", "text must be valid Unicode (no lone surrogates)",
+                         "") from exc
+
+
+def _line_quantities(result: _schemas.Priced) -> tuple[int, str]:
+    """Each result line's quantity read (> 0); the largest (thousandths) and its path."""
+    top, where = 0, ""
+    for i, line in enumerate(result.lines):
+        q = _line_qty(line.qty)
+        if q is None or q <= 0:
+            raise TxnInvalid("invalid", "a decimal string > 0 with at most 3 "
+                             "decimals is required", f"result.lines[{i}].qty")
+        if q > top:
+            top, where = q, f"result.lines[{i}].qty"
+    return top, where
+
+
+def _sale_figures(result: _schemas.Priced) -> _schemas.Totals:
+    """A sale's totals, present and with welcome + birthday within its points."""
+    totals, bonus = result.totals, result.bonus
+    if totals is None:
+        raise TxnInvalid("invalid", "an object is required", "result.totals")
+    if bonus is not None and bonus.welcome + bonus.birthday > totals.points:
+        raise TxnInvalid("invalid", "welcome and birthday points exceed totals.points",
+                         "result.bonus")
+    return totals
+
+
+def _returned(shape: _schemas.Txn) -> tuple[tuple[int, int], ...]:
+    """A return's (line, thousandths) pairs: at least one, each line once, each qty > 0."""
+    if shape.original_txn_id is None:
+        raise TxnInvalid("invalid", "a non-empty string is required", "original_txn_id")
+    if not shape.returned:
+        raise TxnInvalid("invalid", "a non-empty list is required", "returned")
+    out: dict[int, int] = {}
+    for i, item in enumerate(shape.returned):
+        q = qty_milli(item.qty)
+        if q is None or q <= 0:
+            raise TxnInvalid("invalid", "a decimal string > 0 is required", f"returned[{i}].qty")
+        if item.line in out:
+            raise TxnInvalid("invalid", f"line {item.line} is named twice", f"returned[{i}].line")
+        out[item.line] = q
+    return tuple(out.items())
+
+
+def validate(txn: Any) -> Txn:
+    """Check one TXN's shape (``_schemas.Txn``), its cross-field rules and hash.
+
+    Raise ``TxnInvalid`` naming the field. The shape's rules (types, the
+    bounds 0 … 2^53 − 1, identifiers, enums) are msgspec's; here stays what
+    a schema cannot say.
+    """
+    shape = _shape(txn)
+    try:
+        uuid.UUID(shape.txn_id)
     except ValueError as exc:
         raise TxnInvalid("invalid", "a UUID string is required", "txn_id") from exc
-    till, store = _str(txn, "till"), _str(txn, "store")
-    seq = txn.get("seq")
-    if not is_int(seq) or seq < 1:
-        raise TxnInvalid("invalid", "an integer >= 1 is required", "seq")
-    kind = txn.get("kind")
-    if kind not in ("sale", "return"):
-        raise TxnInvalid("invalid", "must be 'sale' or 'return'", "kind")
-    at = txn.get("at")
-    if not isinstance(at, str) or parse_instant(at) is None:
+    if parse_instant(shape.at) is None:
         raise TxnInvalid("invalid", "an ISO-8601 instant with offset is required", "at")
-    customer = txn.get("customer")
+    customer = shape.customer
     account = card = None
     if customer is not None:
-        if not isinstance(customer, dict):
-            raise TxnInvalid("invalid", "an object or null is required", "customer")
-        account = customer.get("account")
-        card = customer.get("card")
-        if account is None and isinstance(card, str) and card:
-            account = None  # identified by card only: the ledger resolves the account
-        elif not isinstance(account, str) or not account:
+        account, card = customer.account, customer.card
+        if account is None and card is None:
             raise TxnInvalid("invalid", "a non-empty string is required", "customer.account")
-        elif account.startswith(("anon:", "card:")):
-            raise TxnInvalid("invalid", "'anon:' and 'card:' accounts are reserved", "customer.account")
-    if txn.get("mode") not in ("online", "offline"):
-        raise TxnInvalid("invalid", "must be 'online' or 'offline'", "mode")
-    hold_id = _str(txn, "hold_id", optional=True)
-    for key in ("basket", "result"):
-        if not isinstance(txn.get(key), dict):
-            raise TxnInvalid("invalid", "an object is required", key)
-    result = txn["result"]
-    version = txn.get("bundle_version")
-    if not is_int(version) or version < 0:
-        raise TxnInvalid("invalid", "an integer >= 0 is required", "bundle_version")
-    _str(txn, "engine_version")
+        if account is not None and account.startswith(("anon:", "card:")):
+            raise TxnInvalid("invalid", "'anon:' and 'card:' accounts are reserved",
+                             "customer.account")
     original = original_till = None
-    returned: list[tuple[int, int]] = []
-    figures = (0, 0, 0, 0, 0, "")
-    if not isinstance(result.get("lines"), list):
-        raise TxnInvalid("invalid", "a list is required", "result.lines")
-    if kind == "sale":
-        figures = _sale_result(result)
-        top, where = _basket_qty(txn["basket"], figures[4], figures[5])
-        figures = (*figures[:4], top, where)
-    else:
-        original = _str(txn, "original_txn_id")
-        original_till = _str(txn, "original_till", optional=True) or till
-        items = txn.get("returned")
-        if not isinstance(items, list) or not items:
-            raise TxnInvalid("invalid", "a non-empty list is required", "returned")
-        lines_named: set[int] = set()
-        for i, item in enumerate(items):
-            if not isinstance(item, dict) or not is_int(item.get("line")) or item["line"] < 0:
-                raise TxnInvalid("invalid", "an integer >= 0 is required", f"returned[{i}].line")
-            q = qty_milli(item.get("qty"))
-            if q is None or q <= 0:
-                raise TxnInvalid("invalid", "a decimal string > 0 is required", f"returned[{i}].qty")
-            if item["line"] in lines_named:
-                raise TxnInvalid("invalid", f"line {item['line']} is named twice", f"returned[{i}].line")
-            lines_named.add(item["line"])
-            returned.append((int(item["line"]), q))
-    for key in ("prev_hash", "hash"):
-        value = txn.get(key)
-        if not isinstance(value, str) or not _HEX64.match(value):
-            raise TxnInvalid("invalid", "64 lowercase hex digits are required", key)
-    # The value rules are checked on the canonical text and the decoded TXN
-    # before the hash is compared (the checks above only read bounded types).
+    returned: tuple[tuple[int, int], ...] = ()
+    points = redeemed = welcome = birthday = top = 0
+    where = ""
+    if shape.kind == "sale":
+        totals, bonus = _sale_figures(shape.result), shape.result.bonus
+        top, where = _basket_qty(txn["basket"], *_line_quantities(shape.result))
+        points, redeemed = totals.points, totals.redeemed_points
+        if bonus is not None:
+            welcome, birthday = bonus.welcome, bonus.birthday
+    else:  # a return's lines are read too, but not held to the sale ceilings
+        _line_quantities(shape.result)
+        returned = _returned(shape)
+        original, original_till = shape.original_txn_id, shape.original_till or shape.till
+    # Every number and text anywhere (basket, claims) is checked on the canonical
+    # text and the decoded TXN before the hash is compared.
     body = {k: v for k, v in txn.items() if k != "hash"}
     try:
-        canonical = canonical_if_hashes(body, str(txn["prev_hash"]), str(txn["hash"]))
+        canonical = canonical_if_hashes(body, shape.prev_hash, shape.hash)
     except RecursionError:
         canonical = None
     hashed = canonical is not None
@@ -379,12 +341,10 @@ def validate(txn: Any) -> Txn:
             raise TxnInvalid("invalid", f"cannot hash the body: {exc}", "hash") from exc
     check_values(txn, canonical)
     if not hashed:
-        expected = hashlib.sha256((str(txn["prev_hash"]) + canonical).encode("utf-8")).hexdigest()
-        if expected != txn["hash"]:
+        expected = hashlib.sha256((shape.prev_hash + canonical).encode("utf-8")).hexdigest()
+        if expected != shape.hash:
             raise TxnInvalid("invalid", "does not match the body", "hash")
-    assert till is not None and store is not None
-    return Txn(txn, txn_id, till, store, int(seq), str(kind), at, account,
-               card if isinstance(card, str) else None, hold_id,
-               int(version), str(txn["hash"]), original, tuple(returned), canonical,
-               original_till, figures[0], figures[1], figures[2], figures[3], figures[4],
-               figures[5])
+    return Txn(txn, shape.txn_id, shape.till, shape.store, shape.seq, shape.kind, shape.at,
+               account, card, shape.hold_id, shape.bundle_version, shape.hash, original,
+               returned, canonical, original_till, points, redeemed, welcome, birthday, top,
+               where)
