@@ -366,3 +366,44 @@ def test_another_site_cannot_frame_the_cashier_page(tmp_path: Path, bundle_doc) 
                 browser.close()
     finally:
         stop_agent(agent, loop)
+
+
+def test_the_hints_panel_shows_the_near_miss_and_why_on_request_with_hostile_names_as_text(
+        tmp_path: Path, bundle_doc: dict[str, Any]) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    kefir = "4607000000021"
+    bundle = copy.deepcopy(bundle_doc)
+    bundle["promotions"] = [
+        {"id": EVIL, "kind": "n_for_m", "n": 3, "m": 2, "targets": {"skus": [kefir]}},
+        {"id": "CHEESE-10", "kind": "basket_percent", "value": 1000, "min_amount": 55980,
+         "targets": {"categories": ["dairy/cheese"]}},
+    ]
+    for item in bundle["catalog"]:
+        if item["sku"] == kefir:
+            item["name"] = EVIL + " Кефир"
+    agent, loop = start_agent(tmp_path, bundle)
+    try:
+        with sync_playwright() as pw:
+            browser, page = browser_page(pw)
+            try:
+                page.goto(agent.api.url + "/cashier")
+                expect(page.locator("#hint-panel h2")).to_have_text("Подсказки")
+                expect(page.locator("#hints")).to_have_text("Подсказок нет.")
+                for code in (kefir, kefir, CHEESE):
+                    page.fill("#code", code)
+                    page.press("#code", "Enter")
+                near = page.locator("#hints li.near")
+                expect(near).to_have_text(f"добавьте ещё 1 ({EVIL} Кефир) — 3 по цене 2", timeout=10_000)
+                # why the cheese discount did not apply (339.90 ₽ short: not near), on request
+                why = page.locator("#hints-why")
+                expect(why).to_be_visible()
+                other = page.locator("#hints-other li")
+                expect(other).to_be_hidden()
+                page.click("#hints-why-title")
+                expect(other).to_have_text("добавьте товаров (dairy/cheese) на 339.90 ₽ — скидка 10%")
+                assert page.locator("img").count() == 0 and page.evaluate("window.__pwned") is None
+            finally:
+                browser.close()
+    finally:
+        stop_agent(agent, loop)
