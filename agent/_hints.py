@@ -12,15 +12,14 @@ from typing import Any
 
 import fastcore
 
+from ._i18n import engine_text
+
 
 def hint_view(hint: fastcore.Hint, language: str) -> dict[str, Any]:
     """One hint for the API and the cashier page: the engine's fields and
     ``text`` in ``language`` (``ru`` or ``en``)."""
     doc = hint.to_json()
-    text = doc.pop("text_ru") if language == "ru" else doc.pop("text_en")
-    doc.pop("text_ru", None)
-    doc.pop("text_en", None)
-    doc["text"] = text
+    doc["text"] = engine_text(language, ru=doc.pop("text_ru"), en=doc.pop("text_en"))
     return doc
 
 

@@ -267,3 +267,9 @@ def reason_text(language: str, reason: str) -> str:
     """The cashier's words for a refusal ``reason`` in ``language``."""
     t = TEXTS[language]
     return str(t["reasons"].get(reason) or f"{t['reason_unknown']}: {reason}")
+
+
+def engine_text(language: str, *, ru: str, en: str) -> str:
+    """Of a text the engine gives in both languages (a ``fastcore.Hint``),
+    the one of ``language``; every language of ``TEXTS`` has its own."""
+    return {"ru": ru, "en": en}[language]
