@@ -112,6 +112,23 @@ class Coupon(Struct):
     reason: Literal["unknown_coupon", "conditions_not_met"] | None
 
 
+class Hint(Struct):
+    """A cashier's hint (``fastcore.Hint``): why a promotion the basket
+    reaches did or did not apply, or what would make it apply. Beside the
+    priced result, never part of it; near misses come first."""
+
+    promo: str
+    kind: str
+    reason: Annotated[str, Meta(description="fastcore.HINT_REASONS: applied, below_min_amount, ...")]
+    scope: Annotated[str, Meta(description="basket, or the targets: category:dairy,brand:a,sku:46...")]
+    near: Annotated[bool, Meta(description="a near miss: within [hints] near_percent of the threshold")]
+    text: Annotated[str, Meta(description="in the till's language", examples=["add 120.00 ₽ of dairy for 10% off"])]
+    missing_kop: Annotated[int, Meta(ge=0, description="kopecks more of the scope to reach it")] | None = None
+    missing_qty_milli: Annotated[int, Meta(ge=0, description="thousandths of a unit more")] | None = None
+    discount: Annotated[int, Meta(description="kopecks, when applied")] = 0
+    points: Annotated[int, Meta(description="points, when applied")] = 0
+
+
 class SessionView(Struct):
     """A sale as the POS and the cashier screen see it."""
 
@@ -125,6 +142,7 @@ class SessionView(Struct):
     result: Annotated[dict[str, Any] | None, Meta(description="spec/pricing.md §7")] = None
     receipt_id: str | None = None
     coupons: list[Coupon] = []
+    hints: Annotated[list[Hint], Meta(description="at most [hints] max; empty when [hints] enabled = false")] = []
 
 
 class Sale(Struct):

@@ -85,7 +85,16 @@ class Catalog:
 
     def price(self, basket: Mapping[str, Any]) -> dict[str, Any]:
         """The §7 result dict; raises ``fastcore.BasketError``."""
-        return dict(self.engine.price(dict(basket)).to_json())
+        return self.quote(basket)[0]
+
+    def quote(self, basket: Mapping[str, Any], *, near_bp: int | None = None,
+              limit: int | None = None) -> tuple[dict[str, Any], list[fastcore.Hint]]:
+        """The §7 result dict and, when ``near_bp`` is given, the cashier's
+        hints read from that same result (the basket is priced once)."""
+        doc = dict(basket)
+        result = self.engine.price(doc)
+        hints = [] if near_bp is None else list(self.engine.hints(doc, result=result, near_bp=near_bp, limit=limit))
+        return dict(result.to_json()), hints
 
     def zone(self, store: str) -> ZoneInfo:
         tz = (self._stores.get(store) or {}).get("timezone") or self.program.get("timezone") or "UTC"

@@ -16,6 +16,7 @@ import fastcore
 
 from ._errors import SessionError
 from ._part import TillPart
+from ._hints import next_time
 from ._receipt import sale_job, sold_facts
 from ._session import Session, SessionState
 
@@ -76,7 +77,7 @@ class Commits(TillPart):
             ("INSERT INTO agent_sale (txn_id, receipt_id, kind, account, redeemed_points, at_epoch, body)"
              " VALUES (?, ? || (SELECT seq FROM outbox WHERE txn_id = ?), 'sale', ?, ?, ?, ?)",
              (s.txn_id, receipt_prefix, s.txn_id, account, points, now,
-              json.dumps(dict(txn, sold=sold_facts(txn["result"], self.ctx.catalog))))),
+              json.dumps(dict(txn, sold=self._sold(s, txn))))),
         ]
         jti = (s.customer or {}).get("jti")
         if jti:
@@ -90,6 +91,16 @@ class Commits(TillPart):
         s.receipt_id = f"{receipt_prefix}{row.seq}"
         log.info("sale %s committed: seq %d, paid %d, points %d", s.receipt_id, row.seq,
                  s.result["totals"]["paid"] if s.result else 0, points)
+
+    def _sold(self, s: Session, txn: dict[str, Any]) -> dict[str, Any]:
+        """The sale's facts, and the near misses its receipt prints when
+        ``[hints] print`` is on (kept with the sale, so a reprint after a
+        crash prints them too)."""
+        sold = sold_facts(txn["result"], self.ctx.catalog)
+        settings = self.ctx.hint_settings
+        if settings.enabled and settings.print:
+            sold["next_time"] = next_time(s.hints)
+        return sold
 
     def finish(self, s: Session) -> None:
         """After the commit: queue and print the receipt, close the session."""

@@ -19,6 +19,26 @@ from ._i18n import DEFAULT_LANGUAGE, LANGUAGES
 
 
 @dataclass(frozen=True)
+class HintSettings:
+    """The ``[hints]`` table: the cashier's hints (issue 12 item 6).
+
+    ``near_percent``: a promotion counts as a near miss when what is missing
+    is within this share of its threshold; ``max``: at most this many hints
+    on the screen; ``print``: near misses go on the receipt ("next time").
+    """
+
+    enabled: bool = True
+    near_percent: int = 30
+    max: int = 5
+    print: bool = False
+
+    @property
+    def near_bp(self) -> int:
+        """``near_percent`` in the engine's basis points."""
+        return self.near_percent * 100
+
+
+@dataclass(frozen=True)
 class TillConfig:
     """The validated configuration of one till."""
 
@@ -42,6 +62,7 @@ class TillConfig:
     printer_encoding: str = "cp866"
     log_level: str = "INFO"
     log_file: Path | None = None
+    hints: HintSettings = field(default_factory=HintSettings)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -102,6 +123,13 @@ class _LogTable(msgspec.Struct, forbid_unknown_fields=True):
     file: str | None = None
 
 
+class _HintsTable(msgspec.Struct, forbid_unknown_fields=True):
+    enabled: bool | None = None
+    near_percent: int | None = None
+    max: int | None = None
+    print: bool | None = None
+
+
 class _ConfigFile(msgspec.Struct, forbid_unknown_fields=True):
     """The TOML file's shape: its tables, their keys and types."""
 
@@ -113,6 +141,7 @@ class _ConfigFile(msgspec.Struct, forbid_unknown_fields=True):
     camera: _CameraTable = msgspec.field(default_factory=_CameraTable)
     printer: _PrinterTable = msgspec.field(default_factory=_PrinterTable)
     log: _LogTable = msgspec.field(default_factory=_LogTable)
+    hints: _HintsTable = msgspec.field(default_factory=_HintsTable)
 
 
 #: A missing table is named by its first required key, as a missing key is.
@@ -202,6 +231,7 @@ def parse_config(doc: dict[str, Any], base_dir: Path | None = None) -> TillConfi
     level = (f.log.level or "INFO").upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError.at("log.level", "must be DEBUG, INFO, WARNING or ERROR")
+    hints = _hints(f.hints)
     data_dir = path(f.paths.data_dir)
     assert data_dir is not None
     return TillConfig(
@@ -225,6 +255,23 @@ def parse_config(doc: dict[str, Any], base_dir: Path | None = None) -> TillConfi
         printer_encoding=encoding,
         log_level=level,
         log_file=path(f.log.file),
+        hints=hints,
+    )
+
+
+def _hints(t: _HintsTable) -> HintSettings:
+    """The ``[hints]`` table checked: a share of 0..100 %, a count of 0..20."""
+    default = HintSettings()
+    near = t.near_percent if t.near_percent is not None else default.near_percent
+    if not 0 <= near <= 100:
+        raise ConfigError.at("hints.near_percent", f"must be between 0 and 100 (percent of the threshold), got {near}")
+    most = t.max if t.max is not None else default.max
+    if not 0 <= most <= 20:
+        raise ConfigError.at("hints.max", f"must be between 0 and 20 (hints on the screen), got {most}")
+    return HintSettings(
+        enabled=t.enabled if t.enabled is not None else default.enabled,
+        near_percent=near, max=most,
+        print=t.print if t.print is not None else default.print,
     )
 
 

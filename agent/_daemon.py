@@ -97,7 +97,7 @@ class Agent:
         ledger = HoldClientLedger(self.hold_client) if self.hold_client is not None else None
         self.till = Till(self.db, catalog, till=cfg.till, store=cfg.store, program=cfg.program,
                          ledger=ledger, printer=printer, events=self.events, clock=rt.clock,
-                         hold_budget_s=cfg.hold_budget_ms / 1000)
+                         hold_budget_s=cfg.hold_budget_ms / 1000, language=cfg.language, hints=cfg.hints)
         self.scanner = rt.scanner(cfg, lambda ev: self.inbox.put(("scan", ev)))
         self.camera = rt.camera(cfg, lambda sc: self.inbox.put(("camera", sc)))
         self.uploader = rt.uploader(self.till.outbox, cfg, agent_version=AGENT_VERSION,

@@ -69,6 +69,9 @@ _RU: dict[str, Any] = {
     "coupon_not_applied": "не применён",
     "coupon_failed": "Купон не удалось добавить: {why}",
     "no_coupons": "Купонов нет.",
+    "hints": "Подсказки",
+    "no_hints": "Подсказок нет.",
+    "hints_why": "Почему акции применились или нет ({n})",
     "code_label": "Штрихкод / код",
     "code_placeholder": "отсканируйте или введите, затем Enter",
     "new_sale": "Новая продажа",
@@ -185,6 +188,9 @@ _EN: dict[str, Any] = {
     "coupon_not_applied": "not applied",
     "coupon_failed": "The coupon could not be added: {why}",
     "no_coupons": "No coupons.",
+    "hints": "Hints",
+    "no_hints": "No hints.",
+    "hints_why": "Why promotions did or did not apply ({n})",
     "code_label": "Barcode / code",
     "code_placeholder": "scan or type, then Enter",
     "new_sale": "New sale",
@@ -261,3 +267,9 @@ def reason_text(language: str, reason: str) -> str:
     """The cashier's words for a refusal ``reason`` in ``language``."""
     t = TEXTS[language]
     return str(t["reasons"].get(reason) or f"{t['reason_unknown']}: {reason}")
+
+
+def engine_text(language: str, *, ru: str, en: str) -> str:
+    """Of a text the engine gives in both languages (a ``fastcore.Hint``),
+    the one of ``language``; every language of ``TEXTS`` has its own."""
+    return {"ru": ru, "en": en}[language]

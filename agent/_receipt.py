@@ -58,7 +58,8 @@ def sale_job(txn: Mapping[str, Any], sold: Mapping[str, Any], *, store: str, til
                  prices=dict(sold.get("prices", {})),
                  units=dict(zip(skus, sold.get("units", []), strict=False)),
                  method=(txn.get("payment") or {}).get("method"),
-                 mode=txn.get("mode") if cust else None, lang=lang)
+                 mode=txn.get("mode") if cust else None, lang=lang,
+                 next_time=list(sold.get("next_time") or []) or None)
     return _job("sale", txn["receipt_id"], result, info)
 
 

@@ -62,6 +62,9 @@ class Session:
     seq: int | None = None
     payment: dict[str, Any] | None = None
     errors: list[dict[str, str]] = field(default_factory=list)
+    #: the cashier's hints of ``result`` (``agent._hints.hint_view``); shown,
+    #: never journaled nor sent: they are recomputed with the result
+    hints: list[dict[str, Any]] = field(default_factory=list)
 
     def transition(self, to: SessionState, why: str = "") -> None:
         """Move to ``to`` if the table allows it; log it either way."""

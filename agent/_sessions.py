@@ -16,6 +16,7 @@ from fastcore import qty_milli, qty_text
 
 from ._catalog import normalize_qty
 from ._errors import CodeRefused, SessionError
+from ._hints import hint_view
 from ._part import TillPart
 from ._session import Session, SessionState
 
@@ -88,6 +89,7 @@ class SessionBook(TillPart):
         doc["coupons"] = self.coupon_states(s)
         doc["spendable_points"] = int((s.result or {}).get("redeem", {}).get("max_points", 0))
         doc["point_value"] = self.ctx.catalog.point_value
+        doc["hints"] = list(s.hints)
         return doc
 
     def coupon_states(self, s: Session) -> list[dict[str, Any]]:
@@ -135,12 +137,13 @@ class SessionBook(TillPart):
         with self.ctx.lock:
             s = self.get(sid)
             s.require_open(action)
-            before = s.to_json()
+            before, hints = s.to_json(), s.hints
             try:
                 change(s)
                 self.reprice(s)
             except Exception:
                 restored = Session.from_json(before)
+                restored.hints = hints
                 self.sessions[sid] = restored
                 raise
             if publish:
@@ -150,14 +153,18 @@ class SessionBook(TillPart):
 
     def reprice(self, s: Session) -> None:
         if not s.lines:
-            s.result = None
+            s.result, s.hints = None, []
             return
         basket = s.basket(self.ctx.store)
         basket["at"] = self.ctx.catalog.local_now(self.ctx.store, self.ctx.clock())
+        settings = self.ctx.hint_settings
         try:
-            s.result = self.ctx.catalog.price(basket)
+            result, hints = self.ctx.catalog.quote(
+                basket, near_bp=settings.near_bp if settings.enabled else None, limit=settings.max)
         except fastcore.BasketError as exc:
             raise SessionError("basket", str(exc)) from exc
+        s.result = result
+        s.hints = [hint_view(h, self.ctx.language) for h in hints]
 
     def _qty(self, sku: str, qty: Any) -> str:
         """A line quantity as basket text, within the program's ceiling (till.md §4)."""

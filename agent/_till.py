@@ -24,8 +24,10 @@ from sync import Outbox, TillDb
 from . import _store
 from ._catalog import Catalog
 from ._commit import Commits
+from ._config import HintSettings
 from ._errors import CodeRefused, SessionError, TokenError
 from ._events import EventBus
+from ._i18n import DEFAULT_LANGUAGE
 from ._identify import Redemption
 from ._ports import LedgerPort, NoPrinter, OfflineLedger, PrinterPort
 from ._print_queue import PrintQueue
@@ -54,6 +56,8 @@ class Till:
         clock: Callable[[], float] = time.time,
         hold_budget_s: float = 0.3,
         receipt_header: str = "",
+        language: str = DEFAULT_LANGUAGE,
+        hints: HintSettings | None = None,
     ) -> None:
         self.db = db
         self.catalog = catalog
@@ -64,6 +68,8 @@ class Till:
         self.clock = clock
         self.hold_budget_s = hold_budget_s
         self.receipt_header = receipt_header
+        self.language = language
+        self.hint_settings = hints or HintSettings()
         self.lock = threading.RLock()
         _store.migrate(db, clock())
         self.outbox = Outbox(db, till=till, store=store, clock=clock)

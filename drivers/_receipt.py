@@ -23,7 +23,7 @@ decoding of the bytes) back into numbers, for tests and the demo.
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -60,6 +60,8 @@ _WORD_ROWS: tuple[tuple[str, str, str], ...] = (
     ("offline", "Офлайн: баллы подтвердит центр", "Offline: points confirmed later"),
     ("kg", "кг", "kg"),
     ("thanks", "Спасибо за покупку!", "Thank you!"),
+    ("next_time", "В следующий раз", "Next time"),
+    ("rub", "руб.", "RUB"),
 )
 WORDS: dict[str, dict[str, str]] = {
     "ru": {key: ru for key, ru, _ in _WORD_ROWS},
@@ -114,6 +116,7 @@ class SaleInfo:
     mode: str | None = None  # online | offline
     original: str | None = None  # a return's sale receipt id
     lang: str = "ru"
+    next_time: Sequence[str] = ()  # near-miss hints ("add 120.00 ₽ of dairy for 10% off"), optional
 
 
 def _pair(left: str, right: str, columns: int) -> str:
@@ -215,7 +218,24 @@ def layout(
             out.append(Line(_pair(w["balance"], str(sale.balance), columns)))
         if sale.mode == "offline":
             out += [Line(t) for t in _wrap(w["offline"], columns)]
-    return out + _tail(sale, columns, code, copy)
+    return out + _next_time(sale, columns) + _tail(sale, columns, code, copy)
+
+
+def _next_time(sale: SaleInfo, columns: int) -> list[Block]:
+    """The optional "next time" block: one bullet per near-miss hint,
+    wrapped under its bullet (``read_back`` joins the pieces again).
+
+    The screen's ₽ and dashes are not in the printers' code pages (CP866):
+    they print as words and hyphens, so the receipt stays text."""
+    if not sale.next_time:
+        return []
+    w = _words(sale)
+    out: list[Block] = [Line("-" * columns), Line(w["next_time"], bold=True)]
+    for text in sale.next_time:
+        paper = text.replace("₽", w["rub"]).replace("—", "-").replace("−", "-")
+        out += [Line(t) for t in textwrap.wrap(paper, columns, initial_indent="* ", subsequent_indent="  ",
+                                               break_on_hyphens=False)]
+    return out
 
 
 def return_layout(
@@ -270,11 +290,22 @@ def _kop(text: str) -> int:
 def read_back(text: str, lang: str = "ru") -> dict[str, Any]:
     """A printed receipt's text (as the printer twin decodes the bytes) read
     back into numbers: ``kind`` (``sale``/``return``), ``receipt_id``,
-    ``original``, ``copy``, ``lines`` and ``totals`` (kopecks and points)."""
+    ``original``, ``copy``, ``lines``, ``totals`` (kopecks and points) and
+    ``next_time`` (the hint texts of the "next time" block, if printed)."""
     w = WORDS[lang]
     rows = [r.strip() for r in text.splitlines()]
     doc: dict[str, Any] = {"kind": None, "receipt_id": None, "original": None, "copy": w["copy"] in rows,
-                           "lines": [], "totals": {}}
+                           "lines": [], "totals": {}, "next_time": []}
+    if w["next_time"] in rows:
+        at = rows.index(w["next_time"])
+        block = rows[at + 1:]
+        end = next((i for i, r in enumerate(block) if not r.strip("-") or r.startswith("[")), len(block))
+        for row in block[:end]:
+            if row.startswith("* "):
+                doc["next_time"].append(row[2:])
+            elif doc["next_time"]:
+                doc["next_time"][-1] += " " + row
+        rows = rows[:at] + block[end:]
     money_totals = {w["subtotal"]: "subtotal", w["discount"]: "discount", w["total"]: "total",
                     w["refund"]: "refund", w["refund_points"]: "redeemed_refund"}
     point_totals = {w["points_spent"]: "points_spent", w["points_earned"]: "points_earned",

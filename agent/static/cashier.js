@@ -116,6 +116,21 @@ function renderCoupons(s) {
   }
 }
 
+// The engine's hints: near misses in the panel, the rest (why a promotion
+// did or did not apply) behind a details toggle. Texts are data (a bundle
+// names its promotions and items), so they go in as text nodes only.
+function renderHints(s) {
+  const hints = (s && s.hints) || [];
+  const near = hints.filter((h) => h.near), other = hints.filter((h) => !h.near);
+  const list = $("hints");
+  list.replaceChildren();
+  if (!near.length) list.append(el("li", "muted", T.no_hints));
+  for (const h of near) list.append(el("li", "near", String(h.text)));
+  $("hints-other").replaceChildren(...other.map((h) => el("li", h.reason === "applied" ? "ok" : "no", String(h.text))));
+  $("hints-why-title").textContent = fmt("hints_why", {n: other.length});
+  $("hints-why").hidden = !other.length;
+}
+
 function render(s) {
   session = s && s.state === "open" ? s : null;
   const tbody = $("basket").querySelector("tbody");
@@ -148,6 +163,7 @@ function render(s) {
   $("spend-amount").disabled = max <= 0;
   $("nospend").disabled = !(res && res.totals.redeemed_points > 0);
   renderCoupons(s);
+  renderHints(s);
   for (const id of ["pay-cash", "pay-card", "cancel"]) $(id).disabled = !session;
   $("new").disabled = !!session;
 }

@@ -52,6 +52,9 @@ def vera_card_offline(stage: Stage) -> None:
     stage.echo(f"  scanner: card {mask_card(vera['card'])} found in the store's customer cache "
                f"(offline), {vera['balance']} pts; may spend {vera['offline_points']} pts offline "
                "(program.offline_card_redeem_cap)")
+    near = [h for h in stage.till.view(current)["hints"] if h["near"]]
+    if near:  # the engine's near miss, as the cashier screen shows it ([hints])
+        stage.echo(f"  cashier screen hint: {near[0]['text']}")
     stage.spend_and_pay("cash")
     stage.echo("")
 

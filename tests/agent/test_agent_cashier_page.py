@@ -70,6 +70,26 @@ def running_agent(tmp_path: Path, bundle_doc: dict[str, Any]) -> Iterator[tuple[
         printer.stop()
 
 
+def rename_item(bundle: dict[str, Any], sku: str, name: str) -> None:
+    for item in bundle["catalog"]:
+        if item["sku"] == sku:
+            item["name"] = name
+
+
+@contextmanager
+def cashier_page(agent: Agent) -> Iterator[Any]:
+    """The agent's cashier page open in headless Chromium."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser, page = browser_page(pw)
+        try:
+            page.goto(agent.api.url + "/cashier")
+            yield page
+        finally:
+            browser.close()
+
+
 def browser_page(pw: Any) -> tuple[Any, Any]:
     browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
     return browser, browser.new_page(viewport={"width": 1280, "height": 900})
@@ -240,9 +260,7 @@ def test_hostile_names_promotion_ids_and_codes_render_as_text_and_run_nothing(
     for p in bundle["promotions"]:
         if p["id"] == "MILK-2FOR1":
             p["id"] = EVIL
-    for item in bundle["catalog"]:
-        if item["sku"] == MILK:
-            item["name"] = EVIL + " Молоко"
+    rename_item(bundle, MILK, EVIL + " Молоко")
     agent, loop = start_agent(tmp_path, bundle)
     try:
         with sync_playwright() as pw:
@@ -364,5 +382,38 @@ def test_another_site_cannot_frame_the_cashier_page(tmp_path: Path, bundle_doc) 
                 assert not child.url.startswith(agent.api.url)  # blocked: Chromium's error page
             finally:
                 browser.close()
+    finally:
+        stop_agent(agent, loop)
+
+
+def test_the_hints_panel_shows_the_near_miss_and_why_on_request_with_hostile_names_as_text(
+        tmp_path: Path, bundle_doc: dict[str, Any]) -> None:
+    from playwright.sync_api import expect
+
+    kefir = "4607000000021"
+    bundle = copy.deepcopy(bundle_doc)
+    bundle["promotions"] = [
+        {"id": EVIL, "kind": "n_for_m", "n": 3, "m": 2, "targets": {"skus": [kefir]}},
+        {"id": "CHEESE-10", "kind": "basket_percent", "value": 1000, "min_amount": 55980,
+         "targets": {"categories": ["dairy/cheese"]}},
+    ]
+    rename_item(bundle, kefir, EVIL + " Кефир")
+    agent, loop = start_agent(tmp_path, bundle)
+    try:
+        with cashier_page(agent) as page:
+            expect(page.locator("#hint-panel h2")).to_have_text("Подсказки")
+            expect(page.locator("#hints")).to_have_text("Подсказок нет.")
+            for code in (kefir, kefir, CHEESE):
+                page.fill("#code", code)
+                page.press("#code", "Enter")
+            near = page.locator("#hints li.near")
+            expect(near).to_have_text(f"добавьте ещё 1 ({EVIL} Кефир) — 3 по цене 2", timeout=10_000)
+            # why the cheese discount did not apply (339.90 ₽ short: not near), on request
+            expect(page.locator("#hints-why")).to_be_visible()
+            other = page.locator("#hints-other li")
+            expect(other).to_be_hidden()
+            page.click("#hints-why-title")
+            expect(other).to_have_text("добавьте товаров (dairy/cheese) на 339.90 ₽ — скидка 10%")
+            assert page.locator("img").count() == 0 and page.evaluate("window.__pwned") is None
     finally:
         stop_agent(agent, loop)

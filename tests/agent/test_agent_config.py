@@ -38,6 +38,19 @@ def test_the_sample_config_in_docs_is_valid(tmp_path: Path) -> None:
     assert cfg.printer == "usb://0x0416:0x5011" and cfg.ledger_key == "secret"
 
 
+def test_hints_default_to_on_within_30_percent_at_most_5_not_printed(tmp_path: Path) -> None:
+    h = load_config(write(tmp_path, GOOD)).hints
+    assert (h.enabled, h.near_percent, h.near_bp, h.max, h.print) == (True, 30, 3000, 5, False)
+    h = load_config(write(tmp_path, GOOD + "[hints]\nnear_percent = 10\nmax = 2\nprint = true\n")).hints
+    assert (h.enabled, h.near_bp, h.max, h.print) == (True, 1000, 2, True)
+
+
+def test_a_bad_hints_value_says_what_is_allowed(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, GOOD + "[hints]\nnear_percent = 150\n"))
+    assert "between 0 and 100" in str(info.value) and "150" in str(info.value)
+
+
 def test_key_file_is_read_relative_to_the_config(tmp_path: Path) -> None:
     (tmp_path / "till.key").write_text("k-123\n")
     cfg = load_config(write(tmp_path, GOOD + '[ledger]\nurl = "http://127.0.0.1:1"\nkey_file = "till.key"\n'))
@@ -60,6 +73,13 @@ def test_key_file_is_read_relative_to_the_config(tmp_path: Path) -> None:
     ('[log]\nlevel = "LOUD"\n', "log.level"),
     ('[scanner]\nspeed = 1\n', "scanner.speed"),
     ('[extras]\nx = 1\n', "extras"),
+    ("[hints]\nnear_percent = 150\n", "hints.near_percent"),
+    ("[hints]\nnear_percent = -1\n", "hints.near_percent"),
+    ("[hints]\nmax = 21\n", "hints.max"),
+    ('[hints]\nenabled = "yes"\n', "hints.enabled"),
+    ("[hints]\nprint = 1\n", "hints.print"),
+    ("[hints]\nshow = true\n", "hints.show"),
+    ("[hints]\nenabled = false\nnear_percent = 0\nmax = 0\nprint = true\n", None),
 ])
 def test_bad_values_name_the_key(tmp_path: Path, extra: str, field: str | None) -> None:
     if field is None:

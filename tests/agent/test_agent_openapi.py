@@ -51,6 +51,16 @@ def test_the_document_carries_the_bounds_and_enums_the_till_checks() -> None:
     assert "[0-9]{13}" in schemas["Identify"]["properties"]["code"]["pattern"]  # a card number
 
 
+def test_the_session_view_documents_the_hints_shape() -> None:
+    schemas = openapi_document()["components"]["schemas"]
+    hints = schemas["SessionView"]["properties"]["hints"]
+    assert hints["items"] == {"$ref": "#/components/schemas/Hint"}
+    hint = schemas["Hint"]
+    assert set(hint["required"]) == {"promo", "kind", "reason", "scope", "near", "text"}
+    kop = hint["properties"]["missing_kop"]["anyOf"]
+    assert {"type": "null"} in kop and any(k.get("type") == "integer" and k.get("minimum") == 0 for k in kop)
+
+
 def test_every_documented_operation_answers_and_a_valid_request_is_not_a_400(served) -> None:
     client, doc = served
     components = doc["components"]["schemas"]

@@ -75,7 +75,8 @@ def test_the_demo_command_prints_the_shift_and_the_report(tmp_path: Path) -> Non
     out = res.output
     for words in ("Anna", "Boris", "OFFLINE", "Возврат", "По чеку", "scale label 2000000004556",
                   "0.455 кг x 169.90", "coupon SPRING300: applied", "found in the store's customer cache (offline)",
-                  "Ledger sync report", "journal = balances: OK"):
+                  "Ledger sync report", "journal = balances: OK",
+                  "cashier screen hint: добавьте ещё 1 (dairy/milk) — 2 по цене 1"):
         assert words in out, words
     assert "2900000123458" not in out
     assert (tmp_path / "kept" / "agent.log").stat().st_size > 0
