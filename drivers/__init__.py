@@ -6,7 +6,7 @@ from drivers._camera import Camera, Dedup, Scan
 from drivers._decode import DEFAULT_STEPS, Decoded, DecoderChain, Step, make_decoder
 from drivers._device import Device, DeviceHealth, DeviceState
 from drivers._errors import CameraError, DeviceError, PayloadRejected, PrinterError, ScannerError
-from drivers._framing import Frame, Framer, Noise
+from drivers._framing import Framer, Noise, ScanFrame
 from drivers._printer import Printer, PrinterConfig, PrintJob, PrintOutcome
 from drivers._printer_status import PrinterCondition, PrinterStatus
 from drivers._printer_status import decode as decode_printer_status
@@ -30,7 +30,6 @@ __all__ = [
     "DeviceError",
     "DeviceHealth",
     "DeviceState",
-    "Frame",
     "Framer",
     "Noise",
     "PayloadRejected",
@@ -44,6 +43,7 @@ __all__ = [
     "SaleInfo",
     "Scan",
     "ScanEvent",
+    "ScanFrame",
     "ScanKind",
     "ScanRejected",
     "Scanner",

@@ -28,7 +28,7 @@ _BAD_BYTES = frozenset(b for b in range(0x20) if b not in _FORMAT_BYTES) | {0x7F
 
 
 @dataclass(frozen=True)
-class Frame:
+class ScanFrame:
     """One complete frame, decoded as text; ``received`` is its last byte's time."""
 
     text: str
@@ -70,9 +70,9 @@ class Framer:
             return None
         return self._last + (self.gap if self.terminator is None else self.stale)
 
-    def feed(self, data: bytes, now: float) -> list[Frame | Noise]:
+    def feed(self, data: bytes, now: float) -> list[ScanFrame | Noise]:
         """Take newly read bytes; return the frames and noise they complete."""
-        out: list[Frame | Noise] = self.poll(now)
+        out: list[ScanFrame | Noise] = self.poll(now)
         self._last = now
         term = self.terminator
         if term is None:
@@ -94,12 +94,12 @@ class Framer:
             self._check_overlong(out, keep=len(term) - 1)
         return out
 
-    def poll(self, now: float) -> list[Frame | Noise]:
+    def poll(self, now: float) -> list[ScanFrame | Noise]:
         """Close a frame the line's silence has ended (no terminator) or expire a stale one."""
         deadline = self.deadline()
         if deadline is None or now < deadline:
             return []
-        out: list[Frame | Noise] = []
+        out: list[ScanFrame | Noise] = []
         if self.terminator is None:
             self._complete(now, out)
         else:
@@ -121,13 +121,13 @@ class Framer:
         else:
             self._buf.clear()
 
-    def _check_overlong(self, out: list[Frame | Noise], keep: int) -> None:
+    def _check_overlong(self, out: list[ScanFrame | Noise], keep: int) -> None:
         if len(self._buf) > self.max_length:
             out.append(Noise("overlong", bytes(self._buf[: self.max_length])))
             self._discarding = True
             self._keep_tail(keep)
 
-    def _complete(self, now: float, out: list[Frame | Noise]) -> None:
+    def _complete(self, now: float, out: list[ScanFrame | Noise]) -> None:
         chunk = bytes(self._buf)
         self._buf.clear()
         if self._discarding:
@@ -135,7 +135,7 @@ class Framer:
             return
         self._emit(chunk, now, out)
 
-    def _emit(self, chunk: bytes, now: float, out: list[Frame | Noise]) -> None:
+    def _emit(self, chunk: bytes, now: float, out: list[ScanFrame | Noise]) -> None:
         if len(chunk) > self.max_length:
             out.append(Noise("overlong", chunk[: self.max_length]))
             return
@@ -150,4 +150,4 @@ class Framer:
         except UnicodeDecodeError:
             out.append(Noise("not_utf8", raw))
             return
-        out.append(Frame(text, now))
+        out.append(ScanFrame(text, now))

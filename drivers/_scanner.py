@@ -27,7 +27,7 @@ from typing import Any
 from drivers._barcode import BarcodeRules, interpret
 from drivers._device import Device, DeviceState, optional_import
 from drivers._errors import ScannerError
-from drivers._framing import Frame, Framer, Noise
+from drivers._framing import Framer, Noise, ScanFrame
 from drivers._scan_event import ScanEvent, ScanKind, ScanRejected
 
 log = logging.getLogger(__name__)
@@ -175,7 +175,7 @@ class Scanner(Device):
             self.counters["bytes"] += len(data)
             self._handle(self._framer.feed(data, now) if data else self._framer.poll(now))
 
-    def _handle(self, items: Sequence[Frame | Noise]) -> None:
+    def _handle(self, items: Sequence[ScanFrame | Noise]) -> None:
         for item in items:
             if isinstance(item, Noise):
                 self._drop(item.reason, repr(item.data[:64]))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from drivers._framing import Frame, Framer, Noise
+from drivers._framing import Framer, Noise, ScanFrame
 
 CODES = ["4607000000014", "]E496385074", "]d2010460700000001421ABC\x1d91EE07\x1d92abc=="]
 
@@ -11,8 +11,8 @@ def _stream(term: bytes) -> bytes:
     return b"".join(c.encode() + term for c in CODES)
 
 
-def _texts(items: list[Frame | Noise]) -> list[object]:
-    return [i.text if isinstance(i, Frame) else (i.reason, i.data) for i in items]
+def _texts(items: list[ScanFrame | Noise]) -> list[object]:
+    return [i.text if isinstance(i, ScanFrame) else (i.reason, i.data) for i in items]
 
 
 @pytest.mark.parametrize("name,term", [("CR", b"\r"), ("LF", b"\n"), ("CRLF", b"\r\n")])
@@ -27,7 +27,7 @@ def test_stream_split_at_every_byte_gives_the_same_frames(name: str, term: bytes
 def test_stream_fed_one_byte_at_a_time_gives_the_same_frames(name: str, term: bytes) -> None:
     data = _stream(term)
     f = Framer(name)
-    out: list[Frame | Noise] = []
+    out: list[ScanFrame | Noise] = []
     for i in range(len(data)):
         out += f.feed(data[i : i + 1], 0.0)
     assert _texts(out) == CODES
