@@ -94,7 +94,9 @@ class Scanner(Device):
     def _open_device(self) -> DeviceState | None:
         self._stop.clear()
         state = None
-        if not self._connect():
+        if self._connect():
+            self.connected.set()
+        else:
             if not self.config.wait_for_device:
                 raise ScannerError("not_found", f"no scanner at {self._candidates() or self.config.port}")
             log.warning("scanner: not present yet, waiting for %s", self.config.find or self.config.port)
@@ -125,13 +127,13 @@ class Scanner(Device):
     def _connect(self) -> bool:
         serial = optional_import("serial")
         for path in self._candidates():
+            real = os.path.realpath(path)  # the device itself: a udev link may be renamed under us
             try:
-                ser = serial.Serial(path, self.config.baudrate, timeout=min(0.05, self.config.gap / 2))
+                ser = serial.Serial(real, self.config.baudrate, timeout=min(0.05, self.config.gap / 2))
             except (serial.SerialException, OSError) as exc:
                 log.debug("scanner: cannot open %s: %s", path, exc)
                 continue
-            self._serial, self._path = ser, os.path.realpath(path)
-            self.connected.set()
+            self._serial, self._path = ser, real
             log.info("scanner: opened %s (%s)", path, self._path)
             return True
         return False
@@ -161,6 +163,7 @@ class Scanner(Device):
                 if self._connect():
                     self.reconnects += 1
                     self._set_state(DeviceState.OPEN, "reconnected")
+                    self.connected.set()  # after the state: a waiter woken by it sees OPEN
                 else:
                     self._stop.wait(self.config.reconnect_interval)
                 continue

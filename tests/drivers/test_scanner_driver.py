@@ -141,6 +141,7 @@ def test_device_found_again_by_glob(tmp_path: Path) -> None:
         with Scanner(cfg) as sc:
             assert isinstance(sc, Scanner)
             twin.unplug()
+            wait_until(lambda: not sc.connected.is_set())  # the loss is seen before the new device appears
             twin.replug()
             assert sc.connected.wait(5) and sc.path == twin.path
             twin.scan(EAN)
