@@ -59,3 +59,24 @@ def test_filters_formats_and_bad_queries(week: Week, ledger: Ledger,
         resp = client.get(f"/v1/reports/sync?{query}", headers=hq)
         assert resp.status_code == 400, (query, resp.text)
         assert resp.json()["field"] == field
+
+
+@pytest.mark.parametrize(("query", "field"), [
+    ("skew_s=9223372036854775808", "skew_s"),  # 2^63
+    ("silent_hours=1e308", "silent_hours"),
+    ("skew_s=-5", "skew_s"),
+    ("skew_s=%5B1%5D", "skew_s"),  # a list, as text
+    ("store=KY%00001", "store"),  # NUL
+    ("chain=kr%1Basyar", "chain"),  # ESC
+    ("store=" + "S" * 10_000, "store"),
+    ("&".join(["store=KY-001"] * 201), "store"),
+    ("from=2026-13-01", "from"),
+    ("to=%EF%BC%92%EF%BC%90%EF%BC%92%EF%BC%96-01-01", "to"),  # full-width digits
+])
+def test_hostile_report_queries_are_refused_with_their_field(
+        week: Week, ledger: Ledger, client: ASGIClient, query: str, field: str) -> None:
+    before = ledger.check()
+    resp = client.get(f"/v1/reports/sync?{query}", headers=office_headers(ledger))
+    assert resp.status_code == 400, (query, resp.text)
+    assert resp.json()["error"] == "invalid" and resp.json()["field"] == field
+    assert ledger.check() == before
