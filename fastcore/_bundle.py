@@ -285,6 +285,62 @@ def _tiers(top: _Reader) -> tuple[Tier, ...]:
     return tuple(tiers)
 
 
+#: the longest hold, expiry, spend window or review period a programme may set (days)
+MAX_PROGRAM_DAYS = 36500
+
+
+def _program_days(r: _Reader, key: str, minimum: int) -> int | None:
+    if r.get(key) is None:
+        return None
+    days = r.int(key, minimum=minimum)
+    if days > MAX_PROGRAM_DAYS:
+        raise BundleError("bad_bundle", f"must be <= {MAX_PROGRAM_DAYS}, not {days}", r.at(key))
+    return days
+
+
+def _lifecycle(r: _Reader, tiers: tuple[Tier, ...]) -> None:
+    """The ledger's points lifecycle and tier rules (docs/pricing-notes.md); the engine
+    does not read them, but a bundle the ledger would misread is refused here."""
+    hold = _program_days(r, "hold_days", 0) or 0
+    expiry = _program_days(r, "expiry_days", 1)
+    if expiry is not None and expiry <= hold:
+        raise BundleError("bad_bundle", f"must be more than hold_days ({hold}), not {expiry}",
+                          r.at("expiry_days"))
+    if r.get("tier_rules") is None:
+        return
+    rules = _Reader(r.get("tier_rules"), r.at("tier_rules"))
+    for key in ("window_days", "review_days"):
+        if rules.get(key) is None:
+            raise BundleError("bad_bundle", "is required", rules.at(key))
+        _program_days(rules, key, 1)
+    raw = rules.list("thresholds")
+    if not raw:
+        raise BundleError("bad_bundle", "at least one threshold is required", rules.at("thresholds"))
+    known = [t.id for t in tiers]
+    seen: set[str] = set()
+    last = 0
+    for i, item in enumerate(raw):
+        t = _Reader(item, f"{rules.at('thresholds')}[{i}]")
+        tier = t.str("tier", required=True)
+        if tier not in known:
+            raise BundleError("bad_bundle", f"unknown tier {tier!r}", t.at("tier"))
+        if tier == known[0]:
+            raise BundleError("bad_bundle", f"{tier!r} is the default tier (the first of tiers)",
+                              t.at("tier"))
+        if tier in seen:
+            raise BundleError("bad_bundle", f"tier {tier!r} has two thresholds", t.at("tier"))
+        seen.add(tier)
+        if t.get("spend") is None:
+            raise BundleError("bad_bundle", "is required", t.at("spend"))
+        spend = t.int("spend", minimum=1)
+        if spend > MAX_INT:
+            raise BundleError("bad_bundle", f"must be <= 2^53 - 1, not {spend}", t.at("spend"))
+        if spend <= last:
+            raise BundleError("bad_bundle", f"must be above the previous threshold ({last})",
+                              t.at("spend"))
+        last = spend
+
+
 def _stores(top: _Reader, program: Program) -> dict[str, Store]:
     stores: dict[str, Store] = {}
     for i, raw in enumerate(top.list("stores")):
@@ -523,6 +579,7 @@ def load_bundle(source: Any) -> Bundle:
     version = top.int("version")
     program = _program(_Reader(top.get("program"), "program"))
     tiers = _tiers(top)
+    _lifecycle(_Reader(top.get("program"), "program"), tiers)
     stores = _stores(top, program)
     catalog = _catalog(top)
     promotions = _promotions(top)

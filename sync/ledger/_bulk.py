@@ -157,6 +157,7 @@ def write_sales(tx: Tx, plans: list[SalePlan], now: str,
     tx.insert_many("sales", _sales.SALE_COLUMNS, sale_rows)
     tx.insert_many("journal", ("account", "entry_id", "kind", "points", "txn_id", "note", "at"),
                    journal_rows)
+    _sales.after_bulk(tx, fresh, journal_rows, now)  # lots, spend, tiers
     tx.executemany(
         "UPDATE accounts SET points = points + ?, sales = sales + ?, birthday_bonus_year = "
         "COALESCE(?, birthday_bonus_year) WHERE account = ?",

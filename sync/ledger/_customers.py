@@ -16,8 +16,9 @@ the counter before the rows never skips a change.
 
 Writers: a members import or removal (at once, in its own transaction),
 and ``refresh`` (on a till's bundle request, at most every
-``refresh_s``), which reads the journal (balance changes of any kind)
-and the sales (recent buyers) received since the last refresh, with a
+``refresh_s``), which reads the journal (balance changes of any kind),
+the points that stopped being pending and the tier changes
+(``_lots.changed_since``) and the sales (recent buyers) received since the last refresh, with a
 margin for uploads that were still committing, and drops buyers older
 than 90 days.
 """
@@ -30,6 +31,7 @@ from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import Any
 
+from . import _lots
 from ._clock import parse_utc_text, utc_text
 from ._storage import Tx
 
@@ -61,11 +63,19 @@ def _select_in(tx: Tx, sql: str, prefix: tuple[Any, ...], keys: Sequence[Any]) -
     return out
 
 
-def _accounts(tx: Tx, accounts: Iterable[str]) -> dict[str, tuple[int, int, int | None]]:
-    """account → (points, sales, birthday_bonus_year)."""
-    return {str(r[0]): (int(r[1]), int(r[2]), None if r[3] is None else int(r[3]))
+def _accounts(tx: Tx, accounts: Iterable[str], now: str
+              ) -> dict[str, tuple[int, int, int | None]]:
+    """account → (spendable points, sales, birthday_bonus_year).
+
+    The balance a till holds is what it may spend: points still pending
+    (within ``program.hold_days``) are left out, like the token's ``bal``.
+    """
+    keys = sorted(set(accounts))
+    pending = _lots.pending_of(tx, keys, now)
+    return {str(r[0]): (int(r[1]) - pending.get(str(r[0]), 0), int(r[2]),
+                        None if r[3] is None else int(r[3]))
             for r in _select_in(tx, "SELECT account, points, sales, birthday_bonus_year "
-                                "FROM accounts WHERE account IN ({})", (), sorted(set(accounts)))}
+                                "FROM accounts WHERE account IN ({})", (), keys)}
 
 
 def body(card: Sequence[Any], acc: tuple[int, int, int | None] | None, year: int) -> str:
@@ -130,7 +140,7 @@ def sync_cards(tx: Tx, cards: Sequence[str], now: str, rev: _Rev | None = None) 
         return 0
     profiles = {str(r[0]): r for r in _select_in(
         tx, f"SELECT {_CARD_COLS} FROM cards WHERE card IN ({{}})", (), cards)}
-    accs = _accounts(tx, (str(r[1]) for r in profiles.values()))
+    accs = _accounts(tx, (str(r[1]) for r in profiles.values()), now)
     held = _live(tx, cards)
     year, cutoff = _year(now), _cutoff(now)
     writes: list[tuple[Any, ...]] = []
@@ -188,7 +198,7 @@ def _buyers(tx: Tx, since: str, now: str, rev: _Rev) -> int:
         return 0
     profiles = _select_in(tx, f"SELECT {_CARD_COLS} FROM cards WHERE account IN ({{}})", (),
                           sorted(bought))
-    accs = _accounts(tx, bought)
+    accs = _accounts(tx, bought, now)
     held = _live(tx, [str(p[0]) for p in profiles])
     year = _year(now)
     writes = []
@@ -230,7 +240,8 @@ def refresh(tx: Tx, now: str, every_s: float, kind: str) -> bool:
         return False
     since = utc_text(parse_utc_text(last) - MARGIN) if last else ""
     accounts = sorted({str(r[0]) for r in tx.all(
-        "SELECT DISTINCT account FROM journal WHERE at > ?", (since,))})
+        "SELECT DISTINCT account FROM journal WHERE at > ?", (since,))}
+                      | _lots.changed_since(tx, since, now))
     cards = [str(r[0]) for r in _select_in(tx, "SELECT card FROM cards WHERE account IN ({})",
                                            (), accounts)]
     cutoff = _cutoff(now)

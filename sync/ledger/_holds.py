@@ -1,8 +1,10 @@
 """Holds for online redemption (spec/sync.md, "Holds").
 
 A hold reserves points of an account for one sale (``txn_id``) for a
-limited time. ``available = balance - active unexpired holds``; a hold above
-it is refused. The uploaded sale consumes its hold; an unused hold lapses at
+limited time. ``available = balance - pending - active unexpired holds``
+(pending: points earned within ``program.hold_days``, see ``_lots``); a hold
+above it is refused, ``insufficient_balance`` (the till's contract) with
+``pending`` and ``available_from`` when pending points are what is missing. The uploaded sale consumes its hold; an unused hold lapses at
 ``expires_at`` by the ledger's clock (it simply stops counting, and its
 state is set to ``expired`` the next time the account is touched). Holds
 never write the journal: the sale's redemption does.
@@ -17,6 +19,7 @@ from datetime import datetime, timedelta
 
 from fastcore import b64url_decode, b64url_encode
 
+from . import _lots
 from ._clock import utc_text
 from ._errors import RequestError
 from ._storage import Storage, Tx
@@ -58,9 +61,11 @@ def held(tx: Tx, account: str, now_text: str, *, excluding: str | None = None) -
 
 
 def available(tx: Tx, account: str, now_text: str) -> int:
-    """Balance minus active holds (may be negative after an offline overdraft)."""
+    """Balance minus pending points minus active holds (negative after an overdraft)."""
     row = tx.one("SELECT points FROM accounts WHERE account = ?", (account,))
-    return 0 if row is None else int(row[0]) - held(tx, account, now_text)
+    if row is None:
+        return 0
+    return _lots.spendable(tx, account, int(row[0]), now_text) - held(tx, account, now_text)
 
 
 def place(storage: Storage, till: str, store: str, account: str, points: int, txn_id: str,
@@ -81,8 +86,17 @@ def place(storage: Storage, till: str, store: str, account: str, points: int, tx
         if same is not None and same[2] != till:
             raise RequestError("forbidden", "that sale's hold belongs to another till",
                                "txn_id")
-        avail = int(row[0]) - held(tx, account, now_text, excluding=same[0] if same else None)
+        pending = _lots.pending(tx, account, now_text)
+        avail = int(row[0]) - pending - held(tx, account, now_text,
+                                             excluding=same[0] if same else None)
         if points > avail:
+            if pending and points <= avail + pending:
+                soon = _lots.available_from(tx, account, now_text)
+                raise RequestError("insufficient_balance",
+                                   f"{points} points requested, {max(avail, 0)} available: "
+                                   f"{pending} more are pending (the return window) and "
+                                   f"become available from {soon}", "points",
+                                   available=max(avail, 0), pending=pending, available_from=soon)
             raise RequestError("insufficient_balance",
                                f"{points} points requested, {max(avail, 0)} available",
                                "points", available=max(avail, 0))

@@ -38,7 +38,7 @@ from typing import Any
 
 from fastcore import MAX_INT, is_int
 
-from . import _audit, _bulk, _holds, _journal, _returns, _sales
+from . import _audit, _bulk, _holds, _journal, _lots, _returns, _sales
 from ._auditor import Activity
 from ._clock import utc_text
 from ._sales import AUDIT_QUEUED
@@ -440,8 +440,9 @@ class Ingest:
             hold = _holds.of_sale(tx, account, txn.till, txn.txn_id, txn.hold_id)
             if redeemed:
                 _holds.expire(tx, account, now)
-                available = balance - _holds.held(tx, account, now,
-                                                  excluding=hold[0] if hold else None)
+                # pending points (still in the return window) are not spendable
+                available = _lots.spendable(tx, account, balance, now) - _holds.held(
+                    tx, account, now, excluding=hold[0] if hold else None)
                 allowed = max(hold[1] if hold else 0, available)
                 if txn.raw.get("mode") == "offline":
                     info = self._program(tx, txn.bundle_version)
@@ -462,6 +463,7 @@ class Ingest:
                        "CASE WHEN ? > 0 THEN ? ELSE birthday_bonus_year END WHERE account = ?",
                        (1 if given else 0, int(txn.at[:4]), account))
             _holds.close_for_sale(tx, account, txn.till, txn.txn_id, txn.hold_id, now)
+            _sales.after_sale(tx, txn, account, now)
         res.audit = AUDIT_QUEUED
         tx.execute("INSERT INTO audit_queue (account, txn_id, till, store, bundle_version, "
                    "queued_at) VALUES (?, ?, ?, ?, ?, ?)", _sales.audit_row(txn, account, now))
@@ -582,6 +584,8 @@ class Ingest:
         if member and refunded:
             _journal.post(tx, account, f"{txn.txn_id}:return_reversal:redemption",
                           "return_reversal", refunded, now, txn.txn_id, "redeemed points refunded")
+        if member:
+            _sales.after_return(tx, account, txn.txn_id, sum(x.refund for x in lines), now)
         self._record_audit(tx, res, account, audit, detail, now)
 
     # -- step 3 ---------------------------------------------------------

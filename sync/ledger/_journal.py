@@ -5,7 +5,9 @@ amount added to ``accounts.points`` in the same transaction; nothing ever
 updates or deletes a journal row. ``check`` proves the invariant
 balance == sum(journal) for every account. Entry ids are deterministic
 (``<txn_id>:accrual``), so re-applying the same fact is refused by the
-primary key instead of being counted twice.
+primary key instead of being counted twice. The account's points lots
+(``_lots``: pending, available, expiring) move with every entry, so
+``check`` also proves sum(lots) == balance.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 
 from fastcore import MAX_INT
 
+from . import _lots
 from ._errors import BalanceOutOfBounds
 from ._storage import Tx
 
@@ -25,8 +28,12 @@ def _out_of_bounds(account: str, points: int) -> BalanceOutOfBounds:
 
 
 def post(tx: Tx, account: str, entry_id: str, kind: str, points: int, at: str,
-         txn_id: str | None = None, note: str | None = None) -> bool:
-    """Append one entry and move the balance; False if the entry already exists."""
+         txn_id: str | None = None, note: str | None = None, *, lots: bool = True) -> bool:
+    """Append one entry and move the balance and lots; False if the entry already exists.
+
+    ``lots=False``: the caller moves the lots itself (the expiry job empties
+    the very lots it expires).
+    """
     if kind not in KINDS:
         raise ValueError(f"unknown journal kind {kind!r}")
     if not -MAX_INT <= points <= MAX_INT:
@@ -46,6 +53,8 @@ def post(tx: Tx, account: str, entry_id: str, kind: str, points: int, at: str,
                        (points, account, points, -MAX_INT, MAX_INT))
     if moved != 1 and tx.one("SELECT 1 FROM accounts WHERE account = ?", (account,)):
         raise _out_of_bounds(account, points)
+    if lots and moved == 1:
+        _lots.follow(tx, account, entry_id, kind, points, at, txn_id)
     return True
 
 
@@ -59,15 +68,17 @@ def ensure_account(tx: Tx, account: str, at: str) -> bool:
 
 @dataclass(frozen=True)
 class Mismatch:
-    """An account whose materialised balance differs from its journal sum."""
+    """An account whose materialised balance differs from its journal sum (or its lots')."""
 
     account: str
     balance: int | None
     journal: int
+    #: what disagrees with the balance: ``journal`` or ``lots``
+    source: str = "journal"
 
 
 def check(tx: Tx) -> list[Mismatch]:
-    """Every account whose balance != sum of its journal (empty list = consistent)."""
+    """Every account whose balance != sum of its journal or of its lots (empty = consistent)."""
     rows = tx.all(
         "SELECT a.account, a.points, COALESCE(SUM(j.points), 0) FROM accounts a "
         "LEFT JOIN journal j ON j.account = a.account GROUP BY a.account, a.points "
@@ -79,4 +90,5 @@ def check(tx: Tx) -> list[Mismatch]:
         "ON a.account = j.account WHERE a.account IS NULL GROUP BY j.account ORDER BY j.account"
     )
     out.extend(Mismatch(str(r[0]), None, int(r[1])) for r in orphans)
+    out.extend(Mismatch(a, b, lots, "lots") for a, b, lots in _lots.mismatches(tx))
     return out

@@ -12,7 +12,7 @@ from typing import Any
 
 from fastcore import MAX_INT
 
-from . import _bundles, _customers, _holds, _journal, _keys, _members, _tills, _tokens
+from . import _bundles, _customers, _holds, _jobs, _journal, _keys, _members, _tills, _tokens
 from ._auditor import Activity, Auditor
 from ._clock import Clock, system_clock, utc_text
 from ._errors import LedgerError, RequestError
@@ -142,6 +142,15 @@ class Ledger:
                 raise LedgerError("unknown_account", f"no account {account}")
             return _journal.post(tx, account, entry_id or f"{kind}:{uuid.uuid4().hex}", kind,
                                  points, self.now_text(), note=note)
+
+    # -- the programme's scheduled jobs (docs/programme-life.md) -------------
+    def expire_points(self, at: str | None = None) -> dict[str, Any]:
+        """Expire the lots older than ``program.expiry_days`` as of ``at`` (YYYY-MM-DD)."""
+        return _jobs.expire(self.storage, at, self.clock())
+
+    def review_tiers(self, at: str | None = None) -> dict[str, Any]:
+        """Lower the tiers whose rolling spend at ``at`` (YYYY-MM-DD) is below threshold."""
+        return _jobs.review(self.storage, at, self.clock())
 
     def check(self) -> list[_journal.Mismatch]:
         """Accounts whose balance differs from their journal sum."""

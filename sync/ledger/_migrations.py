@@ -305,6 +305,53 @@ MIGRATIONS: list[tuple[int, str, list[str | tuple[str, str]]]] = [
             by_name TEXT NOT NULL,
             PRIMARY KEY (account, changed_at))""",
     ]),
+    (11, "points lots (pending, expiry), rolling spend and computed tiers", [
+        # all distributed by account (docs/programme-life.md)
+        """CREATE TABLE point_lots (
+            account TEXT NOT NULL,
+            lot_id TEXT NOT NULL,
+            earned_at TEXT NOT NULL,
+            points BIGINT NOT NULL,
+            remaining BIGINT NOT NULL,
+            pending INTEGER NOT NULL,
+            txn_id TEXT,
+            PRIMARY KEY (account, lot_id))""",
+        # the expiry job reads lots by age across accounts
+        "CREATE INDEX point_lots_by_earned ON point_lots (earned_at)",
+        # balances from before lots existed: one available lot (or a debt) each,
+        # earned at the migration so that they get the full expiry period
+        ("sqlite", "INSERT INTO point_lots (account, lot_id, earned_at, points, remaining, "
+                   "pending, txn_id) SELECT account, CASE WHEN points < 0 THEN 'debt' ELSE "
+                   "'opening:11' END, strftime('%Y-%m-%dT%H:%M:%S.000000Z', 'now'), points, "
+                   "points, 0, NULL FROM accounts WHERE points <> 0"),
+        ("postgresql", "INSERT INTO point_lots (account, lot_id, earned_at, points, remaining, "
+                       "pending, txn_id) SELECT account, CASE WHEN points < 0 THEN 'debt' ELSE "
+                       "'opening:11' END, to_char(now() AT TIME ZONE 'UTC', "
+                       "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), points, points, 0, NULL "
+                       "FROM accounts WHERE points <> 0"),
+        # net sales (kopecks) of each member's sale (+paid) and return (-refund)
+        """CREATE TABLE spend (
+            account TEXT NOT NULL,
+            txn_id TEXT NOT NULL,
+            at TEXT NOT NULL,
+            amount BIGINT NOT NULL,
+            PRIMARY KEY (account, txn_id))""",
+        "CREATE INDEX spend_by_account_at ON spend (account, at)",
+        # the computed tier (NULL: never computed; the cards' tier stands)
+        "ALTER TABLE accounts ADD COLUMN tier TEXT",
+        "ALTER TABLE accounts ADD COLUMN tier_since TEXT",
+        """CREATE TABLE tier_changes (
+            account TEXT NOT NULL,
+            change_id TEXT NOT NULL,
+            changed_at TEXT NOT NULL,
+            tier TEXT NOT NULL,
+            previous TEXT,
+            reason TEXT NOT NULL CHECK (reason IN ('upgrade', 'review')),
+            spend BIGINT NOT NULL,
+            PRIMARY KEY (account, change_id))""",
+        # the store caches' refresh reads the changes by time
+        "CREATE INDEX tier_changes_by_at ON tier_changes (changed_at)",
+    ]),
 ]
 
 

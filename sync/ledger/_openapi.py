@@ -95,15 +95,24 @@ _SALE = {"type": "object", "properties": {
     "txn": {"type": "object", "description": "the TXN as uploaded (single look-ups only)"}}}
 _BALANCE: dict[str, Any] = {"type": "object", "properties": {
     "account": _S, "balance": _I, "held": _I,
-    "available": {"type": "integer", "description": "balance - held; below 0 after an offline "
-                  "overdraft"}, "holds": {"type": "array", "items": {"type": "object"}}}}
+    "pending": {"type": "integer", "description": "points earned within program.hold_days "
+                "(the return window): in the balance, not yet spendable"},
+    "available": {"type": "integer", "description": "balance - pending - held; below 0 after "
+                  "an offline overdraft"}, "holds": {"type": "array", "items": {"type": "object"}}}}
 _STATEMENT = {"type": "object", "properties": {
     **_BALANCE["properties"], "offset": _I, "total_entries": _I,
     "next_offset": {"type": ["integer", "null"]},
     "entries": {"type": "array", "items": {"type": "object", "properties": {
         "at": _S, "kind": _S, "points": _I, "balance": _I, "txn_id": {"type": ["string", "null"]},
         "receipt": {"type": ["string", "null"]}, "note": {"type": ["string", "null"]},
-        "entry_id": _S}}}}}
+        "entry_id": _S}}},
+    "tier": {"type": ["string", "null"]},
+    "tiers": {"type": "array", "description": "every tier change, oldest first",
+              "items": {"type": "object"}},
+    "lots": {"type": "array", "description": "points lots with points left, oldest first "
+             "(pending_until, expires_at)", "items": {"type": "object"}},
+    "expiring": {"type": "object", "description": "points the expiry job would remove within "
+                 "30 days (points, by)"}}}
 _PAGE = _q("limit", "rows per page", minimum=1, maximum=500, default=100)
 
 

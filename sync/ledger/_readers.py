@@ -18,11 +18,13 @@ only take an optional ``till`` that narrows a look-up to that till's sales.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from fastcore import ean13_valid
 
-from . import _favourite, _holds
+from . import _expiry, _favourite, _holds, _lots, _tiers
+from ._clock import parse_utc_text
 from ._errors import RequestError
 from ._storage import Row, Tx
 
@@ -118,17 +120,19 @@ def account_of(tx: Tx, card_or_account: str, as_card: bool = True
 
 
 def balances(tx: Tx, account: str, now_text: str) -> dict[str, Any]:
-    """Raw balance, points held by active holds, and available (raw − held; may be < 0)."""
+    """Raw balance, pending points, points held by active holds, and available
+    (raw − pending − held; may be < 0)."""
     row = tx.one("SELECT points FROM accounts WHERE account = ?", (account,))
     balance = 0 if row is None else int(row[0])
     held = _holds.held(tx, account, now_text)
+    pending = _lots.pending(tx, account, now_text)
     holds = [{"hold_id": r[0], "txn_id": r[1], "points": int(r[2]), "till": r[3],
               "expires_at": r[4]}
              for r in tx.all("SELECT hold_id, txn_id, points, till, expires_at FROM holds "
                              "WHERE account = ? AND state = 'active' AND expires_at > ? "
                              "ORDER BY created_at LIMIT 100", (account, now_text))]
-    return {"account": account, "balance": balance, "held": held, "available": balance - held,
-            "holds": holds}
+    return {"account": account, "balance": balance, "pending": pending, "held": held,
+            "available": balance - pending - held, "holds": holds}
 
 
 #: a statement's order: the ledger's time; within one instant (a batch's entries share
@@ -139,6 +143,16 @@ ENTRY_ORDER = ("j.at, CASE WHEN j.entry_id = 'opening' THEN 0 ELSE 1 END, "
                "COALESCE(s.till, ''), COALESCE(s.seq, 0), j.points, j.entry_id")
 _ENTRIES = ("FROM journal j LEFT JOIN sales s ON s.account = j.account AND s.txn_id = j.txn_id "
             "WHERE j.account = ? ORDER BY " + ENTRY_ORDER)
+
+
+#: the statement warns of points expiring within this many days
+EXPIRY_WARNING_DAYS = 30
+
+
+def _expiring(tx: Tx, account: str, now_text: str) -> dict[str, Any]:
+    """Points a run of the expiry job within ``EXPIRY_WARNING_DAYS`` would remove."""
+    by = parse_utc_text(now_text) + timedelta(days=EXPIRY_WARNING_DAYS)
+    return {"points": _expiry.due(tx, account, by), "by": by.date().isoformat()}
 
 
 def statement(tx: Tx, account: str, now_text: str, offset: int, limit: int) -> dict[str, Any]:
@@ -160,5 +174,8 @@ def statement(tx: Tx, account: str, now_text: str, offset: int, limit: int) -> d
     out = balances(tx, account, now_text)
     out.update({"entries": entries, "offset": offset, "total_entries": count,
                 "favourite": _favourite.history(tx, account),  # no points: not journal rows
+                "tier": _tiers.current(tx, account)[0], "tiers": _tiers.history(tx, account),
+                "lots": [lot.to_json() for lot in _lots.open_lots(tx, account, now_text)],
+                "expiring": _expiring(tx, account, now_text),
                 "next_offset": offset + len(rows) if offset + len(rows) < count else None})
     return out

@@ -5,13 +5,17 @@ Two paths apply sales (``_ingest``): one by one under the account's lock
 accruals (``_bulk``). They differ only in how they batch their reads and
 writes; both take from here the sale's outcome, its welcome/birthday
 corrections, its journal entries, its ``sales`` and ``audit_queue`` rows and
-what it changes on the account.
+what it changes on the account, and (``after_sale``, ``after_bulk``,
+``after_return``) its points lots and rolling spend, the tier it may raise
+(docs/programme-life.md).
 """
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from . import _lots, _programme, _tiers
+from ._storage import Tx
 from ._txn import Txn
 
 #: a sale's ``audit`` in the answer: re-priced after the acknowledgement (see ``_auditor``)
@@ -95,3 +99,61 @@ def sale_row(txn: Txn, account: str, text: str, now: str) -> tuple[Any, ...]:
 def audit_row(txn: Txn, account: str, now: str) -> tuple[Any, ...]:
     """The ``audit_queue`` row (``AUDIT_COLUMNS``) re-pricing a sale after the answer."""
     return (account, txn.txn_id, txn.till, txn.store, txn.bundle_version, now)
+
+
+def paid(txn: Txn) -> int:
+    """What the customer paid in money for the sale (``totals.paid``, kopecks): its spend."""
+    totals = (txn.raw.get("result") or {}).get("totals") or {}
+    value = totals.get("paid") if isinstance(totals, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def after_sale(tx: Tx, txn: Txn, account: str, now: str) -> None:
+    """A member's sale, applied one by one: its spend, and the tier it may raise.
+
+    (Its lots moved with its journal entries, in ``_journal.post``.)
+    """
+    _tiers.record_spend(tx, account, txn.txn_id, paid(txn), now)
+    _tiers.after_sale(tx, account, txn.txn_id, now)
+
+
+def after_return(tx: Tx, account: str, txn_id: str, refund: int, now: str) -> None:
+    """A member's return lowers the rolling spend (never the tier: that waits for review)."""
+    _tiers.record_spend(tx, account, txn_id, -refund, now)
+
+
+def after_bulk(tx: Tx, plans: list[Any], journal_rows: list[tuple[Any, ...]], now: str) -> None:
+    """The set-based path's members' sales: their lots, spend and tiers.
+
+    ``journal_rows`` (as inserted: account, entry_id, kind, points, txn_id,
+    note, at) are the accruals and the welcome/birthday corrections of
+    ``plans`` (no redemption takes this path). A sale's lot is its net
+    points, opened in one statement for the batch; an account in debt goes
+    entry by entry through ``_lots.follow`` (which pays the debt first).
+    """
+    members = [p for p in plans if p.member]
+    if not members:
+        return
+    tx.insert_many("spend", ("account", "txn_id", "at", "amount"),
+                   [(p.account, p.res.txn.txn_id, now, paid(p.res.txn)) for p in members
+                    if paid(p.res.txn)])
+    debtors = _lots.indebted(tx, [p.account for p in members])
+    net: dict[tuple[str, str], int] = {}
+    for row in journal_rows:
+        account, entry_id, kind, points, txn_id = row[0], row[1], row[2], row[3], row[4]
+        if account in debtors:
+            _lots.follow(tx, account, entry_id, kind, points, now, txn_id)
+        else:
+            net[(account, txn_id)] = net.get((account, txn_id), 0) + points
+    lots = []
+    for (account, txn_id), points in net.items():
+        if points > 0:
+            lots.append((account, f"{txn_id}:accrual", points, now, txn_id))
+        elif points < 0:  # cannot happen (bonus <= points), but never lose a point
+            _lots.debit(tx, account, -points, now)
+    _lots.credit_many(tx, lots)
+    life = _programme.current(tx)
+    if life.tiered:
+        for account in sorted({p.account for p in members}):
+            last = [p for p in members if p.account == account][-1]
+            _tiers.after_sale(tx, account, last.res.txn.txn_id, now, life)

@@ -36,7 +36,8 @@ def statement_table(data: dict[str, Any]) -> str:
     """The header (balances, cards masked) and one line per journal entry."""
     cards = ", ".join(mask_card(c) for c in data.get("cards") or []) or "-"
     head = (f"account {data['account']} (cards {cards})\n"
-            f"balance {data['balance']}, held {data['held']}, available {data['available']}\n"
+            f"balance {data['balance']}, pending {data.get('pending', 0)}, held {data['held']}, "
+            f"available {data['available']}\n"
             f"entries {data['offset'] + 1 if data['entries'] else 0}"
             f"-{data['offset'] + len(data['entries'])} of {data['total_entries']}\n\n")
     body = table(("at", "kind", "points", "balance", "receipt", "txn_id", "note"),
@@ -47,4 +48,13 @@ def statement_table(data: dict[str, Any]) -> str:
             else "")
     fav = "".join(f"favourite {f['category']} (was {f['previous'] or '-'}) at {f['at']} "
                   f"by {f['by']}\n" for f in data.get("favourite") or [])
-    return head + body + more + ("\n" + fav if fav else "")
+    tiers = "".join(f"tier {t['tier']} (was {t['previous'] or '-'}) at {t['at']}: {t['reason']}, "
+                    f"rolling spend {t['spend']}\n" for t in data.get("tiers") or [])
+    lots = "".join(f"lot {lot['earned_at'][:10]}: {lot['remaining']} of {lot['points']}"
+                   + (f", pending until {lot['pending_until'][:10]}" if lot["pending_until"] else "")
+                   + (f", expires {lot['expires_at'][:10]}" if lot["expires_at"] else "") + "\n"
+                   for lot in data.get("lots") or [])
+    soon = data.get("expiring") or {}
+    warn = (f"{soon['points']} points expire by {soon['by']}\n" if soon.get("points") else "")
+    tail = "".join(part for part in (fav, tiers, lots, warn) if part)
+    return head + body + more + ("\n" + tail if tail else "")

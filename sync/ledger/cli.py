@@ -159,18 +159,18 @@ def adjust(db_url: str, account: str, points: int, kind: str, note: str | None) 
 @db_option
 @_errors
 def check(db_url: str) -> None:
-    """Prove every balance equals its journal sum (exit status 1 on any mismatch).
+    """Prove every balance equals its journal sum and its points lots (exit 1 on a mismatch).
 
     Example: kopilka ledger check --db sqlite:///ledger.db
     """
     with Ledger(db_url) as led:
         bad = led.check()
     for m in bad:
-        click.echo(f"mismatch: account {m.account}: balance {m.balance}, journal {m.journal}",
+        click.echo(f"mismatch: account {m.account}: balance {m.balance}, {m.source} {m.journal}",
                    err=True)
     if bad:
         sys.exit(1)
-    click.echo("ok: every balance equals its journal")
+    click.echo("ok: every balance equals its journal and its lots")
 
 
 @ledger.command()
@@ -471,4 +471,54 @@ def favourite_set(db_url: str, account: str, category: str, by_name: str,
     with Ledger(db_url) as led, led.storage.transaction() as tx:
         data = _favourite.choose(tx, account, category, led.now_text(), "support", by_name,
                                  led.storage.for_update, anytime=anytime)
+    click.echo(json.dumps(data, indent=1, ensure_ascii=False))
+
+
+# -- the programme's scheduled jobs: points expiry and tier review (issue 12) ---------
+# (docs/programme-life.md: what they do and how to schedule them)
+
+_at_option = click.option("--at", "at", default=None, metavar="YYYY-MM-DD",
+                          help="run as of this date (midnight UTC; default: now); "
+                               "never after today")
+
+
+@ledger.command("expire")
+@db_option
+@_at_option
+@_errors
+def expire(db_url: str, at: str | None) -> None:
+    """Expire points older than program.expiry_days, oldest lots first (run daily).
+
+    Idempotent: a second run (or two at once) expires nothing more. Prints
+    what expired, per account, as JSON.
+
+    Example: kopilka ledger expire --db sqlite:///ledger.db --at 2026-12-01
+    """
+    with Ledger(db_url) as led:
+        data = led.expire_points(at)
+    click.echo(json.dumps(data, indent=1, ensure_ascii=False))
+
+
+@ledger.group()
+def tiers() -> None:
+    """Tiers computed from the rolling spend (program.tier_rules).
+
+    Example: kopilka ledger tiers review --db sqlite:///ledger.db
+    """
+
+
+@tiers.command("review")
+@db_option
+@_at_option
+@_errors
+def tiers_review(db_url: str, at: str | None) -> None:
+    """Lower the tiers whose rolling spend is below their threshold (end of each review period).
+
+    A tier held for less than program.tier_rules.review_days is kept until
+    the next review. Prints the tiers lowered as JSON.
+
+    Example: kopilka ledger tiers review --db sqlite:///ledger.db --at 2026-12-31
+    """
+    with Ledger(db_url) as led:
+        data = led.review_tiers(at)
     click.echo(json.dumps(data, indent=1, ensure_ascii=False))
