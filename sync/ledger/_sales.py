@@ -154,6 +154,8 @@ def after_bulk(tx: Tx, plans: list[Any], journal_rows: list[tuple[Any, ...]], no
     _lots.credit_many(tx, lots)
     life = _programme.current(tx)
     if life.tiered:
-        for account in sorted({p.account for p in members}):
-            last = [p for p in members if p.account == account][-1]
-            _tiers.after_sale(tx, account, last.res.txn.txn_id, now, life)
+        by_account: dict[str, list[tuple[str, int]]] = {}
+        for p in members:
+            by_account.setdefault(p.account, []).append((p.res.txn.txn_id, paid(p.res.txn)))
+        for account, sales in sorted(by_account.items()):
+            _tiers.after_batch(tx, account, sales, now, life)

@@ -78,13 +78,30 @@ def after_sale(tx: Tx, account: str, txn_id: str, now: str,
     if not life.tiered:
         return None
     assert life.window_days is not None
-    spend = rolling(tx, account, now, life.window_days)
+    return _raise(tx, account, txn_id, rolling(tx, account, now, life.window_days), now, life)
+
+
+def _raise(tx: Tx, account: str, txn_id: str, spend: int, now: str,
+           life: Settings) -> str | None:
     target = life.tier_for(spend)
     tier, _since = current(tx, account)
     if life.rank(target) <= life.rank(tier):
         return None
     _set(tx, account, f"sale:{txn_id}", target, tier, "upgrade", spend, now)
     return target
+
+
+def after_batch(tx: Tx, account: str, sales: list[tuple[str, int]], now: str,
+                life: Settings) -> None:
+    """``after_sale`` for a batch's sales ``(txn_id, paid)`` of one account, in order, their
+    spend already recorded: each tier is reached on the very sale that crosses it."""
+    if not life.tiered:
+        return
+    assert life.window_days is not None
+    running = rolling(tx, account, now, life.window_days) - sum(p for _, p in sales)
+    for txn_id, paid in sales:
+        running += paid
+        _raise(tx, account, txn_id, running, now, life)
 
 
 def _candidates(tx: Tx, life: Settings, held_since: str) -> list[str]:
@@ -141,6 +158,6 @@ def review(storage: Storage, at: datetime, now: str) -> dict[str, Any]:
 def history(tx: Tx, account: str) -> list[dict[str, Any]]:
     """Every tier change of ``account``, oldest first (the statement's ``tiers`` section)."""
     rows = tx.all("SELECT changed_at, tier, previous, reason, spend, change_id FROM "
-                  "tier_changes WHERE account = ? ORDER BY changed_at, change_id", (account,))
+                  "tier_changes WHERE account = ? ORDER BY changed_at, reason, spend", (account,))
     return [{"at": r[0], "tier": r[1], "previous": r[2], "reason": r[3], "spend": int(r[4]),
              "change_id": r[5]} for r in rows]
