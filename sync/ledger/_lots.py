@@ -238,6 +238,16 @@ def changed_since(tx: Tx, since: str, now: str) -> set[str]:
     return out
 
 
+def outstanding(tx: Tx, now: str) -> dict[str, int]:
+    """The programme's points outstanding now, split available / pending (the return window)."""
+    since = pending_since(now, _programme.current(tx).hold_days)
+    total = tx.one("SELECT COALESCE(SUM(points), 0) FROM accounts")
+    pending = tx.one("SELECT COALESCE(SUM(remaining), 0) FROM point_lots WHERE pending = 1 "
+                     "AND remaining > 0 AND earned_at > ?", (since,)) if since else None
+    waiting = int(pending[0]) if pending else 0
+    return {"available": (int(total[0]) if total else 0) - waiting, "pending": waiting}
+
+
 def mismatches(tx: Tx) -> list[tuple[str, int, int]]:
     """Accounts whose lots do not add up to their balance: (account, balance, lots)."""
     rows = tx.all(

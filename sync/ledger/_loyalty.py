@@ -51,6 +51,9 @@ class Loyalty:
     promotions: list[dict[str, Any]] = field(default_factory=list)
     liability: list[dict[str, Any]] = field(default_factory=list)
     corrections: list[dict[str, Any]] = field(default_factory=list)
+    #: the programme's points outstanding now (every store only): available and pending
+    #: (still in the return window), with the points expired in the period
+    outstanding: dict[str, int] | None = None
 
     def top(self, key: str) -> list[dict[str, Any]]:
         """The ``TOP`` promotions by ``key`` (discount or points), ties by name."""
@@ -62,7 +65,8 @@ class Loyalty:
                 "promotions": self.promotions,
                 "top_by_discount": [p["promo"] for p in self.top("discount")],
                 "top_by_points": [p["promo"] for p in self.top("points")],
-                "liability": self.liability, "corrections": self.corrections}
+                "liability": self.liability, "corrections": self.corrections,
+                "outstanding": self.outstanding}
 
 
 def build(facts: Facts, scope: Scope) -> Loyalty:
@@ -113,14 +117,17 @@ def build(facts: Facts, scope: Scope) -> Loyalty:
 
 
 def _liability(facts: Facts, scope: Scope) -> list[dict[str, Any]]:
-    """Points outstanding at the end of each day of the scope."""
+    """Points outstanding at the end of each day of the scope, and those expired that day."""
     net: dict[str, int] = {}
-    for (day, store, _), (points, _) in facts.points.items():
+    expired: dict[str, int] = {}  # points that expired that day (shown positive)
+    for (day, store, kind), (points, _) in facts.points.items():
         if (scope.stores is None and not store) or (store and scope.has(store)):
             net[day] = net.get(day, 0) + points
+            if kind == "expiry":
+                expired[day] = expired.get(day, 0) - points
     before = sum(p for d, p in net.items() if d < scope.first)
     out = []
     for day in scope.days():
         before += net.get(day, 0)
-        out.append({"day": day, "outstanding": before})
+        out.append({"day": day, "outstanding": before, "expired": expired.get(day, 0)})
     return out

@@ -15,7 +15,8 @@ from typing import Any
 
 from fastcore import money_text
 
-from . import _allflags, _html, _loyalty, _rollup, _scope, _settlement, _syncreport
+from . import _allflags, _html, _lots, _loyalty, _rollup, _scope, _settlement, _syncreport
+from ._clock import utc_text
 from ._report import _csv, _table
 from ._report import collect as collect_tills
 from ._report import render as render_tills
@@ -62,6 +63,10 @@ def gather(storage: Storage, now: datetime, ask: Ask, kind: str) -> Reports:
         out.sync = _syncreport.build(collect_tills(storage), facts, scope, out.flags)
     if kind in ("loyalty", "all"):
         out.loyalty = _loyalty.build(facts, scope)
+        if scope.stores is None:  # pending is the programme's, not a store's
+            with storage.transaction() as tx:
+                out.loyalty.outstanding = _lots.outstanding(tx, utc_text(now))
+            out.loyalty.outstanding["expired"] = sum(r["expired"] for r in out.loyalty.liability)
     if kind in ("settlement", "all"):
         out.settlement = _settlement.build(facts, scope, value)
     return out
@@ -116,8 +121,10 @@ def _loyalty_text(rep: _loyalty.Loyalty, flags: _allflags.AllFlags, fmt: str) ->
     return _sections([
         ("by day and store", _loyalty.DAY_COLUMNS, rep.days + [totals]),
         ("promotions", _loyalty.PROMO_COLUMNS, rep.promotions),
-        ("liability (points outstanding at the end of the day)", ("day", "outstanding"),
-         rep.liability),
+        ("liability (points outstanding at the end of the day)", ("day", "outstanding",
+                                                                  "expired"), rep.liability),
+        ("points outstanding now (expired: in the period)", ("available", "pending", "expired"),
+         [rep.outstanding] if rep.outstanding else []),
         ("audit corrections", ("day", "entries", "points"), rep.corrections),
         ("flags", _allflags.COLUMNS, _allflags.rows(flags))], fmt)
 

@@ -75,8 +75,9 @@ def test_check_finds_a_balance_that_disagrees_with_its_journal(ledger: Ledger) -
     assert ledger.check() == []
     with ledger.storage.transaction() as tx:
         tx.execute("UPDATE accounts SET points = points + 7 WHERE account = 'B-01'")
-    (bad,) = ledger.check()
-    assert (bad.account, bad.balance, bad.journal) == ("B-01", 47, 40)
+    journal, lots = ledger.check()  # the points lots (40) disagree with it too
+    assert (journal.account, journal.balance, journal.journal) == ("B-01", 47, 40)
+    assert (lots.account, lots.balance, lots.journal, lots.source) == ("B-01", 47, 40, "lots")
 
 
 def test_adjustments_and_expiries_are_journaled(ledger: Ledger) -> None:

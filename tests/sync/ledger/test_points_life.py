@@ -213,3 +213,32 @@ def test_a_batch_of_plain_accruals_pays_a_debt_first(
     assert [lot[1:] for lot in lots(led, "B-01") if lot[0].endswith(":accrual")] == [
         (POINTS, POINTS)]
     assert led.check() == []
+
+
+def test_the_loyalty_report_splits_the_liability_into_available_and_pending_and_shows_expiry(
+        led: Ledger, client: ASGIClient, ky1: TillSim, clock: FakeClock) -> None:
+    from sync.ledger._reports import Ask, gather, render
+    from sync.ledger._rollup import refresh
+
+    led.import_bundle(bundle_text(hold_days=14, expiry_days=20))
+    upload(client, ky1, ky1.sale("A-77"))
+    ask = Ask("2026-11-22", "2026-11-22")
+    refresh(led.storage, clock(), margin_s=0)
+    rep = gather(led.storage, clock(), ask, "loyalty").loyalty
+    assert rep is not None and rep.outstanding == {"available": 540, "pending": POINTS,
+                                                   "expired": 0}
+    clock.advance(days=20, minutes=-30)  # the opening lots (07:00) are 20 days old, the sale's not
+    assert led.expire_points()["points"] == 540
+    refresh(led.storage, clock(), margin_s=0)
+    rep = gather(led.storage, clock(), Ask("2026-11-22", "2026-12-12"), "loyalty").loyalty
+    assert rep is not None and rep.outstanding == {"available": POINTS, "pending": 0,
+                                                   "expired": 540}
+    assert [(r["day"], r["expired"]) for r in rep.liability if r["expired"]] == [
+        ("2026-12-12", 540)]
+    assert rep.liability[-1]["outstanding"] == POINTS
+    text = render(gather(led.storage, clock(), Ask("2026-12-12", "2026-12-12"), "loyalty"),
+                  "loyalty", "csv")
+    assert "available,pending,expired" in text and f"{POINTS},0,540" in text
+    stores = gather(led.storage, clock(), Ask("2026-12-12", "2026-12-12", ("KY-001",)),
+                    "loyalty").loyalty
+    assert stores is not None and stores.outstanding is None  # pending is not a store's
