@@ -193,7 +193,10 @@ def import_members(tx: Tx, members: list[Member], at: str) -> ImportStats:
             caps[m.account] = m.offline_cap
         if _journal.ensure_account(tx, m.account, at):
             stats.accounts_added += 1
-        values = (m.account, m.tier, json.dumps(list(m.segments)), json.dumps(list(m.offers)),
+        # a tier the ledger computed (program.tier_rules) outranks the file's
+        computed = tx.one("SELECT tier FROM accounts WHERE account = ?", (m.account,))
+        tier = computed[0] if computed is not None and computed[0] is not None else m.tier
+        values = (m.account, tier, json.dumps(list(m.segments)), json.dumps(list(m.offers)),
                   m.birthday, m.favorite_category, m.favorite_until, m.home_store)
         old = tx.one("SELECT account, tier, segments, offers, birthday, favorite_category, "
                      "favorite_until, home_store FROM cards WHERE card = ?", (m.card,))

@@ -149,3 +149,33 @@ def test_without_tier_rules_nothing_is_computed(
     assert tier_of(led) == "base"
     assert led.review_tiers() == {"at": led.now_text(), "reviewed": 0, "lowered": [],
                                   "tier_rules": False}
+
+
+def test_a_members_file_imported_again_does_not_undo_a_computed_tier(
+        led: Ledger, api: ASGIClient, ky1: TillSim) -> None:
+    upload(api, ky1, ky1.sale("B-01"), ky1.sale("B-01"))
+    assert tier_of(led) == "silver"
+    led.import_members(MEMBERS_CSV)  # still says base for card C
+    assert tier_of(led) == "silver"
+    assert cache_entry(api, ky1)["tier"] == "silver"
+
+
+def test_migration_11_gives_every_existing_balance_a_lot(db_url: str, clock: FakeClock) -> None:
+    with Ledger(db_url, clock=clock) as led:
+        led.import_members(MEMBERS_CSV)
+        assert led.adjust("B-01", -100)  # -60: a debt
+        with led.storage.transaction() as tx:  # the ledger as it was before migration 11
+            for table in ("point_lots", "spend", "tier_changes"):
+                tx.execute(f"DROP TABLE {table}")
+            tx.execute("ALTER TABLE accounts DROP COLUMN tier_since")
+            tx.execute("ALTER TABLE accounts DROP COLUMN tier")
+            tx.execute("DELETE FROM schema_migrations WHERE version = '11'")
+    with Ledger(db_url, clock=clock) as led:
+        with led.storage.transaction() as tx:
+            rows = tx.all("SELECT account, lot_id, remaining, pending FROM point_lots "
+                          "ORDER BY account")
+        assert [tuple(r) for r in rows] == [("A-77", "opening:11", 500, 0),
+                                            ("B-01", "debt", -60, 0)]
+        assert led.check() == []
+        assert led.adjust("B-01", 100)  # pays the debt first
+        assert led.available("B-01") == 40 and led.check() == []
