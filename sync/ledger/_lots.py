@@ -233,8 +233,8 @@ def changed_since(tx: Tx, since: str, now: str) -> set[str]:
     if hold and since:
         start, end = pending_since(since, hold), pending_since(now, hold)
         out |= {str(r[0]) for r in tx.all(
-            "SELECT DISTINCT account FROM point_lots WHERE pending = 1 AND earned_at > ? AND "
-            "earned_at <= ?", (start, end))}
+            "SELECT DISTINCT account FROM point_lots WHERE pending = 1 AND remaining > 0 AND "
+            "earned_at > ? AND earned_at <= ?", (start, end))}
     return out
 
 

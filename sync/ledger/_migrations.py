@@ -316,8 +316,9 @@ MIGRATIONS: list[tuple[int, str, list[str | tuple[str, str]]]] = [
             pending INTEGER NOT NULL,
             txn_id TEXT,
             PRIMARY KEY (account, lot_id))""",
-        # the expiry job reads lots by age across accounts
-        "CREATE INDEX point_lots_by_earned ON point_lots (earned_at)",
+        # the expiry job and the customer caches read the lots with points left by
+        # age across accounts; spent lots (most of them, in time) stay out of it
+        "CREATE INDEX point_lots_open ON point_lots (earned_at) WHERE remaining > 0",
         # balances from before lots existed: one available lot (or a debt) each,
         # earned at the migration so that they get the full expiry period
         ("sqlite", "INSERT INTO point_lots (account, lot_id, earned_at, points, remaining, "

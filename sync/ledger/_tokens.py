@@ -2,7 +2,9 @@
 
 A JWS compact serialization, ``alg: EdDSA``, ``typ: kop+jwt``, signed with
 the ledger's active Ed25519 key. ``bal`` is the account's available
-balance (points minus active holds, never below 0) at issue time; ``cap``
+balance (points minus pending points minus active holds, never below 0:
+what a till may spend, docs/programme-life.md) at issue time; ``tier`` the
+account's tier, computed by the ledger under ``program.tier_rules``; ``cap``
 is what the token may redeem offline: the account's ``offline_cap`` if set,
 else the program's ``offline_token_cap`` if the bundle has one, else the
 whole available balance — always ``<= bal``.

@@ -404,7 +404,8 @@ def statement(db_url: str, who: str, offset: int, limit: int, as_json: bool) -> 
     """An account's statement: every journal entry, oldest first, running balance.
 
     Each entry names its receipt (<till>/<seq>); the header gives the raw
-    balance, the points held and the available balance (balance - held).
+    balance, the pending points, the points held and the available balance
+    (balance - pending - held); tier changes, lots and expiring points follow.
 
     Example: kopilka ledger statement --db sqlite:///ledger.db 2900000123458
     """

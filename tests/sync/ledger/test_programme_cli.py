@@ -119,3 +119,18 @@ def test_two_reviews_at_once_lower_each_tier_once(db_url: str) -> None:
         assert [(str(r[0]), int(r[1])) for r in rows] == [("base", 60)]
         cards = tx.all("SELECT DISTINCT tier FROM cards")
         assert [r[0] for r in cards] == ["base"]
+
+
+def test_the_statement_command_shows_pending_tier_changes_lots_and_expiries(
+        db_url: str) -> None:
+    seeded(db_url, 1)
+    code, out = run("statement", "--db", db_url, "ACC-0000")
+    assert code == 0, out
+    assert "balance 100, pending 0, held 0, available 100" in out
+    assert "lot 2025-01-01: 100 of 100, expires 2025-01-31" in out
+    assert "100 points expire by" in out
+    run("expire", "--db", db_url)
+    run("tiers", "review", "--db", db_url)
+    code, out = run("statement", "--db", db_url, "ACC-0000")
+    assert "expiry" in out and "-100" in out and "earned 2025-01-01 expired (30 days" in out
+    assert "tier base (was silver) at" in out and ": review, rolling spend 0" in out
