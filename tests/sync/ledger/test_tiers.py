@@ -84,12 +84,17 @@ def test_one_batch_can_climb_two_tiers_and_the_statement_shows_each_change(
         ("silver", "base", 2 * PAID), ("gold", "silver", 4 * PAID)]
 
 
-def test_a_return_lowers_the_spend_but_never_the_tier_before_the_review(
-        led: Ledger, api: ASGIClient, ky1: TillSim, clock: FakeClock) -> None:
+def silver_then_a_return(api: ASGIClient, ky1: TillSim, clock: FakeClock) -> None:
+    """Two sales (silver), and the next day the first returned whole (spend: one sale)."""
     first = ky1.sale("B-01")
     upload(api, ky1, first, ky1.sale("B-01"))
     clock.advance(days=1)
     upload(api, ky1, ky1.ret(first, [(0, "2"), (1, "3"), (2, "1")]))
+
+
+def test_a_return_lowers_the_spend_but_never_the_tier_before_the_review(
+        led: Ledger, api: ASGIClient, ky1: TillSim, clock: FakeClock) -> None:
+    silver_then_a_return(api, ky1, clock)
     assert tier_of(led) == "silver"
     clock.advance(days=60)  # mid-period: the tier is held for 90 days
     assert led.review_tiers()["lowered"] == []
@@ -98,10 +103,7 @@ def test_a_return_lowers_the_spend_but_never_the_tier_before_the_review(
 
 def test_the_review_lowers_a_tier_whose_spend_fell_below_its_threshold(
         led: Ledger, api: ASGIClient, ky1: TillSim, clock: FakeClock) -> None:
-    first = ky1.sale("B-01")
-    upload(api, ky1, first, ky1.sale("B-01"))
-    clock.advance(days=1)
-    upload(api, ky1, ky1.ret(first, [(0, "2"), (1, "3"), (2, "1")]))
+    silver_then_a_return(api, ky1, clock)
     clock.advance(days=90)
     done = led.review_tiers()
     assert done["lowered"] == [{"account": "B-01", "from": "silver", "to": "base",
