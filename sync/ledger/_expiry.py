@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import _journal, _programme
+from . import _journal, _lots, _programme
 from ._clock import utc_text
 from ._storage import Storage, Tx
 
@@ -26,6 +26,7 @@ _DUE = ("FROM point_lots WHERE lot_id <> 'debt' AND remaining > 0 AND earned_at 
 
 def _expire_account(tx: Tx, account: str, cutoff: str, day: str, days: int,
                     now: str) -> int:
+    _lots.settle(tx, account, now)
     expired = 0
     for lot_id, earned, remaining in tx.all(
             f"SELECT lot_id, earned_at, remaining {_DUE} AND account = ? "

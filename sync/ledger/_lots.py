@@ -114,6 +114,26 @@ def debit(tx: Tx, account: str, points: int, at: str, *, own_txn: str | None = N
         _add_debt(tx, account, -want, at)
 
 
+def settle(tx: Tx, account: str, at: str) -> None:
+    """Pay a debt lot from the account's positive lots, if both exist.
+
+    Credits pay the debt first, so they coexist only after the set-based
+    sale path read "no debt" just before another transaction made one; the
+    expiry job settles them first, so that it never expires points that
+    paid a debt.
+    """
+    debt = _debt(tx, account)
+    if debt >= 0:
+        return
+    since = pending_since(at, _programme.current(tx).hold_days) or at
+    rows = tx.all("SELECT lot_id, remaining FROM point_lots WHERE account = ? AND lot_id <> ? "
+                  "AND remaining > 0 ORDER BY CASE WHEN pending = 1 AND earned_at > ? THEN 1 "
+                  "ELSE 0 END, earned_at, lot_id", (account, DEBT, since))
+    left = _take(tx, account, rows, -debt)
+    if -debt - left:
+        _add_debt(tx, account, -debt - left, at)
+
+
 def follow(tx: Tx, account: str, entry_id: str, kind: str, points: int, at: str,
            txn_id: str | None) -> None:
     """Move the account's lots as the journal entry ``entry_id`` moved its balance."""

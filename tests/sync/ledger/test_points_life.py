@@ -242,3 +242,20 @@ def test_the_loyalty_report_splits_the_liability_into_available_and_pending_and_
     stores = gather(led.storage, clock(), Ask("2026-12-12", "2026-12-12", ("KY-001",)),
                     "loyalty").loyalty
     assert stores is not None and stores.outstanding is None  # pending is not a store's
+
+
+def test_the_expiry_job_first_pays_a_debt_that_a_racing_batch_left_beside_a_lot(
+        led: Ledger, clock: FakeClock) -> None:
+    led.import_bundle(bundle_text(expiry_days=30))
+    assert led.adjust("A-77", -600)  # -100: a debt
+    with led.storage.transaction() as tx:  # what a batch that read "no debt" just before writes
+        tx.execute("INSERT INTO point_lots (account, lot_id, earned_at, points, remaining, "
+                   "pending, txn_id) VALUES ('A-77', 'x:accrual', ?, 150, 150, 1, 'x')",
+                   (led.now_text(),))
+        tx.execute("UPDATE accounts SET points = points + 150 WHERE account = 'A-77'")
+        tx.execute("INSERT INTO journal (account, entry_id, kind, points, txn_id, at) VALUES "
+                   "('A-77', 'x:accrual', 'accrual', 150, 'x', ?)", (led.now_text(),))
+    assert led.check() == []
+    clock.advance(days=31)
+    assert {"account": "A-77", "points": 50} in led.expire_points()["expired"]
+    assert led.balance("A-77") == 0 and led.check() == []
