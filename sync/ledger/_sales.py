@@ -131,13 +131,13 @@ def after_bulk(tx: Tx, plans: list[Any], journal_rows: list[tuple[Any, ...]], no
     points, opened in one statement for the batch; an account in debt goes
     entry by entry through ``_lots.follow`` (which pays the debt first).
     """
-    members = [p for p in plans if p.member]
+    members = [(p, paid(p.res.txn)) for p in plans if p.member]
     if not members:
         return
     tx.insert_many("spend", ("account", "txn_id", "at", "amount"),
-                   [(p.account, p.res.txn.txn_id, now, paid(p.res.txn)) for p in members
-                    if paid(p.res.txn)])
-    debtors = _lots.indebted(tx, [p.account for p in members])
+                   [(p.account, p.res.txn.txn_id, now, amount) for p, amount in members
+                    if amount])
+    debtors = _lots.indebted(tx, [p.account for p, _ in members])
     net: dict[tuple[str, str], int] = {}
     for row in journal_rows:
         account, entry_id, kind, points, txn_id = row[0], row[1], row[2], row[3], row[4]
@@ -155,7 +155,7 @@ def after_bulk(tx: Tx, plans: list[Any], journal_rows: list[tuple[Any, ...]], no
     life = _programme.current(tx)
     if life.tiered:
         by_account: dict[str, list[tuple[str, int]]] = {}
-        for p in members:
-            by_account.setdefault(p.account, []).append((p.res.txn.txn_id, paid(p.res.txn)))
+        for p, amount in members:
+            by_account.setdefault(p.account, []).append((p.res.txn.txn_id, amount))
         for account, sales in sorted(by_account.items()):
             _tiers.after_batch(tx, account, sales, now, life)
