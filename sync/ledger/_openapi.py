@@ -174,7 +174,9 @@ def openapi() -> dict[str, Any]:
                 "requestBody": _body("HoldBody"),
                 "responses": {"201": _resp("held", {"type": "object", "properties": {
                     "hold_id": _S, "points": _I, "expires_at": _S}}),
-                    "409": _resp("insufficient_balance (with available) or hold_closed", _ERROR),
+                    "409": _resp("insufficient_balance (with available, and pending and "
+                                 "available_from when pending points are missing) or "
+                                 "hold_closed", _ERROR),
                     **_errors(*_TILL_ERRORS, 404)}}},
             "/v1/holds/{hold_id}": {"delete": {
                 "summary": "Release a hold", "security": secured,
