@@ -259,3 +259,15 @@ def test_the_expiry_job_first_pays_a_debt_that_a_racing_batch_left_beside_a_lot(
     clock.advance(days=31)
     assert {"account": "A-77", "points": 50} in led.expire_points()["expired"]
     assert led.balance("A-77") == 0 and led.check() == []
+
+
+def test_an_online_sale_cannot_redeem_pending_points_without_a_hold(
+        led: Ledger, client: ASGIClient, ky1: TillSim) -> None:
+    assert led.adjust("A-77", -500)  # nothing available; the sale below brings 65 pending
+    upload(client, ky1, ky1.sale("A-77"))
+    resp = client.post("/v1/transactions", headers=ky1.headers, json=ky1.body(
+        [ky1.sale("A-77", redeem=POINTS, available=POINTS, mode="online")]))
+    (result,) = resp.json()["results"]
+    assert (result["status"], result["reason"]) == ("rejected", "overdraft")
+    assert result["field"] == "result.totals.redeemed_points"
+    assert led.balance("A-77") == POINTS and led.check() == []
