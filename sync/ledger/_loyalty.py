@@ -51,6 +51,7 @@ class Loyalty:
     promotions: list[dict[str, Any]] = field(default_factory=list)
     liability: list[dict[str, Any]] = field(default_factory=list)
     corrections: list[dict[str, Any]] = field(default_factory=list)
+    certificates: dict[str, int] = field(default_factory=dict)  # _certflags.summary
 
     def top(self, key: str) -> list[dict[str, Any]]:
         """The ``TOP`` promotions by ``key`` (discount or points), ties by name."""
@@ -62,7 +63,8 @@ class Loyalty:
                 "promotions": self.promotions,
                 "top_by_discount": [p["promo"] for p in self.top("discount")],
                 "top_by_points": [p["promo"] for p in self.top("points")],
-                "liability": self.liability, "corrections": self.corrections}
+                "liability": self.liability, "corrections": self.corrections,
+                "certificates": self.certificates}
 
 
 def build(facts: Facts, scope: Scope) -> Loyalty:

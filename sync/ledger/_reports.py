@@ -15,7 +15,7 @@ from typing import Any
 
 from fastcore import money_text
 
-from . import _allflags, _html, _loyalty, _rollup, _scope, _settlement, _syncreport
+from . import _allflags, _certflags, _html, _loyalty, _rollup, _scope, _settlement, _syncreport
 from ._report import _csv, _table
 from ._report import collect as collect_tills
 from ._report import render as render_tills
@@ -62,6 +62,7 @@ def gather(storage: Storage, now: datetime, ask: Ask, kind: str) -> Reports:
         out.sync = _syncreport.build(collect_tills(storage), facts, scope, out.flags)
     if kind in ("loyalty", "all"):
         out.loyalty = _loyalty.build(facts, scope)
+        out.loyalty.certificates = _certflags.loyalty_figures(storage, scope)
     if kind in ("settlement", "all"):
         out.settlement = _settlement.build(facts, scope, value)
     return out

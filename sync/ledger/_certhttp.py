@@ -1,0 +1,88 @@
+"""Gift certificates over HTTP (docs/certificates.md, docs/sync-protocol.md).
+
+- ``GET /v1/certificates/{cert_id}``: the certificate and its signed code.
+  Head office sees any; a till only one it sold (to print its code on the
+  receipt): any other is 404 ``unknown_certificate``, exactly as an id
+  nobody has, so a till key cannot probe which ids exist.
+- ``POST /v1/certificates`` (office key): issue one at head office.
+- ``POST /v1/certificates/{cert_id}/holds`` (till key): hold up to
+  ``amount`` of its balance for one sale (the online tender).
+- ``DELETE /v1/certificates/{cert_id}/holds/{hold_id}`` (till key): give it back.
+"""
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from . import _validate as v
+from ._certificates import CERT_ID, cert_of_hold
+from ._errors import RequestError
+from ._schemas import CertHoldBody, CertIssueBody, check
+
+
+def _cert_id(request: Request) -> str:
+    value = request.path_params["cert_id"]
+    if not isinstance(value, str) or not CERT_ID.fullmatch(value):
+        raise RequestError("unknown_certificate", "no such certificate", "cert_id")
+    return value
+
+
+async def show(request: Request) -> Response:
+    from ._app import ledger_of, principal  # _app lists these routes: imported at call time
+
+    who = await principal(request, "till", "office")
+    cert_id = _cert_id(request)
+    found = await run_in_threadpool(ledger_of(request).certificates.show, cert_id, with_code=True)
+    if who.kind == "till" and (who.till is None or found.get("till") != who.till.till):
+        raise RequestError("unknown_certificate", "no such certificate", "cert_id")
+    return JSONResponse(found)
+
+
+async def issue(request: Request) -> Response:
+    from ._app import _body, ledger_of, principal
+
+    await principal(request, "office")
+    asked = check(v.obj(await _body(request)), CertIssueBody)
+    found = await run_in_threadpool(ledger_of(request).certificates.issue, asked.face, asked.ocap,
+                                    asked.valid_days)
+    return JSONResponse(found, status_code=201)
+
+
+async def hold(request: Request) -> Response:
+    from ._app import _body, ledger_of, till_of
+
+    till = await till_of(request)
+    cert_id = _cert_id(request)
+    body = v.obj(await _body(request))
+    v.own(body, till, store=False)
+    asked = check(body, CertHoldBody)
+    txn_id = v.txn_id(body)
+    answer: dict[str, Any] = await run_in_threadpool(
+        ledger_of(request).certificates.hold, till.till, till.store, cert_id, asked.amount, txn_id)
+    return JSONResponse(answer, status_code=201)
+
+
+async def release(request: Request) -> Response:
+    from ._app import ledger_of, till_of
+
+    till = await till_of(request)
+    cert_id = _cert_id(request)
+    hold_id = v.ident(request.path_params["hold_id"], "hold_id")
+    if cert_of_hold(hold_id) != cert_id:
+        raise RequestError("unknown_hold", "no such hold", "hold_id")
+    await run_in_threadpool(ledger_of(request).certificates.release, till.till, cert_id, hold_id)
+    return JSONResponse({"released": True})
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+#: ``(path, methods, handler)`` rows for ``_app.ROUTES``
+ROUTES: list[tuple[str, tuple[str, ...], Handler]] = [
+    ("/v1/certificates", ("POST",), issue),
+    ("/v1/certificates/{cert_id}", ("GET",), show),
+    ("/v1/certificates/{cert_id}/holds", ("POST",), hold),
+    ("/v1/certificates/{cert_id}/holds/{hold_id}", ("DELETE",), release),
+]
