@@ -86,3 +86,39 @@ ROUTES: list[tuple[str, tuple[str, ...], Handler]] = [
     ("/v1/certificates/{cert_id}/holds", ("POST",), hold),
     ("/v1/certificates/{cert_id}/holds/{hold_id}", ("DELETE",), release),
 ]
+
+
+def openapi_paths() -> dict[str, Any]:
+    """The certificate routes' part of the OpenAPI document."""
+    from ._openapi import _body, _errors, _p, _resp  # _openapi lists these paths: imported at call time
+
+    till: list[dict[str, list[str]]] = [{"tillKey": []}]
+    cert = {"type": "object", "properties": {
+        k: {"type": t} for k, t in (("cert_id", "string"), ("face", "integer"), ("balance", "integer"),
+                                    ("held", "integer"), ("available", "integer"), ("state", "string"),
+                                    ("expires_at", "string"), ("code", "string"), ("entries", "array"))}}
+    cid = _p("cert_id", "8 to 64 letters, digits or '-'")
+    return {
+        "/v1/certificates": {"post": {
+            "summary": "Issue a gift certificate at head office (office key)",
+            "security": [{"officeKey": []}], "requestBody": _body("CertIssueBody"),
+            "responses": {"201": _resp("the certificate with its signed code", cert),
+                          **_errors(400, 401, 403)}}},
+        "/v1/certificates/{cert_id}": {"get": {
+            "summary": "A certificate and its signed code (office key; a till key: only one it sold, "
+                       "else 404)", "security": [{"officeKey": []}, {"tillKey": []}],
+            "parameters": [cid],
+            "responses": {"200": _resp("the certificate", cert), **_errors(401, 403, 404)}}},
+        "/v1/certificates/{cert_id}/holds": {"post": {
+            "summary": "Hold min(amount, available) of a certificate for one sale (online tender)",
+            "security": till, "parameters": [cid], "requestBody": _body("CertHoldBody"),
+            "responses": {"201": _resp("held", {"type": "object", "properties": {
+                "hold_id": {"type": "string"}, "amount": {"type": "integer"},
+                "remaining": {"type": "integer"}, "expires_at": {"type": "string"}}}),
+                **_errors(400, 401, 403, 404, 409)}}},
+        "/v1/certificates/{cert_id}/holds/{hold_id}": {"delete": {
+            "summary": "Release a certificate hold", "security": till,
+            "parameters": [cid, _p("hold_id")],
+            "responses": {"200": _resp("released", {"type": "object"}),
+                          **_errors(401, 403, 404, 409)}}},
+    }

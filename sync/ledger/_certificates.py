@@ -389,7 +389,8 @@ class CertificateDesk:
                 found["code"] = code(tx, cert_id, program_of(tx), now)
         return found
 
-    def list(self, limit: int = 100) -> list[dict[str, Any]]:
+    def all(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Certificates, newest first (at most ``limit``, up to 500)."""
         with self.storage.transaction() as tx:
             return listing(tx, limit)
 

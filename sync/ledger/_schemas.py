@@ -178,6 +178,8 @@ class CertTender(msgspec.Struct, forbid_unknown_fields=True):
     amount: Kopecks
     mode: Literal["online", "offline"]
     hold_id: Ident | None = None
+    #: what the till was told is left on it (printed on the receipt; the ledger's entries decide)
+    remaining: Count | None = None
 
 
 class TxnCertificates(msgspec.Struct, forbid_unknown_fields=True):

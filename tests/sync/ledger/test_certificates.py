@@ -288,7 +288,7 @@ def test_head_office_issues_one_over_http_and_a_till_key_may_not(
                 {"face": "5"}, {"face": 5, "valid_days": 0}, {"face": 5, "nope": 1}):
         resp = client.post("/v1/certificates", json=bad, headers={"Authorization": f"Bearer {office}"})
         assert resp.status_code == 400, bad
-    assert len(shop.certificates.list()) == 1
+    assert len(shop.certificates.all()) == 1
 
 
 def test_check_finds_a_certificate_whose_balance_was_changed_behind_its_entries(
