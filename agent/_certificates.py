@@ -209,6 +209,16 @@ class Tenders(TillPart):
             raise CodeRefused("certificate_offline_cap", MESSAGES["certificate_offline_cap"], code=code)
         return {"cert_id": cert.cert_id, "amount": tender_amount(due, allowed), "mode": "offline"}
 
+    def release(self, s: Session) -> None:
+        """A cancelled sale gives its certificate holds back (best effort: else they lapse)."""
+        give_back = getattr(self.ctx.ledger, "cert_release", None)
+        for t in s.tenders:
+            if t.get("hold_id") and give_back is not None:
+                try:
+                    give_back(t["cert_id"], t["hold_id"], self.ctx.hold_budget_s)
+                except LedgerUnavailable:
+                    log.info("certificate hold not released now; it lapses on the ledger")
+
     def fit(self, s: Session) -> None:
         """Before the commit: tenders never pay more than the sale asks (no change given)."""
         paid = int(((s.result or {}).get("totals") or {}).get("paid", 0))

@@ -67,5 +67,12 @@ class HoldClientLedger:
             raise SessionError(str(reason), str(answer.get("detail") or reason) if isinstance(answer, dict) else "")
         raise LedgerUnavailable("offline", str(reason or f"http_{resp.status_code}"))
 
+    def cert_release(self, cert_id: str, hold_id: str, timeout: float) -> None:
+        """Give a certificate hold back (a cancelled sale); ``LedgerUnavailable`` if not confirmed."""
+        resp = self.client._within_budget(
+            lambda: self.client.client.delete(f"/v1/certificates/{cert_id}/holds/{hold_id}"))
+        if isinstance(resp, str) or resp.status_code != 200:
+            raise LedgerUnavailable("offline", "release not confirmed")
+
     def close(self) -> None:
         self.client.close()

@@ -325,3 +325,35 @@ def test_hostile_bodies_on_the_certificates_endpoint_are_refused_and_change_noth
         assert (resp.status_code, resp.json()["error"]) == (status, error)
         assert client.get(f"/v1/sessions/{s['id']}").json()["tenders"] == []
         assert client.post("/v1/sessions/nope/certificates", json={"code": "a.b.c"}).status_code == 404
+
+
+def test_a_cancelled_sale_gives_its_certificate_hold_back(shop: Shop) -> None:
+    cert = shop.issue(100000)
+    till = shop.till()
+    sid = basket(till, (CHEESE, 1))
+    till.tender(sid, cert["code"])
+    assert shop.ledger.certificates.show(cert["cert_id"])["held"] > 0
+    till.cancel(sid)
+    assert shop.ledger.certificates.show(cert["cert_id"])["held"] == 0
+
+
+def test_offline_the_receipt_says_the_balance_is_confirmed_later(shop: Shop, printer: Any) -> None:
+    cert = shop.issue(100000, ocap=1000)
+    till = shop.till(online=False, printer=printer)
+    sid = basket(till, (CHEESE, 1))
+    till.tender(sid, cert["code"])
+    till.pay(sid, "cash")
+    text = printer.receipts[0]
+    assert "Остаток подтвердит центр" in text and "Остаток на сертификате" not in text
+    rows = [r.strip() for r in text.splitlines()]
+    cash = next(r for r in rows if r.startswith("Наличными")).split()[-1]
+    paid = till.outbox.rows()[0].txn["result"]["totals"]["paid"]
+    assert cash == f"{(paid - 1000) // 100}.{(paid - 1000) % 100:02d}"
+
+
+@pytest.mark.parametrize("lang", ["ru", "en"])
+def test_the_cashier_page_has_words_for_every_certificate_refusal(lang: str) -> None:
+    from agent._certificates import MESSAGES
+    from agent._i18n import texts
+
+    assert set(MESSAGES) <= set(texts(lang)["reasons"])
