@@ -74,6 +74,7 @@ HTTP_ANSWERS: dict[str, tuple[int, str | None]] = {
     "no_customer": (422, "Scan the customer's app code or card first."),
     "empty": (422, "Scan at least one item before payment."),
     "too_much": (422, "More than what is left on the receipt."),
+    "certificate_not_returnable": (422, "A gift certificate is not returned at the till."),
     "points_above_max": (422, "More points than can be spent on this sale."),
 }
 

@@ -186,18 +186,20 @@ def _take(tx: Tx, i: int, tender: CertTender, txn_id: str, till: str, store: str
     row = tx.one("SELECT balance, ocap, state FROM certificates WHERE cert_id = ?" + for_update,
                  (tender.cert_id,))
     note = None
+    room = 0
     if row is None:
-        balance, note = 0, "unknown_certificate"
+        note = "unknown_certificate"
     else:
-        balance = int(row[0])
-        hold = tx.one("SELECT COUNT(*) FROM certificate_holds WHERE cert_id = ? AND till = ? AND "
-                      "state IN ('active', 'expired') AND (txn_id = ? OR hold_id = ?)",
-                      (tender.cert_id, till, txn_id, tender.hold_id or ""))
+        own = tx.one("SELECT hold_id FROM certificate_holds WHERE cert_id = ? AND till = ? AND "
+                     "state IN ('active', 'expired') AND (txn_id = ? OR hold_id = ?) ORDER BY hold_id",
+                     (tender.cert_id, till, txn_id, tender.hold_id or ""))
+        # what other sales' holds promise stays theirs: a hold is a cashier's word
+        room = max(0, int(row[0]) - _held(tx, tender.cert_id, now_text, str(own[0]) if own else ""))
         if tender.mode == "offline" and (row[1] is None or tender.amount > int(row[1])):
             note = "beyond_ocap"
-        elif tender.mode == "online" and not (hold and int(hold[0])):
+        elif tender.mode == "online" and own is None:
             note = "no_hold"
-    debit = min(tender.amount, balance)
+    debit = min(tender.amount, room)
     shortfall = tender.amount - debit
     if shortfall and note is None:
         note = "overspent"

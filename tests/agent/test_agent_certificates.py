@@ -357,3 +357,19 @@ def test_the_cashier_page_has_words_for_every_certificate_refusal(lang: str) -> 
     from agent._i18n import texts
 
     assert set(MESSAGES) <= set(texts(lang)["reasons"])
+
+
+def test_a_sold_certificate_is_not_returned_for_cash_but_the_goods_beside_it_are(shop: Shop) -> None:
+    from agent import make_return
+    from agent._errors import ReturnError
+
+    till = shop.till()
+    sid = basket(till, (CHEESE, 1), (GC, 1))
+    s = till.pay(sid)
+    gc_line = next(i for i, ln in enumerate(s.result["lines"]) if ln["sku"] == GC)
+    with pytest.raises(ReturnError) as refused:
+        make_return(till, str(s.receipt_id), [{"line": gc_line, "qty": 1}])
+    assert refused.value.reason == "certificate_not_returnable"
+    assert len(till.outbox.rows()) == 1
+    ret = make_return(till, str(s.receipt_id), [{"line": 1 - gc_line, "qty": 1}])
+    assert ret["totals"]["refund"] > 0

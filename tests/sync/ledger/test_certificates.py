@@ -316,3 +316,19 @@ def loyalty(client: ASGIClient, shop: Ledger) -> dict[str, int]:
     resp = client.get("/v1/reports/loyalty", headers=office_headers(shop, "hq-" + uuid.uuid4().hex[:6]))
     assert resp.status_code == 200, resp.text
     return dict(resp.json()["certificates"])
+
+
+def test_an_offline_tender_leaves_what_another_tills_hold_promised(
+        client: ASGIClient, till: TillSim, other_till: TillSim, shop: Ledger, version: int) -> None:
+    cert_id = sold(client, till, version)
+    online = spend(other_till, version, cert_id, 70000)
+    assert hold(client, other_till, cert_id, 70000, online["txn_id"]).json()["amount"] == 70000
+    offline = spend(till, version, cert_id, 50000, mode="offline")
+    upload(client, till, offline)
+    found = shop.certificates.show(cert_id)
+    taken = next(e for e in found["entries"] if e["txn_id"] == offline["txn_id"])
+    assert (taken["amount"], taken["shortfall"], taken["note"]) == (-30000, 20000, "overspent")
+    upload(client, other_till, online)
+    assert shop.certificates.show(cert_id)["balance"] == 0
+    assert [e["shortfall"] for e in shop.certificates.show(cert_id)["entries"]
+            if e["txn_id"] == online["txn_id"]] == [0]
