@@ -51,6 +51,8 @@ MESSAGES: dict[str, str] = {
     "certificate_spent": "Nothing is left on this certificate.",
     "certificate_expired": "This certificate has expired.",
     "nothing_due": "The sale is already paid in full.",
+    "certificate_not_active": "This certificate's sale has not reached head office yet. "
+                              "Try again in a minute, or take another payment.",
 }
 
 
@@ -245,6 +247,22 @@ class Tenders(TillPart):
         if not sold and not tenders:
             return None
         return {"sold": sold, "tenders": tenders}
+
+    def codes(self, txn: dict[str, Any]) -> dict[str, str]:
+        """After the commit, online: the signed codes of the certificates the sale sold, to print
+        (each asked within the hold budget; none when the ledger does not answer)."""
+        ask = getattr(self.ctx.ledger, "cert_reserve", None)
+        out: dict[str, str] = {}
+        for c in (txn.get("certificates") or {}).get("sold", []):
+            if ask is None:
+                break
+            try:
+                out[c["cert_id"]] = ask(c["cert_id"], c["sku"], c["face"], txn["bundle_version"],
+                                        txn["txn_id"], self.ctx.hold_budget_s)
+            except LedgerUnavailable as exc:
+                log.info("certificate code not fetched (%s): its number is printed", exc.reason)
+                break
+        return out
 
     def commit_rows(self, txn: dict[str, Any], now: float) -> list[tuple[str, Any]]:
         """The ``agent_cert_tender`` rows written with the sale (one SQLite transaction)."""

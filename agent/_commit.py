@@ -115,6 +115,9 @@ class Commits(TillPart):
             raise SessionError("lost", f"committed sale {s.txn_id} not found")
         s.receipt_id, s.seq = row["receipt_id"], int(row["txn"]["seq"])
         txn = dict(row["txn"], receipt_id=row["receipt_id"], payment=s.payment)
+        codes = self.ctx.tenders.codes(txn) if txn.get("certificates") else {}
+        if codes:  # online: the certificates' signed codes print as their QR
+            txn["certificates"] = dict(txn["certificates"], codes=codes)
         balance = None
         if txn.get("mode") == "online" and (s.customer or {}).get("balance") is not None:
             tot = txn["result"]["totals"]

@@ -16,7 +16,8 @@ from fastcore import is_int
 from ._errors import InsufficientBalance, LedgerUnavailable, SessionError
 
 #: the ledger's answers to a certificate hold that are the certificate's, not the network's
-CERT_REFUSALS = ("unknown_certificate", "certificate_spent", "certificate_expired")
+CERT_REFUSALS = ("unknown_certificate", "certificate_spent", "certificate_expired",
+                 "certificate_not_active")
 
 
 class HoldClientLedger:
@@ -66,6 +67,23 @@ class HoldClientLedger:
         if resp.status_code in (404, 409) and reason in CERT_REFUSALS:
             raise SessionError(str(reason), str(answer.get("detail") or reason) if isinstance(answer, dict) else "")
         raise LedgerUnavailable("offline", str(reason or f"http_{resp.status_code}"))
+
+    def cert_reserve(self, cert_id: str, sku: str, face: int, version: int, txn_id: str,
+                     timeout: float) -> str:
+        """The signed code of a certificate just sold (pending on the ledger until the sale arrives)."""
+        body = {"till": self.client.till, "txn_id": txn_id, "sku": sku, "face": face,
+                "bundle_version": version}
+        resp = self.client._within_budget(
+            lambda: self.client.client.put(f"/v1/certificates/{cert_id}", json=body))
+        if isinstance(resp, str) or resp.status_code != 200:
+            raise LedgerUnavailable("offline", resp if isinstance(resp, str) else f"http_{resp.status_code}")
+        try:
+            answer = resp.json()
+        except ValueError as exc:
+            raise LedgerUnavailable("offline", "bad_answer") from exc
+        if not isinstance(answer, dict) or not isinstance(answer.get("code"), str):
+            raise LedgerUnavailable("offline", "bad_answer")
+        return str(answer["code"])
 
     def cert_release(self, cert_id: str, hold_id: str, timeout: float) -> None:
         """Give a certificate hold back (a cancelled sale); ``LedgerUnavailable`` if not confirmed."""

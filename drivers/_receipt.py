@@ -253,11 +253,14 @@ def _sold_certificates(sale: SaleInfo, columns: int, code: Literal["qr", "code12
     spending it, and that it is valid once the sale reaches head office."""
     w = _words(sale)
     out: list[Block] = []
+    signed = dict((sale.certificates or {}).get("codes") or {})
     for c in _certs(sale, "sold"):
         number = f"KPC-{c['cert_id']}"
+        # the signed code (online at the sale) pays offline too; a Code 128 holds only the number
+        data = signed.get(c["cert_id"]) if code == "qr" else None
         head: list[Block] = [Line("-" * columns),
                              Line(_pair(w["cert_sold"], money_text(int(c["face"])), columns), bold=True),
-                             Code(code, number)]
+                             Code(code, str(data or number))]
         out += head + [Line(t, "center") for t in _wrap(number, columns)]
         out += [Line(t) for t in _wrap(w["cert_activates"], columns)]
     return out

@@ -33,6 +33,7 @@ HTTP_STATUS: dict[str, int] = {
     "unknown_txn": 404,
     "method_not_allowed": 405,
     "certificate_expired": 409,
+    "certificate_not_active": 409,
     "certificate_spent": 409,
     "hold_closed": 409,
     "hold_consumed": 409,

@@ -4,6 +4,9 @@
   Head office sees any; a till only one it sold (to print its code on the
   receipt): any other is 404 ``unknown_certificate``, exactly as an id
   nobody has, so a till key cannot probe which ids exist.
+- ``PUT /v1/certificates/{cert_id}`` (till key): a certificate the till has
+  just sold, ``pending`` until its sale arrives, and its signed code to print
+  on the receipt now (docs/certificates.md).
 - ``POST /v1/certificates`` (office key): issue one at head office.
 - ``POST /v1/certificates/{cert_id}/holds`` (till key): hold up to
   ``amount`` of its balance for one sale (the online tender).
@@ -21,7 +24,7 @@ from starlette.responses import JSONResponse, Response
 from . import _validate as v
 from ._certificates import CERT_ID, cert_of_hold
 from ._errors import RequestError
-from ._schemas import CertHoldBody, CertIssueBody, check
+from ._schemas import CertHoldBody, CertIssueBody, CertReserveBody, check
 
 
 def _cert_id(request: Request) -> str:
@@ -40,6 +43,21 @@ async def show(request: Request) -> Response:
     if who.kind == "till" and (who.till is None or found.get("till") != who.till.till):
         raise RequestError("unknown_certificate", "no such certificate", "cert_id")
     return JSONResponse(found)
+
+
+async def reserve(request: Request) -> Response:
+    from ._app import _body, ledger_of, till_of
+
+    till = await till_of(request)
+    cert_id = _cert_id(request)
+    body = v.obj(await _body(request))
+    v.own(body, till, store=False)
+    asked = check(body, CertReserveBody)
+    txn_id = v.txn_id(body)
+    answer: dict[str, Any] = await run_in_threadpool(
+        ledger_of(request).certificates.reserve, till.till, till.store, cert_id, asked.sku, asked.face,
+        asked.bundle_version, txn_id)
+    return JSONResponse(answer)
 
 
 async def issue(request: Request) -> Response:
@@ -78,11 +96,15 @@ async def release(request: Request) -> Response:
     return JSONResponse({"released": True})
 
 
+async def show_or_reserve(request: Request) -> Response:
+    return await (reserve(request) if request.method == "PUT" else show(request))
+
+
 Handler = Callable[[Request], Awaitable[Response]]
 #: ``(path, methods, handler)`` rows for ``_app.ROUTES``
 ROUTES: list[tuple[str, tuple[str, ...], Handler]] = [
     ("/v1/certificates", ("POST",), issue),
-    ("/v1/certificates/{cert_id}", ("GET",), show),
+    ("/v1/certificates/{cert_id}", ("GET", "PUT"), show_or_reserve),
     ("/v1/certificates/{cert_id}/holds", ("POST",), hold),
     ("/v1/certificates/{cert_id}/holds/{hold_id}", ("DELETE",), release),
 ]
@@ -108,7 +130,12 @@ def openapi_paths() -> dict[str, Any]:
             "summary": "A certificate and its signed code (office key; a till key: only one it sold, "
                        "else 404)", "security": [{"officeKey": []}, {"tillKey": []}],
             "parameters": [cid],
-            "responses": {"200": _resp("the certificate", cert), **_errors(401, 403, 404)}}},
+            "responses": {"200": _resp("the certificate", cert), **_errors(401, 403, 404)}},
+            "put": {
+            "summary": "A certificate this till has just sold, pending until its sale arrives: its "
+                       "signed code to print now (the same sale asking again gets the same)",
+            "security": till, "parameters": [cid], "requestBody": _body("CertReserveBody"),
+            "responses": {"200": _resp("the id and code", cert), **_errors(400, 401, 403)}}},
         "/v1/certificates/{cert_id}/holds": {"post": {
             "summary": "Hold min(amount, available) of a certificate for one sale (online tender)",
             "security": till, "parameters": [cid], "requestBody": _body("CertHoldBody"),

@@ -91,6 +91,40 @@ def create(tx: Tx, cert_id: str, face: int, ocap: int | None, valid_days: int, n
     return True
 
 
+def _activate(tx: Tx, cert_id: str, face: int, till: str, store: str, txn_id: str, at: str) -> None:
+    tx.execute("UPDATE certificates SET state = 'active', balance = balance + ? WHERE cert_id = ?",
+               (face, cert_id))
+    tx.execute("INSERT INTO certificate_entries (cert_id, entry_id, kind, amount, claimed, "
+               "shortfall, mode, till, store, txn_id, note, at) "
+               "VALUES (?, ?, 'issue', ?, ?, 0, NULL, ?, ?, ?, NULL, ?)",
+               (cert_id, f"{txn_id}:issue:{cert_id}", face, face, till, store, txn_id, at))
+
+
+def reserve(tx: Tx, cert_id: str, sku: str, face: int, version: int, till: str, store: str,
+            txn_id: str, now: datetime) -> None:
+    """A certificate a till has just sold, before its sale is uploaded: ``pending``
+    (balance 0, nothing to spend) so that its signed code can be printed now; the
+    sale activates it. The same till and sale asking again is answered the same."""
+    item = _catalog_item(tx, version, sku)
+    if item is None:
+        raise RequestError("invalid", f"bundle version {version} is unknown to the ledger",
+                           "bundle_version")
+    if item.get("kind") != CERT_KIND or item.get("price") != face:
+        raise RequestError("invalid", f"{sku} of bundle {version} is not a certificate of face {face}",
+                           "face")
+    days = int(item.get("valid_days") or CERT_VALID_DAYS)
+    added = tx.execute(
+        "INSERT INTO certificates (cert_id, sku, face, balance, ocap, state, till, store, txn_id, "
+        "issued_at, expires_at) VALUES (?, ?, ?, 0, ?, 'pending', ?, ?, ?, ?, ?) "
+        "ON CONFLICT DO NOTHING",
+        (cert_id, sku, face, item.get("ocap"), till, store, txn_id, utc_text(now),
+         utc_text(now + timedelta(days=days))))
+    if added != 1:
+        row = tx.one("SELECT till, txn_id, face FROM certificates WHERE cert_id = ?", (cert_id,))
+        if row is None or row[0] != till or row[1] != txn_id or int(row[2]) != face:
+            raise RequestError("forbidden", "this certificate id belongs to another sale", "cert_id")
+
+
 def _catalog_item(tx: Tx, version: int, sku: str) -> dict[str, Any] | None:
     row = tx.one("SELECT body FROM bundles WHERE version = ?", (version,))
     if row is None:
@@ -169,10 +203,13 @@ def apply_sale(tx: Tx, raw: dict[str, Any], txn: Any, now: datetime, for_update:
                            "for this certificate")
         if not create(tx, sold.cert_id, sold.face, ocap, days, now, sku=sold.sku, till=till,
                       store=store, txn_id=txn_id):
-            row = tx.one("SELECT txn_id, till FROM certificates WHERE cert_id = ?", (sold.cert_id,))
-            if row is None or row[0] != txn_id or row[1] != till:
+            row = tx.one("SELECT txn_id, till, state, face FROM certificates WHERE cert_id = ?"
+                         + for_update, (sold.cert_id,))
+            if row is None or row[0] != txn_id or row[1] != till or int(row[3]) != sold.face:
                 raise _refused(f"certificates.sold[{i}].cert_id",
                                "this certificate id belongs to another sale")
+            if row[2] == "pending":  # its code was printed before the sale arrived: activate it
+                _activate(tx, sold.cert_id, sold.face, till, store, txn_id, utc_text(now))
         sold_out.append(sold.cert_id)
     tenders = [_take(tx, i, t, txn_id, till, store, now, for_update)
                for i, t in enumerate(shape.tenders)]
@@ -195,7 +232,9 @@ def _take(tx: Tx, i: int, tender: CertTender, txn_id: str, till: str, store: str
                      (tender.cert_id, till, txn_id, tender.hold_id or ""))
         # what other sales' holds promise stays theirs: a hold is a cashier's word
         room = max(0, int(row[0]) - _held(tx, tender.cert_id, now_text, str(own[0]) if own else ""))
-        if tender.mode == "offline" and (row[1] is None or tender.amount > int(row[1])):
+        if row[2] != "active":
+            note = "not_active"
+        elif tender.mode == "offline" and (row[1] is None or tender.amount > int(row[1])):
             note = "beyond_ocap"
         elif tender.mode == "online" and own is None:
             note = "no_hold"
@@ -238,10 +277,13 @@ def place_hold(storage: Storage, till: str, store: str, cert_id: str, amount: in
     now_text = utc_text(now)
     expires = now + ttl
     with storage.transaction() as tx:
-        row = tx.one("SELECT balance, expires_at FROM certificates WHERE cert_id = ?"
+        row = tx.one("SELECT balance, expires_at, state FROM certificates WHERE cert_id = ?"
                      + storage.for_update, (cert_id,))
         if row is None:
             raise RequestError("unknown_certificate", "no such certificate", "cert_id")
+        if row[2] != "active":
+            raise RequestError("certificate_not_active", "the sale that sold this certificate has "
+                               "not reached head office yet", "cert_id")
         if str(row[1]) <= now_text:
             raise RequestError("certificate_expired", f"the certificate expired at {_iso(str(row[1]))}",
                                "cert_id")
@@ -400,6 +442,16 @@ class CertificateDesk:
         if not CERT_ID.fullmatch(cert_id):
             raise RequestError("unknown_certificate", "no such certificate", "cert_id")
         return place_hold(self.storage, till, store, cert_id, amount, txn_id, self.clock())
+
+    def reserve(self, till: str, store: str, cert_id: str, sku: str, face: int, version: int,
+                txn_id: str) -> dict[str, Any]:
+        """A till's just-sold certificate, pending until its sale arrives; with its code."""
+        if not CERT_ID.fullmatch(cert_id):
+            raise RequestError("invalid", "cert_id: 8 to 64 letters, digits or '-'", "cert_id")
+        now = self.clock()
+        with self.storage.transaction() as tx:
+            reserve(tx, cert_id, sku, face, version, till, store, txn_id, now)
+            return {"cert_id": cert_id, "code": code(tx, cert_id, program_of(tx), now)}
 
     def release(self, till: str, cert_id: str, hold_id: str) -> None:
         release_hold(self.storage, till, cert_id, hold_id, self.clock())

@@ -197,6 +197,16 @@ class CertHoldBody(msgspec.Struct, forbid_unknown_fields=True):
     amount: Kopecks
 
 
+class CertReserveBody(msgspec.Struct, forbid_unknown_fields=True):
+    """``PUT /v1/certificates/{cert_id}`` (till key): a certificate just sold, for its code now."""
+
+    till: Ident
+    txn_id: TxnId
+    sku: Ident
+    face: Kopecks
+    bundle_version: Count
+
+
 class CertIssueBody(msgspec.Struct, forbid_unknown_fields=True):
     """``POST /v1/certificates`` (office key): issue a certificate at head office."""
 
@@ -282,4 +292,4 @@ class FavouriteBody(msgspec.Struct, forbid_unknown_fields=True):
         description="a category path of the programme's list")]
 
 
-SCHEMAS = (*SCHEMAS, FavouriteBody, CertHoldBody, CertIssueBody)
+SCHEMAS = (*SCHEMAS, FavouriteBody, CertHoldBody, CertIssueBody, CertReserveBody)

@@ -303,7 +303,10 @@ def test_the_printed_receipt_shows_the_tender_and_what_is_left_and_a_sold_certif
     assert left == f"{(100000 - min(paid, 100000)) // 100}.{(100000 - min(paid, 100000)) % 100:02d}"
     got = parse_printed(printed.text)
     assert got["totals"]["total"] == paid  # the engine's total, unchanged by the tender
-    assert f"KPC-{sold}" in printed.qrs and "Подарочный сертификат" in printed.text
+    assert f"KPC-{sold}" in printed.text.replace("\n", "") and "Подарочный сертификат" in printed.text
+    # printed online: its QR is the signed code (pending on the ledger until the sale arrives)
+    code = next(q for q in printed.qrs if q.count(".") == 2)
+    assert verify_certificate(code, till.catalog.keys, now=till.clock(), program=PROGRAM).cert_id == sold
     assert [op for op in parse_all(printed.raw) if op.name == "unknown"] == []
 
 
@@ -373,3 +376,19 @@ def test_a_sold_certificate_is_not_returned_for_cash_but_the_goods_beside_it_are
     assert len(till.outbox.rows()) == 1
     ret = make_return(till, str(s.receipt_id), [{"line": 1 - gc_line, "qty": 1}])
     assert ret["totals"]["refund"] > 0
+
+
+def test_the_code_printed_at_the_sale_pays_once_the_sale_reached_the_ledger(shop: Shop, printer: Any) -> None:
+    seller = shop.till(printer=printer)
+    s = seller.pay(basket(seller, (GC, 1)))
+    code = next(ln.split("[qr: ", 1)[1].rstrip("]") for ln in printer.receipts[0].splitlines()
+                if ln.startswith("[qr: ") and ln.count(".") == 2)
+    cert_id = seller.outbox.rows()[0].txn["certificates"]["sold"][0]["cert_id"]
+    assert shop.ledger.certificates.show(cert_id)["state"] == "pending" and s.receipt_id
+    buyer = shop.till("KY-001-02")
+    sid = basket(buyer, (COFFEE, 1))
+    with pytest.raises(CodeRefused) as early:
+        buyer.tender(sid, code)
+    assert early.value.reason == "certificate_not_active"
+    shop.upload(seller)
+    assert buyer.tender(sid, code).tenders[0]["mode"] == "online"

@@ -332,3 +332,70 @@ def test_an_offline_tender_leaves_what_another_tills_hold_promised(
     assert shop.certificates.show(cert_id)["balance"] == 0
     assert [e["shortfall"] for e in shop.certificates.show(cert_id)["entries"]
             if e["txn_id"] == online["txn_id"]] == [0]
+
+
+def reserve(client: ASGIClient, sim: TillSim, cert_id: str, txn_id: str, version: int,
+            face: Any = 100000, sku: str = GC, **over: Any) -> Any:
+    body = {"till": sim.till, "txn_id": txn_id, "sku": sku, "face": face, "bundle_version": version,
+            **over}
+    return client.request("PUT", f"/v1/certificates/{cert_id}", json=body, headers=sim.headers)
+
+
+def test_a_code_printed_before_the_upload_is_pending_until_the_sale_activates_it(
+        client: ASGIClient, till: TillSim, other_till: TillSim, shop: Ledger, version: int) -> None:
+    cert_id = uuid.uuid4().hex
+    sale = sell(till, version, cert_id)
+    got = reserve(client, till, cert_id, sale["txn_id"], version)
+    assert got.status_code == 200 and got.json()["code"].count(".") == 2
+    assert reserve(client, till, cert_id, sale["txn_id"], version).json()["cert_id"] == cert_id
+    assert shop.certificates.show(cert_id)["state"] == "pending"
+    early = hold(client, other_till, cert_id, 100)
+    assert early.status_code == 409 and early.json()["error"] == "certificate_not_active"
+    assert shop.check() == []
+    assert upload(client, till, sale)[0]["status"] == "accepted"
+    found = shop.certificates.show(cert_id)
+    assert (found["state"], found["balance"], [e["kind"] for e in found["entries"]]) == ("active", 100000, ["issue"])
+    assert upload(client, till, sale)[0]["status"] == "duplicate"
+    assert shop.certificates.show(cert_id)["balance"] == 100000 and shop.check() == []
+    assert hold(client, other_till, cert_id, 100).status_code == 201
+
+
+def test_a_tender_of_a_pending_certificate_takes_nothing_and_is_flagged(
+        client: ASGIClient, till: TillSim, other_till: TillSim, shop: Ledger, version: int) -> None:
+    cert_id = uuid.uuid4().hex
+    sale = sell(till, version, cert_id)
+    reserve(client, till, cert_id, sale["txn_id"], version)
+    early = spend(other_till, version, cert_id, 500, mode="offline")
+    assert upload(client, other_till, early)[0]["status"] == "accepted"
+    entry = shop.certificates.show(cert_id)["entries"][-1]
+    assert (entry["amount"], entry["shortfall"], entry["note"]) == (0, 500, "not_active")
+    upload(client, till, sale)
+    assert shop.certificates.show(cert_id)["balance"] == 100000 and shop.check() == []
+    assert [f["value"] for f in report_flags(client, shop)] == [500]
+
+
+@pytest.mark.parametrize("over, status, field", [
+    ({"face": 99999}, 400, "face"), ({"sku": "4601234567893", "face": 8990}, 400, "face"),
+    ({"bundle_version": 999}, 400, "bundle_version"), ({"bundle_version": 2**63}, 400, "bundle_version"),
+    ({"face": 1e308}, 400, "face"), ({"face": -1}, 400, "face"), ({"face": 0}, 400, "face"),
+    ({"sku": "x\x00"}, 400, "sku"), ({"extra": 1}, 400, None), ({"txn_id": "nope"}, 400, "txn_id"),
+    ({"till": "KY-002-01"}, 403, "till"),
+])
+def test_hostile_reservations_are_refused_and_create_nothing(
+        client: ASGIClient, till: TillSim, shop: Ledger, version: int, over: dict[str, Any],
+        status: int, field: str | None) -> None:
+    cert_id = uuid.uuid4().hex
+    over = dict(over)
+    resp = reserve(client, till, cert_id, over.pop("txn_id", str(uuid.uuid4())), version, **over)
+    assert resp.status_code == status and resp.json().get("field") == field, resp.json()
+    assert shop.certificates.all() == []
+
+
+def test_another_till_cannot_take_or_read_a_reserved_certificate(
+        client: ASGIClient, till: TillSim, other_till: TillSim, shop: Ledger, version: int) -> None:
+    cert_id, txn_id = uuid.uuid4().hex, str(uuid.uuid4())
+    assert reserve(client, till, cert_id, txn_id, version).status_code == 200
+    assert reserve(client, other_till, cert_id, txn_id, version).status_code == 403
+    assert client.get(f"/v1/certificates/{cert_id}", headers=other_till.headers).status_code == 404
+    stolen = sell(other_till, version, cert_id)
+    assert upload(client, other_till, stolen)[0]["field"] == "certificates.sold[0].cert_id"
