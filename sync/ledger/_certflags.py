@@ -61,3 +61,11 @@ def loyalty_figures(storage: Any, scope: Scope) -> dict[str, int]:
     """``summary`` in its own read transaction (the loyalty report's ``certificates``)."""
     with storage.transaction() as tx:
         return summary(tx, scope)
+
+
+def loyalty_section(figures: dict[str, int]) -> list[tuple[str, tuple[str, ...], list[dict[str, Any]]]]:
+    """The loyalty report's table/CSV block of gift certificates (none when none was ever issued)."""
+    if not figures.get("certificates"):
+        return []
+    return [("gift certificates (kopecks)", ("sold", "redeemed", "outstanding", "certificates"),
+             [dict(figures)])]

@@ -120,7 +120,8 @@ def _loyalty_text(rep: _loyalty.Loyalty, flags: _allflags.AllFlags, fmt: str) ->
         ("liability (points outstanding at the end of the day)", ("day", "outstanding"),
          rep.liability),
         ("audit corrections", ("day", "entries", "points"), rep.corrections),
-        ("flags", _allflags.COLUMNS, _allflags.rows(flags))], fmt)
+        ("flags", _allflags.COLUMNS, _allflags.rows(flags)),
+        *_certflags.loyalty_section(rep.certificates)], fmt)
 
 
 def _settlement_text(rep: _settlement.Settlement, fmt: str) -> str:

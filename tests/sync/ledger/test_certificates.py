@@ -399,3 +399,12 @@ def test_another_till_cannot_take_or_read_a_reserved_certificate(
     assert client.get(f"/v1/certificates/{cert_id}", headers=other_till.headers).status_code == 404
     stolen = sell(other_till, version, cert_id)
     assert upload(client, other_till, stolen)[0]["field"] == "certificates.sold[0].cert_id"
+
+
+def test_the_loyalty_report_table_and_csv_carry_the_certificates_block(
+        client: ASGIClient, till: TillSim, shop: Ledger, version: int) -> None:
+    sold(client, till, version)
+    headers = office_headers(shop, "hq-" + uuid.uuid4().hex[:6])
+    csv = client.get("/v1/reports/loyalty?format=csv", headers=headers).text
+    block = csv.split("sold,redeemed,outstanding,certificates")[1].strip().splitlines()[0]
+    assert block == "100000,0,100000,1"
