@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -25,6 +25,7 @@ from . import _validate as v
 from ._certificates import CERT_ID, cert_of_hold
 from ._errors import RequestError
 from ._schemas import CertHoldBody, CertIssueBody, CertReserveBody, check
+from ._tills import TillRecord
 
 
 def _cert_id(request: Request) -> str:
@@ -45,15 +46,24 @@ async def show(request: Request) -> Response:
     return JSONResponse(found)
 
 
-async def reserve(request: Request) -> Response:
-    from ._app import _body, ledger_of, till_of
+S = TypeVar("S", CertHoldBody, CertReserveBody)
+
+
+async def _till_asks(request: Request, shape: type[S]) -> tuple[TillRecord, str, S, str]:
+    """A till's request about one certificate: the till, the id, the checked body, its txn_id."""
+    from ._app import _body, till_of
 
     till = await till_of(request)
     cert_id = _cert_id(request)
     body = v.obj(await _body(request))
     v.own(body, till, store=False)
-    asked = check(body, CertReserveBody)
-    txn_id = v.txn_id(body)
+    return till, cert_id, check(body, shape), v.txn_id(body)
+
+
+async def reserve(request: Request) -> Response:
+    from ._app import ledger_of
+
+    till, cert_id, asked, txn_id = await _till_asks(request, CertReserveBody)
     answer: dict[str, Any] = await run_in_threadpool(
         ledger_of(request).certificates.reserve, till.till, till.store, cert_id, asked.sku, asked.face,
         asked.bundle_version, txn_id)
@@ -71,14 +81,9 @@ async def issue(request: Request) -> Response:
 
 
 async def hold(request: Request) -> Response:
-    from ._app import _body, ledger_of, till_of
+    from ._app import ledger_of
 
-    till = await till_of(request)
-    cert_id = _cert_id(request)
-    body = v.obj(await _body(request))
-    v.own(body, till, store=False)
-    asked = check(body, CertHoldBody)
-    txn_id = v.txn_id(body)
+    till, cert_id, asked, txn_id = await _till_asks(request, CertHoldBody)
     answer: dict[str, Any] = await run_in_threadpool(
         ledger_of(request).certificates.hold, till.till, till.store, cert_id, asked.amount, txn_id)
     return JSONResponse(answer, status_code=201)
