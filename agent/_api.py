@@ -40,7 +40,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ._bodies import AddLine, Identify, Pay, Redeem, ReturnRequest, Scanned, SetQty, decode_body
+from ._bodies import AddLine, Identify, Pay, Redeem, ReturnRequest, Scanned, SetQty, Tender, decode_body
 from ._errors import AgentError, RequestRefused, ReturnError, SessionError, TokenError
 from ._i18n import DEFAULT_LANGUAGE, texts
 from fastcore import scrub
@@ -74,6 +74,7 @@ HTTP_ANSWERS: dict[str, tuple[int, str | None]] = {
     "no_customer": (422, "Scan the customer's app code or card first."),
     "empty": (422, "Scan at least one item before payment."),
     "too_much": (422, "More than what is left on the receipt."),
+    "certificate_not_returnable": (422, "A gift certificate is not returned at the till."),
     "points_above_max": (422, "More points than can be spent on this sale."),
 }
 
@@ -200,6 +201,10 @@ def identify(api: LocalApi, call: Call) -> Any:
     return api.till.view(api.till.identify(call.sid, decode_body(call.body, Identify).code))
 
 
+def tender(api: LocalApi, call: Call) -> Any:
+    return api.till.view(api.till.tender(call.sid, decode_body(call.body, Tender).code))
+
+
 def redeem(api: LocalApi, call: Call) -> Any:
     points = decode_body(call.body, Redeem).points
     till = api.till
@@ -317,6 +322,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", "/v1/sessions/{sid}/identify", identify, echo_code=True),
     Endpoint("POST", "/v1/sessions/{sid}/coupons", add_coupon, inline=True),
     Endpoint("DELETE", "/v1/sessions/{sid}/coupons/{code}", remove_coupon, inline=True),
+    Endpoint("POST", "/v1/sessions/{sid}/certificates", tender, echo_code=True),
     Endpoint("POST", "/v1/sessions/{sid}/redeem", redeem),
     Endpoint("POST", "/v1/sessions/{sid}/pay", pay),
     Endpoint("POST", "/v1/sessions/{sid}/cancel", cancel),

@@ -68,6 +68,13 @@ class Identify(Struct):
     code: CustomerCode
 
 
+class Tender(Struct):
+    """POST /v1/sessions/{sid}/certificates: a gift certificate pays part of the sale."""
+
+    code: Annotated[str, Meta(max_length=4096, description="the certificate's signed code "
+                              "(typ kopilka-cert+jwt) or its number KPC-<32 hex digits>")]
+
+
 class Redeem(Struct):
     """POST /v1/sessions/{sid}/redeem: a number of points, or all the sale allows."""
 

@@ -38,10 +38,11 @@ class Commits(TillPart):
             try:
                 self.ctx.book.reprice(s)
                 self.ctx.redemption.secure_points(s)
+                self.ctx.tenders.fit(s)  # gift certificates pay at most what is due
             except Exception:
                 self.ctx.book.sessions[sid] = Session.from_json(before)
                 raise
-            s.payment = {"method": method, "amount": s.result["totals"]["paid"] if s.result else 0}
+            s.payment = {"method": method, "amount": self.ctx.tenders.due(s) if s.result else 0}
             self.commit(s)
             self.finish(s)
             return s
@@ -54,13 +55,17 @@ class Commits(TillPart):
                     "jti": s.customer.get("jti"), "claims": s.customer.get("claims")}
         basket = s.basket(self.ctx.store)
         basket["at"] = self.ctx.catalog.local_now(self.ctx.store, self.ctx.clock())
-        return {
+        out = {
             "txn_id": s.txn_id, "kind": "sale", "at": basket["at"], "customer": cust,
             "mode": s.mode if s.customer is not None else "offline",
             "hold_id": (s.hold or {}).get("hold_id"), "basket": basket, "result": s.result,
             "bundle_version": self.ctx.catalog.version, "engine_version": fastcore.ENGINE_VERSION,
             "original_txn_id": None, "returned": None,
         }
+        certificates = self.ctx.tenders.txn_member(s)  # docs/certificates.md
+        if certificates is not None:
+            out["certificates"] = certificates
+        return out
 
     def commit(self, s: Session) -> None:
         txn = self.txn(s)
@@ -79,6 +84,7 @@ class Commits(TillPart):
              (s.txn_id, receipt_prefix, s.txn_id, account, points, now,
               json.dumps(dict(txn, sold=self._sold(s, txn))))),
         ]
+        extra += self.ctx.tenders.commit_rows(txn, now)
         jti = (s.customer or {}).get("jti")
         if jti:
             extra.append(("INSERT INTO agent_jti (jti, txn_id, at_epoch) VALUES (?, ?, ?)", (jti, s.txn_id, now)))
@@ -109,6 +115,9 @@ class Commits(TillPart):
             raise SessionError("lost", f"committed sale {s.txn_id} not found")
         s.receipt_id, s.seq = row["receipt_id"], int(row["txn"]["seq"])
         txn = dict(row["txn"], receipt_id=row["receipt_id"], payment=s.payment)
+        codes = self.ctx.tenders.codes(txn) if txn.get("certificates") else {}
+        if codes:  # online: the certificates' signed codes print as their QR
+            txn["certificates"] = dict(txn["certificates"], codes=codes)
         balance = None
         if txn.get("mode") == "online" and (s.customer or {}).get("balance") is not None:
             tot = txn["result"]["totals"]

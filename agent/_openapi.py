@@ -44,6 +44,9 @@ OPERATIONS: tuple[Operation, ...] = (
               body=b.Scanned),
     Operation("delete", "/v1/sessions/{sid}/coupons/{code}", "Remove a coupon from the sale"),
     Operation("post", "/v1/sessions/{sid}/identify", "Identify the customer (card or app QR)", body=b.Identify),
+    Operation("post", "/v1/sessions/{sid}/certificates", "Pay part of the sale with a gift certificate "
+              "(its signed code or KPC- number): at most what is due, never change; refused codes "
+              "are 422 {error, code} (docs/certificates.md)", body=b.Tender),
     Operation("post", "/v1/sessions/{sid}/redeem", 'Spend points: a number or "max"', body=b.Redeem),
     Operation("post", "/v1/sessions/{sid}/pay", "Pay: commits the sale, prints the receipt", body=b.Pay),
     Operation("post", "/v1/sessions/{sid}/cancel", "Cancel the open sale"),

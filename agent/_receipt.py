@@ -59,7 +59,8 @@ def sale_job(txn: Mapping[str, Any], sold: Mapping[str, Any], *, store: str, til
                  units=dict(zip(skus, sold.get("units", []), strict=False)),
                  method=(txn.get("payment") or {}).get("method"),
                  mode=txn.get("mode") if cust else None, lang=lang,
-                 next_time=list(sold.get("next_time") or []) or None)
+                 next_time=list(sold.get("next_time") or []) or None,
+                 certificates=txn.get("certificates"))
     return _job("sale", txn["receipt_id"], result, info)
 
 

@@ -73,6 +73,18 @@ def compute_return(sale: dict[str, Any], units: list[str | None], items: Any,
     return [ln.to_json() for ln in lines], fastcore.return_totals(lines)
 
 
+def refuse_certificate_lines(sale: dict[str, Any], items: Any) -> None:
+    """A gift certificate sold is money handed over, not goods: it is not returned for cash
+    at the till (it stays spendable; head office cancels one if it must)."""
+    sold = {c.get("sku") for c in ((sale.get("certificates") or {}).get("sold") or [])}
+    lines = (sale.get("result") or {}).get("lines") or []
+    for k, item in enumerate(items if isinstance(items, list) else []):
+        index = item.get("line") if isinstance(item, dict) else None
+        if fastcore.is_int(index) and 0 <= index < len(lines) and lines[index].get("sku") in sold:
+            raise ReturnError("certificate_not_returnable", f"items[{k}].line: line {index} is a gift "
+                              "certificate; it is not returned at the till", field=f"items[{k}].line")
+
+
 def make_return(till: "Till", receipt: str, items: Any) -> dict[str, Any]:
     """Return part of a sale: commit the return TXN, print its receipt."""
     with till.lock:
@@ -81,6 +93,7 @@ def make_return(till: "Till", receipt: str, items: Any) -> dict[str, Any]:
             raise ReturnError("unknown_receipt", f"no sale with receipt {receipt} at this till")
         sale = found["txn"]
         done = returned_so_far(till, sale["txn_id"])
+        refuse_certificate_lines(sale, items)  # docs/certificates.md
         lines, totals = compute_return(sale, list(found["sold"]["units"]), items, done)
         txn_id = str(uuid.uuid4())
         now = till.clock()

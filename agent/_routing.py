@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from fastcore import ean13_valid, mask_card, qty_text
 
 from ._catalog import Catalog
+from ._certificates import looks_like_certificate
 from ._errors import CodeRefused
 from ._token import _strip_line_ending
 
@@ -24,7 +25,8 @@ class Routed:
     """What a scanned code turned out to be (till.md §1), before anything changes.
 
     ``kind``: ``receipt`` (returns desk), ``item`` (a line of ``qty``),
-    ``coupon``, ``customer`` (a card or a token, to identify).
+    ``coupon``, ``certificate`` (a gift certificate, to pay with),
+    ``customer`` (a card or a token, to identify).
     """
 
     kind: str
@@ -65,6 +67,8 @@ def route_code(code: str, cat: Catalog) -> Routed:
         return Routed("item", code, sku=sku, qty=qty_text(grams))
     if code in cat.coupons:
         return Routed("coupon", code)
+    if looks_like_certificate(code):  # a gift certificate (docs/certificates.md): a tender
+        return Routed("certificate", code)
     if (thirteen and code[:2] in cat.card_prefixes) or code.count(".") == 2:
         return Routed("customer", code)
     raise CodeRefused("unknown_code", "Not an item or a coupon, and not a loyalty card or app code: "

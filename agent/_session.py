@@ -65,6 +65,8 @@ class Session:
     #: the cashier's hints of ``result`` (``agent._hints.hint_view``); shown,
     #: never journaled nor sent: they are recomputed with the result
     hints: list[dict[str, Any]] = field(default_factory=list)
+    #: gift certificates tendered (``agent._certificates``): id, amount, mode, hold, remaining
+    tenders: list[dict[str, Any]] = field(default_factory=list)
 
     def transition(self, to: SessionState, why: str = "") -> None:
         """Move to ``to`` if the table allows it; log it either way."""
@@ -85,7 +87,7 @@ class Session:
             "state": self.state.value, "lines": self.lines, "customer": self.customer,
             "coupons": self.coupons, "redeem": self.redeem, "mode": self.mode, "hold": self.hold,
             "result": self.result, "receipt_id": self.receipt_id, "seq": self.seq,
-            "payment": self.payment,
+            "payment": self.payment, "tenders": self.tenders,
         }
 
     def journal_json(self) -> dict[str, Any]:
@@ -104,7 +106,7 @@ class Session:
             customer=doc.get("customer"), coupons=list(doc.get("coupons") or []),
             redeem=doc.get("redeem", 0), mode=doc.get("mode", "offline"), hold=doc.get("hold"),
             result=doc.get("result"), receipt_id=doc.get("receipt_id"), seq=doc.get("seq"),
-            payment=doc.get("payment"),
+            payment=doc.get("payment"), tenders=list(doc.get("tenders") or []),
         )
 
     def basket(self, store: str) -> dict[str, Any]:

@@ -244,6 +244,7 @@ class SessionBook(TillPart):
             s = self.get(sid)
             s.transition(SessionState.CANCELLED, "cancelled by cashier")
             self.ctx.redemption.release(s)
+            self.ctx.tenders.release(s)  # gift certificates' holds
             self.journal(s)
             del self.sessions[sid]
             self.publish(s, "cancelled")

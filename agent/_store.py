@@ -10,6 +10,7 @@ changes go through the numbered migrations below, recorded in
   (returns work offline against these).
 - ``agent_jti``: token ids that closed a sale here (replay protection).
 - ``agent_print``: receipts to print or reprint.
+- ``agent_cert_tender`` (2): what each sale took from a gift certificate.
 """
 from __future__ import annotations
 
@@ -70,8 +71,24 @@ def _script(conn: sqlite3.Connection, script: str) -> None:
             conn.execute(statement)
 
 
+def _m2(conn: sqlite3.Connection) -> None:
+    # what this till took from each gift certificate (its offline allowance: docs/certificates.md)
+    _script(conn, """
+        CREATE TABLE agent_cert_tender (
+            txn_id TEXT NOT NULL,
+            cert_id TEXT NOT NULL,
+            amount INTEGER NOT NULL,
+            mode TEXT NOT NULL,
+            at_epoch REAL NOT NULL,
+            PRIMARY KEY (txn_id, cert_id)
+        );
+        CREATE INDEX agent_cert_tender_cert ON agent_cert_tender(cert_id)
+        """)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite3.Connection], None]]] = [
     (1, "agent session journal, sales index, jti, print queue", _m1),
+    (2, "gift certificates tendered at this till", _m2),
 ]
 
 

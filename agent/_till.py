@@ -23,6 +23,7 @@ from sync import Outbox, TillDb
 
 from . import _store
 from ._catalog import Catalog
+from ._certificates import Tenders
 from ._commit import Commits
 from ._config import HintSettings
 from ._errors import CodeRefused, SessionError, TokenError
@@ -76,6 +77,7 @@ class Till:
         self.book = SessionBook(self)
         self.redemption = Redemption(self)
         self.commits = Commits(self)
+        self.tenders = Tenders(self)
         self.prints = PrintQueue(self)
         self.book.restore()
 
@@ -152,6 +154,8 @@ class Till:
                 return routed, self.add_line(sid, routed.sku, routed.qty)
             if routed.kind == "coupon":
                 return routed, self.add_coupon(sid, routed.code)
+            if routed.kind == "certificate":
+                return routed, self.tender(sid, routed.code)
             try:
                 return routed, self.identify(sid, routed.code)
             except TokenError as exc:
@@ -188,6 +192,10 @@ class Till:
 
     def sale(self, key: str) -> dict[str, Any] | None:
         return self.commits.sale(key)
+
+    def tender(self, sid: str, code: str) -> Session:
+        """Pay with a gift certificate (docs/certificates.md)."""
+        return self.tenders.tender(sid, code)
 
     # ------------------------------------------------------------ printing
 

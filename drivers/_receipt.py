@@ -62,6 +62,11 @@ _WORD_ROWS: tuple[tuple[str, str, str], ...] = (
     ("thanks", "Спасибо за покупку!", "Thank you!"),
     ("next_time", "В следующий раз", "Next time"),
     ("rub", "руб.", "RUB"),
+    ("cert_paid", "Сертификатом", "Gift certificate"),
+    ("cert_left", "Остаток на сертификате", "Left on certificate"),
+    ("cert_left_later", "Остаток подтвердит центр", "Balance confirmed later"),
+    ("cert_sold", "Подарочный сертификат", "Gift certificate"),
+    ("cert_activates", "Действует после отправки чека в центр", "Valid once this receipt reaches head office"),
 )
 WORDS: dict[str, dict[str, str]] = {
     "ru": {key: ru for key, ru, _ in _WORD_ROWS},
@@ -117,6 +122,8 @@ class SaleInfo:
     original: str | None = None  # a return's sale receipt id
     lang: str = "ru"
     next_time: Sequence[str] = ()  # near-miss hints ("add 120.00 ₽ of dairy for 10% off"), optional
+    #: gift certificates of the sale (the TXN's ``certificates``: sold, tenders), optional
+    certificates: Mapping[str, Any] | None = None
 
 
 def _pair(left: str, right: str, columns: int) -> str:
@@ -207,8 +214,10 @@ def layout(
         label = f"{w['paid_points']} ({totals.get('redeemed_points', 0)})"
         out.append(Line(_pair(label, money_text(-totals["redeemed"]), columns)))
     out.append(Line(_pair(w["total"], money_text(totals.get("paid", 0)), columns // 2), bold=True, big=True))
+    out += _tenders(sale, columns)
     if sale.method:
-        out.append(Line(_pair(w.get(f"pay_{sale.method}", w["pay_other"]), money_text(totals.get("paid", 0)), columns)))
+        rest = int(totals.get("paid", 0)) - sum(int(t["amount"]) for t in _certs(sale, "tenders"))
+        out.append(Line(_pair(w.get(f"pay_{sale.method}", w["pay_other"]), money_text(rest), columns)))
     if sale.card:
         out.append(Line("-" * columns))
         out.append(Line(_pair(w["card"], mask_card(sale.card), columns)))
@@ -218,7 +227,43 @@ def layout(
             out.append(Line(_pair(w["balance"], str(sale.balance), columns)))
         if sale.mode == "offline":
             out += [Line(t) for t in _wrap(w["offline"], columns)]
-    return out + _next_time(sale, columns) + _tail(sale, columns, code, copy)
+    return out + _sold_certificates(sale, columns, code) + _next_time(sale, columns) + _tail(sale, columns, code, copy)
+
+
+def _certs(sale: SaleInfo, part: str) -> list[Mapping[str, Any]]:
+    return list((sale.certificates or {}).get(part) or [])
+
+
+def _tenders(sale: SaleInfo, columns: int) -> list[Block]:
+    """Each gift certificate that paid: the amount, then what is left on it
+    (online: the ledger's figure; offline: confirmed later). Payments, not
+    discounts: the totals above are the engine's, unchanged."""
+    w = _words(sale)
+    out: list[Block] = []
+    for t in _certs(sale, "tenders"):
+        out.append(Line(_pair(f"{w['cert_paid']} *{str(t['cert_id'])[-4:]}", money_text(-int(t["amount"])), columns)))
+        left = t.get("remaining")
+        out.append(Line(_pair(f"  {w['cert_left']}", money_text(int(left)), columns)) if left is not None
+                   else Line(f"  {w['cert_left_later']}"))
+    return out
+
+
+def _sold_certificates(sale: SaleInfo, columns: int, code: Literal["qr", "code128"]) -> list[Block]:
+    """Each certificate the sale sold: its number as text and as a code to scan when
+    spending it, and that it is valid once the sale reaches head office."""
+    w = _words(sale)
+    out: list[Block] = []
+    signed = dict((sale.certificates or {}).get("codes") or {})
+    for c in _certs(sale, "sold"):
+        number = f"KPC-{c['cert_id']}"
+        # the signed code (online at the sale) pays offline too; a Code 128 holds only the number
+        data = signed.get(c["cert_id"]) if code == "qr" else None
+        head: list[Block] = [Line("-" * columns),
+                             Line(_pair(w["cert_sold"], money_text(int(c["face"])), columns), bold=True),
+                             Code(code, str(data or number))]
+        out += head + [Line(t, "center") for t in _wrap(number, columns)]
+        out += [Line(t) for t in _wrap(w["cert_activates"], columns)]
+    return out
 
 
 def _next_time(sale: SaleInfo, columns: int) -> list[Block]:

@@ -23,6 +23,16 @@ import os as _os
 import typing as _typing
 
 from ._bundle import MAX_INT, Bundle, Program, load_bundle
+from ._certificate import (
+    CERT_KIND,
+    CERT_TYP,
+    CERT_VALID_DAYS,
+    CertificateKind,
+    cert_claims,
+    cert_sign,
+    offline_allowance,
+    tender_amount,
+)
 from ._codes import ean13_check_digit, ean13_valid
 from ._delta import KEYED_SECTIONS, WHOLE_SECTIONS, apply_delta
 from ._errors import BasketError, BundleError, DeltaError, KopilkaError, ReturnError
@@ -56,6 +66,10 @@ __all__ = [
     "BasketError",
     "Bundle",
     "BundleError",
+    "CERT_KIND",
+    "CERT_TYP",
+    "CERT_VALID_DAYS",
+    "CertificateKind",
     "DeltaError",
     "ENGINE_VERSION",
     "Engine",
@@ -73,6 +87,8 @@ __all__ = [
     "apply_delta",
     "b64url_decode",
     "b64url_encode",
+    "cert_claims",
+    "cert_sign",
     "dumps",
     "ean13_check_digit",
     "ean13_valid",
@@ -84,6 +100,7 @@ __all__ = [
     "loads",
     "mask_card",
     "money_text",
+    "offline_allowance",
     "parse_instant",
     "parse_qty_milli",
     "qty_milli",
@@ -92,4 +109,5 @@ __all__ = [
     "return_totals",
     "rhu",
     "scrub",
+    "tender_amount",
 ]

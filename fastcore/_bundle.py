@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ._certificate import CertificateKind, certificate_kind
 from ._errors import BundleError
 from ._json import loads
 from ._instants import parse_instant
@@ -87,6 +88,8 @@ class Item:
     no_redeem: bool
     #: till.md §2: the 5-digit code of a weighed item on scale labels
     plu: str | None = None
+    #: a gift certificate (``kind: "certificate"``; docs/certificates.md); None for goods
+    certificate: CertificateKind | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,6 +387,7 @@ def _item(raw: Any, i: int, catalog: dict[str, Item], plus: dict[str, str]) -> I
         if plu in plus:
             raise BundleError("bad_bundle", f"plu {plu} is also sku {plus[plu]!r}", r.at("plu"))
         plus[plu] = sku
+    certificate = certificate_kind(raw, r.path, price, flags)
     return Item(
         sku=sku,
         name=r.str("name") or "",
@@ -396,6 +400,7 @@ def _item(raw: Any, i: int, catalog: dict[str, Item], plus: dict[str, str]) -> I
         no_accrual="no_accrual" in flags,
         no_redeem="no_redeem" in flags,
         plu=plu,
+        certificate=certificate,
     )
 
 
@@ -425,7 +430,8 @@ def _catalog(top: _Reader) -> dict[str, Item]:
                     and type(min_price) is int and 0 <= min_price <= price and (unit == "pcs" or unit == "kg")
                     and type(flags) is list and type(name) is str
                     and (category is None or type(category) is str) and (brand is None or type(brand) is str)
-                    and (not flags or all(type(f) is str for f in flags)) and "plu" not in raw):
+                    and (not flags or all(type(f) is str for f in flags)) and "plu" not in raw
+                    and "kind" not in raw and "ocap" not in raw and "valid_days" not in raw):
                 item = new(Item)
                 put(item, "sku", sku)
                 put(item, "name", name)
@@ -438,6 +444,7 @@ def _catalog(top: _Reader) -> dict[str, Item]:
                 put(item, "no_accrual", "no_accrual" in flags)
                 put(item, "no_redeem", "no_redeem" in flags)
                 put(item, "plu", None)
+                put(item, "certificate", None)
                 catalog[sku] = item
                 continue
         item = _item(raw, i, catalog, plus)

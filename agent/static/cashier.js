@@ -131,6 +131,23 @@ function renderHints(s) {
   $("hints-why").hidden = !other.length;
 }
 
+// Gift certificates that pay part of the sale (docs/certificates.md): never
+// a discount, so the totals above stay the engine's; what is left to pay in money.
+function renderCertificates(s, paid) {
+  const list = $("certificates");
+  list.replaceChildren();
+  const tenders = (s && s.tenders) || [];
+  if (!tenders.length) list.append(el("li", "muted", T.no_certificates));
+  let taken = 0;
+  for (const t of tenders) {
+    taken += t.amount;
+    const left = t.remaining === undefined || t.remaining === null
+      ? T.cert_left_later : fmt("cert_left", {rub: rub(t.remaining)});
+    list.append(el("li", null, "*" + String(t.cert_id).slice(-4) + " −" + rub(t.amount) + " (" + left + ")"));
+  }
+  $("to-pay").textContent = tenders.length ? fmt("to_pay", {rub: rub(Math.max(0, paid - taken))}) : "";
+}
+
 function render(s) {
   session = s && s.state === "open" ? s : null;
   const tbody = $("basket").querySelector("tbody");
@@ -145,6 +162,7 @@ function render(s) {
   $("t-redeemed").textContent = t.redeemed ? "-" + rub(t.redeemed) + ` (${t.redeemed_points} ${T.points_unit})` : "0.00";
   $("t-paid").textContent = rub(t.paid);
   $("t-points").textContent = String(t.points);
+  renderCertificates(s, t.paid);
   const c = s && s.customer;
   $("no-customer").hidden = !!c;
   $("customer").hidden = !c;

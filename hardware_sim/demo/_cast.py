@@ -11,6 +11,7 @@ COFFEE, CHOCOLATE, BUCKWHEAT, APPLES = "4607000000090", "4607000000083", "460700
 #: A shop scale's label (till.md §2): prefix 20, plu 00000 (apples), 455 g, check digit.
 APPLES_LABEL = "2000000004556"
 COUPON = "SPRING300"
+GIFT = "4607000000106"  # a 1000 ₽ gift certificate (docs/certificates.md)
 TILL, STORE = "KY-001-01", "KY-001"
 
 MEMBERS: list[dict[str, Any]] = [

@@ -39,6 +39,7 @@ def run_demo(echo: Callable[[str], None] = print, workdir: Path | None = None) -
             _scenes.vera_card_offline(stage)
             _scenes.anna_returns_milk(stage, receipt)
             _scenes.link_back(stage)
+            _scenes.gift_certificate(stage)
             _report.show_receipts(stage)
             _report.gather(stage, result)
             _report.show_outbox(stage)

@@ -9,7 +9,7 @@ from typing import Any
 from agent import make_return
 from fastcore import mask_card, money_text as money
 
-from ._cast import APPLES_LABEL, BREAD, BUCKWHEAT, CHEESE, CHOCOLATE, COFFEE, COUPON, KEFIR, MEMBERS, MILK
+from ._cast import APPLES_LABEL, BREAD, BUCKWHEAT, CHEESE, CHOCOLATE, COFFEE, COUPON, GIFT, KEFIR, MEMBERS, MILK
 from ._stage import Stage, read_receipt_qr
 
 
@@ -103,4 +103,42 @@ def link_back(stage: Stage) -> None:
         bar(depth, depth)  # the background uploader was quicker
     stage.wait(lambda: stage.queue_depth() == 0, "the queue to drain", timeout=20)
     stage.echo(f"  queue empty: {len(stage.till.outbox.rows())} transactions acknowledged by the ledger")
+    stage.echo("")
+
+
+def gift_certificate(stage: Stage) -> None:
+    """5. A gift certificate is bought, activated by its upload, then pays part of a sale."""
+    stage.echo("5. Gala buys a 1000 ₽ gift certificate, then spends part of it")
+    stage.scan(GIFT)
+    s = stage.till.current()
+    assert s is not None
+    s = stage.till.pay(s.id, "card")
+    stage.take_receipt("the certificate's receipt")
+    sold = stage.till.sale(s.txn_id)
+    assert sold is not None
+    cert_id = sold["txn"]["certificates"]["sold"][0]["cert_id"]
+    stage.wait(lambda: stage.queue_depth() == 0, "the uploader")
+    number = f"KPC-{cert_id}"
+    balance = stage.ledger.certificates.show(cert_id)["balance"]
+    stage.echo(f"  receipt {s.receipt_id} prints the certificate {number[:12]}…; activated at upload: "
+               f"{money(balance)} on it")
+    stage.scan(CHEESE, COFFEE)
+    stage.scanner.scan(number)
+
+    def tendered() -> bool:
+        cur = stage.till.current()
+        return cur is not None and bool(cur.tenders)
+
+    stage.wait(tendered, "the certificate tender")
+    s = stage.till.current()
+    assert s is not None and s.result is not None
+    t = s.tenders[0]
+    stage.echo(f"  the certificate pays {money(t['amount'])} (held on the ledger), {money(t['remaining'])} "
+               f"left on it; no change given; the engine's total stays {money(s.result['totals']['paid'])}")
+    s = stage.till.pay(s.id, "cash")
+    stage.take_receipt("the receipt")
+    stage.echo(f"  receipt {s.receipt_id} printed; cash {money(s.payment['amount'] if s.payment else 0)}")
+    stage.wait(lambda: stage.queue_depth() == 0, "the uploader")
+    left = stage.ledger.certificates.show(cert_id)["balance"]
+    stage.echo(f"  uploaded: the ledger has {money(left)} left on the certificate")
     stage.echo("")

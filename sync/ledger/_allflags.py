@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from . import _certflags
 from ._clock import parse_utc_text
 from ._flags import (Flags, Overdraft, ReplayedJti, Use, flag_rows, offline_overdrafts,
                      replayed_jtis)
@@ -85,6 +86,7 @@ class AllFlags:
     rejected: list[TillFlag] = field(default_factory=list)
     silent_till: list[TillFlag] = field(default_factory=list)
     clock_skew: list[TillFlag] = field(default_factory=list)
+    certificate_double_use: list[TillFlag] = field(default_factory=list)  # _certflags
 
     def to_json(self) -> dict[str, Any]:
         return {k: [asdict(x) for x in v] for k, v in vars(self).items()}
@@ -190,6 +192,7 @@ def collect_all(storage: Storage, scope: Scope, now: datetime,
         flags.replayed_jti = _scoped_jti(replayed_jtis(storage, tx), scope)
         flags.offline_overdraft = _scoped_overdraft(offline_overdrafts(tx), scope)
         flags.audit_mismatch = audit_mismatches(tx, scope)
+        flags.certificate_double_use = _certflags.double_use(tx, scope)
     return flags
 
 
@@ -209,7 +212,8 @@ def rows(flags: AllFlags) -> list[dict[str, Any]]:
                     "till_figure": "" if m.till_points is None else m.till_points,
                     "ledger_figure": "" if m.ledger_points is None else m.ledger_points,
                     "detail": m.detail})
-    for name in ("seq_gap", "seq_conflict", "rejected", "silent_till", "clock_skew"):
+    for name in ("seq_gap", "seq_conflict", "rejected", "silent_till", "clock_skew",
+                 "certificate_double_use"):
         for f in getattr(flags, name):
             out.append({**blank, "flag": name, "store": f.store, "till": f.till,
                         "txn_id": f.txn_id, "receipt": f.receipt,

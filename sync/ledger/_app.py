@@ -39,7 +39,7 @@ from ._ingest import MAX_BATCH
 from ._ledger import Ledger
 from ._limits import check_structure, count_transactions, has_control, parse_json, read_body
 from ._openapi import openapi
-from . import _report_http
+from . import _certhttp, _report_http
 from ._schemas import FavouriteBody, HoldBody, ReEnrolBody, TokenBody, check
 from ._tills import TillRecord
 
@@ -341,6 +341,7 @@ ROUTES: list[tuple[str, tuple[str, ...], Handler]] = [
     ("/openapi.json", ("GET",), spec),
     *_report_http.ROUTES,  # GET /v1/reports/… (head office)
     ("/v1/accounts/{account}/favourite", ("GET", "PUT"), favourite),
+    *_certhttp.ROUTES,  # /v1/certificates… (docs/certificates.md)
 ]
 
 

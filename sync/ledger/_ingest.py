@@ -38,7 +38,7 @@ from typing import Any
 
 from fastcore import MAX_INT, is_int
 
-from . import _audit, _bulk, _holds, _journal, _lots, _returns, _sales
+from . import _audit, _bulk, _certificates, _holds, _journal, _lots, _returns, _sales
 from ._auditor import Activity
 from ._clock import utc_text
 from ._sales import AUDIT_QUEUED
@@ -281,6 +281,7 @@ class Ingest:
         """
         accounts = {p.account for p in plans if p.member and (
             p.res.txn.redeemed_points or p.res.txn.hold_id)}
+        accounts |= _certificates.accounts_of(plans)  # gift certificates: one by one
         members = sorted({p.account for p in plans if p.member} - accounts)
         # first the few accounts with an open hold at all, then their sales' txn_ids
         holding = {str(r[0]) for r in _bulk.select_in(
@@ -455,6 +456,7 @@ class Ingest:
             _sales.correct(outcome, corrections)
         if not self._insert_sale(tx, res, account, outcome, now):
             return
+        _certificates.apply_sale(tx, txn.raw, txn, self.clock(), self.storage.for_update)
         if member:
             for entry_id, kind, points, note in _sales.journal_entries(txn, outcome, corrections):
                 _journal.post(tx, account, entry_id, kind, points, now, txn.txn_id, note)

@@ -12,7 +12,7 @@ from typing import Any
 
 from fastcore import MAX_INT
 
-from . import _bundles, _customers, _holds, _jobs, _journal, _keys, _members, _tills, _tokens
+from . import _bundles, _certificates, _customers, _holds, _jobs, _journal, _keys, _members, _tills, _tokens
 from ._auditor import Activity, Auditor
 from ._clock import Clock, system_clock, utc_text
 from ._errors import LedgerError, RequestError
@@ -47,6 +47,8 @@ class Ledger:
         self.ingest = Ingest(self.storage, clock, per_sale_commit=per_sale_commit,
                              activity=self.activity, on_queued=self._wake_auditor)
         self.auditor: Auditor | None = None
+        #: gift certificates (docs/certificates.md)
+        self.certificates = _certificates.CertificateDesk(self.storage, clock)
 
     def close(self) -> None:
         """Stop the audit worker (if started) and close the database connections."""
@@ -155,7 +157,11 @@ class Ledger:
     def check(self) -> list[_journal.Mismatch]:
         """Accounts whose balance differs from their journal sum."""
         with self.storage.transaction() as tx:
-            return _journal.check(tx)
+            out = _journal.check(tx)
+            # a certificate's balance equals its entries too (docs/certificates.md)
+            out.extend(_journal.Mismatch(f"certificate:{c}", b, s)
+                       for c, b, s in _certificates.check(tx))
+            return out
 
     def balance(self, account: str) -> int | None:
         """The materialised balance of ``account``."""

@@ -54,6 +54,7 @@ class Loyalty:
     #: the programme's points outstanding now (every store only): available and pending
     #: (still in the return window), with the points expired in the period
     outstanding: dict[str, int] | None = None
+    certificates: dict[str, int] = field(default_factory=dict)  # _certflags.summary
 
     def top(self, key: str) -> list[dict[str, Any]]:
         """The ``TOP`` promotions by ``key`` (discount or points), ties by name."""
@@ -66,7 +67,7 @@ class Loyalty:
                 "top_by_discount": [p["promo"] for p in self.top("discount")],
                 "top_by_points": [p["promo"] for p in self.top("points")],
                 "liability": self.liability, "corrections": self.corrections,
-                "outstanding": self.outstanding}
+                "outstanding": self.outstanding, "certificates": self.certificates}
 
 
 def build(facts: Facts, scope: Scope) -> Loyalty:

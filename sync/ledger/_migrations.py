@@ -353,6 +353,48 @@ MIGRATIONS: list[tuple[int, str, list[str | tuple[str, str]]]] = [
         # the store caches' refresh reads the changes by time
         "CREATE INDEX tier_changes_by_at ON tier_changes (changed_at)",
     ]),
+    (12, "gift certificates: balances, their journal and holds", [
+        # all three distributed by cert_id (docs/certificates.md): one certificate's
+        # balance, entries and holds are one shard
+        """CREATE TABLE certificates (
+            cert_id TEXT PRIMARY KEY,
+            sku TEXT,
+            face BIGINT NOT NULL CHECK (face > 0),
+            balance BIGINT NOT NULL CHECK (balance >= 0),
+            ocap BIGINT,
+            state TEXT NOT NULL,
+            till TEXT,
+            store TEXT,
+            txn_id TEXT,
+            issued_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL)""",
+        """CREATE TABLE certificate_entries (
+            cert_id TEXT NOT NULL,
+            entry_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            amount BIGINT NOT NULL,
+            claimed BIGINT NOT NULL,
+            shortfall BIGINT NOT NULL,
+            mode TEXT,
+            till TEXT,
+            store TEXT,
+            txn_id TEXT,
+            note TEXT,
+            at TEXT NOT NULL,
+            PRIMARY KEY (cert_id, entry_id))""",
+        """CREATE TABLE certificate_holds (
+            cert_id TEXT NOT NULL,
+            hold_id TEXT NOT NULL,
+            txn_id TEXT NOT NULL,
+            amount BIGINT NOT NULL,
+            till TEXT NOT NULL,
+            store TEXT NOT NULL,
+            state TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            closed_at TEXT,
+            PRIMARY KEY (cert_id, hold_id))""",
+    ]),
 ]
 
 

@@ -15,6 +15,7 @@ import msgspec
 
 from ._schemas import CARD_EXAMPLE, SCHEMAS, UUID_EXAMPLE
 from ._report_http import openapi_paths
+from . import _certhttp
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -268,5 +269,6 @@ def openapi() -> dict[str, Any]:
                                       "responses": {"200": _resp("OpenAPI 3.1")}}},
             **openapi_paths(),  # GET /v1/reports/… (_report_http)
             "/v1/accounts/{account}/favourite": _FAVOURITE,
+            **_certhttp.openapi_paths(),  # /v1/certificates… (docs/certificates.md)
         },
     }

@@ -15,7 +15,7 @@ from typing import Any
 
 from fastcore import money_text
 
-from . import _allflags, _html, _lots, _loyalty, _rollup, _scope, _settlement, _syncreport
+from . import _allflags, _certflags, _html, _lots, _loyalty, _rollup, _scope, _settlement, _syncreport
 from ._clock import utc_text
 from ._report import _csv, _table
 from ._report import collect as collect_tills
@@ -67,6 +67,7 @@ def gather(storage: Storage, now: datetime, ask: Ask, kind: str) -> Reports:
             with storage.transaction() as tx:
                 out.loyalty.outstanding = _lots.outstanding(tx, utc_text(now))
             out.loyalty.outstanding["expired"] = sum(r["expired"] for r in out.loyalty.liability)
+        out.loyalty.certificates = _certflags.loyalty_figures(storage, scope)
     if kind in ("settlement", "all"):
         out.settlement = _settlement.build(facts, scope, value)
     return out
@@ -126,7 +127,8 @@ def _loyalty_text(rep: _loyalty.Loyalty, flags: _allflags.AllFlags, fmt: str) ->
         ("points outstanding now (expired: in the period)", ("available", "pending", "expired"),
          [rep.outstanding] if rep.outstanding else []),
         ("audit corrections", ("day", "entries", "points"), rep.corrections),
-        ("flags", _allflags.COLUMNS, _allflags.rows(flags))], fmt)
+        ("flags", _allflags.COLUMNS, _allflags.rows(flags)),
+        *_certflags.loyalty_section(rep.certificates)], fmt)
 
 
 def _settlement_text(rep: _settlement.Settlement, fmt: str) -> str:

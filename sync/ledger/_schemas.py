@@ -157,6 +157,64 @@ class Priced(msgspec.Struct):
     bonus: Bonus | None = None
 
 
+CertId = Annotated[str, msgspec.Meta(
+    pattern=r"^[A-Za-z0-9-]{8,64}$", examples=["3f2a9c1e5b7d4e0f8a6c2b1d9e7f5a3c"],
+    description="a gift certificate id: 8 to 64 letters, digits or '-'")]
+Kopecks = Annotated[int, msgspec.Meta(ge=1, le=MAX_INT)]
+
+
+class CertSold(msgspec.Struct, forbid_unknown_fields=True):
+    """A certificate the sale sold: activated by the ledger when the sale arrives."""
+
+    cert_id: CertId
+    sku: Ident
+    face: Kopecks
+
+
+class CertTender(msgspec.Struct, forbid_unknown_fields=True):
+    """A certificate tendered in payment: ``amount`` kopecks taken from it (docs/certificates.md)."""
+
+    cert_id: CertId
+    amount: Kopecks
+    mode: Literal["online", "offline"]
+    hold_id: Ident | None = None
+    #: what the till was told is left on it (printed on the receipt; the ledger's entries decide)
+    remaining: Count | None = None
+
+
+class TxnCertificates(msgspec.Struct, forbid_unknown_fields=True):
+    """A sale's gift certificates: sold (to activate) and tendered (to debit)."""
+
+    sold: Annotated[list[CertSold], msgspec.Meta(max_length=100)] = []
+    tenders: Annotated[list[CertTender], msgspec.Meta(max_length=20)] = []
+
+
+class CertHoldBody(msgspec.Struct, forbid_unknown_fields=True):
+    """``POST /v1/certificates/{cert_id}/holds``: hold up to ``amount`` for one sale."""
+
+    till: Ident
+    txn_id: TxnId
+    amount: Kopecks
+
+
+class CertReserveBody(msgspec.Struct, forbid_unknown_fields=True):
+    """``PUT /v1/certificates/{cert_id}`` (till key): a certificate just sold, for its code now."""
+
+    till: Ident
+    txn_id: TxnId
+    sku: Ident
+    face: Kopecks
+    bundle_version: Count
+
+
+class CertIssueBody(msgspec.Struct, forbid_unknown_fields=True):
+    """``POST /v1/certificates`` (office key): issue a certificate at head office."""
+
+    face: Kopecks
+    ocap: Kopecks | None = None
+    valid_days: Annotated[int, msgspec.Meta(ge=1, le=36600)] = 365
+
+
 class Txn(msgspec.Struct):
     """One till transaction (docs/sync-protocol.md, "TXN"); ``hash`` covers the rest.
 
@@ -187,6 +245,7 @@ class Txn(msgspec.Struct):
     original_txn_id: TxnId | None = None
     original_till: Ident | None = None
     returned: list[ReturnedLine] | None = None
+    certificates: TxnCertificates | None = None
 
 
 #: the Structs the OpenAPI document describes (``#/components/schemas/<name>``)
@@ -233,4 +292,4 @@ class FavouriteBody(msgspec.Struct, forbid_unknown_fields=True):
         description="a category path of the programme's list")]
 
 
-SCHEMAS = (*SCHEMAS, FavouriteBody)
+SCHEMAS = (*SCHEMAS, FavouriteBody, CertHoldBody, CertIssueBody, CertReserveBody)

@@ -523,3 +523,57 @@ def tiers_review(db_url: str, at: str | None) -> None:
     with Ledger(db_url) as led:
         data = led.review_tiers(at)
     click.echo(json.dumps(data, indent=1, ensure_ascii=False))
+
+
+# -- gift certificates (docs/certificates.md) ----------------------------------
+@ledger.group()
+def cert() -> None:
+    """Gift certificates: issue one at head office, show one (with its code), list them.
+
+    Example: kopilka ledger cert issue --db sqlite:///ledger.db --face 100000 --ocap 50000
+    """
+
+
+@cert.command("issue")
+@db_option
+@click.option("--face", required=True, type=click.IntRange(1, MAX_INT), help="face value, kopecks")
+@click.option("--ocap", type=click.IntRange(1, MAX_INT), default=None,
+              help="what the code may pay at a till that cannot reach the ledger (kopecks)")
+@click.option("--days", type=click.IntRange(1, 36600), default=365, show_default=True,
+              help="days it stays spendable")
+@_errors
+def cert_issue(db_url: str, face: int, ocap: int | None, days: int) -> None:
+    """Issue a certificate now (no till sale) and print it with its signed code (JSON).
+
+    Example: kopilka ledger cert issue --db sqlite:///ledger.db --face 100000
+    """
+    with Ledger(db_url) as led:
+        click.echo(json.dumps(led.certificates.issue(face, ocap, days), indent=1))
+
+
+@cert.command("show")
+@db_option
+@click.argument("cert_id")
+@_errors
+def cert_show(db_url: str, cert_id: str) -> None:
+    """A certificate: face, balance, held, every entry, and its code to reprint (JSON).
+
+    Example: kopilka ledger cert show --db sqlite:///ledger.db 3f2a9c1e5b7d4e0f8a6c2b1d9e7f5a3c
+    """
+    with Ledger(db_url) as led:
+        click.echo(json.dumps(led.certificates.show(cert_id, with_code=True), indent=1))
+
+
+@cert.command("list")
+@db_option
+@click.option("--limit", type=click.IntRange(1, 500), default=100, show_default=True)
+@_errors
+def cert_list(db_url: str, limit: int) -> None:
+    """Certificates, newest first: id, face, balance, state, the till that sold it.
+
+    Example: kopilka ledger cert list --db sqlite:///ledger.db
+    """
+    with Ledger(db_url) as led:
+        for c in led.certificates.all(limit):
+            click.echo(f"{c['cert_id']}  face {c['face']}  balance {c['balance']}  {c['state']}  "
+                       f"till {c['till'] or '-'}  until {c['expires_at']}")
