@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 _JOURNAL_KINDS = "'accrual', 'redemption', 'return_reversal', 'adjustment', 'expiry'"
 #: migration 5: the ledger's own corrections of a till's claims (spec/sync.md, Audit)
 _JOURNAL_KINDS_5 = _JOURNAL_KINDS + ", 'audit_correction'"
+#: migration 13: a provisional account of a till enrolment moved into the card's account
+_JOURNAL_KINDS_13 = _JOURNAL_KINDS_5 + ", 'merge'"
 #: spec/sync.md: points lie in 0 … 2^53 − 1; a balance (which may be negative after
 #: returns and offline overdrafts) stays within ±(2^53 − 1), so it never overflows
 _MAX_POINTS = 2**53 - 1
@@ -304,6 +306,50 @@ MIGRATIONS: list[tuple[int, str, list[str | tuple[str, str]]]] = [
             by_kind TEXT NOT NULL,
             by_name TEXT NOT NULL,
             PRIMARY KEY (account, changed_at))""",
+    ]),
+    (13, "enrolment at the till: enrolments, registrations, journal kind merge", [
+        # journal kind merge (docs/enrolment.md): the same swap as migration 5
+        ("postgresql", "ALTER TABLE journal DROP CONSTRAINT IF EXISTS journal_kind_check"),
+        ("postgresql", "ALTER TABLE journal ADD CONSTRAINT journal_kind_check "
+                       f"CHECK (kind IN ({_JOURNAL_KINDS_13}))"),
+        ("sqlite", f"""CREATE TABLE journal_13 (
+            account TEXT NOT NULL,
+            entry_id TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ({_JOURNAL_KINDS_13})),
+            points BIGINT NOT NULL,
+            txn_id TEXT,
+            note TEXT,
+            at TEXT NOT NULL,
+            PRIMARY KEY (account, entry_id))"""),
+        ("sqlite", "INSERT INTO journal_13 (account, entry_id, kind, points, txn_id, note, at) "
+                   "SELECT account, entry_id, kind, points, txn_id, note, at FROM journal"),
+        ("sqlite", "DROP TABLE journal"),
+        ("sqlite", "ALTER TABLE journal_13 RENAME TO journal"),
+        ("sqlite", "CREATE INDEX journal_by_at ON journal (at)"),
+        # distributed by card: every enrolment of a card (a till's enrol TXN
+        # or an online enrolment), what the provisional account became
+        """CREATE TABLE enrolments (
+            card TEXT NOT NULL,
+            till TEXT NOT NULL,
+            txn_id TEXT NOT NULL,
+            provisional TEXT NOT NULL,
+            account TEXT NOT NULL,
+            outcome TEXT NOT NULL CHECK (outcome IN ('created', 'confirmed', 'merged')),
+            store TEXT NOT NULL,
+            registration TEXT,
+            at TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            PRIMARY KEY (card, till, txn_id))""",
+        "CREATE INDEX enrolments_by_provisional ON enrolments (provisional)",
+        # distributed by registration: the app's pending sign-ups (registration
+        # QR codes) and the card each one was linked to at a till
+        """CREATE TABLE registrations (
+            registration TEXT PRIMARY KEY,
+            phone_hash TEXT,
+            issued_at TEXT NOT NULL,
+            card TEXT,
+            account TEXT,
+            linked_at TEXT)""",
     ]),
 ]
 

@@ -170,7 +170,7 @@ class Txn(msgspec.Struct):
     till: Ident
     store: Ident
     seq: Positive
-    kind: Literal["sale", "return"]
+    kind: Literal["sale", "return", "enrol"]
     at: Annotated[str, msgspec.Meta(
         pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
                 r"([Zz]|[+-][0-9]{2}:[0-9]{2})$",
@@ -187,6 +187,8 @@ class Txn(msgspec.Struct):
     original_txn_id: TxnId | None = None
     original_till: Ident | None = None
     returned: list[ReturnedLine] | None = None
+    #: an ``enrol`` TXN (docs/enrolment.md): the app registration the new card is linked to
+    registration: Ident | None = None
 
 
 #: the Structs the OpenAPI document describes (``#/components/schemas/<name>``)
