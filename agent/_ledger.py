@@ -11,7 +11,7 @@ from typing import Any
 
 from sync import HoldClient
 
-from ._errors import InsufficientBalance, LedgerUnavailable
+from ._errors import InsufficientBalance, LedgerUnavailable, SessionError
 
 
 class HoldClientLedger:
@@ -39,6 +39,14 @@ class HoldClientLedger:
     def release(self, hold_id: str, timeout: float) -> None:
         if not self.client.release(hold_id):
             raise LedgerUnavailable("offline", "release not confirmed")
+
+    def enrol(self, card: str, registration: str | None, timeout: float) -> dict[str, Any]:
+        found = self.client.enrol(card, registration)
+        if found.kind == "found":
+            return dict(found.customer)
+        if found.kind == "unknown":
+            raise SessionError(found.reason or "refused", "the ledger refused to enrol this card")
+        raise LedgerUnavailable("offline", found.reason or "offline")
 
     def close(self) -> None:
         self.client.close()

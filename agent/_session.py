@@ -65,6 +65,8 @@ class Session:
     #: the cashier's hints of ``result`` (``agent._hints.hint_view``); shown,
     #: never journaled nor sent: they are recomputed with the result
     hints: list[dict[str, Any]] = field(default_factory=list)
+    #: an app registration QR scanned for the card to enrol (docs/enrolment.md)
+    registration: dict[str, Any] | None = None
 
     def transition(self, to: SessionState, why: str = "") -> None:
         """Move to ``to`` if the table allows it; log it either way."""
@@ -85,7 +87,7 @@ class Session:
             "state": self.state.value, "lines": self.lines, "customer": self.customer,
             "coupons": self.coupons, "redeem": self.redeem, "mode": self.mode, "hold": self.hold,
             "result": self.result, "receipt_id": self.receipt_id, "seq": self.seq,
-            "payment": self.payment,
+            "payment": self.payment, "registration": self.registration,
         }
 
     def journal_json(self) -> dict[str, Any]:
@@ -104,7 +106,7 @@ class Session:
             customer=doc.get("customer"), coupons=list(doc.get("coupons") or []),
             redeem=doc.get("redeem", 0), mode=doc.get("mode", "offline"), hold=doc.get("hold"),
             result=doc.get("result"), receipt_id=doc.get("receipt_id"), seq=doc.get("seq"),
-            payment=doc.get("payment"),
+            payment=doc.get("payment"), registration=doc.get("registration"),
         )
 
     def basket(self, store: str) -> dict[str, Any]:
@@ -132,4 +134,5 @@ class Session:
             cust["card"] = mask_card(str(self.customer.get("card", "")))
             doc["customer"] = cust
         doc["hold"] = None if self.hold is None else {"points": self.hold.get("points")}
+        doc["registration"] = None if self.registration is None else {"id": self.registration.get("id")}
         return doc

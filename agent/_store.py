@@ -10,6 +10,7 @@ changes go through the numbered migrations below, recorded in
   (returns work offline against these).
 - ``agent_jti``: token ids that closed a sale here (replay protection).
 - ``agent_print``: receipts to print or reprint.
+- ``agent_enrolment``: the cards this till enrolled (docs/enrolment.md).
 """
 from __future__ import annotations
 
@@ -70,8 +71,27 @@ def _script(conn: sqlite3.Connection, script: str) -> None:
             conn.execute(statement)
 
 
+def _m3(conn: sqlite3.Connection) -> None:
+    # docs/enrolment.md: the cards this till enrolled and the account they got
+    # (provisional offline, the ledger's online); the enrol TXN is in the outbox
+    _script(
+        conn,
+        """
+        CREATE TABLE agent_enrolment (
+            card TEXT PRIMARY KEY,
+            account TEXT NOT NULL,
+            mode TEXT NOT NULL CHECK (mode IN ('online', 'offline')),
+            registration TEXT,
+            txn_id TEXT,
+            at_epoch REAL NOT NULL
+        )
+        """
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite3.Connection], None]]] = [
     (1, "agent session journal, sales index, jti, print queue", _m1),
+    (3, "cards enrolled at this till", _m3),
 ]
 
 

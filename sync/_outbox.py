@@ -152,8 +152,8 @@ class Outbox:
         body.setdefault("txn_id", str(uuid.uuid4()))
         if not isinstance(body["txn_id"], str) or not body["txn_id"]:
             raise OutboxError("invalid", "txn_id must be a non-empty string")
-        if body["kind"] not in ("sale", "return"):
-            raise OutboxError("invalid", f"kind must be sale or return, not {body['kind']!r}")
+        if body["kind"] not in ("sale", "return", "enrol"):  # enrol: docs/enrolment.md
+            raise OutboxError("invalid", f"kind must be sale, return or enrol, not {body['kind']!r}")
         body.update(till=self.till, store=self.store, seq=seq, prev_hash=prev)
         digest = txn_hash(body)
         body["hash"] = digest

@@ -25,24 +25,35 @@ per card: two tills' offline first sales of one card end with one bonus.
 """
 from __future__ import annotations
 
+import json
 import logging
-from typing import Any
+import secrets
+import uuid
+from typing import TYPE_CHECKING, Any
 
-from fastcore import mask_card
+from fastcore import b64url_encode, mask_card
 
 from sync import is_provisional, provisional_account
 
-from . import _customers, _journal
+from . import _bundles, _customers, _journal
+from ._clock import utc_text
+from ._errors import RequestError
+from ._keys import active_key
 from ._storage import Tx
+from ._tills import TillRecord
 from ._txn import Txn
+
+if TYPE_CHECKING:
+    from ._ledger import Ledger
 
 log = logging.getLogger(__name__)
 
 
 def enrol_card(tx: Tx, card: str, *, till: str, store: str, txn_id: str, at: str, now: str,
                for_update: str, registration: str | None = None, record: bool = True
-               ) -> tuple[str, str]:
-    """The card's account after enrolling it, and ``created``/``confirmed``/``merged``.
+               ) -> tuple[str, str, bool]:
+    """The card's account after enrolling it, ``created``/``confirmed``/``merged``, and
+    whether this call recorded the enrolment (False: it was recorded before).
 
     Safe to run again and at the same moment in two server processes: the
     card row is inserted once (``ON CONFLICT DO NOTHING`` waits for the
@@ -68,16 +79,17 @@ def enrol_card(tx: Tx, card: str, *, till: str, store: str, txn_id: str, at: str
     if registration is not None:
         tx.execute("UPDATE registrations SET card = ?, account = ?, linked_at = ? "
                    "WHERE registration = ? AND card IS NULL", (card, account, now, registration))
+    recorded = False
     if record or inserted:
-        tx.execute("INSERT INTO enrolments (card, till, txn_id, provisional, account, outcome, "
+        recorded = tx.execute("INSERT INTO enrolments (card, till, txn_id, provisional, account, outcome, "
                    "store, registration, at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                    "ON CONFLICT DO NOTHING",
                    (card, till, txn_id, provisional, account, outcome, store, registration,
-                    at, now))
+                    at, now)) == 1
     if inserted:  # the enrolling store's tills learn the card with their next delta
         _customers.ensure_built(tx, now)
         _customers.sync_cards(tx, [card], now)
-    return account, outcome
+    return account, outcome, recorded
 
 
 def _merge(tx: Tx, card: str, provisional: str, account: str, till: str, txn_id: str,
@@ -106,7 +118,7 @@ def _merge(tx: Tx, card: str, provisional: str, account: str, till: str, txn_id:
 def member_of(tx: Tx, txn: Txn, now: str, for_update: str) -> str | None:
     """The member account a sale or return names: a provisional one resolved by its card."""
     if txn.account is not None and is_provisional(txn.account) and txn.card is not None:
-        account, _ = enrol_card(tx, txn.card, till=txn.till, store=txn.store,
+        account, _, _ = enrol_card(tx, txn.card, till=txn.till, store=txn.store,
                                 txn_id=txn.txn_id, at=txn.at, now=now, for_update=for_update,
                                 record=False)
         return account
@@ -121,11 +133,101 @@ def outcome(txn: Txn, account: str, how: str, now: str) -> dict[str, Any]:
             "provisional": txn.account}
 
 
-def apply(tx: Tx, txn: Txn, now: str, for_update: str) -> tuple[dict[str, Any], str]:
-    """Apply one ``enrol`` TXN (validated by ``_txn``); its answer and the account."""
+def _recorded(tx: Tx, txn: Txn) -> dict[str, Any] | None:
+    """The answer an ``enrol`` TXN got when it was applied, or None."""
+    row = tx.one("SELECT account, outcome, received_at FROM enrolments WHERE card = ? AND "
+                 "till = ? AND txn_id = ?", (txn.card, txn.till, txn.txn_id))
+    return None if row is None else outcome(txn, str(row[0]), str(row[1]), str(row[2]))
+
+
+def apply(tx: Tx, txn: Txn, now: str, for_update: str) -> tuple[dict[str, Any], str, bool]:
+    """Apply one ``enrol`` TXN (validated by ``_txn``): its answer, the account, and
+    whether it was applied now (False: a concurrent or earlier upload applied it;
+    the answer is that upload's)."""
     assert txn.card is not None
+    before = _recorded(tx, txn)
+    if before is not None:
+        return before, str(before["account"]), False
     registration = txn.raw.get("registration")
-    account, how = enrol_card(tx, txn.card, till=txn.till, store=txn.store, txn_id=txn.txn_id,
-                              at=txn.at, now=now, for_update=for_update,
-                              registration=registration if isinstance(registration, str) else None)
-    return outcome(txn, account, how, now), account
+    account, how, fresh = enrol_card(
+        tx, txn.card, till=txn.till, store=txn.store, txn_id=txn.txn_id, at=txn.at, now=now,
+        for_update=for_update, registration=registration if isinstance(registration, str) else None)
+    if not fresh:  # a concurrent upload of this TXN recorded it first
+        before = _recorded(tx, txn)
+        assert before is not None
+        return before, account, False
+    return outcome(txn, account, how, now), account, True
+
+
+# -- online: POST /v1/enrolments (a till) and POST /v1/registrations (the app) --
+
+#: the registration code's JWS type (docs/enrolment.md; token.md's is ``kop+jwt``)
+REG_TYP = "kopilka-reg+jwt"
+#: how long a registration code shown by the app stays valid
+REG_LIFETIME_S = 900
+#: the program id of a bundle without one (as ``Ledger.issue_token``)
+_DEFAULT_PROGRAM_ID = "kopilka"
+
+
+def _program(tx: Tx) -> dict[str, Any]:
+    newest = _bundles.latest_version(tx)
+    prog = ((_bundles.load(tx, newest) or {}).get("program") if newest else None) or {}
+    return prog if isinstance(prog, dict) else {}
+
+
+def _check_registration(tx: Tx, registration: str, card: str) -> None:
+    row = tx.one("SELECT card FROM registrations WHERE registration = ?", (registration,))
+    if row is None:
+        raise RequestError("unknown_registration", "no such registration", "registration")
+    if row[0] is not None and row[0] != card:
+        raise RequestError("registration_used", "this registration is linked to another card",
+                           "registration")
+
+
+def online(led: Ledger, till: TillRecord, card: str, registration: str | None
+           ) -> dict[str, Any]:
+    """``POST /v1/enrolments``: enrol ``card`` now; answer its profile (as
+    ``GET /v1/customers/{card}``) with ``enrolment`` and ``provisional``."""
+    now = led.now_text()
+    with led.storage.transaction() as tx:
+        prefixes = _program(tx).get("card_prefixes") or ["29"]
+        if card[:2] not in prefixes:
+            raise RequestError("wrong_card_prefix", "not one of this programme's cards", "card")
+        if registration is not None:
+            _check_registration(tx, registration, card)
+        _, how, _ = enrol_card(tx, card, till=till.till, store=till.store,
+                               txn_id=f"online:{uuid.uuid4()}", at=now, now=now,
+                               for_update=led.storage.for_update, registration=registration)
+    found = led.customer(card)
+    assert found is not None
+    return {**found, "enrolment": how, "provisional": provisional_account(card)}
+
+
+def _sign(claims: dict[str, Any], kid: str, key: Any) -> str:
+    header = {"alg": "EdDSA", "kid": kid, "typ": REG_TYP}
+    signing_input = (b64url_encode(json.dumps(header, separators=(",", ":")).encode()) + "."
+                     + b64url_encode(json.dumps(claims, separators=(",", ":")).encode()))
+    return signing_input + "." + b64url_encode(key.sign(signing_input.encode("ascii")))
+
+
+def register(led: Ledger, phone_hash: str | None) -> dict[str, Any]:
+    """``POST /v1/registrations``: a pending sign-up of the app and its signed QR code.
+
+    The code carries the registration id (and the phone's hash if given),
+    never a card number; a till that scans it with a new card enrols the
+    card linked to this registration."""
+    now = led.clock()
+    at = utc_text(now)
+    registration = secrets.token_urlsafe(16)
+    with led.storage.transaction() as tx:
+        program = str(_program(tx).get("id") or _DEFAULT_PROGRAM_ID)
+        kid, key = active_key(tx, at)
+        tx.execute("INSERT INTO registrations (registration, phone_hash, issued_at) "
+                   "VALUES (?, ?, ?)", (registration, phone_hash, at))
+    iat = int(now.timestamp())
+    claims: dict[str, Any] = {"iss": program, "reg": registration, "iat": iat,
+                              "exp": iat + REG_LIFETIME_S, "jti": uuid.uuid4().hex}
+    if phone_hash is not None:
+        claims["ph"] = phone_hash
+    return {"registration": registration, "code": _sign(claims, kid, key),
+            "expires_in_s": REG_LIFETIME_S}

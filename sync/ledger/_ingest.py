@@ -477,8 +477,11 @@ class Ingest:
     def _apply_enrol(self, tx: Tx, res: Result, now: str) -> None:
         """An ``enrol`` TXN: the card's account created, confirmed or merged (``_enrol``)."""
         assert res.txn is not None
-        outcome, account = _enrol.apply(tx, res.txn, now, self.storage.for_update)
-        res.status, res.outcome, res.account, res.applied_now = "accepted", outcome, account, True
+        outcome, account, fresh = _enrol.apply(tx, res.txn, now, self.storage.for_update)
+        if fresh:
+            res.status, res.outcome, res.account, res.applied_now = "accepted", outcome, account, True
+        else:
+            res.status, res.original, res.outcome, res.account = "duplicate", outcome, outcome, account
 
     def _program(self, tx: Tx, version: int) -> _returns.ProgramInfo | None:
         return self.programs.get(version, lambda: _returns.bundle_text(tx, version))

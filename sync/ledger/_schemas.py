@@ -85,6 +85,25 @@ class TokenBody(msgspec.Struct):
     card: Card
 
 
+class EnrolBody(msgspec.Struct, forbid_unknown_fields=True):
+    """``POST /v1/enrolments``: a till enrols a new card now (docs/enrolment.md)."""
+
+    till: Ident
+    card: Card
+    store: Ident | None = None
+    registration: Annotated[str, msgspec.Meta(
+        pattern=r"^[A-Za-z0-9_-]{8,64}$",
+        description="the app's registration id (from its registration QR code)")] | None = None
+
+
+class RegistrationBody(msgspec.Struct, forbid_unknown_fields=True):
+    """``POST /v1/registrations``: the app's pending sign-up (docs/enrolment.md)."""
+
+    phone_hash: Annotated[str, msgspec.Meta(
+        pattern=r"^[0-9a-f]{64}$",
+        description="hex SHA-256 of the phone number (never the number itself)")] | None = None
+
+
 class ReEnrolBody(msgspec.Struct):
     """``POST /v1/tills/me/re-enrol``: a wiped till starts again."""
 
@@ -235,4 +254,4 @@ class FavouriteBody(msgspec.Struct, forbid_unknown_fields=True):
         description="a category path of the programme's list")]
 
 
-SCHEMAS = (*SCHEMAS, FavouriteBody)
+SCHEMAS = (*SCHEMAS, FavouriteBody, EnrolBody, RegistrationBody)

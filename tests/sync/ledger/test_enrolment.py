@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 import fastcore
@@ -14,7 +15,7 @@ import pytest
 from sync import provisional_account
 from sync.ledger import Ledger
 
-from .helpers import BUNDLE, CARD_C, ENGINE, ASGIClient, TillSim
+from .helpers import BUNDLE, BUNDLE_TEXT, CARD_C, ENGINE, ASGIClient, TillSim
 from .rules import forged, post, snapshot
 
 NEW_CARD = "2900000999997"
@@ -220,3 +221,139 @@ def test_another_tills_enrol_txn_is_refused(
     assert resp.status_code == 403
     with shop.storage.transaction() as tx:
         assert tx.one("SELECT COUNT(*) FROM cards WHERE card = ?", (NEW_CARD,)) == (0,)
+
+
+@pytest.mark.timeout(240)
+def test_the_same_enrol_txn_sent_twice_at_once_to_two_workers_is_one_account(
+        db_url: str, tmp_path: Path) -> None:
+    from .test_races import race, results, upload
+    from .test_server import Server
+
+    with Ledger(db_url) as led:
+        led.import_bundle(BUNDLE_TEXT)
+        a = TillSim("KY-001-01", "KY-001", led.add_till("KY-001", "KY-001-01"))
+        b = TillSim("KY-002-01", "KY-002", led.add_till("KY-002", "KY-002-01"))
+    server = Server(db_url, tmp_path / "ledger.log", "--workers", "2")
+    servers = [server, server]  # the kernel deals each new connection to either worker
+    try:
+        cards = [_valid(f"2900001{i:05d}0") for i in range(8)]
+        for card in cards:
+            mine = [enrol_txn(a, card), first_sale(a, card)]
+            answers = race([upload(servers[0], a, mine), upload(servers[1], a, mine),
+                            upload(servers[1], b, [enrol_txn(b, card)])])
+            statuses = sorted(r["status"] for resp in answers[:2] for r in results(resp))
+            assert statuses == ["accepted", "accepted", "duplicate", "duplicate"]
+            assert results(answers[2])[0]["status"] == "accepted"
+    finally:
+        server.kill()
+    with Ledger(db_url) as led:
+        with led.storage.transaction() as tx:
+            for card in cards:
+                assert tx.one("SELECT account FROM cards WHERE card = ?", (card,)) == (
+                    provisional_account(card),)
+                assert tx.one("SELECT COUNT(*) FROM sales WHERE account = ?",
+                              (provisional_account(card),)) == (1,)
+        assert led.check() == []
+
+
+# -- online: POST /v1/enrolments and POST /v1/registrations --------------------
+
+def _enrol(client: ASGIClient, till: TillSim, body: Any) -> Any:
+    return client.post("/v1/enrolments", json=body, headers=till.headers)
+
+
+def test_an_online_enrolment_answers_the_new_members_profile(
+        shop: Ledger, client: ASGIClient, till: TillSim) -> None:
+    resp = _enrol(client, till, {"till": till.till, "card": NEW_CARD})
+    assert resp.status_code == 200, resp.text
+    doc = resp.json()
+    assert (doc["account"], doc["enrolment"]) == (provisional_account(NEW_CARD), "created")
+    assert doc["balance"] == 0 and doc["first_purchase"] is True
+    again = _enrol(client, till, {"till": till.till, "card": NEW_CARD}).json()
+    assert again["enrolment"] == "confirmed"  # enrolling twice is harmless
+    known = _enrol(client, till, {"till": till.till, "card": CARD_C}).json()
+    assert (known["account"], known["enrolment"]) == ("B-01", "merged")
+    assert shop.check() == []
+
+
+@pytest.mark.parametrize(("body", "status", "error", "field"), [
+    ({"card": "2900000999990"}, 400, "invalid", "card"),               # check digit
+    ({"card": "4601234567893"}, 400, "wrong_card_prefix", "card"),     # not a programme card
+    ({"card": 2**63}, 400, "invalid", "card"),
+    ({"card": 1e308}, 400, "invalid", "card"),
+    ({"card": -1}, 400, "invalid", "card"),
+    ({"card": 0}, 400, "invalid", "card"),
+    ({"card": "29000009999\x0097"}, 400, "invalid", "card"),
+    ({"card": json.loads("[" * 70 + "]" * 70)}, 400, "invalid", ""),
+    ({"card": NEW_CARD, "registration": "\x00" * 10}, 400, "invalid", "registration"),
+    ({"card": NEW_CARD, "registration": "nosuchregistration"}, 404, "unknown_registration",
+     "registration"),
+    ({"card": NEW_CARD, "extra": 1}, 400, "invalid", ""),  # the detail names it
+    ({"card": NEW_CARD, "till": "KY-002-01"}, 403, "forbidden", "till"),
+    ({"card": NEW_CARD, "store": "KY-002"}, 403, "forbidden", "store"),
+])
+def test_a_hostile_online_enrolment_is_refused_and_changes_nothing(
+        shop: Ledger, client: ASGIClient, till: TillSim, body: dict[str, Any], status: int,
+        error: str, field: str) -> None:
+    before = snapshot(shop)
+    resp = _enrol(client, till, {"till": till.till, **body})
+    assert resp.status_code == status, resp.text
+    assert resp.json()["error"] == error
+    assert resp.json().get("field", "").startswith(field)
+    assert snapshot(shop) == before
+
+
+def test_another_tills_key_or_an_app_key_cannot_enrol(
+        shop: Ledger, client: ASGIClient, till: TillSim, other_till: TillSim) -> None:
+    from .credentials import app_headers
+
+    resp = client.post("/v1/enrolments", json={"till": till.till, "card": NEW_CARD},
+                       headers=other_till.headers)
+    assert resp.status_code == 403
+    resp = client.post("/v1/enrolments", json={"till": till.till, "card": NEW_CARD},
+                       headers=app_headers(shop))
+    assert resp.status_code == 403
+    with shop.storage.transaction() as tx:
+        assert tx.one("SELECT COUNT(*) FROM cards WHERE card = ?", (NEW_CARD,)) == (0,)
+
+
+def test_a_registration_code_is_signed_carries_no_card_and_links_the_enrolled_card(
+        shop: Ledger, client: ASGIClient, till: TillSim) -> None:
+    from fastcore import b64url_decode
+
+    from .credentials import app_headers
+
+    phone = "ab" * 32
+    resp = client.post("/v1/registrations", json={"phone_hash": phone}, headers=app_headers(shop))
+    assert resp.status_code == 201, resp.text
+    doc = resp.json()
+    header, claims, _ = (b64url_decode(p) for p in doc["code"].split("."))
+    assert json.loads(header or b"")["typ"] == "kopilka-reg+jwt"
+    payload = json.loads(claims or b"")
+    assert payload["reg"] == doc["registration"] and payload["ph"] == phone
+    assert "sub" not in payload and "acc" not in payload
+    linked = _enrol(client, till, {"till": till.till, "card": NEW_CARD,
+                                   "registration": doc["registration"]})
+    assert linked.status_code == 200, linked.text
+    with shop.storage.transaction() as tx:
+        assert tx.one("SELECT card, account FROM registrations WHERE registration = ?",
+                      (doc["registration"],)) == (NEW_CARD, provisional_account(NEW_CARD))
+    # the registration is the other card's now: a second card is refused
+    other = _enrol(client, till, {"till": till.till, "card": OTHER_NEW,
+                                  "registration": doc["registration"]})
+    assert (other.status_code, other.json()["error"]) == (409, "registration_used")
+
+
+@pytest.mark.parametrize("body", [{"phone_hash": "AB" * 32}, {"phone_hash": "\x00"},
+                                  {"phone_hash": 2**63}, {"card": NEW_CARD}, [1]])
+def test_a_hostile_registration_request_is_refused(
+        shop: Ledger, client: ASGIClient, till: TillSim, body: Any) -> None:
+    from .credentials import app_headers
+
+    resp = client.post("/v1/registrations", json=body, headers=app_headers(shop))
+    assert resp.status_code == 400 and resp.json()["error"] == "invalid"
+    # a till's key never opens a registration
+    resp = client.post("/v1/registrations", json={}, headers=till.headers)
+    assert resp.status_code == 403
+    with shop.storage.transaction() as tx:
+        assert tx.one("SELECT COUNT(*) FROM registrations") == (0,)
