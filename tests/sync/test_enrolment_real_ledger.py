@@ -10,7 +10,7 @@ from typing import Any
 from agent._catalog import Catalog
 from agent._ledger import HoldClientLedger
 from agent._till import Till
-from sync import HoldClient, TillDb, Uploader, provisional_account
+from sync import BundlePuller, HoldClient, PromoCache, TillDb, Uploader, provisional_account
 
 from .ledger_server import ROOT, LedgerServer
 
@@ -89,6 +89,12 @@ def test_a_card_head_office_knows_is_merged_and_the_sale_lands_on_its_account(
         assert till.sale(till.outbox.rows()[1].txn_id)["txn"]["customer"]["account"] == \
             provisional_account(KNOWN)
         _sync(till, server.key, server)
+        # the till learns the real account with its store's next customer-cache delta
+        with BundlePuller(PromoCache(db), base_url=server.base_url, key=server.key) as puller:
+            puller.pull_once()
+        s = till.open_session()
+        s = till.identify(s.id, KNOWN)
+        assert s.customer is not None and s.customer["account"] == "B-01"
     with server.ledger() as led:
         assert led.balance("B-01") == 40 + result["totals"]["points"]
         assert led.balance(provisional_account(KNOWN)) in (None, 0)

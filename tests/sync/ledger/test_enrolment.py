@@ -357,3 +357,22 @@ def test_a_hostile_registration_request_is_refused(
     assert resp.status_code == 403
     with shop.storage.transaction() as tx:
         assert tx.one("SELECT COUNT(*) FROM registrations") == (0,)
+
+
+def test_the_registration_command_prints_a_signed_code_and_refuses_a_bad_phone_hash(
+        db_url: str) -> None:
+    from click.testing import CliRunner
+
+    from sync.ledger.cli import ledger as ledger_cli
+
+    with Ledger(db_url) as led:
+        led.import_bundle(BUNDLE_TEXT)
+    runner = CliRunner()
+    ok = runner.invoke(ledger_cli, ["registration", "--db", db_url, "--phone-hash", "cd" * 32])
+    assert ok.exit_code == 0, ok.output
+    assert ok.output.count(".") == 2
+    for bad in ("CD" * 32, "x", "cd" * 32 + "\x00"):
+        refused = runner.invoke(ledger_cli, ["registration", "--db", db_url, "--phone-hash", bad])
+        assert refused.exit_code != 0 and "Traceback" not in refused.output
+    with Ledger(db_url) as led, led.storage.transaction() as tx:
+        assert tx.one("SELECT COUNT(*) FROM registrations") == (1,)
