@@ -16,8 +16,12 @@ def test_the_demo_shift_reaches_the_ledger_exactly_once(tmp_path: Path) -> None:
     lines: list[str] = []
     result = run_demo(lines.append, tmp_path)
     assert result.seconds < 60
-    outbox = result.outbox
-    assert [t["kind"] for t in outbox] == ["sale", "sale", "sale", "return"]
+    assert [t["kind"] for t in result.outbox] == ["sale", "sale", "sale", "return", "enrol", "sale"]
+    # Gleb's new card, enrolled offline (docs/enrolment.md): confirmed by the ledger
+    gleb = result.outbox[5]
+    assert gleb["customer"]["account"] == result.outbox[4]["customer"]["account"]
+    assert gleb["result"]["bonus"]["welcome"] > 0
+    outbox = [t for t in result.outbox if t["kind"] != "enrol"]  # every one of these printed
     assert [t["mode"] for t in outbox[:3]] == ["online", "offline", "offline"]
     assert outbox[0]["hold_id"] and outbox[1]["hold_id"] is None
     assert all(t["ack"] == "acked" for t in outbox)
@@ -30,7 +34,7 @@ def test_the_demo_shift_reaches_the_ledger_exactly_once(tmp_path: Path) -> None:
     assert anna["basket"]["coupons"] == ["SPRING300"] and anna["result"]["rejected_coupons"] == []
     assert any(a["promo"] == "BASKET-300" for a in anna["result"]["applied"])
     # balances: opening - redeemed + earned, then the return
-    sale1, sale2, sale3, ret = (t["result"]["totals"] for t in outbox)
+    sale1, sale2, sale3, ret = (t["result"]["totals"] for t in outbox[:4])
     assert result.balances["A-BORIS"] == 900 - sale2["redeemed_points"] + sale2["points"]
     # Vera's plastic card, identified offline from the store's customer cache (till.md §2a):
     # accrual only (offline_card_redeem_cap 0), her welcome bonus on the first purchase
