@@ -260,3 +260,41 @@ def test_the_local_api_tells_the_cashier_a_new_card_may_be_enrolled(make_till: A
         doc = resp.json()
         assert doc["error"] == "unknown_card" and doc["enrol"] is True and "enrol" in doc["message"]
         assert NEW not in doc["code_shown"]
+
+
+@pytest.mark.parametrize(("body", "status", "error"), [
+    ({"code": 2**63}, 400, "bad_request"),
+    ({"code": 1e308}, 400, "bad_request"),
+    ({"code": -1}, 400, "bad_request"),
+    ({"code": 0}, 400, "bad_request"),
+    ({}, 400, "bad_request"),
+    ({"code": json.loads("[" * 70 + "]" * 70)}, 400, "bad_request"),
+    ({"code": "a\x00.b.c"}, 422, "malformed"),
+    ({"code": "a.b." + "c" * 100_000}, 422, "malformed"),
+])
+def test_hostile_registration_requests_on_the_local_api_are_refused(
+        make_till: Any, body: dict[str, Any], status: int, error: str) -> None:
+    till = make_till()
+    s = till.open_session()
+    with served_api(till) as api:
+        resp = api.post(f"/v1/sessions/{s.id}/registration", json=body)
+        assert resp.status_code == status, resp.text
+        assert resp.json()["error"] == error
+    assert till.get(s.id).registration is None
+
+
+def test_a_registration_survives_a_restart_of_the_till(
+        tmp_path: Path, bundle_doc: dict[str, Any], clock: Any, signer: Signer) -> None:
+    till = _till_with(tmp_path, bundle_doc, clock)
+    s = till.open_session()
+    till.registration(s.id, reg_code(signer))
+    path = till.db.path
+    till.db.close()
+    db = TillDb(path, clock=clock)
+    again = Till(db, Catalog(copy.deepcopy(bundle_doc)), till="KY-001-01", store="KY-001",
+                 program=PROGRAM, clock=clock)
+    restored = again.get(s.id)
+    assert restored.registration is not None and restored.registration["id"] == "reg-0001-abcdef"
+    again.enrol(s.id, NEW)
+    assert again.outbox.rows()[0].txn["registration"] == "reg-0001-abcdef"
+    db.close()

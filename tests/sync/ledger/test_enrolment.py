@@ -376,3 +376,30 @@ def test_the_registration_command_prints_a_signed_code_and_refuses_a_bad_phone_h
         assert refused.exit_code != 0 and "Traceback" not in refused.output
     with Ledger(db_url) as led, led.storage.transaction() as tx:
         assert tx.one("SELECT COUNT(*) FROM registrations") == (1,)
+
+
+def test_a_card_merged_into_an_account_that_already_bought_gets_no_second_welcome(
+        shop: Ledger, client: ASGIClient, till: TillSim) -> None:
+    assert post(client, till, [till.sale("B-01")])[0]["status"] == "accepted"
+    before = shop.balance("B-01")
+    assert before is not None
+    enrol, sale = enrol_txn(till, CARD_C), first_sale(till, CARD_C)
+    answers = post(client, till, [enrol, sale])
+    assert answers[1]["corrected"] == {"welcome": WELCOME}
+    assert shop.balance("B-01") == before + sale["result"]["totals"]["points"] - WELCOME
+    assert shop.check() == []
+
+
+@pytest.mark.parametrize(("path", "value", "field"), [
+    ("customer.card", None, "customer.card"),
+    ("customer.card", "2900000999990", "customer.card"),
+    ("customer.account", "P-" + "0" * 20, "customer.account"),
+])
+def test_a_sale_naming_a_provisional_account_without_its_own_card_is_rejected(
+        shop: Ledger, client: ASGIClient, till: TillSim, path: str, value: Any,
+        field: str) -> None:
+    sale = forged(first_sale(till, NEW_CARD), path, value)
+    before = snapshot(shop)
+    answer = post(client, till, [sale])[0]
+    assert (answer["status"], answer["field"]) == ("rejected", field)
+    assert snapshot(shop) == before
