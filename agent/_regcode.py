@@ -21,18 +21,10 @@ from datetime import datetime
 from fractions import Fraction
 from typing import Any, Callable
 
-from fastcore import b64url_decode, is_int, jws_signature_ok
+from fastcore import b64url_decode, is_int
 
 from ._errors import TokenError
-from ._token import (
-    _WS,
-    EXPIRY_GRACE_S,
-    NOT_BEFORE_SKEW_S,
-    KeySet,
-    _json_object,
-    _strip_line_ending,
-    to_epoch,
-)
+from ._token import _WS, KeySet, _json_object, _strip_line_ending, check_signed
 
 REG_TYP = "kopilka-reg+jwt"
 _REG_ID = re.compile(r"[A-Za-z0-9_-]{8,64}\Z")
@@ -111,18 +103,8 @@ def verify_registration(code: str, keys: KeySet, *, now: datetime | int | float 
     if not isinstance(header.get("kid"), str) or "crit" in header:
         raise TokenError("malformed", "kid must be a string; crit is not supported")
     _claims(claims)
-    key = keys.get(header["kid"])
-    if key is None:
-        raise TokenError("unknown_key", f"kid {header['kid']!r} is not in the key set")
-    if not jws_signature_ok(key, f"{parts[0]}.{parts[1]}".encode("ascii"), signature):
-        raise TokenError("bad_signature", "signature does not verify")
-    if program is not None and claims["iss"] != program:
-        raise TokenError("wrong_program", "registration is for another program")
-    instant = to_epoch(now)
-    if claims["iat"] - instant > NOT_BEFORE_SKEW_S:
-        raise TokenError("not_yet_valid", "issued in the future")
-    if instant - claims["exp"] > EXPIRY_GRACE_S:
-        raise TokenError("expired", "registration code expired: ask the customer to refresh it")
+    check_signed(header["kid"], claims, f"{parts[0]}.{parts[1]}".encode("ascii"), signature, keys,
+                 now=now, program=program, what="registration code")
     if used_jti(claims["jti"]):
         raise TokenError("replayed", "this registration code was already used at this till")
     return Registration(claims["reg"], claims["jti"], claims.get("ph"))

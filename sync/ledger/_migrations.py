@@ -39,6 +39,33 @@ _SQLITE_BOUND = (f"WHEN typeof(NEW.points) <> 'integer' OR NEW.points < -{_MAX_P
                  f"OR NEW.points > {_MAX_POINTS} BEGIN SELECT RAISE(ABORT, "
                  "'accounts.points out of bounds'); END")
 
+
+
+def _journal_kinds(kinds: str, number: int) -> list[tuple[str, str]]:
+    """The statements that make ``kinds`` the journal's allowed kinds: PostgreSQL
+    swaps the CHECK constraint; SQLite (no ALTER of a constraint) rebuilds the
+    table with the same rows (its indexes go with the old table)."""
+    new = f"journal_{number}"
+    return [
+        ("postgresql", "ALTER TABLE journal DROP CONSTRAINT IF EXISTS journal_kind_check"),
+        ("postgresql", "ALTER TABLE journal ADD CONSTRAINT journal_kind_check "
+                       f"CHECK (kind IN ({kinds}))"),
+        ("sqlite", f"""CREATE TABLE {new} (
+            account TEXT NOT NULL,
+            entry_id TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ({kinds})),
+            points BIGINT NOT NULL,
+            txn_id TEXT,
+            note TEXT,
+            at TEXT NOT NULL,
+            PRIMARY KEY (account, entry_id))"""),
+        ("sqlite", f"INSERT INTO {new} (account, entry_id, kind, points, txn_id, note, at) "
+                   "SELECT account, entry_id, kind, points, txn_id, note, at FROM journal"),
+        ("sqlite", "DROP TABLE journal"),
+        ("sqlite", f"ALTER TABLE {new} RENAME TO journal"),
+    ]
+
+
 #: A statement is portable SQL, or ``(backend kind, SQL)`` run on that backend only.
 MIGRATIONS: list[tuple[int, str, list[str | tuple[str, str]]]] = [
     (1, "core ledger schema", [
@@ -211,22 +238,7 @@ MIGRATIONS: list[tuple[int, str, list[str | tuple[str, str]]]] = [
     (5, "the ledger's authority over points: audit_correction, bounded balances, holds by txn", [
         # journal kind audit_correction: PostgreSQL swaps the CHECK constraint,
         # SQLite (no ALTER of a constraint) rebuilds the table with the same rows
-        ("postgresql", "ALTER TABLE journal DROP CONSTRAINT IF EXISTS journal_kind_check"),
-        ("postgresql", "ALTER TABLE journal ADD CONSTRAINT journal_kind_check "
-                       f"CHECK (kind IN ({_JOURNAL_KINDS_5}))"),
-        ("sqlite", f"""CREATE TABLE journal_5 (
-            account TEXT NOT NULL,
-            entry_id TEXT NOT NULL,
-            kind TEXT NOT NULL CHECK (kind IN ({_JOURNAL_KINDS_5})),
-            points BIGINT NOT NULL,
-            txn_id TEXT,
-            note TEXT,
-            at TEXT NOT NULL,
-            PRIMARY KEY (account, entry_id))"""),
-        ("sqlite", "INSERT INTO journal_5 (account, entry_id, kind, points, txn_id, note, at) "
-                   "SELECT account, entry_id, kind, points, txn_id, note, at FROM journal"),
-        ("sqlite", "DROP TABLE journal"),
-        ("sqlite", "ALTER TABLE journal_5 RENAME TO journal"),
+        *_journal_kinds(_JOURNAL_KINDS_5, 5),
         # the last line of defence behind the ledger's own checks: a balance
         # outside ±(2^53 − 1) (or, on SQLite, turned into a REAL by an int64
         # overflow) is refused by the database itself
@@ -308,23 +320,9 @@ MIGRATIONS: list[tuple[int, str, list[str | tuple[str, str]]]] = [
             PRIMARY KEY (account, changed_at))""",
     ]),
     (13, "enrolment at the till: enrolments, registrations, journal kind merge", [
-        # journal kind merge (docs/enrolment.md): the same swap as migration 5
-        ("postgresql", "ALTER TABLE journal DROP CONSTRAINT IF EXISTS journal_kind_check"),
-        ("postgresql", "ALTER TABLE journal ADD CONSTRAINT journal_kind_check "
-                       f"CHECK (kind IN ({_JOURNAL_KINDS_13}))"),
-        ("sqlite", f"""CREATE TABLE journal_13 (
-            account TEXT NOT NULL,
-            entry_id TEXT NOT NULL,
-            kind TEXT NOT NULL CHECK (kind IN ({_JOURNAL_KINDS_13})),
-            points BIGINT NOT NULL,
-            txn_id TEXT,
-            note TEXT,
-            at TEXT NOT NULL,
-            PRIMARY KEY (account, entry_id))"""),
-        ("sqlite", "INSERT INTO journal_13 (account, entry_id, kind, points, txn_id, note, at) "
-                   "SELECT account, entry_id, kind, points, txn_id, note, at FROM journal"),
-        ("sqlite", "DROP TABLE journal"),
-        ("sqlite", "ALTER TABLE journal_13 RENAME TO journal"),
+        # journal kind merge (docs/enrolment.md): the same swap as migration 5;
+        # the SQLite rebuild drops migration 7's index, made again
+        *_journal_kinds(_JOURNAL_KINDS_13, 13),
         ("sqlite", "CREATE INDEX journal_by_at ON journal (at)"),
         # distributed by card: every enrolment of a card (a till's enrol TXN
         # or an online enrolment), what the provisional account became
