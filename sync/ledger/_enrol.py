@@ -75,7 +75,7 @@ def enrol_card(tx: Tx, card: str, *, till: str, store: str, txn_id: str, at: str
         outcome = "confirmed"
     else:
         outcome = "merged"
-        _merge(tx, card, provisional, account, till, txn_id, now, for_update)
+        merge(tx, card, provisional, account, f"enrolled at till {till}", txn_id, now, for_update)
     if registration is not None:
         tx.execute("UPDATE registrations SET card = ?, account = ?, linked_at = ? "
                    "WHERE registration = ? AND card IS NULL", (card, account, now, registration))
@@ -92,11 +92,11 @@ def enrol_card(tx: Tx, card: str, *, till: str, store: str, txn_id: str, at: str
     return account, outcome, recorded
 
 
-def _merge(tx: Tx, card: str, provisional: str, account: str, till: str, txn_id: str,
-           now: str, for_update: str) -> None:
-    """Say in the journal that ``provisional`` is ``account``; move what it held."""
-    note = (f"card {mask_card(card)} enrolled at till {till} as {provisional}: "
-            f"merged into {account}")
+def merge(tx: Tx, card: str, provisional: str, account: str, by: str, txn_id: str,
+          now: str, for_update: str) -> None:
+    """Say in the journal that ``provisional`` is ``account`` (``by``: who found out,
+    ``txn_id``: the fact's id); move what it held."""
+    note = f"card {mask_card(card)}, provisional account {provisional}: merged into {account} ({by})"
     row = tx.one("SELECT points, sales FROM accounts WHERE account = ?" + for_update,
                  (provisional,))
     points, sales = (int(row[0]), int(row[1])) if row is not None else (0, 0)
