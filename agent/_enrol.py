@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import fastcore
@@ -64,6 +65,22 @@ def enrollable_card(code: Any, prefixes: tuple[str, ...]) -> str:
 class Enrolments(TillPart):
     """The cards this till enrols, online or offline."""
 
+    def __init__(self, ctx: Any) -> None:
+        super().__init__(ctx)
+        ctx.outbox.add_answer_listener(self.learn)
+
+    def learn(self, outcome: Mapping[str, Any]) -> None:
+        """The ledger's answer to an enrol TXN names the card's account (confirmed, or the
+        one it was merged into): later sales of this till use it (docs/enrolment.md)."""
+        account, txn_id = outcome.get("account"), outcome.get("txn_id")
+        if outcome.get("enrolment") is None or not isinstance(account, str) or not isinstance(txn_id, str):
+            return
+        with self.ctx.db.transaction(durable=False) as conn:
+            changed = conn.execute("UPDATE agent_enrolment SET account = ? WHERE txn_id = ? AND account <> ?",
+                                   (account, txn_id, account)).rowcount
+        if changed:
+            log.info("enrolment %s: the ledger merged the card into account %s", txn_id, account)
+
     def enrolled(self, card: str) -> dict[str, Any] | None:
         """The enrolment of ``card`` at this till, as a customer cache entry would be."""
         with self.ctx.db.lock:
@@ -71,8 +88,11 @@ class Enrolments(TillPart):
                 "SELECT account FROM agent_enrolment WHERE card = ?", (card,)).fetchone()
         if row is None:
             return None
-        # A new member: no tier, nothing known yet; the first sale earns the welcome bonus.
-        return {"account": str(row[0]), "first_purchase": True, "balance": 0}
+        # A new member: no tier, nothing known yet; the first sale earns the welcome
+        # bonus, unless this till sold to the card already (under the account the
+        # ledger has named since, or the provisional one).
+        first = not self.ctx.redemption.sold_to(provisional_account(card))
+        return {"account": str(row[0]), "first_purchase": first, "balance": 0}
 
     def may_enrol(self, card: str) -> bool:
         """Whether the cashier may be offered to enrol this (unknown) card."""

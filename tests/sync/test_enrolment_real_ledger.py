@@ -89,12 +89,19 @@ def test_a_card_head_office_knows_is_merged_and_the_sale_lands_on_its_account(
         assert till.sale(till.outbox.rows()[1].txn_id)["txn"]["customer"]["account"] == \
             provisional_account(KNOWN)
         _sync(till, server.key, server)
-        # the till learns the real account with its store's next customer-cache delta
-        with BundlePuller(PromoCache(db), base_url=server.base_url, key=server.key) as puller:
-            puller.pull_once()
+        # the till learns the real account from the enrol TXN's answer ...
+        assert [e["account"] for e in till.enrolments.rows()] == ["B-01"]
         s = till.open_session()
+        till.add_line(s.id, APPLES, 1)
         s = till.identify(s.id, KNOWN)
         assert s.customer is not None and s.customer["account"] == "B-01"
+        assert s.result is not None and s.result["bonus"]["welcome"] == 0  # given once
+        till.cancel(s.id)
+        # ... and its store's next customer-cache delta carries the card too
+        with BundlePuller(PromoCache(db), base_url=server.base_url, key=server.key) as puller:
+            puller.pull_once()
+        cached = PromoCache(db).customer(KNOWN)
+        assert cached is not None and cached["account"] == "B-01"
     with server.ledger() as led:
         assert led.balance("B-01") == 40 + result["totals"]["points"]
         assert led.balance(provisional_account(KNOWN)) in (None, 0)
