@@ -296,6 +296,8 @@ def test_an_online_enrolment_answers_the_new_members_profile(
     ({"card": NEW_CARD, "extra": 1}, 400, "invalid", ""),  # the detail names it
     ({"card": NEW_CARD, "till": "KY-002-01"}, 403, "forbidden", "till"),
     ({"card": NEW_CARD, "store": "KY-002"}, 403, "forbidden", "store"),
+    ({"card": NEW_CARD, "registration": "r" * 65}, 400, "invalid", "registration"),
+    ({"card": "2" * 3_000_000}, 400, "invalid", "card"),  # a huge body
 ])
 def test_a_hostile_online_enrolment_is_refused_and_changes_nothing(
         shop: Ledger, client: ASGIClient, till: TillSim, body: dict[str, Any], status: int,
