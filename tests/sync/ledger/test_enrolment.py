@@ -352,7 +352,10 @@ def test_a_registration_code_is_signed_carries_no_card_and_links_the_enrolled_ca
 
 
 @pytest.mark.parametrize("body", [{"phone_hash": "AB" * 32}, {"phone_hash": "\x00"},
-                                  {"phone_hash": 2**63}, {"card": NEW_CARD}, [1]])
+                                  {"phone_hash": 2**63}, {"phone_hash": 1e308},
+                                  {"phone_hash": -1}, {"phone_hash": 0},
+                                  {"phone_hash": json.loads("[" * 70 + "]" * 70)},
+                                  {"card": NEW_CARD}, [1]])
 def test_a_hostile_registration_request_is_refused(
         shop: Ledger, client: ASGIClient, till: TillSim, body: Any) -> None:
     from .credentials import app_headers
