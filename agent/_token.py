@@ -44,6 +44,8 @@ MESSAGES: dict[str, str] = {
     "not_yet_valid": "The app code is dated in the future. Check the till clock, or ask the customer to refresh the app.",
     "expired": "The app code has expired. Ask the customer to refresh the QR code in the app.",
     "replayed": "This app code was already used for a sale at this till. Ask the customer to refresh the QR code.",
+    # docs/enrolment.md: the app's registration code (``_regcode``)
+    "not_a_registration": "This is the customer's shopping code, not the app's registration code.",
 }
 
 NOT_BEFORE_SKEW_S = 120
