@@ -298,3 +298,40 @@ def test_a_registration_survives_a_restart_of_the_till(
     again.enrol(s.id, NEW)
     assert again.outbox.rows()[0].txn["registration"] == "reg-0001-abcdef"
     db.close()
+
+
+def test_a_ledger_that_does_not_answer_means_an_offline_enrolment(
+        tmp_path: Path, bundle_doc: dict[str, Any], clock: Any) -> None:
+    import socket
+
+    from agent._ledger import HoldClientLedger
+    from sync import HoldClient
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"  # nothing listens there
+    ledger = HoldClientLedger(HoldClient(base_url=dead, key="k", till="KY-001-01", budget_s=0.5))
+    till = _till_with(tmp_path, bundle_doc, clock, ledger=ledger)
+    s = till.open_session()
+    s = till.enrol(s.id, NEW)
+    assert s.customer is not None and s.customer["account"] == provisional_account(NEW)
+    assert outbox_kinds(till) == [(1, "enrol")]
+    ledger.close()
+    till.db.close()
+
+
+def test_a_card_or_code_that_is_not_text_is_a_bad_request(make_till: Any) -> None:
+    from agent._errors import RequestRefused
+
+    till = make_till()
+    s = till.open_session()
+    with pytest.raises(RequestRefused):
+        till.enrol(s.id, 2900000777774)
+    with pytest.raises(RequestRefused):
+        till.registration(s.id, None)
+    closed = till.open_session() if till.current() is None else till.current()
+    assert closed is not None
+    till.cancel(closed.id)
+    with pytest.raises(SessionError) as err:  # a cancelled sale takes no enrolment
+        till.enrol(closed.id, NEW)
+    assert err.value.reason in ("not_open", "unknown_session")

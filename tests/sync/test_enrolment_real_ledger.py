@@ -127,3 +127,45 @@ def test_online_the_till_enrols_on_the_ledger_and_sells_on_the_real_account(
     with server.ledger() as led:
         assert led.customer(NEW)["account"] == provisional_account(NEW)
         assert led.check() == []
+
+
+def _keyed_till(db: TillDb, server: LedgerServer, till: str, key: str) -> Till:
+    """An online till whose bundle carries the ledger's token keys (as a pulled bundle does)."""
+    import httpx
+
+    doc = json.loads(json.dumps(BUNDLE))
+    doc["keys"] = httpx.get(server.base_url + "/v1/keys", timeout=5).json()
+    client = HoldClient(base_url=server.base_url, key=key, till=till, budget_s=2.0)
+    return Till(db, Catalog(doc), till=till, store="KY-001", program="kopilka",
+                ledger=HoldClientLedger(client))
+
+
+def test_an_app_registration_links_the_card_online_and_is_refused_for_a_second_card(
+        server: LedgerServer, tmp_path: Path) -> None:
+    import pytest
+
+    from agent._errors import SessionError
+    from sync.ledger._enrol import register
+
+    with server.ledger() as led:
+        other_key = led.add_till("KY-001", "KY-001-02")
+        code = register(led, "ef" * 32)["code"]
+    with TillDb(tmp_path / "a.db") as a_db, TillDb(tmp_path / "b.db") as b_db:
+        a = _keyed_till(a_db, server, "KY-001-01", server.key)
+        s = a.open_session()
+        a.registration(s.id, code)
+        s = a.enrol(s.id, NEW)
+        assert s.customer is not None and s.customer["mode"] == "online"
+        # the same code shown at another till with another new card: the ledger refuses
+        b = _keyed_till(b_db, server, "KY-001-02", other_key)
+        s2 = b.open_session()
+        b.registration(s2.id, code)
+        with pytest.raises(SessionError) as err:
+            b.enrol(s2.id, "2900000888883")
+        assert err.value.reason == "registration_used"
+        assert b.enrolments.rows() == [] and b.outbox.rows() == []
+        a.ledger.close()  # type: ignore[attr-defined]
+        b.ledger.close()  # type: ignore[attr-defined]
+    with server.ledger() as led, led.storage.transaction() as tx:
+        assert tx.one("SELECT card, account FROM registrations") == (NEW, provisional_account(NEW))
+        assert tx.one("SELECT COUNT(*) FROM cards WHERE card = '2900000888883'") == (0,)
