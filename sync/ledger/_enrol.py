@@ -37,7 +37,7 @@ from sync import is_provisional, provisional_account
 
 from . import _bundles, _customers, _journal
 from ._clock import utc_text
-from ._errors import RequestError
+from ._errors import RequestError, TxnRefused
 from ._keys import active_key
 from ._storage import Tx
 from ._tills import TillRecord
@@ -131,6 +131,14 @@ def outcome(txn: Txn, account: str, how: str, now: str) -> dict[str, Any]:
     """An accepted ``enrol`` TXN's answer: the account the till should use from now on."""
     return {"status": "accepted", "accepted_at": now, "account": account, "enrolment": how,
             "provisional": txn.account}
+
+
+def check_prefix(txn: Txn, prefixes: tuple[str, ...]) -> None:
+    """An ``enrol`` TXN enrols only a card of its bundle version's ``card_prefixes``
+    (a till's bug or a hostile till cannot enrol another programme's cards)."""
+    if txn.card is None or txn.card[:2] not in prefixes:
+        raise TxnRefused("invalid", f"not a card of this programme (card_prefixes "
+                         f"{', '.join(prefixes)})", "customer.card")
 
 
 def _recorded(tx: Tx, txn: Txn) -> dict[str, Any] | None:

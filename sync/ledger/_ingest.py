@@ -477,6 +477,9 @@ class Ingest:
     def _apply_enrol(self, tx: Tx, res: Result, now: str) -> None:
         """An ``enrol`` TXN: the card's account created, confirmed or merged (``_enrol``)."""
         assert res.txn is not None
+        info = self._program(tx, res.txn.bundle_version)
+        program = info.program if info else _returns.DEFAULT_PROGRAM
+        _enrol.check_prefix(res.txn, program.card_prefixes)
         outcome, account, fresh = _enrol.apply(tx, res.txn, now, self.storage.for_update)
         if fresh:
             res.status, res.outcome, res.account, res.applied_now = "accepted", outcome, account, True

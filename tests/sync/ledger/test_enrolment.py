@@ -211,6 +211,16 @@ def test_a_hostile_enrol_txn_is_rejected_with_its_field_and_changes_nothing(
         assert tx.one("SELECT COUNT(*) FROM cards WHERE card = ?", (NEW_CARD,)) == (0,)
 
 
+def test_an_enrol_txn_for_a_card_outside_the_programmes_prefixes_is_rejected(
+        shop: Ledger, client: ASGIClient, till: TillSim) -> None:
+    foreign = _valid("471234567890")
+    before = snapshot(shop)
+    answer = post(client, till, [enrol_txn(till, foreign)])[0]
+    assert (answer["status"], answer["reason"], answer["field"]) == (
+        "rejected", "invalid", "customer.card")
+    assert snapshot(shop) == before
+
+
 def test_a_sale_whose_provisional_account_is_not_its_cards_is_rejected(
         shop: Ledger, client: ASGIClient, till: TillSim) -> None:
     sale = forged(first_sale(till, NEW_CARD), "customer.account",
