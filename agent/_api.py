@@ -40,7 +40,8 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ._bodies import AddLine, Identify, Pay, Redeem, ReturnRequest, Scanned, SetQty, Tender, decode_body
+from ._bodies import (AddLine, Enrol, Identify, Pay, Redeem, ReturnRequest, Scanned, SetQty, Tender,
+                      decode_body)
 from ._errors import AgentError, RequestRefused, ReturnError, SessionError, TokenError
 from ._i18n import DEFAULT_LANGUAGE, texts
 from fastcore import scrub
@@ -71,6 +72,12 @@ HTTP_ANSWERS: dict[str, tuple[int, str | None]] = {
     "bad_state": (409, None),
     "bad_qty": (422, "That quantity is not possible for this item."),
     "unknown_card": (422, "This card is not known at this store. Sell without the card."),
+    # docs/enrolment.md
+    "not_a_card": (422, "This is not a loyalty card number (13 digits)."),
+    "wrong_card_prefix": (422, "This card is not one of our programme's cards: it cannot be enrolled."),
+    "enrolment_off": (409, "Cards are not enrolled at the till in this programme."),
+    "ledger_unavailable": (503, "Head office does not answer and cards are enrolled online only: sell "
+                                "without the card."),
     "no_customer": (422, "Scan the customer's app code or card first."),
     "empty": (422, "Scan at least one item before payment."),
     "too_much": (422, "More than what is left on the receipt."),
@@ -96,6 +103,9 @@ def http_answer(exc: AgentError, code: str | None = None) -> tuple[int, dict[str
         for extra in ("code", "field"):  # till.md §1: a refused code names the code
             if getattr(exc, extra, None) is not None:
                 body[extra] = getattr(exc, extra)
+        if exc.extra.get("enrol") is True:  # an unknown card the cashier may enrol
+            body["enrol"] = True
+            body["message"] = "This card is new: enrol it (the customer joins now), or sell without the card."
     code = body.get("code", code)
     if code is not None:
         body["code"] = code
@@ -203,6 +213,14 @@ def identify(api: LocalApi, call: Call) -> Any:
 
 def tender(api: LocalApi, call: Call) -> Any:
     return api.till.view(api.till.tender(call.sid, decode_body(call.body, Tender).code))
+
+
+def enrol(api: LocalApi, call: Call) -> Any:
+    return api.till.view(api.till.enrol(call.sid, decode_body(call.body, Enrol).card))
+
+
+def registration(api: LocalApi, call: Call) -> Any:
+    return api.till.view(api.till.registration(call.sid, decode_body(call.body, Scanned).code))
 
 
 def redeem(api: LocalApi, call: Call) -> Any:
@@ -323,6 +341,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", "/v1/sessions/{sid}/coupons", add_coupon, inline=True),
     Endpoint("DELETE", "/v1/sessions/{sid}/coupons/{code}", remove_coupon, inline=True),
     Endpoint("POST", "/v1/sessions/{sid}/certificates", tender, echo_code=True),
+    Endpoint("POST", "/v1/sessions/{sid}/enrol", enrol, echo_code=True),
+    Endpoint("POST", "/v1/sessions/{sid}/registration", registration, echo_code=True),
     Endpoint("POST", "/v1/sessions/{sid}/redeem", redeem),
     Endpoint("POST", "/v1/sessions/{sid}/pay", pay),
     Endpoint("POST", "/v1/sessions/{sid}/cancel", cancel),

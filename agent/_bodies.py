@@ -75,6 +75,17 @@ class Tender(Struct):
                               "(typ kopilka-cert+jwt) or its number KPC-<32 hex digits>")]
 
 
+class Enrol(Struct):
+    """POST /v1/sessions/{sid}/enrol: enrol a new card for this sale (docs/enrolment.md).
+
+    422 ``not_a_card``, ``bad_check_digit``, ``wrong_card_prefix``; 409
+    ``enrolment_off``. A card already known is identified, nothing enrolled.
+    An app registration QR posted to ``.../registration`` before links it."""
+
+    card: Annotated[str, Meta(description="the new card's number (13 digits, a programme prefix)",
+                              examples=["2900000999997"])]
+
+
 class Redeem(Struct):
     """POST /v1/sessions/{sid}/redeem: a number of points, or all the sale allows."""
 
@@ -150,6 +161,8 @@ class SessionView(Struct):
     receipt_id: str | None = None
     coupons: list[Coupon] = []
     hints: Annotated[list[Hint], Meta(description="at most [hints] max; empty when [hints] enabled = false")] = []
+    registration: Annotated[dict[str, Any] | None, Meta(
+        description="the app registration scanned for the card enrolled next (docs/enrolment.md)")] = None
 
 
 class Sale(Struct):

@@ -78,6 +78,7 @@ class Catalog:
         """
         rules = bundle.program
         self.card_prefixes: tuple[str, ...] = tuple(rules.card_prefixes)
+        self.enrolment: str = rules.enrolment  # docs/enrolment.md
         self.weight_prefixes: tuple[str, ...] = tuple(rules.weight_prefixes)
         self.max_qty_milli: dict[str, int] = dict(rules.max_line_qty_milli)
         self.plu: dict[str, str] = {it.plu: sku for sku, it in bundle.catalog.items() if it.plu is not None}

@@ -110,8 +110,12 @@ class Redemption(TillPart):
             }
             offline = offline_redeemable(ident, self.redeemed_unacknowledged(c["acc"], c["iat"]))
         else:
-            cached = online or cached_customer(self.ctx.db, ident.card) or self.ctx.catalog.customers.get(ident.card)
+            cached = (online or cached_customer(self.ctx.db, ident.card)
+                      or self.ctx.catalog.customers.get(ident.card) or self.ctx.enrolments.enrolled(ident.card))
             if cached is None:
+                if self.ctx.enrolments.may_enrol(ident.card):  # docs/enrolment.md
+                    raise SessionError("unknown_card", "this card is not known yet: enrol it, or sell "
+                                       "without the card", enrol=True)
                 raise SessionError("unknown_card", "this card is not known at this store; sell without the card")
             customer = {
                 "card": ident.card, "account": cached["account"], "tier": cached.get("tier"),

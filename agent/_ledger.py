@@ -92,5 +92,13 @@ class HoldClientLedger:
         if isinstance(resp, str) or resp.status_code != 200:
             raise LedgerUnavailable("offline", "release not confirmed")
 
+    def enrol(self, card: str, registration: str | None, timeout: float) -> dict[str, Any]:
+        found = self.client.enrol(card, registration)
+        if found.kind == "found":
+            return dict(found.customer)
+        if found.kind == "unknown":
+            raise SessionError(found.reason or "refused", "the ledger refused to enrol this card")
+        raise LedgerUnavailable("offline", found.reason or "offline")
+
     def close(self) -> None:
         self.client.close()

@@ -47,6 +47,11 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("post", "/v1/sessions/{sid}/certificates", "Pay part of the sale with a gift certificate "
               "(its signed code or KPC- number): at most what is due, never change; refused codes "
               "are 422 {error, code} (docs/certificates.md)", body=b.Tender),
+    Operation("post", "/v1/sessions/{sid}/enrol", "Enrol a new card (docs/enrolment.md): online on the "
+              "ledger, else a provisional account and an enrol TXN; then identify", body=b.Enrol,
+              errors=(400, 404, 409, 422, 503)),
+    Operation("post", "/v1/sessions/{sid}/registration", "The app's registration QR (kopilka-reg+jwt) "
+              "for the card enrolled next in this sale", body=b.Scanned),
     Operation("post", "/v1/sessions/{sid}/redeem", 'Spend points: a number or "max"', body=b.Redeem),
     Operation("post", "/v1/sessions/{sid}/pay", "Pay: commits the sale, prints the receipt", body=b.Pay),
     Operation("post", "/v1/sessions/{sid}/cancel", "Cancel the open sale"),

@@ -20,6 +20,11 @@ class LedgerPort(Protocol):
 
     def release(self, hold_id: str, timeout: float) -> None: ...
 
+    def enrol(self, card: str, registration: str | None, timeout: float) -> dict[str, Any]:
+        """Enrol a new card (docs/enrolment.md): its profile; ``SessionError`` when
+        the ledger refuses it, ``LedgerUnavailable`` when it does not answer."""
+        ...
+
 
 class PrinterPort(Protocol):
     """Prints one receipt job; raises ``PrinterFailed``.
@@ -43,6 +48,9 @@ class OfflineLedger:
         raise LedgerUnavailable("offline", "no ledger configured")
 
     def release(self, hold_id: str, timeout: float) -> None:
+        raise LedgerUnavailable("offline", "no ledger configured")
+
+    def enrol(self, card: str, registration: str | None, timeout: float) -> dict[str, Any]:
         raise LedgerUnavailable("offline", "no ledger configured")
 
 

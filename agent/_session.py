@@ -67,6 +67,8 @@ class Session:
     hints: list[dict[str, Any]] = field(default_factory=list)
     #: gift certificates tendered (``agent._certificates``): id, amount, mode, hold, remaining
     tenders: list[dict[str, Any]] = field(default_factory=list)
+    #: an app registration QR scanned for the card to enrol (docs/enrolment.md)
+    registration: dict[str, Any] | None = None
 
     def transition(self, to: SessionState, why: str = "") -> None:
         """Move to ``to`` if the table allows it; log it either way."""
@@ -87,7 +89,7 @@ class Session:
             "state": self.state.value, "lines": self.lines, "customer": self.customer,
             "coupons": self.coupons, "redeem": self.redeem, "mode": self.mode, "hold": self.hold,
             "result": self.result, "receipt_id": self.receipt_id, "seq": self.seq,
-            "payment": self.payment, "tenders": self.tenders,
+            "payment": self.payment, "tenders": self.tenders, "registration": self.registration,
         }
 
     def journal_json(self) -> dict[str, Any]:
@@ -106,7 +108,7 @@ class Session:
             customer=doc.get("customer"), coupons=list(doc.get("coupons") or []),
             redeem=doc.get("redeem", 0), mode=doc.get("mode", "offline"), hold=doc.get("hold"),
             result=doc.get("result"), receipt_id=doc.get("receipt_id"), seq=doc.get("seq"),
-            payment=doc.get("payment"), tenders=list(doc.get("tenders") or []),
+            payment=doc.get("payment"), tenders=list(doc.get("tenders") or []), registration=doc.get("registration"),
         )
 
     def basket(self, store: str) -> dict[str, Any]:
@@ -134,4 +136,5 @@ class Session:
             cust["card"] = mask_card(str(self.customer.get("card", "")))
             doc["customer"] = cust
         doc["hold"] = None if self.hold is None else {"points": self.hold.get("points")}
+        doc["registration"] = None if self.registration is None else {"id": self.registration.get("id")}
         return doc

@@ -11,6 +11,7 @@ changes go through the numbered migrations below, recorded in
 - ``agent_jti``: token ids that closed a sale here (replay protection).
 - ``agent_print``: receipts to print or reprint.
 - ``agent_cert_tender`` (2): what each sale took from a gift certificate.
+- ``agent_enrolment``: the cards this till enrolled (docs/enrolment.md).
 """
 from __future__ import annotations
 
@@ -86,9 +87,28 @@ def _m2(conn: sqlite3.Connection) -> None:
         """)
 
 
+def _m3(conn: sqlite3.Connection) -> None:
+    # docs/enrolment.md: the cards this till enrolled and the account they got
+    # (provisional offline, the ledger's online); the enrol TXN is in the outbox
+    _script(
+        conn,
+        """
+        CREATE TABLE agent_enrolment (
+            card TEXT PRIMARY KEY,
+            account TEXT NOT NULL,
+            mode TEXT NOT NULL CHECK (mode IN ('online', 'offline')),
+            registration TEXT,
+            txn_id TEXT,
+            at_epoch REAL NOT NULL
+        )
+        """
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite3.Connection], None]]] = [
     (1, "agent session journal, sales index, jti, print queue", _m1),
     (2, "gift certificates tendered at this till", _m2),
+    (3, "cards enrolled at this till", _m3),
 ]
 
 

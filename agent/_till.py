@@ -25,6 +25,7 @@ from . import _store
 from ._catalog import Catalog
 from ._certificates import Tenders
 from ._commit import Commits
+from ._enrol import Enrolments
 from ._config import HintSettings
 from ._errors import CodeRefused, SessionError, TokenError
 from ._events import EventBus
@@ -32,6 +33,7 @@ from ._i18n import DEFAULT_LANGUAGE
 from ._identify import Redemption
 from ._ports import LedgerPort, NoPrinter, OfflineLedger, PrinterPort
 from ._print_queue import PrintQueue
+from ._regcode import is_registration_code
 from ._routing import Routed, route_code, shown_code
 from ._session import Session
 from ._sessions import SessionBook
@@ -79,6 +81,7 @@ class Till:
         self.commits = Commits(self)
         self.tenders = Tenders(self)
         self.prints = PrintQueue(self)
+        self.enrolments = Enrolments(self)
         self.book.restore()
 
     @property
@@ -156,6 +159,11 @@ class Till:
                 return routed, self.add_coupon(sid, routed.code)
             if routed.kind == "certificate":
                 return routed, self.tender(sid, routed.code)
+            if is_registration_code(routed.code):  # the app's sign-up QR (docs/enrolment.md)
+                try:
+                    return routed, self.registration(sid, routed.code)
+                except TokenError as exc:
+                    raise CodeRefused(exc.reason, message_for(exc.reason), code=routed.code) from exc
             try:
                 return routed, self.identify(sid, routed.code)
             except TokenError as exc:
@@ -163,7 +171,9 @@ class Till:
             except SessionError as exc:
                 if exc.reason != "unknown_card":
                     raise
-                raise CodeRefused(exc.reason, exc.message, code=routed.code) from exc
+                refused = CodeRefused(exc.reason, exc.message, code=routed.code)
+                refused.extra.update(exc.extra)  # ``enrol``: the cashier may enrol the card
+                raise refused from exc
 
     # ------------------------------------------------------------ identification and redemption
 
@@ -184,6 +194,14 @@ class Till:
 
     def redeem(self, sid: str, points: int | str) -> Session:
         return self.redemption.redeem(sid, points)
+
+    # ------------------------------------------------------------ enrolment (docs/enrolment.md)
+
+    def enrol(self, sid: str, card: Any) -> Session:
+        return self.enrolments.enrol(sid, card)
+
+    def registration(self, sid: str, code: Any) -> Session:
+        return self.enrolments.registration(sid, code)
 
     # ------------------------------------------------------------ payment and committed sales
 

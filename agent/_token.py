@@ -44,6 +44,8 @@ MESSAGES: dict[str, str] = {
     "not_yet_valid": "The app code is dated in the future. Check the till clock, or ask the customer to refresh the app.",
     "expired": "The app code has expired. Ask the customer to refresh the QR code in the app.",
     "replayed": "This app code was already used for a sale at this till. Ask the customer to refresh the QR code.",
+    # docs/enrolment.md: the app's registration code (``_regcode``)
+    "not_a_registration": "This is the customer's shopping code, not the app's registration code.",
 }
 
 NOT_BEFORE_SKEW_S = 120
@@ -257,6 +259,26 @@ def to_epoch(now: datetime | int | float | Fraction) -> Fraction:
     return Fraction(now)
 
 
+def check_signed(kid: str, claims: Mapping[str, Any], signing_input: bytes, signature: bytes,
+                 keys: KeySet, *, now: datetime | int | float | Fraction, program: str | None,
+                 what: str = "token") -> None:
+    """token.md's checks after parsing, in its order: ``unknown_key``,
+    ``bad_signature``, ``wrong_program``, ``not_yet_valid``, ``expired``
+    (also for the registration code, ``_regcode``)."""
+    key = keys.get(kid)
+    if key is None:
+        raise TokenError("unknown_key", f"kid {kid!r} is not in the key set")
+    if not jws_signature_ok(key, signing_input, signature):
+        raise TokenError("bad_signature", "signature does not verify")
+    if program is not None and claims["iss"] != program:
+        raise TokenError("wrong_program", f"{what} is for another program")
+    instant = to_epoch(now)
+    if claims["iat"] - instant > NOT_BEFORE_SKEW_S:
+        raise TokenError("not_yet_valid", "issued in the future")
+    if instant - claims["exp"] > EXPIRY_GRACE_S:
+        raise TokenError("expired", f"{what} expired")
+
+
 def verify(
     code: str,
     keys: KeySet,
@@ -275,18 +297,7 @@ def verify(
     if isinstance(parsed, Card):
         return parsed
     kid, _header, claims, signing_input, signature = parsed
-    key = keys.get(kid)
-    if key is None:
-        raise TokenError("unknown_key", f"kid {kid!r} is not in the key set")
-    if not jws_signature_ok(key, signing_input, signature):
-        raise TokenError("bad_signature", "signature does not verify")
-    if program is not None and claims["iss"] != program:
-        raise TokenError("wrong_program", "token is for another program")
-    instant = to_epoch(now)
-    if claims["iat"] - instant > NOT_BEFORE_SKEW_S:
-        raise TokenError("not_yet_valid", "issued in the future")
-    if instant - claims["exp"] > EXPIRY_GRACE_S:
-        raise TokenError("expired", "token expired")
+    check_signed(kid, claims, signing_input, signature, keys, now=now, program=program)
     if used_jti is not None:
         seen = used_jti(claims["jti"]) if callable(used_jti) else claims["jti"] in set(used_jti)
         if seen:

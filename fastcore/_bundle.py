@@ -29,6 +29,8 @@ WEIGHT_PREFIXES = tuple(str(p) for p in range(20, 29))
 MAX_POINTS_PER_SALE = 1_000_000
 #: the largest ``program.max_line_qty`` a bundle may set (whole units)
 MAX_LINE_QTY = 1_000_000
+#: docs/enrolment.md: where a till may enrol a new card
+ENROLMENT_MODES = ("offline", "online", "off")
 PHASE = {k: 0 for k in LINE_KINDS} | {k: 1 for k in BASKET_KINDS} | {k: 2 for k in BONUS_KINDS}
 
 
@@ -53,6 +55,9 @@ class Program:
     max_points_per_sale: int = MAX_POINTS_PER_SALE
     #: till.md §2a: ``"store"`` (home store and recent buyers) or ``"all"``
     customer_cache: str = "store"
+    #: docs/enrolment.md: ``"offline"`` (a till may enrol a new card offline),
+    #: ``"online"`` (only while the ledger answers) or ``"off"``
+    enrolment: str = "offline"
 
     @property
     def max_line_qty_milli(self) -> dict[str, int]:
@@ -242,11 +247,21 @@ def _program(r: _Reader) -> Program:
     cache = r.str("customer_cache") or "store"
     if cache not in ("store", "all"):
         raise BundleError("bad_bundle", f"must be 'store' or 'all', not {cache!r}", r.at("customer_cache"))
+    welcome = r.int("welcome_points")
+    if welcome > max_points:
+        # an enrolled card's first sale carries the welcome bonus: above the
+        # ledger's ceiling, every such sale would be rejected
+        raise BundleError("bad_bundle", f"must be <= max_points_per_sale ({max_points}), not {welcome}",
+                          r.at("welcome_points"))
+    enrolment = r.str("enrolment") or "offline"
+    if enrolment not in ENROLMENT_MODES:
+        raise BundleError("bad_bundle", f"must be one of {', '.join(ENROLMENT_MODES)}, not {enrolment!r}",
+                          r.at("enrolment"))
     return Program(
         point_value=point_value,
         redeem_cap_bp=r.int("redeem_cap_bp"),
         accrue_on_redeemed=r.bool("accrue_on_redeemed"),
-        welcome_points=r.int("welcome_points"),
+        welcome_points=welcome,
         birthday_points=r.int("birthday_points"),
         favorite_multiplier_pct=r.int("favorite_multiplier_pct"),
         timezone=tz,
@@ -256,6 +271,7 @@ def _program(r: _Reader) -> Program:
         max_line_qty=max_qty,
         max_points_per_sale=max_points,
         customer_cache=cache,
+        enrolment=enrolment,
     )
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 import re
 
 _CARD = re.compile(r"(?<![0-9])[0-9]{9}([0-9]{4})(?![0-9])")
-_JWS = re.compile(r"[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*")
+#: a match starts only where a run of base64url characters starts, and the runs
+#: are taken whole (possessive): linear time on a long run without dots (a
+#: 100 KB hostile code took 27 s with the backtracking form)
+_JWS = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{10,}+\.[A-Za-z0-9_-]{10,}+\.[A-Za-z0-9_-]*+")
 
 
 def mask_card(card: str | None) -> str:

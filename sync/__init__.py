@@ -35,6 +35,7 @@ from ._migrate import Record as MigrationRecord
 from ._migrate import run_migrations
 from ._outbox import AckCounts, Outbox, OutboxRow, OutboxStatus, ReEnrolment
 from ._promocache import PromoCache
+from ._provisional import PROVISIONAL_PREFIX, is_provisional, provisional_account
 from ._puller import BundlePuller, PullOutcome
 from ._tilldb import TillDb, WalStatus
 from ._uploader import SyncReport, Uploader, UploaderCounters
@@ -62,6 +63,7 @@ __all__: list[str] = [
     "OutboxError",
     "OutboxRow",
     "OutboxStatus",
+    "PROVISIONAL_PREFIX",
     "PromoCache",
     "PullOutcome",
     "ReEnrolment",
@@ -85,7 +87,9 @@ __all__: list[str] = [
     "cli_answer",
     "cli_error",
     "db_group",
+    "is_provisional",
     "parse_retry_after",
+    "provisional_account",
     "re_enrol",
     "run_migrations",
     "txn_hash",

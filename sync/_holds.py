@@ -129,6 +129,29 @@ class HoldClient:
             return CardLookup("offline", reason="bad_answer")
         return CardLookup("found", customer=answer)
 
+    def enrol(self, card: str, registration: str | None = None) -> CardLookup:
+        """Enrol a new card on the ledger within the budget (docs/enrolment.md).
+
+        ``found``: the card's profile (``account`` is the ledger's);
+        ``unknown``: the ledger refused it (``reason``: its error code);
+        ``offline``: no answer in time (the till enrols offline).
+        """
+        body: dict[str, Any] = {"till": self.till, "card": card}
+        if registration is not None:
+            body["registration"] = registration
+        resp = self._within_budget(lambda: self.client.post("/v1/enrolments", json=body))
+        if isinstance(resp, str):
+            return CardLookup("offline", reason=resp)
+        try:
+            answer = resp.json()
+        except ValueError:
+            return CardLookup("offline", reason=f"http_{resp.status_code}")
+        if resp.status_code == 200 and isinstance(answer, dict) and isinstance(answer.get("account"), str):
+            return CardLookup("found", customer=answer)
+        if 400 <= resp.status_code < 500 and resp.status_code not in (401, 408, 429) and isinstance(answer, dict):
+            return CardLookup("unknown", reason=str(answer.get("error") or f"http_{resp.status_code}"))
+        return CardLookup("offline", reason=f"http_{resp.status_code}")
+
     def close(self) -> None:
         """Wait for in-flight calls (each bounded by the timeout) and close."""
         self._pool.shutdown(wait=True)

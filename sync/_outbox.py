@@ -139,6 +139,7 @@ class Outbox:
         self.store = store
         self.clock = clock
         self._listeners: list[Callable[[OutboxRow], None]] = []
+        self._answer_listeners: list[Callable[[Mapping[str, Any]], None]] = []
 
     # -- the sale path ----------------------------------------------------------
 
@@ -152,8 +153,8 @@ class Outbox:
         body.setdefault("txn_id", str(uuid.uuid4()))
         if not isinstance(body["txn_id"], str) or not body["txn_id"]:
             raise OutboxError("invalid", "txn_id must be a non-empty string")
-        if body["kind"] not in ("sale", "return"):
-            raise OutboxError("invalid", f"kind must be sale or return, not {body['kind']!r}")
+        if body["kind"] not in ("sale", "return", "enrol"):  # enrol: docs/enrolment.md
+            raise OutboxError("invalid", f"kind must be sale, return or enrol, not {body['kind']!r}")
         body.update(till=self.till, store=self.store, seq=seq, prev_hash=prev)
         digest = txn_hash(body)
         body["hash"] = digest
@@ -230,6 +231,25 @@ class Outbox:
 
     # -- the uploader side ------------------------------------------------------
 
+    def add_answer_listener(self, callback: Callable[[Mapping[str, Any]], None]) -> None:
+        """Call ``callback(outcome)`` with the ledger's outcome of each acknowledged row
+        (an ``accepted`` answer, or a ``duplicate``'s ``original``), after it is
+        recorded: the agent learns an enrolled card's account (docs/enrolment.md)."""
+        self._answer_listeners.append(callback)
+
+    def _tell(self, results: Sequence[Mapping[str, Any]]) -> None:
+        for res in results:
+            status = res.get("status")
+            doc = res if status == "accepted" else res.get("original") if status == "duplicate" else None
+            if not isinstance(doc, Mapping):
+                continue
+            outcome = {**doc, "txn_id": res.get("txn_id")}
+            for cb in self._answer_listeners:
+                try:
+                    cb(outcome)
+                except Exception:  # a listener must never undo an acknowledgement
+                    log.exception("outbox answer listener failed")
+
     def pending(self, limit: int = 500, after_seq: int = 0) -> list[OutboxRow]:
         """The oldest unsent rows, oldest first (read on the side connection)."""
         with self.db.reader() as conn:
@@ -296,6 +316,8 @@ class Outbox:
                         reoffered = self._epoch(conn, epoch, high_water)
             if not last:
                 time.sleep(0)  # yield: let a waiting sale take the connection
+        if self._answer_listeners:
+            self._tell(results)
         return AckCounts(accepted, duplicate, rejected, reoffered)
 
     def _ack(self, conn: sqlite3.Connection, acks: list[tuple[float, str, str, int]],

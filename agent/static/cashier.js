@@ -192,13 +192,37 @@ async function ensureSession() {
   return session;
 }
 
+// A new card the till may enrol (docs/enrolment.md): the refusal says
+// ``enrol: true``; the button enrols it for the open sale.
+let enrolCard = null;
+
+function offerEnrol(card) {
+  enrolCard = card;
+  $("enrol").hidden = card === null;
+}
+
+async function enrol() {
+  if (!enrolCard || !session) return;
+  const card = enrolCard;
+  offerEnrol(null);
+  try {
+    const s = await api("POST", `/v1/sessions/${session.id}/enrol`, {card});
+    render(s);
+    log(fmt("ev_enrolled", {card: s.customer ? s.customer.card : "", mode: s.mode || ""}));
+  } catch (e) { showRefusal(e); }
+}
+
 async function submitCode(code) {
   code = code.trim();
   if (!code) return;
+  offerEnrol(null);
   try {
     const s = await ensureSession();
     render(await api("POST", `/v1/sessions/${s.id}/scan`, {code}));
-  } catch (e) { showRefusal(e); }
+  } catch (e) {
+    showRefusal(e);
+    if (e && e.enrol === true) offerEnrol(code);
+  }
 }
 
 function redeem(points) {
@@ -269,6 +293,7 @@ $("code-form").addEventListener("submit", (e) => { e.preventDefault(); const v =
 $("coupon-form").addEventListener("submit", (e) => { e.preventDefault(); const v = $("coupon").value; $("coupon").value = ""; addCoupon(v); });
 $("points-form").addEventListener("submit", (e) => { e.preventDefault(); spendTyped(); });
 $("spend-max").addEventListener("click", () => redeem("max"));
+$("enrol").addEventListener("click", enrol);
 $("nospend").addEventListener("click", () => redeem(0));
 $("new").addEventListener("click", () => api("POST", "/v1/sessions").then(render).catch(showRefusal));
 for (const [id, method] of [["pay-cash", "cash"], ["pay-card", "card"]]) {

@@ -13,6 +13,8 @@ APPLES_LABEL = "2000000004556"
 COUPON = "SPRING300"
 GIFT = "4607000000106"  # a 1000 ₽ gift certificate (docs/certificates.md)
 TILL, STORE = "KY-001-01", "KY-001"
+#: a new plastic card from the box at the till: nobody knows it yet (docs/enrolment.md)
+NEW_CARD = "2900000777774"
 
 MEMBERS: list[dict[str, Any]] = [
     {"card": "2900000123458", "account": "A-ANNA", "tier": "silver", "segments": ["students"],

@@ -38,12 +38,12 @@ def show_outbox(stage: Stage) -> None:
                f"{'pts+':>5} {'pts-':>5}  ledger")
     for r in stage.till.outbox.rows():
         t = r.txn
-        res = t["result"]["totals"]
+        res = t["result"].get("totals") or {}  # an enrol TXN has none (docs/enrolment.md)
         cust = mask_card(t["customer"]["card"]) if t.get("customer") else "-"
         paid = res.get("paid", -res.get("refund", 0))
         plus = res.get("points", res.get("points_refunded", 0))
         minus = res.get("redeemed_points", res.get("points_reversed", 0))
-        receipt = f"{TILL}/{r.seq}"
+        receipt = f"{TILL}/{r.seq}" if t["kind"] != "enrol" else "-"
         stage.echo(f"  {r.seq:>3}  {t['kind']:<6} {receipt:<13} {cust:<14} {t['mode']:<7} {money(paid):>8} "
                    f"{plus:>5} {minus:>5}  {r.status}")
     stage.echo("")

@@ -9,7 +9,8 @@ from typing import Any
 from agent import make_return
 from fastcore import mask_card, money_text as money
 
-from ._cast import APPLES_LABEL, BREAD, BUCKWHEAT, CHEESE, CHOCOLATE, COFFEE, COUPON, GIFT, KEFIR, MEMBERS, MILK
+from ._cast import (APPLES_LABEL, BREAD, BUCKWHEAT, CHEESE, CHOCOLATE, COFFEE, COUPON, GIFT, KEFIR, MEMBERS,
+                    MILK, NEW_CARD)
 from ._stage import Stage, read_receipt_qr
 
 
@@ -84,6 +85,41 @@ def anna_returns_milk(stage: Stage, receipt: str) -> None:
     tot = ret["totals"]
     stage.echo(f"  return {ret['receipt_id']}: refund {money(tot['refund'])}, {tot['points_refunded']} pts back, "
                f"{tot['points_reversed']} earned pts reversed; till queue: {stage.queue_depth()}")
+    stage.echo("")
+
+
+def gleb_new_card_offline(stage: Stage) -> None:
+    """3b. Gleb takes a new card from the box; the till enrols it offline (docs/enrolment.md)."""
+    stage.echo("3b. Gleb has no card yet: he takes one from the box (link still down)")
+    stage.scan(KEFIR, BREAD)
+    events = stage.agent.events.subscribe()
+    stage.scanner.scan(NEW_CARD)
+
+    def offered() -> bool:
+        seen.extend(_drain(events))
+        return any(e["type"] in ("scan_refused", "identify_refused") and e.get("reason") == "unknown_card"
+                   for e in seen)
+
+    seen: list[dict[str, Any]] = []
+    stage.wait(offered, "the till to offer enrolment")
+    stage.agent.events.unsubscribe(events)
+    current = stage.till.current()
+    assert current is not None
+    stage.echo(f"  scanner: card {mask_card(NEW_CARD)} is new: the cashier screen offers \"Enrol this new card\"")
+    s = stage.till.enrol(current.id, NEW_CARD)  # the cashier presses the button
+    assert s.customer is not None and s.result is not None
+    stage.echo(f"  enrolled offline: provisional account {s.customer['account']}, an enrol TXN queued before "
+               f"the sale; welcome bonus {s.result['bonus']['welcome']} pts on this first purchase")
+    stage.spend_and_pay("cash")
+    stage.echo("")
+
+
+def gleb_confirmed(stage: Stage) -> None:
+    """5. After the sync, the ledger has confirmed Gleb's card as a member."""
+    found = stage.ledger.customer(NEW_CARD)
+    assert found is not None
+    stage.echo(f"5. The ledger confirmed the new card {mask_card(NEW_CARD)}: account {found['account']}, "
+               f"{found['balance']} pts (welcome bonus included)")
     stage.echo("")
 
 

@@ -27,7 +27,7 @@ from starlette.routing import Route
 
 from fastcore import MAX_INT, mask_card
 
-from . import _apikeys, _favourite, _readers
+from . import _apikeys, _enrol, _favourite, _readers
 from . import _validate as v
 from ._apikeys import Principal
 from ._clock import iso
@@ -40,7 +40,8 @@ from ._ledger import Ledger
 from ._limits import check_structure, count_transactions, has_control, parse_json, read_body
 from ._openapi import openapi
 from . import _certhttp, _report_http
-from ._schemas import FavouriteBody, HoldBody, ReEnrolBody, TokenBody, check
+from ._schemas import (EnrolBody, FavouriteBody, HoldBody, ReEnrolBody, RegistrationBody, TokenBody,
+                       check)
 from ._tills import TillRecord
 
 log = logging.getLogger(__name__)
@@ -221,6 +222,31 @@ async def favourite(request: Request) -> Response:
     return _json(answer)
 
 
+async def enrolments(request: Request) -> Response:
+    """A till enrols a new card now (docs/enrolment.md); its own till and store only."""
+    till = await till_of(request)
+    body = v.obj(await _body(request))
+    v.own(body, till, store=False)
+    if "store" in body and body["store"] != till.store:
+        raise RequestError("forbidden", f"this key belongs to store {till.store}", "store")
+    asked = check(body, EnrolBody)
+    card = v.card(asked.card)  # its check digit
+    answer = await run_in_threadpool(_enrol.online, ledger_of(request), till, card,
+                                     asked.registration)
+    log.info("card %s enrolled online by till %s: %s", mask_card(card), till.till,
+             answer["enrolment"])
+    return _json(answer)
+
+
+async def registrations(request: Request) -> Response:
+    """The app's back end opens a pending sign-up and gets its registration QR code."""
+    who = await principal(request, "app")  # a till could otherwise link any card anywhere
+    asked = check(v.obj(await _body(request)), RegistrationBody)
+    answer = await run_in_threadpool(_enrol.register, ledger_of(request), asked.phone_hash)
+    log.info("registration issued to app key %s", who.name)
+    return _json(answer, 201)
+
+
 # -- reading the ledger (office: everything; a till: its own sales only) --
 
 
@@ -342,6 +368,8 @@ ROUTES: list[tuple[str, tuple[str, ...], Handler]] = [
     *_report_http.ROUTES,  # GET /v1/reports/… (head office)
     ("/v1/accounts/{account}/favourite", ("GET", "PUT"), favourite),
     *_certhttp.ROUTES,  # /v1/certificates… (docs/certificates.md)
+    ("/v1/enrolments", ("POST",), enrolments),  # docs/enrolment.md
+    ("/v1/registrations", ("POST",), registrations),
 ]
 
 

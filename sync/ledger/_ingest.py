@@ -38,7 +38,7 @@ from typing import Any
 
 from fastcore import MAX_INT, is_int
 
-from . import _audit, _bulk, _certificates, _holds, _journal, _lots, _returns, _sales
+from . import _audit, _bulk, _certificates, _enrol, _holds, _journal, _lots, _returns, _sales
 from ._auditor import Activity
 from ._clock import utc_text
 from ._sales import AUDIT_QUEUED
@@ -262,6 +262,11 @@ class Ingest:
             yield scope
 
     def _apply(self, todo: list[Result], now: str) -> None:
+        # Enrolments first: a card's enrol TXN precedes its sales (docs/enrolment.md).
+        enrols = [r for r in todo if r.txn is not None and r.txn.kind == "enrol"]
+        if enrols:
+            self._apply_each(enrols, now)
+            todo = [r for r in todo if r.txn is None or r.txn.kind != "enrol"]
         if not self.per_sale_commit:
             sales = [r for r in todo if r.txn is not None and r.txn.kind == "sale"]
             if sales:
@@ -308,8 +313,8 @@ class Ingest:
                 for res in sales:
                     txn = res.txn
                     assert txn is not None
-                    member = txn.account or (self._card_account(tx, txn.card)
-                                             if txn.card else None)
+                    member = (_enrol.member_of(tx, txn, now, self.storage.for_update)
+                              or (self._card_account(tx, txn.card) if txn.card else None))
                     account = member or f"anon:{txn.till}"
                     outcome = _sales.outcome(txn, account, bool(member), now)
                     plans.append(_bulk.SalePlan(res, account, bool(member), outcome))
@@ -347,6 +352,8 @@ class Ingest:
                     with scope() as tx:
                         if res.txn is not None and res.txn.kind == "sale":
                             self._apply_sale(tx, res, now)
+                        elif res.txn is not None and res.txn.kind == "enrol":
+                            self._apply_enrol(tx, res, now)
                         else:
                             self._apply_return(tx, res, now)
                 except TxnRefused as exc:
@@ -422,7 +429,8 @@ class Ingest:
     def _apply_sale(self, tx: Tx, res: Result, now: str) -> None:
         txn = res.txn
         assert txn is not None
-        member = txn.account or (self._card_account(tx, txn.card) if txn.card else None)
+        member = (_enrol.member_of(tx, txn, now, self.storage.for_update)
+                  or (self._card_account(tx, txn.card) if txn.card else None))
         account = member or f"anon:{txn.till}"
         if member:
             _journal.ensure_account(tx, account, now)
@@ -470,6 +478,18 @@ class Ingest:
         tx.execute("INSERT INTO audit_queue (account, txn_id, till, store, bundle_version, "
                    "queued_at) VALUES (?, ?, ?, ?, ?, ?)", _sales.audit_row(txn, account, now))
 
+    def _apply_enrol(self, tx: Tx, res: Result, now: str) -> None:
+        """An ``enrol`` TXN: the card's account created, confirmed or merged (``_enrol``)."""
+        assert res.txn is not None
+        info = self._program(tx, res.txn.bundle_version)
+        program = info.program if info else _returns.DEFAULT_PROGRAM
+        _enrol.check_prefix(res.txn, program.card_prefixes)
+        outcome, account, fresh = _enrol.apply(tx, res.txn, now, self.storage.for_update)
+        if fresh:
+            res.status, res.outcome, res.account, res.applied_now = "accepted", outcome, account, True
+        else:
+            res.status, res.original, res.outcome, res.account = "duplicate", outcome, outcome, account
+
     def _program(self, tx: Tx, version: int) -> _returns.ProgramInfo | None:
         return self.programs.get(version, lambda: _returns.bundle_text(tx, version))
 
@@ -512,10 +532,10 @@ class Ingest:
         if audit == "mismatch":
             log.warning("audit mismatch on %s (till %s): %s", txn.txn_id, txn.till, detail)
 
-    def _return_account(self, tx: Tx, txn: Txn) -> str:
+    def _return_account(self, tx: Tx, txn: Txn, now: str) -> str:
         """The account a return names: its customer's, else the original till's anonymous one."""
         if txn.account:
-            return txn.account
+            return _enrol.member_of(tx, txn, now, self.storage.for_update) or txn.account
         if txn.card:
             return self._card_account(tx, txn.card)
         return f"anon:{txn.original_till}"
@@ -523,7 +543,7 @@ class Ingest:
     def _apply_return(self, tx: Tx, res: Result, now: str) -> None:
         txn = res.txn
         assert txn is not None and txn.original_txn_id is not None
-        account = self._return_account(tx, txn)
+        account = self._return_account(tx, txn, now)
         # The sale row is the lock that serialises the returns of one sale, across
         # server processes (SQLite's write lock does it there); what earlier returns
         # took is read only once it is held.

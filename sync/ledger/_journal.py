@@ -19,7 +19,8 @@ from . import _lots
 from ._errors import BalanceOutOfBounds
 from ._storage import Tx
 
-KINDS = ("accrual", "redemption", "return_reversal", "adjustment", "expiry", "audit_correction")
+KINDS = ("accrual", "redemption", "return_reversal", "adjustment", "expiry", "audit_correction",
+         "merge")
 
 
 def _out_of_bounds(account: str, points: int) -> BalanceOutOfBounds:

@@ -29,7 +29,9 @@ from typing import Any
 
 from fastcore import MAX_INT, ean13_valid
 
-from . import _customers, _journal
+from sync import is_provisional
+
+from . import _customers, _enrol, _journal
 from ._errors import BalanceOutOfBounds, MemberImportError
 from ._storage import Tx
 
@@ -212,6 +214,11 @@ def import_members(tx: Tx, members: list[Member], at: str) -> ImportStats:
                        "favorite_category=?, favorite_until=?, home_store=?, updated_at=? "
                        "WHERE card=?", (*values, at, m.card))
             stats.cards_updated += 1
+            if is_provisional(old[0]) and old[0] != m.account:
+                # a card enrolled at a till, now given its account by head office:
+                # what the till's account held follows the card (docs/enrolment.md)
+                _enrol.merge(tx, m.card, str(old[0]), m.account, "members import",
+                             f"import:{at}", at, "")
         else:
             stats.cards_unchanged += 1
     for account, cap in caps.items():

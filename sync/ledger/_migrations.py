@@ -30,12 +30,41 @@ log = logging.getLogger(__name__)
 _JOURNAL_KINDS = "'accrual', 'redemption', 'return_reversal', 'adjustment', 'expiry'"
 #: migration 5: the ledger's own corrections of a till's claims (spec/sync.md, Audit)
 _JOURNAL_KINDS_5 = _JOURNAL_KINDS + ", 'audit_correction'"
+#: migration 13: a provisional account of a till enrolment moved into the card's account
+_JOURNAL_KINDS_13 = _JOURNAL_KINDS_5 + ", 'merge'"
 #: spec/sync.md: points lie in 0 … 2^53 − 1; a balance (which may be negative after
 #: returns and offline overdrafts) stays within ±(2^53 − 1), so it never overflows
 _MAX_POINTS = 2**53 - 1
 _SQLITE_BOUND = (f"WHEN typeof(NEW.points) <> 'integer' OR NEW.points < -{_MAX_POINTS} "
                  f"OR NEW.points > {_MAX_POINTS} BEGIN SELECT RAISE(ABORT, "
                  "'accounts.points out of bounds'); END")
+
+
+
+def _journal_kinds(kinds: str, number: int) -> list[tuple[str, str]]:
+    """The statements that make ``kinds`` the journal's allowed kinds: PostgreSQL
+    swaps the CHECK constraint; SQLite (no ALTER of a constraint) rebuilds the
+    table with the same rows (its indexes go with the old table)."""
+    new = f"journal_{number}"
+    return [
+        ("postgresql", "ALTER TABLE journal DROP CONSTRAINT IF EXISTS journal_kind_check"),
+        ("postgresql", "ALTER TABLE journal ADD CONSTRAINT journal_kind_check "
+                       f"CHECK (kind IN ({kinds}))"),
+        ("sqlite", f"""CREATE TABLE {new} (
+            account TEXT NOT NULL,
+            entry_id TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ({kinds})),
+            points BIGINT NOT NULL,
+            txn_id TEXT,
+            note TEXT,
+            at TEXT NOT NULL,
+            PRIMARY KEY (account, entry_id))"""),
+        ("sqlite", f"INSERT INTO {new} (account, entry_id, kind, points, txn_id, note, at) "
+                   "SELECT account, entry_id, kind, points, txn_id, note, at FROM journal"),
+        ("sqlite", "DROP TABLE journal"),
+        ("sqlite", f"ALTER TABLE {new} RENAME TO journal"),
+    ]
+
 
 #: A statement is portable SQL, or ``(backend kind, SQL)`` run on that backend only.
 MIGRATIONS: list[tuple[int, str, list[str | tuple[str, str]]]] = [
@@ -209,22 +238,7 @@ MIGRATIONS: list[tuple[int, str, list[str | tuple[str, str]]]] = [
     (5, "the ledger's authority over points: audit_correction, bounded balances, holds by txn", [
         # journal kind audit_correction: PostgreSQL swaps the CHECK constraint,
         # SQLite (no ALTER of a constraint) rebuilds the table with the same rows
-        ("postgresql", "ALTER TABLE journal DROP CONSTRAINT IF EXISTS journal_kind_check"),
-        ("postgresql", "ALTER TABLE journal ADD CONSTRAINT journal_kind_check "
-                       f"CHECK (kind IN ({_JOURNAL_KINDS_5}))"),
-        ("sqlite", f"""CREATE TABLE journal_5 (
-            account TEXT NOT NULL,
-            entry_id TEXT NOT NULL,
-            kind TEXT NOT NULL CHECK (kind IN ({_JOURNAL_KINDS_5})),
-            points BIGINT NOT NULL,
-            txn_id TEXT,
-            note TEXT,
-            at TEXT NOT NULL,
-            PRIMARY KEY (account, entry_id))"""),
-        ("sqlite", "INSERT INTO journal_5 (account, entry_id, kind, points, txn_id, note, at) "
-                   "SELECT account, entry_id, kind, points, txn_id, note, at FROM journal"),
-        ("sqlite", "DROP TABLE journal"),
-        ("sqlite", "ALTER TABLE journal_5 RENAME TO journal"),
+        *_journal_kinds(_JOURNAL_KINDS_5, 5),
         # the last line of defence behind the ledger's own checks: a balance
         # outside ±(2^53 − 1) (or, on SQLite, turned into a REAL by an int64
         # overflow) is refused by the database itself
@@ -394,6 +408,36 @@ MIGRATIONS: list[tuple[int, str, list[str | tuple[str, str]]]] = [
             expires_at TEXT NOT NULL,
             closed_at TEXT,
             PRIMARY KEY (cert_id, hold_id))""",
+    ]),
+    (13, "enrolment at the till: enrolments, registrations, journal kind merge", [
+        # journal kind merge (docs/enrolment.md): the same swap as migration 5;
+        # the SQLite rebuild drops migration 7's index, made again
+        *_journal_kinds(_JOURNAL_KINDS_13, 13),
+        ("sqlite", "CREATE INDEX journal_by_at ON journal (at)"),
+        # distributed by card: every enrolment of a card (a till's enrol TXN
+        # or an online enrolment), what the provisional account became
+        """CREATE TABLE enrolments (
+            card TEXT NOT NULL,
+            till TEXT NOT NULL,
+            txn_id TEXT NOT NULL,
+            provisional TEXT NOT NULL,
+            account TEXT NOT NULL,
+            outcome TEXT NOT NULL CHECK (outcome IN ('created', 'confirmed', 'merged')),
+            store TEXT NOT NULL,
+            registration TEXT,
+            at TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            PRIMARY KEY (card, till, txn_id))""",
+        "CREATE INDEX enrolments_by_provisional ON enrolments (provisional)",
+        # distributed by registration: the app's pending sign-ups (registration
+        # QR codes) and the card each one was linked to at a till
+        """CREATE TABLE registrations (
+            registration TEXT PRIMARY KEY,
+            phone_hash TEXT,
+            issued_at TEXT NOT NULL,
+            card TEXT,
+            account TEXT,
+            linked_at TEXT)""",
     ]),
 ]
 

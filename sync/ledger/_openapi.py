@@ -270,5 +270,19 @@ def openapi() -> dict[str, Any]:
             **openapi_paths(),  # GET /v1/reports/… (_report_http)
             "/v1/accounts/{account}/favourite": _FAVOURITE,
             **_certhttp.openapi_paths(),  # /v1/certificates… (docs/certificates.md)
+            "/v1/enrolments": {"post": {
+                "summary": "Enrol a new card now (docs/enrolment.md): its account is created, "
+                           "or it is the card's own; answers the card's profile",
+                "security": secured, "requestBody": _body("EnrolBody"),
+                "responses": {"200": _resp("the card's profile, with enrolment "
+                                           "(created | confirmed | merged) and provisional",
+                                           {"type": "object"}),
+                              **_errors(400, 401, 403, 404, 409)}}},
+            "/v1/registrations": {"post": {
+                "summary": "Open a pending sign-up of the app: its registration QR code "
+                           "(JWS, typ kopilka-reg+jwt; never a card number)",
+                "security": [{"appKey": []}], "requestBody": _body("RegistrationBody"),
+                "responses": {"201": _resp("registration id and code", {"type": "object"}),
+                              **_errors(400, 401, 403)}}},
         },
     }

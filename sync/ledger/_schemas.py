@@ -85,6 +85,25 @@ class TokenBody(msgspec.Struct):
     card: Card
 
 
+class EnrolBody(msgspec.Struct, forbid_unknown_fields=True):
+    """``POST /v1/enrolments``: a till enrols a new card now (docs/enrolment.md)."""
+
+    till: Ident
+    card: Card
+    store: Ident | None = None
+    registration: Annotated[str, msgspec.Meta(
+        pattern=r"^[A-Za-z0-9_-]{8,64}$",
+        description="the app's registration id (from its registration QR code)")] | None = None
+
+
+class RegistrationBody(msgspec.Struct, forbid_unknown_fields=True):
+    """``POST /v1/registrations``: the app's pending sign-up (docs/enrolment.md)."""
+
+    phone_hash: Annotated[str, msgspec.Meta(
+        pattern=r"^[0-9a-f]{64}$",
+        description="hex SHA-256 of the phone number (never the number itself)")] | None = None
+
+
 class ReEnrolBody(msgspec.Struct):
     """``POST /v1/tills/me/re-enrol``: a wiped till starts again."""
 
@@ -228,7 +247,7 @@ class Txn(msgspec.Struct):
     till: Ident
     store: Ident
     seq: Positive
-    kind: Literal["sale", "return"]
+    kind: Literal["sale", "return", "enrol"]
     at: Annotated[str, msgspec.Meta(
         pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
                 r"([Zz]|[+-][0-9]{2}:[0-9]{2})$",
@@ -246,6 +265,8 @@ class Txn(msgspec.Struct):
     original_till: Ident | None = None
     returned: list[ReturnedLine] | None = None
     certificates: TxnCertificates | None = None
+    #: an ``enrol`` TXN (docs/enrolment.md): the app registration the new card is linked to
+    registration: Ident | None = None
 
 
 #: the Structs the OpenAPI document describes (``#/components/schemas/<name>``)
@@ -292,4 +313,4 @@ class FavouriteBody(msgspec.Struct, forbid_unknown_fields=True):
         description="a category path of the programme's list")]
 
 
-SCHEMAS = (*SCHEMAS, FavouriteBody, CertHoldBody, CertIssueBody, CertReserveBody)
+SCHEMAS = (*SCHEMAS, FavouriteBody, CertHoldBody, CertIssueBody, CertReserveBody, EnrolBody, RegistrationBody)

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from fastcore import MAX_INT, is_int, parse_instant, parse_qty_milli
+from fastcore import MAX_INT, ean13_valid, is_int, parse_instant, parse_qty_milli
 
-from sync import canonical_json
+from sync import canonical_json, is_provisional, provisional_account
 
 from . import _schemas
 from ._errors import TxnInvalid
@@ -288,6 +288,29 @@ def _returned(shape: _schemas.Txn) -> tuple[tuple[int, int], ...]:
     return tuple(out.items())
 
 
+def _provisional_shape(customer: _schemas.Customer | None) -> None:
+    """A till-made ``P-`` account (docs/enrolment.md) is the one its card derives."""
+    if customer is None or not is_provisional(customer.account):
+        return
+    if customer.card is None or not ean13_valid(customer.card):
+        raise TxnInvalid("invalid", "a provisional account comes with its card", "customer.card")
+    if customer.account != provisional_account(customer.card):
+        raise TxnInvalid("invalid", "not the provisional account of this card", "customer.account")
+
+
+def _enrol_shape(shape: _schemas.Txn) -> None:
+    """An ``enrol`` TXN: a card with a valid check digit and its provisional account."""
+    customer = shape.customer
+    if customer is None or customer.card is None:
+        raise TxnInvalid("invalid", "an enrolment names its card", "customer.card")
+    if not ean13_valid(customer.card):
+        raise TxnInvalid("invalid", "the check digit is wrong", "customer.card")
+    if customer.account != provisional_account(customer.card):
+        raise TxnInvalid("invalid", "not the provisional account of this card", "customer.account")
+    if shape.result.lines or shape.hold_id is not None:
+        raise TxnInvalid("invalid", "an enrolment sells nothing", "result.lines")
+
+
 def validate(txn: Any) -> Txn:
     """Check one TXN's shape (``_schemas.Txn``), its cross-field rules and hash.
 
@@ -304,6 +327,7 @@ def validate(txn: Any) -> Txn:
         raise TxnInvalid("invalid", "an ISO-8601 instant with offset is required", "at")
     customer = shape.customer
     account = card = None
+    _provisional_shape(customer)
     if customer is not None:
         account, card = customer.account, customer.card
         if account is None and card is None:
@@ -321,6 +345,8 @@ def validate(txn: Any) -> Txn:
         points, redeemed = totals.points, totals.redeemed_points
         if bonus is not None:
             welcome, birthday = bonus.welcome, bonus.birthday
+    elif shape.kind == "enrol":
+        _enrol_shape(shape)
     else:  # a return's lines are read too, but not held to the sale ceilings
         _line_quantities(shape.result)
         returned = _returned(shape)

@@ -239,6 +239,30 @@ def token(db_url: str, card: str) -> None:
         click.echo(led.issue_token(card))
 
 
+@ledger.command()
+@db_option
+@click.option("--phone-hash", default=None,
+              help="hex SHA-256 of the phone number (64 lowercase hex digits), optional")
+@_errors
+def registration(db_url: str, phone_hash: str | None) -> None:
+    """Open a pending app sign-up and print its registration QR code (docs/enrolment.md).
+
+    The code (JWS, typ kopilka-reg+jwt) carries the registration id, never a
+    card; a till that scans it and then a new card enrols that card linked
+    to it. For the phone simulator and tests; in production the app's back
+    end asks POST /v1/registrations.
+
+    Example: kopilka ledger registration --db sqlite:///ledger.db
+    """
+    from . import _enrol
+    from ._schemas import RegistrationBody, check
+
+    check({"phone_hash": phone_hash} if phone_hash else {}, RegistrationBody)
+    with Ledger(db_url) as led:
+        answer = _enrol.register(led, phone_hash)
+    click.echo(answer["code"])
+
+
 @ledger.group()
 def keys() -> None:
     """Token signing keys.

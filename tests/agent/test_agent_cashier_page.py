@@ -417,3 +417,36 @@ def test_the_hints_panel_shows_the_near_miss_and_why_on_request_with_hostile_nam
             assert page.locator("img").count() == 0 and page.evaluate("window.__pwned") is None
     finally:
         stop_agent(agent, loop)
+
+
+def test_a_new_card_is_enrolled_from_the_page_and_shown_masked(
+        tmp_path: Path, bundle_doc: dict[str, Any]) -> None:
+    """docs/enrolment.md: an unknown card of the programme offers the enrol button."""
+    from playwright.sync_api import expect, sync_playwright
+
+    new_card = "2900000777774"
+    agent, loop = start_agent(tmp_path, bundle_doc, language="en")
+    try:
+        with sync_playwright() as pw:
+            browser, page = browser_page(pw)
+            try:
+                page.goto(agent.api.url + "/cashier")
+                page.fill("#code", MILK)
+                page.press("#code", "Enter")
+                expect(page.locator("#basket tbody tr")).to_have_count(1)
+                expect(page.locator("#enrol")).to_be_hidden()
+                page.fill("#code", new_card)
+                page.press("#code", "Enter")
+                expect(page.locator("#enrol")).to_be_visible()
+                expect(page.locator("#enrol")).to_have_text("Enrol this new card: the customer joins now")
+                page.click("#enrol")
+                expect(page.locator("#customer")).to_be_visible()
+                expect(page.locator("#c-card")).to_contain_text("7774")
+                expect(page.locator("#enrol")).to_be_hidden()
+                assert new_card not in page.content()  # masked everywhere on the page
+            finally:
+                browser.close()
+        kinds = [r.txn["kind"] for r in agent.till.outbox.rows()]
+        assert kinds == ["enrol"]
+    finally:
+        stop_agent(agent, loop)

@@ -44,3 +44,14 @@ def test_scrub_leaves_longer_digit_runs_and_prose_alone() -> None:
     from fastcore import scrub
 
     assert scrub("order 12345678901234 of 3 items") == "order 12345678901234 of 3 items"
+
+
+def test_scrub_masks_a_token_glued_to_a_word_and_reads_a_long_run_once() -> None:
+    from fastcore import scrub
+
+    token = "eyJhbGciOiJFZERTQSJ9.eyJpc3MiOiJrIn0.c2lnbmF0dXJl"
+    assert scrub("code=x" + token) == "code=<token>"
+    # a hostile 1 MB code without dots is left as it is (and read in linear time:
+    # the backtracking form took minutes on this)
+    long = "a.b." + "c" * 1_000_000
+    assert scrub(long) == long

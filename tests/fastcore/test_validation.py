@@ -90,6 +90,13 @@ BUNDLE_ERRORS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "max_points_per_sale_huge": (_set(["program", "max_points_per_sale"], 2**53), "program.max_points_per_sale"),
     "max_points_per_sale_negative": (_set(["program", "max_points_per_sale"], -1), "program.max_points_per_sale"),
     "customer_cache_unknown": (_set(["program", "customer_cache"], "some"), "program.customer_cache"),
+    # docs/enrolment.md: where a till may enrol, and a welcome bonus a sale may carry
+    "enrolment_unknown": (_set(["program", "enrolment"], "sometimes"), "program.enrolment"),
+    "enrolment_not_text": (_set(["program", "enrolment"], True), "program.enrolment"),
+    "welcome_points_negative": (_set(["program", "welcome_points"], -1), "program.welcome_points"),
+    "welcome_points_above_sale_ceiling": (
+        lambda b: b["program"].update(welcome_points=1001, max_points_per_sale=1000), "program.welcome_points"),
+    "welcome_points_huge": (_set(["program", "welcome_points"], 2**63), "program.welcome_points"),
 }
 
 
@@ -192,6 +199,7 @@ def test_program_defaults_follow_the_till_spec() -> None:
     assert program.weight_prefixes == tuple(str(p) for p in range(20, 29))
     assert program.max_line_qty_milli == {"pcs": 999_000, "kg": 999_999}
     assert program.customer_cache == "store"
+    assert program.enrolment == "offline"  # docs/enrolment.md
 
 
 def test_weighed_items_carry_their_plu() -> None:

@@ -16,8 +16,13 @@ def test_the_demo_shift_reaches_the_ledger_exactly_once(tmp_path: Path) -> None:
     lines: list[str] = []
     result = run_demo(lines.append, tmp_path)
     assert result.seconds < 60
-    outbox = result.outbox
-    assert [t["kind"] for t in outbox] == ["sale", "sale", "sale", "return", "sale", "sale"]
+    assert [t["kind"] for t in result.outbox] == ["sale", "sale", "sale", "return", "enrol", "sale",
+                                                  "sale", "sale"]
+    # Gleb's new card, enrolled offline (docs/enrolment.md): confirmed by the ledger
+    gleb = result.outbox[5]
+    assert gleb["customer"]["account"] == result.outbox[4]["customer"]["account"]
+    assert gleb["result"]["bonus"]["welcome"] > 0
+    outbox = [t for t in result.outbox if t["kind"] != "enrol"]  # every one of these printed
     assert [t["mode"] for t in outbox[:3]] == ["online", "offline", "offline"]
     assert outbox[0]["hold_id"] and outbox[1]["hold_id"] is None
     assert all(t["ack"] == "acked" for t in outbox)

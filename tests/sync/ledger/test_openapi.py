@@ -128,7 +128,7 @@ def test_the_card_pattern_and_the_bounds_are_in_the_document() -> None:
     assert card["pattern"] == "^[0-9]{13}$" and "check digit" in card["description"]
     points = SCHEMAS["HoldBody"]["properties"]["points"]
     assert (points["minimum"], points["maximum"]) == (1, 2**53 - 1)
-    assert set(SCHEMAS["Txn"]["properties"]["kind"]["enum"]) == {"sale", "return"}
+    assert set(SCHEMAS["Txn"]["properties"]["kind"]["enum"]) == {"sale", "return", "enrol"}
     assert "\\x00-\\x1f" in SCHEMAS["HoldBody"]["properties"]["account"]["pattern"]
 
 
