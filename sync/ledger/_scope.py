@@ -11,7 +11,7 @@ of its own: the programme is where a coalition says which stores are whose.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 from . import _bundles
 from ._errors import ScopeError
@@ -19,6 +19,9 @@ from ._storage import Tx
 
 #: the period a report covers when none is given: the last 7 days
 DEFAULT_DAYS = 7
+#: the earliest offset of a civil time zone (UTC+14, Kiritimati): "today" in every store
+#: is at most this far ahead of UTC
+_EASTMOST = timedelta(hours=14)
 #: bundle versions read back to find the chain of a store the newest does not list
 LOOK_BACK = 30
 
@@ -78,6 +81,20 @@ def _day(text: str | None, field: str) -> date | None:
         raise ScopeError("invalid", f"{field} is a day, YYYY-MM-DD (got {text!r})", field) from None
 
 
+def latest_day(now: datetime) -> date:
+    """The newest calendar day any store can be in at ``now``.
+
+    A day in the rollups is the store's local day as its till stamped it, so
+    at 18:00 UTC a store in Krasnoyarsk (UTC+7) is already selling on the next
+    day; a default period ending on the UTC date would leave its evening out.
+    Ending on the day of the easternmost zone includes every store's today
+    (days not yet begun elsewhere are simply empty).
+    """
+    if now.tzinfo is not None:
+        now = now.astimezone(timezone.utc).replace(tzinfo=None)
+    return (now + _EASTMOST).date()
+
+
 def scope(tx: Tx, today: datetime, first: str | None = None, last: str | None = None,
           stores: list[str] | None = None, chain_names: list[str] | None = None) -> Scope:
     """The scope asked for; the last ``DEFAULT_DAYS`` days up to today by default.
@@ -90,7 +107,7 @@ def scope(tx: Tx, today: datetime, first: str | None = None, last: str | None = 
     named); an unknown store or chain is refused rather than reported as
     empty, so a typo never reads as "nothing happened".
     """
-    end = _day(last, "to") or today.date()
+    end = _day(last, "to") or latest_day(today)
     start = _day(first, "from") or end - timedelta(days=DEFAULT_DAYS - 1)
     if start > end:
         raise ScopeError("invalid", f"from ({start}) is after to ({end})", "from")

@@ -62,12 +62,12 @@ def test_the_demo_shift_reaches_the_ledger_exactly_once(tmp_path: Path) -> None:
         else:
             assert got["totals"]["refund"] == txn["result"]["totals"]["refund"]
     # a gift certificate bought, activated at upload, then paying a later sale in full
-    bought, spent = outbox[4], outbox[5]
+    bought, spent = outbox[5], outbox[6]
     cert_id = bought["certificates"]["sold"][0]["cert_id"]
     (tender,) = spent["certificates"]["tenders"]
     assert tender["cert_id"] == cert_id and tender["mode"] == "online"
     assert tender["amount"] == spent["result"]["totals"]["paid"] and tender["remaining"] == 100000 - tender["amount"]
-    assert f"KPC-{cert_id}" in result.receipts[4] and "Остаток на сертификате" in result.receipts[5]
+    assert f"KPC-{cert_id}" in result.receipts[5] and "Остаток на сертификате" in result.receipts[6]
     assert any("the certificate pays" in ln for ln in lines)
     assert any("network" in ln or "link" in ln for ln in lines)
     assert (tmp_path / "receipts" / "0001.txt").exists() and (tmp_path / "receipts" / "0001.png").exists()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from click.testing import CliRunner
@@ -237,3 +237,14 @@ def test_a_store_keeps_the_chain_of_the_newest_bundle_that_lists_it(ledger: Ledg
         s = scope(tx, ledger.clock(), chain_names=["baton", "krasyar-east"])
     assert s.stores == {"BT-001", "KY-001"}
     assert (s.chains["KY-002"], s.chains["XX-404"]) == ("krasyar", "")
+
+
+@pytest.mark.parametrize("utc_hour, last", [(9, "2026-12-03"), (18, "2026-12-04"), (23, "2026-12-04")])
+def test_the_default_period_ends_on_the_newest_local_day_of_any_store(
+        ledger: Ledger, utc_hour: int, last: str) -> None:
+    # at 18:00 UTC a store at UTC+7 already sells on 4 December: its sales are in "this week"
+    now = datetime(2026, 12, 3, utc_hour, 30, tzinfo=timezone.utc)
+    with ledger.storage.transaction() as tx:
+        got = scope(tx, now)
+    assert got.last == last
+    assert (date.fromisoformat(got.last) - date.fromisoformat(got.first)).days == 6
