@@ -1,7 +1,8 @@
 """Every flag of spec/sync.md's report section, each naming what it concerns.
 
 The two that read the sales (``_flags``: a ``jti`` used at two tills, an
-offline overdraft measured against its bound cap × tills) are joined by:
+offline overdraft measured against its bound cap × tills), kept by the
+rollup job (``_flagrollup``), are joined by:
 
 - **audit mismatch**: a sale the ledger re-priced to other figures, with
   both (the till's claim and the ledger's) and the correction journaled;
@@ -28,9 +29,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from . import _rollup
 from ._clock import parse_utc_text
-from ._flags import (Flags, Overdraft, ReplayedJti, Use, flag_rows, offline_overdrafts,
-                     replayed_jtis)
+from ._flags import Flags, Overdraft, ReplayedJti, Use, flag_rows
 from ._ingest import gaps
 from ._readers import receipt_id
 from ._scope import Scope
@@ -98,10 +99,16 @@ def _figures(detail: str) -> dict[str, tuple[int, int]]:
 
 
 def audit_mismatches(tx: Tx, scope: Scope) -> list[AuditMismatch]:
-    """Sales whose audit says ``mismatch``, with the till's and the ledger's figures."""
+    """Sales whose audit says ``mismatch``, with the till's and the ledger's figures.
+
+    Read through the partial index ``audits_mismatched`` (migration 10):
+    the mismatches, not the audit row of every sale.
+    """
     out = []
-    for account, txn_id, till, store, detail, seq, at, body in tx.all(
-            "SELECT a.account, a.txn_id, a.till, a.store, a.detail, s.seq, s.at, s.body "
+    for account, txn_id, till, store, detail, seq, at, body, fix in tx.all(
+            "SELECT a.account, a.txn_id, a.till, a.store, a.detail, s.seq, s.at, s.body, "
+            "(SELECT COALESCE(SUM(j.points), 0) FROM journal j WHERE j.account = a.account "
+            "AND j.txn_id = a.txn_id AND j.kind = 'audit_correction') "
             "FROM audits a JOIN sales s ON s.account = a.account AND s.txn_id = a.txn_id "
             "WHERE a.outcome = 'mismatch' ORDER BY s.at, a.till, s.seq"):
         if not scope.covers(str(store), str(at)):
@@ -109,8 +116,6 @@ def audit_mismatches(tx: Tx, scope: Scope) -> list[AuditMismatch]:
         totals = (json.loads(body).get("result") or {}).get("totals") or {}
         figures = _figures(str(detail or ""))
         pts, red = figures.get("points"), figures.get("redeemed_points")
-        fix = tx.one("SELECT COALESCE(SUM(points), 0) FROM journal WHERE account = ? AND "
-                     "txn_id = ? AND kind = 'audit_correction'", (account, txn_id))
         claimed_pts, claimed_red = totals.get("points"), totals.get("redeemed_points")
         out.append(AuditMismatch(
             Use(str(store), str(till), str(account), str(txn_id),
@@ -118,7 +123,7 @@ def audit_mismatches(tx: Tx, scope: Scope) -> list[AuditMismatch]:
             pts[0] if pts else claimed_pts if isinstance(claimed_pts, int) else None,
             claimed_red if isinstance(claimed_red, int) else None,
             red[0] if red else claimed_red if isinstance(claimed_red, int) else None,
-            int(fix[0]) if fix else 0, str(detail or "")))
+            int(fix or 0), str(detail or "")))
     return out
 
 
@@ -146,11 +151,13 @@ def till_flags(tx: Tx, scope: Scope, now: datetime, silent_hours: float = SILENT
     stores = {str(t): str(s) for t, s in tx.all("SELECT till, store FROM tills")}
     flags.seq_conflict, flags.rejected = _refused(tx, scope, stores)
     contact = {str(t): c for t, c in tx.all("SELECT till, last_contact FROM till_state")}
+    # only a till whose top seq is above its high-water mark can have a gap
+    gapped = {str(t) for (t,) in tx.all("SELECT till FROM till_state WHERE max_seq > high_water")}
     beats = {str(r[0]): r[1:] for r in tx.all("SELECT till, at, received_at FROM heartbeats")}
     for till, store in sorted(stores.items(), key=lambda kv: (kv[1], kv[0])):
         if not scope.has(store):
             continue
-        for low, high in gaps(tx, till):
+        for low, high in gaps(tx, till) if till in gapped else []:
             span = str(low) if low == high else f"{low}-{high}"
             flags.seq_gap.append(TillFlag(store, till, f"seq {span} missing", value=low))
         beat = beats.get(till)
@@ -183,12 +190,20 @@ def _scoped_overdraft(found: list[Overdraft], scope: Scope) -> list[Overdraft]:
 
 
 def collect_all(storage: Storage, scope: Scope, now: datetime,
-                silent_hours: float = SILENT_HOURS, skew_s: int = SKEW_S) -> AllFlags:
-    """Every flag in ``scope``, read in one transaction."""
+                silent_hours: float = SILENT_HOURS, skew_s: int = SKEW_S,
+                sales: Flags | None = None) -> AllFlags:
+    """Every flag in ``scope``.
+
+    ``sales``: the two sale flags, read from the flag rollups by the
+    caller (``_reports.gather`` shares the scan of the newest sales with
+    the figures); read here when None.
+    """
     with storage.transaction() as tx:
+        if sales is None:
+            sales = _rollup.sale_flags(tx)
         flags = till_flags(tx, scope, now, silent_hours, skew_s)
-        flags.replayed_jti = _scoped_jti(replayed_jtis(storage, tx), scope)
-        flags.offline_overdraft = _scoped_overdraft(offline_overdrafts(tx), scope)
+        flags.replayed_jti = _scoped_jti(sales.replayed_jti, scope)
+        flags.offline_overdraft = _scoped_overdraft(sales.offline_overdraft, scope)
         flags.audit_mismatch = audit_mismatches(tx, scope)
     return flags
 

@@ -50,22 +50,29 @@ class TillRow:
 
 
 def collect(storage: Storage) -> list[TillRow]:
-    """Every till's row, ordered by store and till."""
+    """Every till's row, ordered by store and till.
+
+    One statement for every till (a join of the till-keyed tables, so on
+    Citus each shard answers for its own tills), and the gaps read only
+    for the tills whose top seq is above their high-water mark: 15,000
+    tills are one query, not 45,000.
+    """
     out = []
     with storage.transaction() as tx:
-        rows = tx.all("SELECT till, store, high_water, max_seq, last_contact, duplicates, "
-                      "audit_mismatches FROM till_state ORDER BY store, till")
-        for till, store, high, top, contact, dups, mism in rows:
-            hb = tx.one("SELECT received_at, queue_depth, oldest_unsynced_age_s, "
-                        "bundle_version, hardware FROM heartbeats WHERE till = ?", (till,))
-            rej = tx.one("SELECT COUNT(*) FROM rejects WHERE till = ?", (till,))
-            last = max(filter(None, [contact, hb[0] if hb else None]), default=None)
+        rows = tx.all(
+            "SELECT t.till, t.store, t.high_water, t.max_seq, t.last_contact, t.duplicates, "
+            "t.audit_mismatches, h.received_at, h.queue_depth, h.oldest_unsynced_age_s, "
+            "h.bundle_version, h.hardware, (SELECT COUNT(*) FROM rejects r WHERE r.till = t.till) "
+            "FROM till_state t LEFT JOIN heartbeats h ON h.till = t.till ORDER BY t.store, t.till")
+        for till, store, high, top, contact, dups, mism, got, depth, age, ver, hw, rej in rows:
+            last = max(filter(None, [contact, got]), default=None)
+            beat = got is not None
             out.append(TillRow(
-                str(store), str(till), last, int(high), int(top), gaps(tx, str(till)),
-                int(hb[1]) if hb else None, int(hb[2]) if hb else None,
-                None if not hb or hb[3] is None else int(hb[3]),
-                int(rej[0]) if rej else 0, int(dups), int(mism),
-                json.loads(hb[4]) if hb else {}))
+                str(store), str(till), last, int(high), int(top),
+                gaps(tx, str(till)) if int(top) > int(high) else [],
+                int(depth) if beat else None, int(age) if beat else None,
+                None if ver is None else int(ver), int(rej or 0), int(dups), int(mism),
+                json.loads(hw) if beat else {}))
     return out
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from fastcore import money_text
 
-from . import _allflags, _html, _loyalty, _rollup, _scope, _settlement, _syncreport
+from . import _allflags, _flagrollup, _html, _loyalty, _rollup, _scope, _settlement, _syncreport
 from ._report import _csv, _table
 from ._report import collect as collect_tills
 from ._report import render as render_tills
@@ -50,13 +50,18 @@ class Reports:
 
 def gather(storage: Storage, now: datetime, ask: Ask, kind: str) -> Reports:
     """The ``kind`` report (the loyalty one in HTML needs all three: ``"all"``)."""
+    seen = _flagrollup.Seen()
+    sales_flags = None
     with storage.transaction() as tx:
         scope = _scope.scope(tx, now, ask.first, ask.last, list(ask.stores), list(ask.chains))
-        facts = _rollup.load(tx, scope.first, scope.last)
+        facts = _rollup.load(tx, scope.first, scope.last, seen)
         value = _settlement.point_value(tx)
+        if kind != "settlement":
+            sales_flags = _flagrollup.load(tx, seen, _rollup.watermark(tx))
     out = Reports(scope)
-    if kind != "settlement":
-        out.flags = _allflags.collect_all(storage, scope, now, ask.silent_hours, ask.skew_s)
+    if sales_flags is not None:
+        out.flags = _allflags.collect_all(storage, scope, now, ask.silent_hours, ask.skew_s,
+                                          sales_flags)
     if kind in ("sync", "all"):
         assert out.flags is not None
         out.sync = _syncreport.build(collect_tills(storage), facts, scope, out.flags)

@@ -50,9 +50,12 @@ def build(tills: list[TillRow], facts: Facts, scope: Scope, flags: AllFlags) -> 
     report = SyncReport(scope, [r for r in tills if scope.has(r.store)], flags)
     stores = sorted({s for _, s in facts.stores if s and scope.has(s)})
     days = scope.days()
+    waiting: dict[str, int] = {}  # per store, made before the period and not yet received
+    for (d, s), v in facts.stores.items():
+        if d < scope.first:
+            waiting[s] = waiting.get(s, 0) + v[_TXNS] - v[_GOT]
     for store in stores:
-        queued = sum(v[_TXNS] - v[_GOT] for (d, s), v in facts.stores.items()
-                     if s == store and d < scope.first)
+        queued = waiting.get(store, 0)
         for day in days:
             row = facts.stores.get((day, store))
             if row is None:
