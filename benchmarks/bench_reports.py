@@ -119,7 +119,7 @@ def build(url: str, args: argparse.Namespace, now: datetime) -> dict[str, int]:
             st, url, "heartbeats", ("till", "store", "at", "received_at", "queue_depth",
                                     "oldest_unsynced_age_s", "bundle_version", "agent_version",
                                     "hardware"),
-            ((t, s, stamp, stamp, rng.choice([0, 0, 0, 2, 15]), 0, 1, "0.1", hw)
+            ((t, s, stamp, stamp, rng.choice([0] * 19 + [3]), 0, 1, "0.1", hw)
              for s, t in tills))
         counts["rejects"] = bulk(
             st, url, "rejects", ("till", "reject_id", "txn_id", "seq", "reason", "detail",

@@ -54,7 +54,9 @@ def gather(storage: Storage, now: datetime, ask: Ask, kind: str) -> Reports:
     sales_flags = None
     with storage.transaction() as tx:
         scope = _scope.scope(tx, now, ask.first, ask.last, list(ask.stores), list(ask.chains))
-        facts = _rollup.load(tx, scope.first, scope.last, seen)
+        facts = _rollup.load(tx, scope.first, scope.last, seen, promos=False)
+        promos = (_rollup.promo_totals(tx, scope.first, scope.last, scope.stores)
+                  if kind in ("loyalty", "all") else {})
         value = _settlement.point_value(tx)
         if kind != "settlement":
             sales_flags = _flagrollup.load(tx, seen, _rollup.watermark(tx))
@@ -66,7 +68,7 @@ def gather(storage: Storage, now: datetime, ask: Ask, kind: str) -> Reports:
         assert out.flags is not None
         out.sync = _syncreport.build(collect_tills(storage), facts, scope, out.flags)
     if kind in ("loyalty", "all"):
-        out.loyalty = _loyalty.build(facts, scope)
+        out.loyalty = _loyalty.build(facts, scope, promos)
     if kind in ("settlement", "all"):
         out.settlement = _settlement.build(facts, scope, value)
     return out
@@ -152,15 +154,15 @@ def render(reports: Reports, kind: str, fmt: str) -> str:
                  "settlement": "Chain settlement"}[kind]
         return _html.page(title, _scope_text(reports.scope), sections)
     rep: Any = getattr(reports, kind)
+    if fmt != "json":
+        if kind == "loyalty":
+            return _loyalty_text(rep, _loyalty_flags(reports.flags), fmt)
+        return _sync_text(rep, fmt) if kind == "sync" else _settlement_text(rep, fmt)
     data = rep.to_json()
     if kind == "loyalty":
-        flags = _loyalty_flags(reports.flags)
-        if fmt != "json":
-            return _loyalty_text(rep, flags, fmt)
-        data["flags"] = {k: v for k, v in flags.to_json().items() if k in LOYALTY_FLAGS}
-    if fmt == "json":
-        return json.dumps(data, indent=1, ensure_ascii=False) + "\n"
-    return _sync_text(rep, fmt) if kind == "sync" else _settlement_text(rep, fmt)
+        data["flags"] = {k: v for k, v in _loyalty_flags(reports.flags).to_json().items()
+                         if k in LOYALTY_FLAGS}
+    return json.dumps(data, indent=1, ensure_ascii=False) + "\n"
 
 
 

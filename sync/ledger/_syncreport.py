@@ -16,7 +16,7 @@ store from the rollups:
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from ._allflags import AllFlags
@@ -40,7 +40,7 @@ class SyncReport:
 
     def to_json(self) -> dict[str, Any]:
         return {"scope": self.scope.to_json(),
-                "tills": [dict(asdict(r), gaps=[list(g) for g in r.gaps]) for r in self.tills],
+                "tills": [r.to_json() for r in self.tills],
                 "days": self.days, "flags": self.flags.to_json(),
                 "flag_counts": self.flags.counts()}
 
