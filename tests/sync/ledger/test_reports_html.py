@@ -1,6 +1,7 @@
 """The page stays a readable size for a chain: day-by-store tables per store, tills needing a look."""
 from __future__ import annotations
 
+import json
 import re
 
 from sync.ledger import _html
@@ -72,3 +73,15 @@ def test_the_lag_chart_draws_the_top_stores_and_every_store_together() -> None:
     lag = page.split('aria-label="lag per store"')[1].split("</svg>")[0]
     names = re.findall(r'data-series="([^"]+)"', lag)
     assert len(names) == _html.TOP_STORES + 1 and names[-1] == "all stores"
+
+
+def test_report_json_is_valid_with_one_row_a_line() -> None:
+    from sync.ledger._reports import _json_text
+
+    data = {"scope": {"from": "2026-11-16", "stores": None},
+            "days": [{"day": d, "store": "Красный-1", "n": 2**63} for d in DAYS],
+            "flags": {"replayed_jti": [{"uses": [{"till": 'a"b\\'}]}], "seq_gap": []},
+            "empty": {}, "value": 1e308, "text": "\u0000\u2028"}
+    text = _json_text(data)
+    assert json.loads(text) == data
+    assert sum(1 for line in text.splitlines() if '"day": ' in line) == len(DAYS)
