@@ -192,3 +192,23 @@ def test_a_report_reads_no_table_of_sales_journal_or_audits_from_end_to_end(
                                                   "report_jti", "s", "j", "a"):
                 scans.append((row[-1], sql))
     assert scans == []
+
+
+def test_token_uses_older_than_the_kept_days_are_forgotten_but_flags_stay(
+        client: ASGIClient, till: TillSim, other_till: TillSim, shop: Ledger,
+        clock: FakeClock) -> None:
+    from sync.ledger._flagrollup import JTI_KEEP_DAYS
+
+    send(client, till, [with_token(till, "A-77", "J-1", 100)])
+    send(client, other_till, [with_token(other_till, "A-77", "J-1", 100)])
+    send(client, till, [with_token(till, "A-77", "J-2", 100)])
+    clock.advance(minutes=5)
+    refresh(shop.storage, clock(), margin_s=0)
+    with shop.storage.transaction() as tx:
+        assert tx.one("SELECT COUNT(*) FROM report_jti") == (3,)
+    clock.advance(days=JTI_KEEP_DAYS + 2)
+    refresh(shop.storage, clock(), margin_s=0)
+    with shop.storage.transaction() as tx:
+        assert tx.one("SELECT COUNT(*) FROM report_jti") == (0,)
+    (flag,) = _rolled(shop).replayed_jti
+    assert flag.jti == "J-1" and flag.tills == 2
