@@ -69,7 +69,7 @@ SCHEMA = [
         below_zero BIGINT NOT NULL)""",
     # audit mismatches are rare: a partial index lists them without reading
     # the audit row of every sale (and costs the audit worker nothing per match)
-    "CREATE INDEX audits_mismatched ON audits (at) WHERE outcome = 'mismatch'",
+    "CREATE INDEX IF NOT EXISTS audits_mismatched ON audits (at) WHERE outcome = 'mismatch'",
 ]
 
 #: sale days of token uses the job remembers (see the module docstring)

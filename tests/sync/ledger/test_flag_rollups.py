@@ -212,3 +212,12 @@ def test_token_uses_older_than_the_kept_days_are_forgotten_but_flags_stay(
         assert tx.one("SELECT COUNT(*) FROM report_jti") == (0,)
     (flag,) = _rolled(shop).replayed_jti
     assert flag.jti == "J-1" and flag.tills == 2
+
+
+def test_the_mismatch_index_made_beforehand_is_found_made_by_migration_10(ledger: Ledger) -> None:
+    from sync.ledger._flagrollup import SCHEMA
+
+    (index,) = [sql for sql in SCHEMA if "audits_mismatched" in sql]
+    with ledger.storage.transaction() as tx:
+        tx.execute(index)  # as after `CREATE INDEX CONCURRENTLY` by hand: nothing to do
+        assert tx.one("SELECT COUNT(*) FROM audits WHERE outcome = 'mismatch'") == (0,)
