@@ -13,7 +13,10 @@ the ``received_at`` and ``at`` indexes). The ingest path is not touched.
   ledger's ``received_at``: sum and max) by the day the till made them, and
   how many transactions the ledger received on that (store-local) day;
 - ``report_points_day``: journal points and entries by kind;
-- ``report_promo_day``: uses, discount and bonus points per promotion.
+- ``report_promo_day``: uses, discount and bonus points per promotion;
+- the two flags that read the sales (a token at two tills, an offline
+  overdraft), kept by ``_flagrollup`` in the same transaction from the
+  same pass over the new sales.
 
 A *day* is the store's local calendar day as the till stamped it (the date
 part of the sale's ``at``, which carries the till's offset); a journal
@@ -269,7 +272,10 @@ def load(tx: Tx, first: str, last: str, seen: Seen | None = None,
     ``BEFORE`` (``""``): the liability of a period starts from the points
     outstanding before it, and a backlog from the transactions still
     waiting, and neither needs a row per past day, so a ledger with years
-    of history reads as many rows as one with a week.
+    of history reads as many rows as one with a week. ``promos=False``
+    leaves the period's promotion rows to ``promo_totals`` (the newest
+    ones, after the watermark, are still in the facts); ``seen`` collects
+    the newest sales' token ids and offline redemptions for the flags.
     """
     facts = Facts()
     cols = ", ".join(f"MAX({c})" if c == "lag_max_s" else f"SUM({c})" for c in STORE_COLUMNS)
