@@ -203,11 +203,14 @@ def load(tx: Tx, seen: Seen, after: str) -> Flags:
         uses.setdefault(str(account), []).append(Use(
             str(store), str(till), str(account), str(txn_id), receipt_id(str(till), int(seq)),
             str(at), int(redeemed), None if cap is None else int(cap)))
+    lows = {str(a): int(below) for a, below in tx.all(
+        "SELECT account, below_zero FROM report_overdraft")}
+    balance: dict[str, int] = {}
+    for part in _chunks(sorted(lows)):  # by key: on Citus the rollups live on the coordinator
+        balance.update((str(a), int(p)) for a, p in tx.all(
+            f"SELECT account, points FROM accounts WHERE account IN ({_marks(len(part))})", part))
     flags: dict[str, Overdraft | None] = {
-        str(a): overdraft(str(a), int(below), int(points or 0), uses.get(str(a), []))
-        for a, below, points in tx.all(
-            "SELECT o.account, o.below_zero, a.points FROM report_overdraft o "
-            "LEFT JOIN accounts a ON a.account = o.account")}
+        a: overdraft(a, below, balance.get(a, 0), uses.get(a, [])) for a, below in lows.items()}
     tail = fold(tx, seen, after, None)
     for rows in tail.replayed.values():
         jti_rows.update({(r[0], r[3], r[4]): r for r in rows})
