@@ -15,8 +15,8 @@ each number of ``kopilka ledger serve --workers`` processes:
    committed online -> its acknowledgement) and request latency;
 3. the audit lag: how long after the last acknowledgement the ledger's
    audit workers have re-priced every sale;
-4. the time of ``kopilka report sync`` over the result (a week's loyalty
-   report comes with the reports work of issue 11).
+4. the time of ``kopilka report sync``, ``loyalty`` and ``settlement`` over
+   the result (a chain's week: ``bench_reports.py``).
 
 The tills' databases go to /dev/shm when it exists: in a store each till
 has its own disk, and on one machine the tills' fsyncs must not be what is
@@ -66,10 +66,14 @@ def audit_lag(db_url: str, limit_s: float = 1800.0) -> float:
     return time.perf_counter() - t0
 
 
-def report_seconds(db_url: str) -> float:
-    """Time of ``kopilka report sync --format table`` over the ledger (process start included)."""
+def report_seconds(db_url: str, kind: str = "sync") -> float:
+    """Time of ``kopilka report KIND --format table`` over the ledger (process start included).
+
+    The first report of a run also folds the day into the rollups (the
+    ``kopilka ledger rollup`` a cron would have run): its time includes that.
+    """
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "from cli import main; main()", "report", "sync",
+    subprocess.run([sys.executable, "-c", "from cli import main; main()", "report", kind,
                     "--db", db_url], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                    check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - t0
@@ -88,7 +92,9 @@ def one_run(backend: str, workers: int, cfg: FleetConfig, work: Path, baseline_n
                            upload_threads=client_threads)
         lag = audit_lag(server.url)
         return {"raw": raw, "result": result, "audit_lag": lag,
-                "report_s": report_seconds(server.url)}
+                "report_s": report_seconds(server.url),
+                "loyalty_s": report_seconds(server.url, "loyalty"),
+                "settlement_s": report_seconds(server.url, "settlement")}
     finally:
         server.close()
         shutil.rmtree(tills, ignore_errors=True)
@@ -124,7 +130,8 @@ def show(backend: str, workers: int, run: dict[str, Any]) -> None:
           f"p99 {pct(req, 99):.0f} ms; {r.retries} retries, {r.counters.offline_periods} "
           f"offline periods ({r.counters.caught_up} caught up)")
     print(f"[{backend} x{workers}] audit lag {run['audit_lag']:.2f} s after the drain; "
-          f"report sync rendered in {run['report_s']:.2f} s; same-run baseline: raw batched "
+          f"report sync {run['report_s']:.2f} s (rollup included), loyalty "
+          f"{run['loyalty_s']:.2f} s, settlement {run['settlement_s']:.2f} s; same-run baseline: raw batched "
           f"insert {run['raw']:,.0f} rows/s (ingest = {rate / run['raw']:.3f} x raw)")
 
 

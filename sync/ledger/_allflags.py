@@ -1,7 +1,8 @@
 """Every flag of spec/sync.md's report section, each naming what it concerns.
 
 The two that read the sales (``_flags``: a ``jti`` used at two tills, an
-offline overdraft measured against its bound cap × tills) are joined by:
+offline overdraft measured against its bound cap × tills), kept by the
+rollup job (``_flagrollup``), are joined by:
 
 - **audit mismatch**: a sale the ledger re-priced to other figures, with
   both (the till's claim and the ledger's) and the correction journaled;
@@ -28,11 +29,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from . import _certflags
+from . import _certflags, _rollup
 from ._clock import parse_utc_text
-from ._flags import (Flags, Overdraft, ReplayedJti, Use, flag_rows, offline_overdrafts,
-                     replayed_jtis)
-from ._ingest import gaps
+from ._flags import Flags, Overdraft, ReplayedJti, Use, flag_rows
+from ._report import all_gaps
 from ._readers import receipt_id
 from ._scope import Scope
 from ._storage import Storage, Tx
@@ -95,15 +95,31 @@ class AllFlags:
         return {k: len(v) for k, v in vars(self).items()}
 
 
+def _utc(text: str) -> datetime:
+    """A stored UTC instant (``_clock.utc_text``); ``fromisoformat`` first: strptime
+    costs a second for 15,000 tills."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return parse_utc_text(text)
+    return moment if moment.tzinfo is not None else parse_utc_text(text)
+
+
 def _figures(detail: str) -> dict[str, tuple[int, int]]:
     return {m[1]: (int(m[2]), int(m[3])) for m in _FIGURE.finditer(detail)}
 
 
 def audit_mismatches(tx: Tx, scope: Scope) -> list[AuditMismatch]:
-    """Sales whose audit says ``mismatch``, with the till's and the ledger's figures."""
+    """Sales whose audit says ``mismatch``, with the till's and the ledger's figures.
+
+    Read through the partial index ``audits_mismatched`` (migration 10):
+    the mismatches, not the audit row of every sale.
+    """
     out = []
-    for account, txn_id, till, store, detail, seq, at, body in tx.all(
-            "SELECT a.account, a.txn_id, a.till, a.store, a.detail, s.seq, s.at, s.body "
+    for account, txn_id, till, store, detail, seq, at, body, fix in tx.all(
+            "SELECT a.account, a.txn_id, a.till, a.store, a.detail, s.seq, s.at, s.body, "
+            "(SELECT COALESCE(SUM(j.points), 0) FROM journal j WHERE j.account = a.account "
+            "AND j.txn_id = a.txn_id AND j.kind = 'audit_correction') "
             "FROM audits a JOIN sales s ON s.account = a.account AND s.txn_id = a.txn_id "
             "WHERE a.outcome = 'mismatch' ORDER BY s.at, a.till, s.seq"):
         if not scope.covers(str(store), str(at)):
@@ -111,8 +127,6 @@ def audit_mismatches(tx: Tx, scope: Scope) -> list[AuditMismatch]:
         totals = (json.loads(body).get("result") or {}).get("totals") or {}
         figures = _figures(str(detail or ""))
         pts, red = figures.get("points"), figures.get("redeemed_points")
-        fix = tx.one("SELECT COALESCE(SUM(points), 0) FROM journal WHERE account = ? AND "
-                     "txn_id = ? AND kind = 'audit_correction'", (account, txn_id))
         claimed_pts, claimed_red = totals.get("points"), totals.get("redeemed_points")
         out.append(AuditMismatch(
             Use(str(store), str(till), str(account), str(txn_id),
@@ -120,7 +134,7 @@ def audit_mismatches(tx: Tx, scope: Scope) -> list[AuditMismatch]:
             pts[0] if pts else claimed_pts if isinstance(claimed_pts, int) else None,
             claimed_red if isinstance(claimed_red, int) else None,
             red[0] if red else claimed_red if isinstance(claimed_red, int) else None,
-            int(fix[0]) if fix else 0, str(detail or "")))
+            int(fix or 0), str(detail or "")))
     return out
 
 
@@ -148,11 +162,12 @@ def till_flags(tx: Tx, scope: Scope, now: datetime, silent_hours: float = SILENT
     stores = {str(t): str(s) for t, s in tx.all("SELECT till, store FROM tills")}
     flags.seq_conflict, flags.rejected = _refused(tx, scope, stores)
     contact = {str(t): c for t, c in tx.all("SELECT till, last_contact FROM till_state")}
+    missing = all_gaps(tx)
     beats = {str(r[0]): r[1:] for r in tx.all("SELECT till, at, received_at FROM heartbeats")}
     for till, store in sorted(stores.items(), key=lambda kv: (kv[1], kv[0])):
         if not scope.has(store):
             continue
-        for low, high in gaps(tx, till):
+        for low, high in missing.get(till, []):
             span = str(low) if low == high else f"{low}-{high}"
             flags.seq_gap.append(TillFlag(store, till, f"seq {span} missing", value=low))
         beat = beats.get(till)
@@ -160,14 +175,14 @@ def till_flags(tx: Tx, scope: Scope, now: datetime, silent_hours: float = SILENT
         if last is None:
             flags.silent_till.append(TillFlag(store, till, "never heard from", value=-1))
         else:
-            hours = (now - parse_utc_text(str(last))).total_seconds() / 3600
+            hours = (now - _utc(str(last))).total_seconds() / 3600
             if hours > silent_hours:
                 flags.silent_till.append(TillFlag(store, till, f"last contact {last}",
                                                   value=int(hours)))
         if beat and beat[0]:
             try:
                 claimed = datetime.fromisoformat(str(beat[0]).replace("Z", "+00:00"))
-                skew = int((claimed - parse_utc_text(str(beat[1]))).total_seconds())
+                skew = int((claimed - _utc(str(beat[1]))).total_seconds())
             except (ValueError, TypeError):
                 continue
             if abs(skew) > skew_s:
@@ -185,12 +200,20 @@ def _scoped_overdraft(found: list[Overdraft], scope: Scope) -> list[Overdraft]:
 
 
 def collect_all(storage: Storage, scope: Scope, now: datetime,
-                silent_hours: float = SILENT_HOURS, skew_s: int = SKEW_S) -> AllFlags:
-    """Every flag in ``scope``, read in one transaction."""
+                silent_hours: float = SILENT_HOURS, skew_s: int = SKEW_S,
+                sales: Flags | None = None) -> AllFlags:
+    """Every flag in ``scope``.
+
+    ``sales``: the two sale flags, read from the flag rollups by the
+    caller (``_reports.gather`` shares the scan of the newest sales with
+    the figures); read here when None.
+    """
     with storage.transaction() as tx:
+        if sales is None:
+            sales = _rollup.sale_flags(tx)
         flags = till_flags(tx, scope, now, silent_hours, skew_s)
-        flags.replayed_jti = _scoped_jti(replayed_jtis(storage, tx), scope)
-        flags.offline_overdraft = _scoped_overdraft(offline_overdrafts(tx), scope)
+        flags.replayed_jti = _scoped_jti(sales.replayed_jti, scope)
+        flags.offline_overdraft = _scoped_overdraft(sales.offline_overdraft, scope)
         flags.audit_mismatch = audit_mismatches(tx, scope)
         flags.certificate_double_use = _certflags.double_use(tx, scope)
     return flags

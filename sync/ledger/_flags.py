@@ -13,8 +13,10 @@
   offline: the most the offline rules let tills overdraw between two syncs.
   ``exceeds`` says the account went further below zero than that bound.
 
-Both read the stored sales (the TXN text as uploaded), so they scan the
-``sales`` table: a report job, not a request path.
+Computed here from the stored sales (the TXN text as uploaded): over every
+sale (``collect_flags``, a scan: the independent reference the tests hold
+the rollups to) or for given accounts. The reports read them from the
+rollups (``_flagrollup``), which the rollup job keeps with these functions.
 """
 from __future__ import annotations
 
@@ -103,9 +105,8 @@ def _jti_rows(storage: Storage, tx: Tx) -> list[tuple[Any, ...]]:
     return [r for r in rows if isinstance(r[0], str)]
 
 
-def replayed_jtis(storage: Storage, tx: Tx) -> list[ReplayedJti]:
-    """Token ids used on sales of two or more tills."""
-    rows = _jti_rows(storage, tx)
+def replays(rows: list[tuple[Any, ...]]) -> list[ReplayedJti]:
+    """The jtis of ``(jti, store, till, account, txn_id, seq, at)`` rows used at 2+ tills."""
     tills: dict[str, set[str]] = {}
     for jti, _, till, *_ in rows:
         tills.setdefault(str(jti), set()).add(str(till))
@@ -119,6 +120,11 @@ def replayed_jtis(storage: Storage, tx: Tx) -> list[ReplayedJti]:
     return [ReplayedJti(j, len(tills[j]), uses) for j, uses in out.items()]
 
 
+def replayed_jtis(storage: Storage, tx: Tx) -> list[ReplayedJti]:
+    """Token ids used on sales of two or more tills (a scan of every sale)."""
+    return replays(_jti_rows(storage, tx))
+
+
 def _card_cap(tx: Tx, version: int, cache: dict[int, int | None]) -> int | None:
     if version not in cache:
         bundle = _bundles.load(tx, version) or {}
@@ -127,40 +133,59 @@ def _card_cap(tx: Tx, version: int, cache: dict[int, int | None]) -> int | None:
     return cache[version]
 
 
-def offline_overdrafts(tx: Tx) -> list[Overdraft]:
-    """Accounts whose running balance went below zero, with offline redemptions."""
-    lows = tx.all(
-        "SELECT account, MIN(running) FROM (SELECT j.account AS account, SUM(j.points) OVER "
-        f"(PARTITION BY j.account ORDER BY {ENTRY_ORDER} ROWS UNBOUNDED PRECEDING) AS running "
-        "FROM journal j LEFT JOIN sales s ON s.account = j.account AND s.txn_id = j.txn_id) "
-        "AS walk GROUP BY account HAVING MIN(running) < 0 ORDER BY account")
+def _walk(accounts: list[str] | None) -> str:
+    where = "" if accounts is None else f" WHERE j.account IN ({', '.join('?' * len(accounts))})"
+    return ("SELECT account, MIN(running) FROM (SELECT j.account AS account, SUM(j.points) OVER "
+            f"(PARTITION BY j.account ORDER BY {ENTRY_ORDER} ROWS UNBOUNDED PRECEDING) AS running "
+            "FROM journal j LEFT JOIN sales s ON s.account = j.account AND s.txn_id = j.txn_id"
+            f"{where}) AS walk GROUP BY account HAVING MIN(running) < 0 ORDER BY account")
+
+
+def offline_uses(tx: Tx, account: str, caps: dict[int, int | None]) -> list[Use]:
+    """The offline sales of ``account`` that redeemed points, each with the cap it had."""
+    uses = []
+    for store, till, txn_id, seq, at, version, body in tx.all(
+            "SELECT store, till, txn_id, seq, at, bundle_version, body FROM sales "
+            "WHERE account = ? AND kind = 'sale' AND mode = 'offline' ORDER BY at, seq",
+            (account,)):
+        txn = json.loads(body)
+        totals = (txn.get("result") or {}).get("totals") or {}
+        redeemed = totals.get("redeemed_points", 0)
+        if not is_int(redeemed) or redeemed <= 0:
+            continue
+        claims = (txn.get("customer") or {}).get("claims") or {}
+        cap = claims.get("cap") if isinstance(claims, dict) else None
+        if not is_int(cap) or cap < 0:
+            cap = _card_cap(tx, int(version or 0), caps)
+        uses.append(Use(str(store), str(till), str(account), str(txn_id),
+                        receipt_id(str(till), int(seq)), str(at), int(redeemed), cap))
+    return uses
+
+
+def overdraft(account: str, below: int, balance: int, uses: list[Use]) -> Overdraft:
+    """The flag of ``account``: ``below`` zero at its lowest, its offline redemptions ``uses``."""
+    cap_max = max((u.cap for u in uses if u.cap is not None), default=0)
+    tills = len({u.till for u in uses})
+    return Overdraft(account, below, balance, cap_max, tills, cap_max * tills,
+                     below > cap_max * tills, uses)
+
+
+def offline_overdrafts(tx: Tx, accounts: list[str] | None = None) -> list[Overdraft]:
+    """Accounts whose running balance went below zero, with offline redemptions.
+
+    Every account (a scan of the journal), or only ``accounts`` (the rollup
+    job's candidates: each one's journal is read by its key).
+    """
+    lows = tx.all(_walk(accounts), tuple(accounts or ()))
     caps: dict[int, int | None] = {}
     out = []
     for account, lowest in lows:
-        uses = []
-        for store, till, txn_id, seq, at, version, body in tx.all(
-                "SELECT store, till, txn_id, seq, at, bundle_version, body FROM sales "
-                "WHERE account = ? AND kind = 'sale' AND mode = 'offline' ORDER BY at, seq",
-                (account,)):
-            txn = json.loads(body)
-            totals = (txn.get("result") or {}).get("totals") or {}
-            redeemed = totals.get("redeemed_points", 0)
-            if not is_int(redeemed) or redeemed <= 0:
-                continue
-            claims = (txn.get("customer") or {}).get("claims") or {}
-            cap = claims.get("cap") if isinstance(claims, dict) else None
-            if not is_int(cap) or cap < 0:
-                cap = _card_cap(tx, int(version or 0), caps)
-            uses.append(Use(str(store), str(till), str(account), str(txn_id),
-                            receipt_id(str(till), int(seq)), str(at), int(redeemed), cap))
+        uses = offline_uses(tx, str(account), caps)
         if not uses:
             continue  # below zero for another reason (an adjustment, a correction)
         balance = tx.one("SELECT points FROM accounts WHERE account = ?", (account,))
-        cap_max = max((u.cap for u in uses if u.cap is not None), default=0)
-        tills = len({u.till for u in uses})
-        below = -int(lowest)
-        out.append(Overdraft(str(account), below, int(balance[0]) if balance else 0, cap_max,
-                             tills, cap_max * tills, below > cap_max * tills, uses))
+        out.append(overdraft(str(account), -int(lowest), int(balance[0]) if balance else 0,
+                             uses))
     return out
 
 

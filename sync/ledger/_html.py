@@ -24,8 +24,14 @@ from ._loyalty import DAY_COLUMNS, PROMO_COLUMNS, Loyalty
 from ._settlement import CHAIN_COLUMNS, NET_COLUMNS, PAIR_COLUMNS, Settlement
 from ._syncreport import LAG_COLUMNS, SyncReport
 
-#: stores drawn as their own line; the rest are in the tables
-TOP_STORES = 8
+#: stores drawn as their own line (then a line for every store together); the rest are in
+#: the tables
+TOP_STORES = 7
+#: a day-by-store table longer than this is shown per store over the period (a chain's
+#: week is 10,500 rows: megabytes nobody scrolls), every row staying in CSV and JSON
+DETAIL_ROWS = 2_000
+#: a tills table longer than this lists the tills needing a look only
+TILL_ROWS = 2_000
 _STYLE = """
 body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;color:#222}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #ccc}
@@ -59,10 +65,10 @@ def table(columns: Sequence[str], rows: Sequence[dict[str, Any]], empty: str = "
         cells = []
         for c in columns:
             v = r.get(c, "")
-            text = escape("" if v is None else str(v))
             if isinstance(v, int) and not isinstance(v, bool):
-                cells.append(f"<td>{text}</td>")
+                cells.append(f"<td>{v}</td>")  # digits: nothing to escape
             else:
+                text = escape("" if v is None else str(v))
                 cells.append(f'<td class="t{" w" if len(text) > 48 else ""}">{text}</td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
@@ -84,6 +90,79 @@ def _by_store(rows: Sequence[dict[str, Any]], days: list[str], key: str,
     return [(s, [index.get((d, s), 0) for d in days]) for s in top]
 
 
+def _weighted_mean(rows: Sequence[dict[str, Any]], days: list[str]) -> list[int]:
+    """Every store's lag together per day: the daily means weighted by transactions."""
+    lag = dict.fromkeys(days, 0)
+    txns = dict.fromkeys(days, 0)
+    for r in rows:
+        if r["day"] in lag:
+            lag[r["day"]] += r["mean_lag_s"] * r["txns"]
+            txns[r["day"]] += r["txns"]
+    return [lag[d] // txns[d] if txns[d] else 0 for d in days]
+
+
+def _per_store(rows: Sequence[dict[str, Any]], columns: Sequence[str],
+               keep_last: Sequence[str] = (), largest: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Day-by-store ``rows`` as one row per store over the period (``day`` = the span).
+
+    Counts add up; ``keep_last`` columns keep the last day's value (a backlog),
+    ``largest`` the largest; ``mean_lag_s`` is weighted by ``txns``,
+    ``offline_share_bp`` recomputed from the sums.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    days = sorted({r["day"] for r in rows})
+    span = f"{days[0]}…{days[-1]}" if days else ""
+    for r in sorted(rows, key=lambda r: (r["store"], r["day"])):
+        cur = out.setdefault(r["store"], {"day": span, "store": r["store"],
+                                          "chain": r.get("chain", ""), "_lag": 0})
+        for c in columns:
+            v = r.get(c)
+            if c in ("day", "store", "chain") or not isinstance(v, int):
+                continue
+            if c in keep_last:
+                cur[c] = v
+            elif c in largest:
+                cur[c] = max(cur.get(c, 0), v)
+            elif c == "mean_lag_s":
+                cur["_lag"] += v * r.get("txns", 0)
+            else:
+                cur[c] = cur.get(c, 0) + v
+    for cur in out.values():
+        lag = cur.pop("_lag")
+        if "mean_lag_s" in columns:
+            cur["mean_lag_s"] = lag // cur["txns"] if cur.get("txns") else 0
+        if "offline_share_bp" in columns:
+            sales = cur.get("sales", 0)
+            cur["offline_share_bp"] = cur.get("offline_sales", 0) * 10000 // sales if sales else 0
+    return list(out.values())
+
+
+def _detail(summary: str, columns: Sequence[str], rows: Sequence[dict[str, Any]],
+            keep_last: Sequence[str] = (), largest: Sequence[str] = ()) -> str:
+    if len(rows) <= DETAIL_ROWS:
+        return (f"<details><summary>{escape(summary)} by day and store</summary>"
+                + table(columns, rows) + "</details>")
+    return (f"<details><summary>{escape(summary)} per store over the period "
+            f"({len(rows):,} day-and-store rows are in the CSV and JSON)</summary>"
+            + table(columns, _per_store(rows, columns, keep_last, largest)) + "</details>")
+
+
+def _needs_a_look(t: Any) -> bool:
+    return bool(t.gaps or t.rejected or t.audit_mismatches or t.queue_depth
+                or t.last_contact is None)
+
+
+def _tills(rep: SyncReport) -> str:
+    columns = ("store", "till", "last_contact", "high_water", "max_seq", "queue_depth",
+               "oldest_unsynced_age_s", "rejected", "duplicates", "audit_mismatches")
+    if len(rep.tills) <= TILL_ROWS:
+        return table(columns, [dict(vars(t)) for t in rep.tills], "no tills in this scope")
+    shown = [dict(vars(t)) for t in rep.tills if _needs_a_look(t)]
+    return (f"<p>{len(rep.tills) - len(shown):,} of {len(rep.tills):,} tills are up to date "
+            "(no gap, nothing queued, nothing refused) and not listed; every till is in the "
+            "CSV and JSON.</p>" + table(columns, shown, "every till is up to date"))
+
+
 def sync_section(rep: SyncReport) -> str:
     days = rep.scope.days()
     labels = [d[5:] for d in days]
@@ -97,16 +176,14 @@ def sync_section(rep: SyncReport) -> str:
              "</div>",
              "<h3>Lag per store (mean seconds from sale to ledger)</h3>",
              _charts.lines("lag per store", labels,
-                           _by_store(rep.days, days, "mean_lag_s", "max_lag_s"), " s"),
+                           _by_store(rep.days, days, "mean_lag_s", "max_lag_s")
+                           + [("all stores", _weighted_mean(rep.days, days))], " s"),
              "<h3>Queue depth (transactions made but not yet received, end of day)</h3>",
              _charts.lines("backlog per store", labels,
                            _by_store(rep.days, days, "backlog", "backlog")),
-             "<details><summary>lag and backlog by day and store</summary>",
-             table(LAG_COLUMNS, rep.days), "</details>",
-             "<h3>Tills now</h3>",
-             table(("store", "till", "last_contact", "high_water", "max_seq", "queue_depth",
-                    "oldest_unsynced_age_s", "rejected", "duplicates", "audit_mismatches"),
-                   [dict(vars(t)) for t in rep.tills], "no tills in this scope")]
+             _detail("lag and backlog", LAG_COLUMNS, rep.days, keep_last=("backlog",),
+                     largest=("max_lag_s",)),
+             "<h3>Tills now</h3>", _tills(rep)]
     return "\n".join(parts)
 
 
@@ -173,8 +250,8 @@ def loyalty_section(rep: Loyalty) -> str:
         _charts.bars("audit corrections", [d for d, _ in fixes],
                      [("entries", [c["entries"] for _, c in fixes]),
                       ("points", [c["points"] for _, c in fixes])]),
-        "<details><summary>by day and store</summary>", table(DAY_COLUMNS, rep.days),
-        "</details>", "<details><summary>every promotion</summary>",
+        _detail("sales and points", DAY_COLUMNS, rep.days),
+        "<details><summary>every promotion</summary>",
         table(PROMO_COLUMNS, rep.promotions), "</details>"]
     return "\n".join(parts)
 

@@ -70,8 +70,13 @@ class Loyalty:
                 "outstanding": self.outstanding, "certificates": self.certificates}
 
 
-def build(facts: Facts, scope: Scope) -> Loyalty:
-    """The report of ``scope`` from ``facts`` (rolled up, every day up to the last)."""
+def build(facts: Facts, scope: Scope, rolled: dict[str, list[int]] | None = None) -> Loyalty:
+    """The report of ``scope`` from ``facts`` (rolled up, every day up to the last).
+
+    ``rolled``: the promotions' totals summed by the database
+    (``_rollup.promo_totals``), ``facts`` then holding only the newest
+    promotion rows; None: every promotion row is in ``facts``.
+    """
     report = Loyalty(scope)
     inside = facts.only(scope.first, scope.last, None if scope.stores is None
                         else set(scope.stores))
@@ -101,7 +106,7 @@ def build(facts: Facts, scope: Scope) -> Loyalty:
                                                  report.totals["sales"])
     report.totals["adjusted"] = sum(v[0] for (d, s, k), v in inside.points.items()
                                     if not s and scope.stores is None)
-    promos: dict[str, list[int]] = {}
+    promos: dict[str, list[int]] = {p: list(v) for p, v in (rolled or {}).items()}
     for (_, _, promo), vals in inside.promos.items():
         cur = promos.setdefault(promo, [0, 0, 0])
         for i, v in enumerate(vals):
@@ -109,11 +114,12 @@ def build(facts: Facts, scope: Scope) -> Loyalty:
     report.promotions = [dict(zip(PROMO_COLUMNS, (p, *v), strict=True))
                          for p, v in sorted(promos.items(), key=lambda kv: (-kv[1][1], kv[0]))]
     report.liability = _liability(facts, scope)
-    for day in scope.days():
-        fixes = [(s, v) for (d, s, k), v in inside.points.items()
-                 if d == day and k == "audit_correction"]
-        report.corrections.append({"day": day, "entries": sum(v[1] for _, v in fixes),
-                                   "points": sum(v[0] for _, v in fixes)})
+    fixes = {day: [0, 0] for day in scope.days()}
+    for (d, _, k), (points, entries) in inside.points.items():
+        if k == "audit_correction" and d in fixes:
+            fixes[d][0] += entries
+            fixes[d][1] += points
+    report.corrections = [{"day": d, "entries": e, "points": p} for d, (e, p) in fixes.items()]
     return report
 
 

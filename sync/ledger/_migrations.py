@@ -22,6 +22,7 @@ from sync import MigrationRecord as Record
 from sync import run_migrations
 
 from ._errors import StorageError
+from ._flagrollup import SCHEMA as _FLAG_ROLLUP_SCHEMA
 from ._rollup import SCHEMA as _ROLLUP_SCHEMA
 from ._storage import Storage, Tx
 
@@ -319,6 +320,8 @@ MIGRATIONS: list[tuple[int, str, list[str | tuple[str, str]]]] = [
             by_name TEXT NOT NULL,
             PRIMARY KEY (account, changed_at))""",
     ]),
+    (10, "flag rollups: token uses, flagged sales, overdrawn accounts; mismatch index",
+     list(_FLAG_ROLLUP_SCHEMA)),
     (11, "points lots (pending, expiry), rolling spend and computed tiers", [
         # all distributed by account (docs/programme-life.md)
         """CREATE TABLE point_lots (

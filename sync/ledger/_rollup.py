@@ -13,7 +13,10 @@ the ``received_at`` and ``at`` indexes). The ingest path is not touched.
   ledger's ``received_at``: sum and max) by the day the till made them, and
   how many transactions the ledger received on that (store-local) day;
 - ``report_points_day``: journal points and entries by kind;
-- ``report_promo_day``: uses, discount and bonus points per promotion.
+- ``report_promo_day``: uses, discount and bonus points per promotion;
+- the two flags that read the sales (a token at two tills, an offline
+  overdraft), kept by ``_flagrollup`` in the same transaction from the
+  same pass over the new sales.
 
 A *day* is the store's local calendar day as the till stamped it (the date
 part of the sale's ``at``, which carries the till's offset); a journal
@@ -34,7 +37,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from . import _flagrollup
 from ._clock import parse_utc_text, utc_text
+from ._flagrollup import Seen
+from ._flags import Flags
 from ._storage import Storage, Tx
 
 #: migration 8 (``_migrations``): the rollup tables, reference-sized, keyed by day
@@ -141,8 +147,8 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-def _sale_facts(facts: Facts, rows: Iterable[tuple[Any, ...]]) -> None:
-    for store, kind, at, mode, account, received_at, body in rows:
+def _sale_facts(facts: Facts, rows: Iterable[tuple[Any, ...]], seen: Seen | None) -> None:
+    for store, kind, at, mode, account, received_at, body, till, seq, txn_id in rows:
         store, at = str(store), str(at)
         made, got = _at(at), parse_utc_text(str(received_at))
         day = at[:10]
@@ -159,8 +165,12 @@ def _sale_facts(facts: Facts, rows: Iterable[tuple[Any, ...]]) -> None:
         row[1] += 1
         row[3] += 0 if str(account).startswith("anon:") else 1
         row[4] += 1 if mode == "offline" else 0
-        result = json.loads(body).get("result") or {}
+        txn = json.loads(body)
+        result = txn.get("result") or {}
         totals = result.get("totals") or {}
+        if seen is not None:
+            seen.sale(txn, (str(store), str(till), str(account), str(txn_id), int(seq), at),
+                      mode == "offline")
         row[5] += _int(totals.get("amount"))
         row[6] += _int(totals.get("discount"))
         row[7] += _int(totals.get("paid"))
@@ -180,13 +190,18 @@ def _journal_facts(facts: Facts, rows: Iterable[tuple[Any, ...]]) -> None:
         p[1] += 1
 
 
-def scan(tx: Tx, after: str = _START, upto: str | None = None) -> Facts:
-    """The figures of sales received and journal entries made in ``(after, upto]``."""
+def scan(tx: Tx, after: str = _START, upto: str | None = None, seen: Seen | None = None) -> Facts:
+    """The figures of sales received and journal entries made in ``(after, upto]``.
+
+    ``seen`` collects on the way what the flag rollups need of the same
+    sales (their token ids, the accounts redeeming offline), so a sale's
+    body is read once.
+    """
     facts = Facts()
     bound, params = ("", (after,)) if upto is None else (" AND {0} <= ?", (after, upto))
     _sale_facts(facts, tx.all(
-        "SELECT store, kind, at, mode, account, received_at, body FROM sales "
-        "WHERE received_at > ?" + bound.format("received_at"), params))
+        "SELECT store, kind, at, mode, account, received_at, body, till, seq, txn_id FROM sales "
+        "WHERE received_at > ?" + bound.format("received_at"), params), seen)
     _journal_facts(facts, tx.all(
         "SELECT j.kind, j.points, j.at, s.store, s.at FROM journal j LEFT JOIN sales s "
         "ON s.account = j.account AND s.txn_id = j.txn_id WHERE j.at > ?"
@@ -227,26 +242,40 @@ def refresh(storage: Storage, now: datetime, margin_s: float = MARGIN_S) -> tupl
                    "ON CONFLICT (name) DO NOTHING", (_START,))
         row = tx.one("SELECT upto FROM report_rollup WHERE name = 'all'" + storage.for_update)
         after = str(row[0]) if row else _START
-        if upto <= after:
+        flagged = tx.one("SELECT upto FROM report_rollup WHERE name = 'flags'")
+        # a ledger rolled up before migration 10 folds its flags' history once
+        flags_after = str(flagged[0]) if flagged else _START
+        if upto <= after and upto <= flags_after:
             return after, after
-        facts = scan(tx, after, upto)
-        _upsert(tx, "report_store_day", ("day", "store"), STORE_COLUMNS, facts.stores)
-        _upsert(tx, "report_points_day", ("day", "store", "kind"), ("points", "entries"),
-                facts.points)
-        _upsert(tx, "report_promo_day", ("day", "store", "promo"),
-                ("uses", "discount", "points"), facts.promos)
-        tx.execute("UPDATE report_rollup SET upto = ? WHERE name = 'all'", (upto,))
+        seen = Seen()
+        if upto > after:
+            facts = scan(tx, after, upto, seen if flags_after == after else None)
+            _upsert(tx, "report_store_day", ("day", "store"), STORE_COLUMNS, facts.stores)
+            _upsert(tx, "report_points_day", ("day", "store", "kind"), ("points", "entries"),
+                    facts.points)
+            _upsert(tx, "report_promo_day", ("day", "store", "promo"),
+                    ("uses", "discount", "points"), facts.promos)
+        if flags_after != after:
+            scan(tx, flags_after, upto, seen)
+        _flagrollup.apply(tx, _flagrollup.fold(tx, seen, flags_after, upto), upto)
+        tx.execute("UPDATE report_rollup SET upto = ? WHERE name = 'all'", (max(upto, after),))
+        tx.execute("INSERT INTO report_rollup (name, upto) VALUES ('flags', ?) "
+                   "ON CONFLICT (name) DO UPDATE SET upto = excluded.upto", (upto,))
     return after, upto
 
 
-def load(tx: Tx, first: str, last: str) -> Facts:
+def load(tx: Tx, first: str, last: str, seen: Seen | None = None,
+         promos: bool = True) -> Facts:
     """The rolled-up figures of days ``first``…``last`` plus what arrived after the watermark.
 
     The days before ``first`` come summed per store under the day
     ``BEFORE`` (``""``): the liability of a period starts from the points
     outstanding before it, and a backlog from the transactions still
     waiting, and neither needs a row per past day, so a ledger with years
-    of history reads as many rows as one with a week.
+    of history reads as many rows as one with a week. ``promos=False``
+    leaves the period's promotion rows to ``promo_totals`` (the newest
+    ones, after the watermark, are still in the facts); ``seen`` collects
+    the newest sales' token ids and offline redemptions for the flags.
     """
     facts = Facts()
     cols = ", ".join(f"MAX({c})" if c == "lag_max_s" else f"SUM({c})" for c in STORE_COLUMNS)
@@ -267,7 +296,35 @@ def load(tx: Tx, first: str, last: str) -> Facts:
         facts.points[(str(day), str(store), str(kind))] = [int(points), int(entries)]
     for day, store, promo, *vals in tx.all(
             "SELECT day, store, promo, uses, discount, points FROM report_promo_day "
-            "WHERE day >= ? AND day <= ?", (first, last)):
+            "WHERE day >= ? AND day <= ?", (first, last)) if promos else []:
         facts.promos[(str(day), str(store), str(promo))] = [int(v) for v in vals]
-    tail = scan(tx, watermark(tx))
+    tail = scan(tx, watermark(tx), None, seen)
     return facts.add(tail.collapse(first).only(BEFORE, last, None))
+
+
+def promo_totals(tx: Tx, first: str, last: str,
+                 stores: frozenset[str] | None) -> dict[str, list[int]]:
+    """``[uses, discount, points]`` per promotion over days ``first``…``last``, rolled up.
+
+    Summed by the database: a chain's week is a million promotion rows
+    (1,500 stores x 7 days x the ~100 promotions a store's day fires), a
+    report needs one line per promotion. What arrived after the watermark
+    is in ``load(..., promos=False)``'s facts, to be added.
+    """
+    where, params = "day >= ? AND day <= ?", [first, last]
+    if stores is not None:
+        if not stores:
+            return {}
+        where += f" AND store IN ({', '.join('?' * len(stores))})"
+        params += sorted(stores)
+    return {str(p): [int(u), int(d), int(n)] for p, u, d, n in tx.all(
+        f"SELECT promo, SUM(uses), SUM(discount), SUM(points) FROM report_promo_day "
+        f"WHERE {where} GROUP BY promo", params)}
+
+
+def sale_flags(tx: Tx) -> Flags:
+    """The two sale flags now: their rollups plus the sales and entries after the watermark."""
+    seen = Seen()
+    after = watermark(tx)
+    scan(tx, after, None, seen)
+    return _flagrollup.load(tx, seen, after)

@@ -16,7 +16,7 @@ store from the rollups:
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from ._allflags import AllFlags
@@ -40,7 +40,7 @@ class SyncReport:
 
     def to_json(self) -> dict[str, Any]:
         return {"scope": self.scope.to_json(),
-                "tills": [dict(asdict(r), gaps=[list(g) for g in r.gaps]) for r in self.tills],
+                "tills": [r.to_json() for r in self.tills],
                 "days": self.days, "flags": self.flags.to_json(),
                 "flag_counts": self.flags.counts()}
 
@@ -50,9 +50,12 @@ def build(tills: list[TillRow], facts: Facts, scope: Scope, flags: AllFlags) -> 
     report = SyncReport(scope, [r for r in tills if scope.has(r.store)], flags)
     stores = sorted({s for _, s in facts.stores if s and scope.has(s)})
     days = scope.days()
+    waiting: dict[str, int] = {}  # per store, made before the period and not yet received
+    for (d, s), v in facts.stores.items():
+        if d < scope.first:
+            waiting[s] = waiting.get(s, 0) + v[_TXNS] - v[_GOT]
     for store in stores:
-        queued = sum(v[_TXNS] - v[_GOT] for (d, s), v in facts.stores.items()
-                     if s == store and d < scope.first)
+        queued = waiting.get(store, 0)
         for day in days:
             row = facts.stores.get((day, store))
             if row is None:

@@ -248,3 +248,21 @@ def test_the_default_period_ends_on_the_newest_local_day_of_any_store(
         got = scope(tx, now)
     assert got.last == last
     assert (date.fromisoformat(got.last) - date.fromisoformat(got.first)).days == 6
+
+
+def test_promotions_summed_by_the_database_equal_the_rows_added_up(
+        week: Week, ledger: Ledger, clock: FakeClock) -> None:
+    from sync.ledger import _loyalty
+    from sync.ledger._rollup import promo_totals
+
+    clock.advance(minutes=5)
+    refresh(ledger.storage, clock(), margin_s=120)  # some rows rolled up, the newest live
+    for ask in (WEEK, Ask(DAYS[0], DAYS[-1], chains=("baton",))):
+        got = gather(ledger.storage, clock(), ask, "loyalty").loyalty
+        assert got is not None
+        with ledger.storage.transaction() as tx:
+            s = scope(tx, clock(), ask.first, ask.last, list(ask.stores), list(ask.chains))
+            by_rows = _loyalty.build(load(tx, s.first, s.last), s)
+            summed = promo_totals(tx, s.first, s.last, s.stores)
+        assert got.promotions == by_rows.promotions and got.promotions
+        assert set(summed) <= {p["promo"] for p in got.promotions}
