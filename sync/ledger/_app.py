@@ -129,8 +129,7 @@ async def heartbeat(request: Request) -> Response:
     body = v.obj(await _body(request))
     v.own(body, till, store=True)
     hb = v.heartbeat(body)
-    await run_in_threadpool(ledger_of(request).heartbeat, till, hb)
-    epoch = await run_in_threadpool(ledger_of(request).epoch)
+    epoch = await run_in_threadpool(ledger_of(request).heartbeat, till, hb)
     return _json({"server_time": iso(ledger_of(request).clock()), "epoch": epoch})
 
 

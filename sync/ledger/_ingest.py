@@ -1,7 +1,6 @@
 """Batch upload: exactly-once application of till transactions.
 
-Three steps, each one transaction on one distribution key (see
-docs/ledger-distribution.md):
+Three steps:
 
 1. **claim** (the till's shard): each TXN's ``(till, seq)`` and
    ``(till, txn_id)`` are claimed in ``till_seqs``. A known ``txn_id`` with
@@ -11,19 +10,23 @@ docs/ledger-distribution.md):
 2. **apply** (the account's shard, per sale): the ``sales`` row — primary
    key ``(account, txn_id)``, kept forever — journal entries, balance,
    hold and the sale's ``audit_queue`` row (re-priced after the answer by
-   ``_auditor``), in one savepoint per TXN. By default the whole batch's
-   applies share one database transaction (one durable commit per batch);
-   ``per_sale_commit`` makes each sale its own single-shard transaction, as
-   on Citus.
+   ``_auditor``), in one savepoint per TXN.
 3. **finish** (the till's shard): claims become ``applied`` (with the
    outcome a resend will be answered with) or are dropped when the apply
    refused them; rejects, counters, last contact and the contiguous
    high-water mark are updated.
 
-The answer is sent only after step 3 commits. A crash between steps leaves
+On one database (the default) the three steps are one transaction — in
+fact one savepoint of a transaction shared with the other requests of the
+process (``_group.GroupCommit``): a crash at any point leaves either the
+whole batch or nothing, and a resend is answered from the committed claims
+(``duplicate``) or applied afresh. ``per_sale_commit`` (Citus, see
+docs/ledger-distribution.md) runs each step as its own transaction on one
+distribution key and each sale as its own: a crash between steps leaves
 ``claimed`` rows; a resend finds them and completes the work, and the
-``sales`` primary key stops a second apply: at-least-once delivery becomes
-exactly-once effect.
+``sales`` primary key stops a second apply. Either way the answer is sent
+only after the last commit: at-least-once delivery becomes exactly-once
+effect.
 """
 from __future__ import annotations
 
@@ -32,7 +35,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -42,12 +45,12 @@ from . import _audit, _bulk, _holds, _journal, _returns, _sales
 from ._auditor import Activity
 from ._clock import utc_text
 from ._sales import AUDIT_QUEUED
+from ._group import GroupCommit, transient
 from ._errors import (
     BalanceOutOfBounds,
     Conflict,
     RequestError,
     ReturnRefused,
-    StorageError,
     TxnInvalid,
     TxnRefused,
 )
@@ -154,27 +157,6 @@ def safe_text(value: Any, limit: int = 300) -> Any:
     return value if len(value) <= limit else value[:limit] + "…"
 
 
-def transient(exc: BaseException) -> bool:
-    """True for a failure a retry can fix (database unavailable, lock, serialisation).
-
-    Everything else raised while applying one TXN is a property of that TXN
-    and is answered ``rejected`` (spec/sync.md: a 5xx means "retry").
-    """
-    if isinstance(exc, StorageError):
-        return True
-    import sqlite3
-
-    if isinstance(exc, sqlite3.OperationalError):
-        return True  # locked, busy, disk I/O
-    try:
-        import psycopg
-    except ImportError:  # pragma: no cover - the SQLite-only install
-        return False
-    # OperationalError covers serialization failures, deadlocks, lock and
-    # statement timeouts, a server going away; InterfaceError a closed connection
-    return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
-
-
 def _reject_id(res: Result) -> str:
     raw = f"{res.txn_id}|{res.txn.hash if res.txn else ''}|{res.seq}|{res.reason}"
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
@@ -192,22 +174,31 @@ class Ingest:
         self.activity = activity or Activity()
         self.on_queued = on_queued
         self.programs = _returns.Programs()
+        #: the uploads (and heartbeats) of this process share their commits
+        self.group = GroupCommit(storage)
 
     # -- step 1 ---------------------------------------------------------
     def _claim(self, till: TillRecord, results: list[Result], now: str) -> list[Result]:
+        """Step 1 in its own transaction (the ``per_sale_commit`` path)."""
+        with self.storage.transaction() as tx:
+            return self._claim_in(tx, till, results, now)
+
+    def _claim_in(self, tx: Tx, till: TillRecord, results: list[Result], now: str
+                  ) -> list[Result]:
         try:
-            with self.storage.transaction() as tx:
+            with tx.savepoint():
                 plan = _bulk.plan_claims(tx, till.till, results, now)
         except Conflict:  # a concurrent upload of the same till: decide one by one
             log.info("claim race on till %s; claiming one by one", till.till)
-            return self._claim_each(till, results, now)
+            return self._claim_each(tx, till, results, now)
         for res, original in plan.duplicates:
             res.status, res.original = "duplicate", original
         for res, reason, detail in plan.conflicts:
             res.reject(reason, detail)
         return plan.todo
 
-    def _claim_each(self, till: TillRecord, results: list[Result], now: str) -> list[Result]:
+    def _claim_each(self, tx: Tx, till: TillRecord, results: list[Result], now: str
+                    ) -> list[Result]:
         todo: list[Result] = []
 
         def settle(res: Result, row: Any) -> None:
@@ -220,55 +211,53 @@ class Ingest:
             else:
                 todo.append(res)  # claimed by an interrupted upload: finish it
 
-        with self.storage.transaction() as tx:
-            for res in results:
-                txn = res.txn
-                if txn is None:
-                    continue
-                row = tx.one("SELECT hash, state, outcome FROM till_seqs WHERE till = ? AND "
-                             "txn_id = ?", (till.till, txn.txn_id))
-                if row is not None:
-                    settle(res, row)
-                    continue
-                claimed = tx.execute(
-                    "INSERT INTO till_seqs (till, seq, txn_id, hash, state, received_at) "
-                    "VALUES (?, ?, ?, ?, 'claimed', ?) ON CONFLICT DO NOTHING",
-                    (till.till, txn.seq, txn.txn_id, txn.hash, now))
-                if claimed == 1:
-                    todo.append(res)
-                    continue
-                # Refused: by another txn_id on this seq, or by a concurrent upload
-                # of this very txn that committed its claim after our look-up.
-                row = tx.one("SELECT hash, state, outcome FROM till_seqs WHERE till = ? AND "
-                             "txn_id = ?", (till.till, txn.txn_id))
-                if row is None:
-                    res.reject("seq_conflict", f"seq {txn.seq} of till {till.till} "
-                               "already belongs to another txn_id")
-                else:
-                    settle(res, row)
+        for res in results:
+            txn = res.txn
+            if txn is None:
+                continue
+            row = tx.one("SELECT hash, state, outcome FROM till_seqs WHERE till = ? AND "
+                         "txn_id = ?", (till.till, txn.txn_id))
+            if row is not None:
+                settle(res, row)
+                continue
+            claimed = tx.execute(
+                "INSERT INTO till_seqs (till, seq, txn_id, hash, state, received_at) "
+                "VALUES (?, ?, ?, ?, 'claimed', ?) ON CONFLICT DO NOTHING",
+                (till.till, txn.seq, txn.txn_id, txn.hash, now))
+            if claimed == 1:
+                todo.append(res)
+                continue
+            # Refused: by another txn_id on this seq, or by a concurrent upload
+            # of this very txn that committed its claim after our look-up.
+            row = tx.one("SELECT hash, state, outcome FROM till_seqs WHERE till = ? AND "
+                         "txn_id = ?", (till.till, txn.txn_id))
+            if row is None:
+                res.reject("seq_conflict", f"seq {txn.seq} of till {till.till} "
+                           "already belongs to another txn_id")
+            else:
+                settle(res, row)
         return todo
 
     # -- step 2 ---------------------------------------------------------
-    @contextlib.contextmanager
-    def _apply_scope(self) -> Iterator[Callable[[], contextlib.AbstractContextManager[Tx]]]:
+    def _apply(self, todo: list[Result], now: str) -> None:
+        """Step 2 in its own transaction(s): one per sale with ``per_sale_commit``."""
         if self.per_sale_commit:
-            yield self.storage.transaction
+            self._apply_each(self.storage.transaction, todo, now)
             return
         with self.storage.transaction() as tx:
+            self._apply_in(tx, todo, now)
+
+    def _apply_in(self, tx: Tx, todo: list[Result], now: str) -> None:
+        sales = [r for r in todo if r.txn is not None and r.txn.kind == "sale"]
+        if sales:
+            done = self._apply_sales_bulk(tx, sales, now)
+            todo = [r for r in todo if id(r) not in done]
+        if todo:
             @contextlib.contextmanager
             def scope() -> Iterator[Tx]:
                 with tx.savepoint():
                     yield tx
-            yield scope
-
-    def _apply(self, todo: list[Result], now: str) -> None:
-        if not self.per_sale_commit:
-            sales = [r for r in todo if r.txn is not None and r.txn.kind == "sale"]
-            if sales:
-                done = self._apply_sales_bulk(sales, now)
-                todo = [r for r in todo if id(r) not in done]
-        if todo:
-            self._apply_each(todo, now)
+            self._apply_each(scope, todo, now)
 
     def _needs_rules(self, tx: Tx, plans: list[_bulk.SalePlan]) -> set[str]:
         """Accounts whose sales in this batch go one by one through the full rules.
@@ -294,7 +283,7 @@ class Ingest:
             accounts |= {p.account for p in plans if (p.account, p.res.txn.txn_id) in held}
         return accounts
 
-    def _apply_sales_bulk(self, sales: list[Result], now: str) -> set[int]:
+    def _apply_sales_bulk(self, tx: Tx, sales: list[Result], now: str) -> set[int]:
         """A batch's plain accruals in one transaction, set-based; the ids of those done.
 
         Nothing is done (an empty set) on a race or on any failure: every
@@ -302,7 +291,7 @@ class Ingest:
         poison sale is refused alone.
         """
         try:
-            with self.storage.transaction() as tx:
+            with tx.savepoint():
                 plans = []
                 for res in sales:
                     txn = res.txn
@@ -339,31 +328,31 @@ class Ingest:
                 res.outcome, res.account = res.original, plan.account
         return {id(p.res) for p, _ in written}
 
-    def _apply_each(self, todo: list[Result], now: str) -> None:
-        with self._apply_scope() as scope:
-            for res in todo:
-                try:
-                    with scope() as tx:
-                        if res.txn is not None and res.txn.kind == "sale":
-                            self._apply_sale(tx, res, now)
-                        else:
-                            self._apply_return(tx, res, now)
-                except TxnRefused as exc:
-                    res.reject(exc.reason, exc.message, exc.field or None)
-                except BalanceOutOfBounds as exc:
-                    kind = res.txn.kind if res.txn else "sale"
-                    res.reject("invalid", exc.message,
-                               "result.totals.points" if kind == "sale" else "returned")
-                except Exception as exc:  # noqa: BLE001 - see below
-                    # A failure a retry cannot fix (a value the database refuses, a
-                    # shape no rule foresaw) must not stall the till's queue behind
-                    # this one TXN: its savepoint is undone and it is refused alone.
-                    if transient(exc):
-                        raise
-                    log.warning("TXN %s of till %s cannot be applied: %r", res.txn_id,
-                                res.txn.till if res.txn else "?", exc)
-                    res.reject("invalid", f"cannot be applied: {type(exc).__name__}: "
-                               f"{str(exc)[:200]}")
+    def _apply_each(self, scope: Callable[[], contextlib.AbstractContextManager[Tx]],
+                    todo: list[Result], now: str) -> None:
+        for res in todo:
+            try:
+                with scope() as tx:
+                    if res.txn is not None and res.txn.kind == "sale":
+                        self._apply_sale(tx, res, now)
+                    else:
+                        self._apply_return(tx, res, now)
+            except TxnRefused as exc:
+                res.reject(exc.reason, exc.message, exc.field or None)
+            except BalanceOutOfBounds as exc:
+                kind = res.txn.kind if res.txn else "sale"
+                res.reject("invalid", exc.message,
+                           "result.totals.points" if kind == "sale" else "returned")
+            except Exception as exc:  # noqa: BLE001 - see below
+                # A failure a retry cannot fix (a value the database refuses, a
+                # shape no rule foresaw) must not stall the till's queue behind
+                # this one TXN: its savepoint is undone and it is refused alone.
+                if transient(exc):
+                    raise
+                log.warning("TXN %s of till %s cannot be applied: %r", res.txn_id,
+                            res.txn.till if res.txn else "?", exc)
+                res.reject("invalid", f"cannot be applied: {type(exc).__name__}: "
+                           f"{str(exc)[:200]}")
 
     def _existing(self, tx: Tx, res: Result, account: str) -> bool:
         txn = res.txn
@@ -587,56 +576,65 @@ class Ingest:
     # -- step 3 ---------------------------------------------------------
     def _finish(self, till: TillRecord, results: list[Result], claimed: list[Result],
                 now: str) -> int:
-        claimed_ids = {id(r) for r in claimed}
+        """Step 3 in its own transaction (the ``per_sale_commit`` path)."""
         with self.storage.transaction() as tx:
-            drop, done = [], []
-            for res in results:
-                if id(res) not in claimed_ids or res.txn is None:
-                    continue
-                if res.status == "rejected":
-                    drop.append((till.till, res.txn.txn_id))
-                else:
-                    outcome = res.outcome if res.status == "accepted" else res.original
-                    text = (res.outcome_text if res.status == "accepted" and res.outcome_text
-                            else json.dumps(outcome, separators=(",", ":")))
-                    done.append((res.account, text,
-                                 till.till, res.txn.txn_id))
-            tx.executemany("DELETE FROM till_seqs WHERE till = ? AND txn_id = ? AND "
-                           "state = 'claimed'", drop)
-            tx.update_rows("till_seqs", "state = 'applied'", ("account", "outcome"), "txn_id",
-                           "till_seqs.till = ?", (till.till,),
-                           [(a, o, t) for a, o, _, t in done])
-            rejected = [r for r in results if r.status == "rejected"]
-            for res in rejected:
-                tx.execute(
-                    "INSERT INTO rejects (till, reject_id, txn_id, seq, reason, detail, first_at, "
-                    "last_at, times) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1) "
-                    "ON CONFLICT (till, reject_id) DO UPDATE SET last_at = excluded.last_at, "
-                    "times = rejects.times + 1",
-                    (till.till, _reject_id(res), res.txn_id if isinstance(res.txn_id, str)
-                     else None, res.seq if isinstance(res.seq, int) else None, res.reason,
-                     res.detail, now, now))
-            accepted = sum(1 for r in results if r.status == "accepted")
-            dups = sum(1 for r in results if r.status == "duplicate")
-            mism = sum(1 for r in results if r.applied_now and r.audit == "mismatch")
-            top = max((r.txn.seq for r in results if r.txn and r.status != "rejected"), default=0)
-            tx.execute(
-                "UPDATE till_state SET accepted = accepted + ?, duplicates = duplicates + ?, "
-                "rejected = rejected + ?, audit_mismatches = audit_mismatches + ?, "
-                "last_contact = ?, max_seq = CASE WHEN max_seq > ? THEN max_seq ELSE ? END "
-                "WHERE till = ?",
-                (accepted, dups, len(rejected), mism, now, top, top, till.till))
-            return advance_high_water(tx, till.till)
+            return self._finish_in(tx, till, results, claimed, now)
 
-    def upload(self, till: TillRecord, body: Any, epoch: str) -> BatchAnswer:
-        """Apply one batch for ``till``; the answer is built after the last commit."""
+    def _finish_in(self, tx: Tx, till: TillRecord, results: list[Result],
+                   claimed: list[Result], now: str) -> int:
+        claimed_ids = {id(r) for r in claimed}
+        drop, done = [], []
+        for res in results:
+            if id(res) not in claimed_ids or res.txn is None:
+                continue
+            if res.status == "rejected":
+                drop.append((till.till, res.txn.txn_id))
+            else:
+                outcome = res.outcome if res.status == "accepted" else res.original
+                text = (res.outcome_text if res.status == "accepted" and res.outcome_text
+                        else json.dumps(outcome, separators=(",", ":")))
+                done.append((res.account, text,
+                             till.till, res.txn.txn_id))
+        tx.executemany("DELETE FROM till_seqs WHERE till = ? AND txn_id = ? AND "
+                       "state = 'claimed'", drop)
+        tx.update_rows("till_seqs", "state = 'applied'", ("account", "outcome"), "txn_id",
+                       "till_seqs.till = ?", (till.till,),
+                       [(a, o, t) for a, o, _, t in done])
+        rejected = [r for r in results if r.status == "rejected"]
+        for res in rejected:
+            tx.execute(
+                "INSERT INTO rejects (till, reject_id, txn_id, seq, reason, detail, first_at, "
+                "last_at, times) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1) "
+                "ON CONFLICT (till, reject_id) DO UPDATE SET last_at = excluded.last_at, "
+                "times = rejects.times + 1",
+                (till.till, _reject_id(res), res.txn_id if isinstance(res.txn_id, str)
+                 else None, res.seq if isinstance(res.seq, int) else None, res.reason,
+                 res.detail, now, now))
+        accepted = sum(1 for r in results if r.status == "accepted")
+        dups = sum(1 for r in results if r.status == "duplicate")
+        mism = sum(1 for r in results if r.applied_now and r.audit == "mismatch")
+        top = max((r.txn.seq for r in results if r.txn and r.status != "rejected"), default=0)
+        tx.execute(
+            "UPDATE till_state SET accepted = accepted + ?, duplicates = duplicates + ?, "
+            "rejected = rejected + ?, audit_mismatches = audit_mismatches + ?, "
+            "last_contact = ?, max_seq = CASE WHEN max_seq > ? THEN max_seq ELSE ? END "
+            "WHERE till = ?",
+            (accepted, dups, len(rejected), mism, now, top, top, till.till))
+        return advance_high_water(tx, till.till)
+
+    def upload(self, till: TillRecord, body: Any, epoch: str | None = None) -> BatchAnswer:
+        """Apply one batch for ``till``; the answer is built after the last commit.
+
+        ``epoch``: the restore epoch to answer with (default: read in the
+        upload's own transaction).
+        """
         with self.activity.busy():
             answer = self._upload(till, body, epoch)
         if self.on_queued is not None and any(r.audit == AUDIT_QUEUED for r in answer.results):
             self.on_queued()
         return answer
 
-    def _upload(self, till: TillRecord, body: Any, epoch: str) -> BatchAnswer:
+    def _upload(self, till: TillRecord, body: Any, epoch: str | None) -> BatchAnswer:
         txns = check_envelope(body, till)
         now = utc_text(self.clock())
         results = []
@@ -659,10 +657,31 @@ class Ingest:
                     res.reject("bad_store", f"till {till.till} belongs to store {till.store}")
                     res.txn = None
             results.append(res)
-        claimed = self._claim(till, results, now)
-        self._apply(claimed, now)
-        high_water = self._finish(till, results, claimed, now)
-        return BatchAnswer(results, high_water, epoch)
+        if self.per_sale_commit:  # three steps, each on one distribution key (Citus)
+            claimed = self._claim(till, results, now)
+            self._apply(claimed, now)
+            high_water = self._finish(till, results, claimed, now)
+            if epoch is None:
+                with self.storage.transaction() as tx:
+                    epoch = read_epoch(tx)
+            return BatchAnswer(results, high_water, epoch)
+
+        def job(tx: Tx) -> BatchAnswer:
+            # A job may run twice (alone again after a deadlock): each run
+            # starts from the validated results, never from a rolled-back one.
+            mine = [replace(r) for r in results]
+            claimed = self._claim_in(tx, till, mine, now)
+            self._apply_in(tx, claimed, now)
+            high_water = self._finish_in(tx, till, mine, claimed, now)
+            return BatchAnswer(mine, high_water, read_epoch(tx) if epoch is None else epoch)
+
+        return self.group.run(job)
+
+
+def read_epoch(tx: Tx) -> str:
+    """The restore epoch (``meta``)."""
+    row = tx.one("SELECT value FROM meta WHERE key = 'epoch'")
+    return str(row[0]) if row else ""
 
 
 

@@ -16,9 +16,9 @@ from . import _bundles, _customers, _holds, _journal, _keys, _members, _tills, _
 from ._auditor import Activity, Auditor
 from ._clock import Clock, system_clock, utc_text
 from ._errors import LedgerError, RequestError
-from ._ingest import BatchAnswer, Ingest
+from ._ingest import BatchAnswer, Ingest, read_epoch
 from ._migrations import migrate, new_epoch
-from ._storage import Storage, open_storage
+from ._storage import Storage, Tx, open_storage
 
 log = logging.getLogger(__name__)
 
@@ -296,12 +296,23 @@ class Ledger:
 
     def upload(self, till: _tills.TillRecord, body: Any) -> BatchAnswer:
         """POST /v1/transactions."""
-        return self.ingest.upload(till, body, self.epoch())
+        return self.ingest.upload(till, body)
 
-    def heartbeat(self, till: _tills.TillRecord, hb: dict[str, Any]) -> None:
-        """Store the latest heartbeat of ``till`` (validated by the caller)."""
+    def heartbeat(self, till: _tills.TillRecord, hb: dict[str, Any]) -> str:
+        """Store the latest heartbeat of ``till`` (validated by the caller); the epoch.
+
+        It shares the group commit of the process's uploads, and a group of
+        heartbeats only commits without waiting for the disk: a heartbeat is
+        superseded a minute later, so a crash losing the last second of them
+        costs nothing, while an fsync each would cost 250 a second at 15,000
+        tills. Once answered it is visible to every reader (the sync report).
+        """
         now = self.now_text()
-        with self.storage.transaction() as tx:
+        row = (till.till, till.store, hb.get("at"), now, hb["queue_depth"],
+               hb["oldest_unsynced_age_s"], hb.get("bundle_version"), hb.get("agent_version"),
+               json.dumps(hb.get("hardware") or {}, ensure_ascii=False))
+
+        def job(tx: Tx) -> str:
             tx.execute(
                 "INSERT INTO heartbeats (till, store, at, received_at, queue_depth, "
                 "oldest_unsynced_age_s, bundle_version, agent_version, hardware) "
@@ -310,8 +321,8 @@ class Ledger:
                 "queue_depth = excluded.queue_depth, "
                 "oldest_unsynced_age_s = excluded.oldest_unsynced_age_s, "
                 "bundle_version = excluded.bundle_version, "
-                "agent_version = excluded.agent_version, hardware = excluded.hardware",
-                (till.till, till.store, hb.get("at"), now, hb["queue_depth"],
-                 hb["oldest_unsynced_age_s"], hb.get("bundle_version"), hb.get("agent_version"),
-                 json.dumps(hb.get("hardware") or {}, ensure_ascii=False)))
+                "agent_version = excluded.agent_version, hardware = excluded.hardware", row)
             tx.execute("UPDATE till_state SET last_contact = ? WHERE till = ?", (now, till.till))
+            return read_epoch(tx)
+
+        return self.ingest.group.run(job, durable=False)

@@ -85,7 +85,7 @@ class PostgresStorage(Storage):
         return conn
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Tx]:
+    def transaction(self, *, durable: bool = True) -> Iterator[Tx]:
         with self._lock:
             if self._conn.broken:  # the server restarted: reconnect once
                 try:
@@ -96,6 +96,8 @@ class PostgresStorage(Storage):
                 raise StorageError("unavailable", "the PostgreSQL connection is closed")
             try:
                 with self._conn.transaction():
+                    if not durable:
+                        self._conn.execute("SET LOCAL synchronous_commit = off")
                     yield _PgTx(self._conn)
             except psycopg.OperationalError as exc:
                 raise StorageError("unavailable", f"PostgreSQL failed: {exc}") from exc

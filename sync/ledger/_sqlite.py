@@ -127,18 +127,25 @@ class SqliteStorage(Storage):
             raise StorageError("unusable", f"cannot open {path}: {exc}") from exc
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Tx]:
+    def transaction(self, *, durable: bool = True) -> Iterator[Tx]:
         with self._lock:
+            if not durable:  # WAL with synchronous=NORMAL: no fsync at this commit
+                self._conn.execute("PRAGMA synchronous=NORMAL")
             try:
-                self._conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:  # closed, locked past the timeout, disk gone
-                raise StorageError("unavailable", f"cannot start a transaction: {exc}") from exc
-            try:
-                yield _SqliteTx(self._conn)
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+                try:
+                    self._conn.execute("BEGIN IMMEDIATE")
+                except sqlite3.Error as exc:  # closed, locked past the timeout, disk gone
+                    raise StorageError("unavailable",
+                                       f"cannot start a transaction: {exc}") from exc
+                try:
+                    yield _SqliteTx(self._conn)
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+                self._conn.execute("COMMIT")
+            finally:
+                if not durable:
+                    self._conn.execute("PRAGMA synchronous=FULL")
 
     def close(self) -> None:
         with self._lock:

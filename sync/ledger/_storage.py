@@ -89,8 +89,13 @@ class Storage(abc.ABC):
         self._lock = threading.Lock()
 
     @abc.abstractmethod
-    def transaction(self) -> contextlib.AbstractContextManager[Tx]:
-        """Open a transaction; commit on normal exit, roll back on an exception."""
+    def transaction(self, *, durable: bool = True) -> contextlib.AbstractContextManager[Tx]:
+        """Open a transaction; commit on normal exit, roll back on an exception.
+
+        ``durable=False``: the commit does not wait for the disk (a crash may
+        lose it, never half of it) — for writes a later one supersedes, such
+        as heartbeats.
+        """
 
     @abc.abstractmethod
     def close(self) -> None:
