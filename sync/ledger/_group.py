@@ -88,6 +88,11 @@ class GroupCommit:
         self.groups = 0
         self.jobs = 0
 
+    def waiting(self) -> int:
+        """Jobs queued for the next group (not yet taken by a leader)."""
+        with self._mu:
+            return len(self._queue)
+
     def run(self, fn: Callable[[Tx], T], *, durable: bool = True) -> T:
         """``fn(tx)`` inside a savepoint of a shared transaction; its value once committed."""
         job: _Job[T] = _Job(fn, durable)
