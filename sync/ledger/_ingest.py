@@ -185,17 +185,24 @@ class Ingest:
 
     def _claim_in(self, tx: Tx, till: TillRecord, results: list[Result], now: str
                   ) -> list[Result]:
+        return self._claim_many(tx, [(till, results)], now)[0]
+
+    def _claim_many(self, tx: Tx, items: list[tuple[TillRecord, list[Result]]], now: str
+                    ) -> list[list[Result]]:
+        """Step 1 for the batches of several tills (one till once), set-based."""
         try:
             with tx.savepoint():
-                plan = _bulk.plan_claims(tx, till.till, results, now)
+                plans = _bulk.plan_claims_many(tx, [(t.till, rs) for t, rs in items], now)
         except Conflict:  # a concurrent upload of the same till: decide one by one
-            log.info("claim race on till %s; claiming one by one", till.till)
-            return self._claim_each(tx, till, results, now)
-        for res, original in plan.duplicates:
-            res.status, res.original = "duplicate", original
-        for res, reason, detail in plan.conflicts:
-            res.reject(reason, detail)
-        return plan.todo
+            log.info("claim race on till %s; claiming one by one",
+                     ", ".join(t.till for t, _ in items))
+            return [self._claim_each(tx, t, rs, now) for t, rs in items]
+        for plan in plans:
+            for res, original in plan.duplicates:
+                res.status, res.original = "duplicate", original
+            for res, reason, detail in plan.conflicts:
+                res.reject(reason, detail)
+        return [plan.todo for plan in plans]
 
     def _claim_each(self, tx: Tx, till: TillRecord, results: list[Result], now: str
                     ) -> list[Result]:
@@ -582,45 +589,52 @@ class Ingest:
 
     def _finish_in(self, tx: Tx, till: TillRecord, results: list[Result],
                    claimed: list[Result], now: str) -> int:
-        claimed_ids = {id(r) for r in claimed}
-        drop, done = [], []
-        for res in results:
-            if id(res) not in claimed_ids or res.txn is None:
-                continue
-            if res.status == "rejected":
-                drop.append((till.till, res.txn.txn_id))
-            else:
-                outcome = res.outcome if res.status == "accepted" else res.original
-                text = (res.outcome_text if res.status == "accepted" and res.outcome_text
-                        else json.dumps(outcome, separators=(",", ":")))
-                done.append((res.account, text,
-                             till.till, res.txn.txn_id))
+        return self._finish_many(tx, [(till, results, claimed)], now)[0]
+
+    def _finish_many(self, tx: Tx, items: list[tuple[TillRecord, list[Result], list[Result]]],
+                     now: str) -> list[int]:
+        """Step 3 for the batches of several tills (one till once), set-based."""
+        drop, done, counts = [], [], []
+        for till, results, claimed in items:
+            claimed_ids = {id(r) for r in claimed}
+            for res in results:
+                if id(res) not in claimed_ids or res.txn is None:
+                    continue
+                if res.status == "rejected":
+                    drop.append((till.till, res.txn.txn_id))
+                else:
+                    outcome = res.outcome if res.status == "accepted" else res.original
+                    text = (res.outcome_text if res.status == "accepted" and res.outcome_text
+                            else json.dumps(outcome, separators=(",", ":")))
+                    done.append((res.account, text, till.till, res.txn.txn_id))
+            rejected = [r for r in results if r.status == "rejected"]
+            for res in rejected:
+                tx.execute(
+                    "INSERT INTO rejects (till, reject_id, txn_id, seq, reason, detail, "
+                    "first_at, last_at, times) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1) "
+                    "ON CONFLICT (till, reject_id) DO UPDATE SET last_at = excluded.last_at, "
+                    "times = rejects.times + 1",
+                    (till.till, _reject_id(res), res.txn_id if isinstance(res.txn_id, str)
+                     else None, res.seq if isinstance(res.seq, int) else None, res.reason,
+                     res.detail, now, now))
+            top = max((r.txn.seq for r in results if r.txn and r.status != "rejected"),
+                      default=0)
+            counts.append((sum(1 for r in results if r.status == "accepted"),
+                           sum(1 for r in results if r.status == "duplicate"), len(rejected),
+                           sum(1 for r in results if r.applied_now and r.audit == "mismatch"),
+                           now, top, till.till))
         tx.executemany("DELETE FROM till_seqs WHERE till = ? AND txn_id = ? AND "
                        "state = 'claimed'", drop)
-        tx.update_rows("till_seqs", "state = 'applied'", ("account", "outcome"), "txn_id",
-                       "till_seqs.till = ?", (till.till,),
-                       [(a, o, t) for a, o, _, t in done])
-        rejected = [r for r in results if r.status == "rejected"]
-        for res in rejected:
-            tx.execute(
-                "INSERT INTO rejects (till, reject_id, txn_id, seq, reason, detail, first_at, "
-                "last_at, times) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1) "
-                "ON CONFLICT (till, reject_id) DO UPDATE SET last_at = excluded.last_at, "
-                "times = rejects.times + 1",
-                (till.till, _reject_id(res), res.txn_id if isinstance(res.txn_id, str)
-                 else None, res.seq if isinstance(res.seq, int) else None, res.reason,
-                 res.detail, now, now))
-        accepted = sum(1 for r in results if r.status == "accepted")
-        dups = sum(1 for r in results if r.status == "duplicate")
-        mism = sum(1 for r in results if r.applied_now and r.audit == "mismatch")
-        top = max((r.txn.seq for r in results if r.txn and r.status != "rejected"), default=0)
-        tx.execute(
-            "UPDATE till_state SET accepted = accepted + ?, duplicates = duplicates + ?, "
-            "rejected = rejected + ?, audit_mismatches = audit_mismatches + ?, "
-            "last_contact = ?, max_seq = CASE WHEN max_seq > ? THEN max_seq ELSE ? END "
-            "WHERE till = ?",
-            (accepted, dups, len(rejected), mism, now, top, top, till.till))
-        return advance_high_water(tx, till.till)
+        _values_update(tx, "till_seqs", "state = 'applied', account = v.column1, "
+                       "outcome = v.column2", "till_seqs.till = v.column3 AND "
+                       "till_seqs.txn_id = v.column4", done)
+        _values_update(tx, "till_state", "accepted = accepted + v.column1, "
+                       "duplicates = duplicates + v.column2, rejected = rejected + v.column3, "
+                       "audit_mismatches = audit_mismatches + v.column4, "
+                       "last_contact = v.column5, max_seq = CASE WHEN max_seq > v.column6 "
+                       "THEN max_seq ELSE v.column6 END", "till_state.till = v.column7", counts)
+        highs = advance_high_waters(tx, [till.till for till, _, _ in items])
+        return [highs[till.till] for till, _, _ in items]
 
     def upload(self, till: TillRecord, body: Any, epoch: str | None = None) -> BatchAnswer:
         """Apply one batch for ``till``; the answer is built after the last commit.
@@ -666,16 +680,27 @@ class Ingest:
                     epoch = read_epoch(tx)
             return BatchAnswer(results, high_water, epoch)
 
-        def job(tx: Tx) -> BatchAnswer:
-            # A job may run twice (alone again after a deadlock): each run
-            # starts from the validated results, never from a rolled-back one.
-            mine = [replace(r) for r in results]
-            claimed = self._claim_in(tx, till, mine, now)
-            self._apply_in(tx, claimed, now)
-            high_water = self._finish_in(tx, till, mine, claimed, now)
-            return BatchAnswer(mine, high_water, read_epoch(tx) if epoch is None else epoch)
+        item = (till, results, now, epoch)
+        return self.group.run(lambda tx: self._upload_many(tx, [item])[0],
+                              combine=self._upload_many, item=item, key=till.till)
 
-        return self.group.run(job)
+    def _upload_many(self, tx: Tx, items: list[tuple[TillRecord, list[Result], str, str | None]]
+                     ) -> list[BatchAnswer]:
+        """The uploads of different tills as one: claim and finish per till, one apply.
+
+        A run may be undone and done again (alone after a failed combined
+        run, or after a deadlock): each run starts from copies of the
+        validated results, never from those a rolled-back run changed.
+        """
+        mine = [[replace(r) for r in results] for _, results, _, _ in items]
+        now = max(i[2] for i in items)
+        tills = [i[0] for i in items]
+        claimed = self._claim_many(tx, list(zip(tills, mine, strict=True)), now)
+        self._apply_in(tx, [r for c in claimed for r in c], now)
+        highs = self._finish_many(tx, list(zip(tills, mine, claimed, strict=True)), now)
+        stored = read_epoch(tx) if any(i[3] is None for i in items) else ""
+        return [BatchAnswer(rs, high, stored if epoch is None else epoch)
+                for (_, _, _, epoch), rs, high in zip(items, mine, highs, strict=True)]
 
 
 def read_epoch(tx: Tx) -> str:
@@ -683,6 +708,51 @@ def read_epoch(tx: Tx) -> str:
     row = tx.one("SELECT value FROM meta WHERE key = 'epoch'")
     return str(row[0]) if row else ""
 
+
+
+def _values_update(tx: Tx, table: str, sets: str, where: str,
+                   rows: list[tuple[Any, ...]]) -> None:
+    """``UPDATE table SET sets FROM (VALUES rows) AS v WHERE where``, 300 rows a statement."""
+    if not rows:
+        return
+    mark = "(" + ", ".join("?" * len(rows[0])) + ")"
+    for i in range(0, len(rows), 300):
+        part = rows[i:i + 300]
+        tx.execute(f"UPDATE {table} SET {sets} FROM (VALUES {', '.join([mark] * len(part))}) "
+                   f"AS v WHERE {where}", [x for r in part for x in r])
+
+
+def advance_high_waters(tx: Tx, tills: list[str]) -> dict[str, int]:
+    """``advance_high_water`` for several tills: two reads and one write for them all.
+
+    Each till's applied seqs are read at most ``HWM_CHUNK`` above its mark;
+    a till whose chunk was all contiguous goes on alone.
+    """
+    highs = {str(r[0]): int(r[1]) for r in _bulk.select_in(
+        tx, "SELECT till, high_water FROM till_state WHERE till IN ({})", (), sorted(tills))}
+    start = dict(highs)
+    seqs: dict[str, list[int]] = {}
+    order = sorted(highs)
+    for i in range(0, len(order), 100):
+        part = order[i:i + 100]
+        terms = " OR ".join(["(till = ? AND seq > ? AND seq <= ?)"] * len(part))
+        for row in tx.all(f"SELECT till, seq FROM till_seqs WHERE state = 'applied' AND "
+                          f"({terms})", [x for t in part
+                                         for x in (t, highs[t], highs[t] + HWM_CHUNK)]):
+            seqs.setdefault(str(row[0]), []).append(int(row[1]))
+    longer = []
+    for till, found in seqs.items():
+        for seq in sorted(found):
+            if seq != highs[till] + 1:
+                break
+            highs[till] = seq
+        if highs[till] == start[till] + HWM_CHUNK:
+            longer.append(till)
+    _values_update(tx, "till_state", "high_water = v.column1", "till_state.till = v.column2",
+                   [(highs[t], t) for t in order if highs[t] != start[t]])
+    for till in longer:
+        highs[till] = advance_high_water(tx, till)
+    return {t: highs.get(t, 0) for t in tills}
 
 
 def advance_high_water(tx: Tx, till: str) -> int:

@@ -19,6 +19,10 @@ from ._errors import Conflict, StorageError
 from ._storage import Row, Storage, Tx
 
 
+#: the fewest rows ``insert_many`` streams with COPY (fewer: one pipelined INSERT each)
+COPY_FROM = 50
+
+
 @functools.lru_cache(maxsize=512)
 def _pg(sql: str) -> str:
     return sql.replace("?", "%s")
@@ -35,15 +39,19 @@ class _PgTx(Tx):
             raise Conflict("conflict", str(exc)) from exc
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        params = [tuple(r) for r in rows]
+        if not params:
+            return
         try:
             with self._conn.cursor() as cur:
-                cur.executemany(_pg(sql), [tuple(r) for r in rows])
+                cur.executemany(_pg(sql), params)
         except pg_errors.UniqueViolation as exc:
             raise Conflict("conflict", str(exc)) from exc
 
     def insert_many(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
                     ) -> None:
-        if not rows:
+        if len(rows) < COPY_FROM:  # COPY's extra round trips only pay off for many rows
+            super().insert_many(table, columns, rows)
             return
         try:
             with self._conn.cursor() as cur:

@@ -91,10 +91,12 @@ def test_one_sale_uploads_of_six_tills_queued_together_share_one_commit(shop: Le
     assert [a.results[0].status for a in answers] == ["accepted"] * 6
     assert [a.high_water for a in answers] == [1] * 6
     assert (group.groups - before[0], group.jobs - before[1]) == (2, 7)  # the gate, then all six
+    assert group.combined == 6  # claimed, applied and finished set-based, together
     assert shop.balance("A-77") == 500 + points(sales, "A-77")
     assert shop.balance("B-01") == 40 + points(sales, "B-01")
     resent = gated(group, [upload(shop, t, [s]) for t, s in zip(six, sales, strict=True)])
     assert [a.results[0].status for a in resent] == ["duplicate"] * 6
+    assert group.combined == 12
     assert_sound(shop)
 
 
