@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -47,11 +48,29 @@ class Ledger:
         self.ingest = Ingest(self.storage, clock, per_sale_commit=per_sale_commit,
                              activity=self.activity, on_queued=self._wake_auditor)
         self.auditor: Auditor | None = None
+        self._reader: Storage | None = None
+        self._reader_lock = threading.Lock()
 
     def close(self) -> None:
         """Stop the audit worker (if started) and close the database connections."""
         self.stop_auditor()
+        if self._reader is not None:
+            self._reader.close()
         self.storage.close()
+
+    @property
+    def reader(self) -> Storage:
+        """A read-only connection of its own (opened on first use).
+
+        What every request does first — its key looked up — must not queue
+        behind the group commits on ``storage``'s connection.
+        """
+        if self.url.endswith(":memory:"):
+            return self.storage
+        with self._reader_lock:
+            if self._reader is None:
+                self._reader = open_storage(self.url, reader=True)
+            return self._reader
 
     # -- audit (after the acknowledgement) ------------------------------------
     def start_auditor(self, *, quiet: float = 0.25, max_defer: float = 2.0,

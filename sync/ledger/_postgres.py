@@ -78,8 +78,8 @@ class PostgresStorage(Storage):
     kind = "postgresql"
     for_update = " FOR UPDATE"
 
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
+    def __init__(self, url: str, *, reader: bool = False) -> None:
+        super().__init__(url, reader=reader)
         try:
             self._conn = self._connect()
         except psycopg.Error as exc:
@@ -90,6 +90,8 @@ class PostgresStorage(Storage):
         # Plans made when a table was small (a generic plan for the bulk
         # ``IN (…)`` look-ups) must not outlive its growth: plan each call.
         conn.execute("SET plan_cache_mode = force_custom_plan")
+        if self.reader:
+            conn.execute("SET default_transaction_read_only = on")
         return conn
 
     @contextlib.contextmanager

@@ -84,8 +84,10 @@ class Storage(abc.ABC):
     #: appended to a SELECT that must lock the account row until commit
     for_update: str = ""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, reader: bool = False) -> None:
         self.url = url
+        #: read-only: never takes the write lock, so it never waits for a commit
+        self.reader = reader
         self._lock = threading.Lock()
 
     @abc.abstractmethod
@@ -108,16 +110,19 @@ class Storage(abc.ABC):
         self.close()
 
 
-def open_storage(url: str) -> Storage:
-    """Open the backend named by ``url``'s scheme (no schema work here)."""
+def open_storage(url: str, *, reader: bool = False) -> Storage:
+    """Open the backend named by ``url``'s scheme (no schema work here).
+
+    ``reader``: a read-only connection (a write through it fails).
+    """
     if url.startswith("sqlite:///"):
         from ._sqlite import SqliteStorage
 
-        return SqliteStorage(url)
+        return SqliteStorage(url, reader=reader)
     if url.startswith(("postgresql://", "postgres://")):
         from ._postgres import PostgresStorage
 
-        return PostgresStorage(url)
+        return PostgresStorage(url, reader=reader)
     raise StorageError("bad_url", f"unsupported database URL {url!r} (sqlite:///… or postgresql://…)")
 
 
