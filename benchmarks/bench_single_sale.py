@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -86,11 +87,15 @@ async def _read_answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:
 
 
 async def _till(port: int, reqs: list[bytes], latencies: list[float], errors: list[str],
-                start: asyncio.Event, check: bool) -> None:
+                start: asyncio.Event, check: bool, pace: tuple[float, float] | None) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
     await start.wait()
+    began = time.perf_counter()
     try:
-        for req in reqs:
+        for k, req in enumerate(reqs):
+            if pace is not None:  # this till's k-th sale is paid at offset + k x interval
+                due = began + pace[0] + k * pace[1]
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
             t0 = time.perf_counter()
             writer.write(req)
             status, body = await _read_answer(reader)
@@ -103,12 +108,15 @@ async def _till(port: int, reqs: list[bytes], latencies: list[float], errors: li
         writer.close()
 
 
-async def _load(port: int, requests: list[list[bytes]], check: bool
+async def _load(port: int, requests: list[list[bytes]], check: bool, rate: float
                 ) -> tuple[float, list[float], list[str]]:
     latencies: list[float] = []
     errors: list[str] = []
     start = asyncio.Event()
-    tasks = [asyncio.create_task(_till(port, r, latencies, errors, start, check))
+    interval = len(requests) / rate if rate else 0.0
+    rng = random.Random(1)
+    tasks = [asyncio.create_task(_till(port, r, latencies, errors, start, check,
+                                       (rng.uniform(0, interval), interval) if rate else None))
              for r in requests]
     await asyncio.sleep(0.5)  # every connection opened before the clock starts
     t0 = time.perf_counter()
@@ -117,8 +125,10 @@ async def _load(port: int, requests: list[list[bytes]], check: bool
     return time.perf_counter() - t0, latencies, errors
 
 
-def load(port: int, requests: list[list[bytes]], check: bool = True) -> dict[str, Any]:
-    elapsed, lat, errors = asyncio.run(_load(port, requests, check))
+def load(port: int, requests: list[list[bytes]], check: bool = True, rate: float = 0.0
+         ) -> dict[str, Any]:
+    """Closed loop (``rate`` 0: each till posts its next sale on the answer) or paced."""
+    elapsed, lat, errors = asyncio.run(_load(port, requests, check, rate))
     lat.sort()
     n = len(lat)
     return {"n": n, "rate": n / elapsed, "p50": statistics.median(lat) * 1000,
@@ -183,9 +193,13 @@ def run(backend: str, workers: int, args: argparse.Namespace, template: dict[str
                           serve_args=("--workers", str(workers)))
     try:
         tills = register(server, args.tills)
-        requests = build_requests(template, tills, args.requests)
+        r = args.requests
+        every = build_requests(template, tills, r * (1 + len(args.paced)))
         raw = raw_commit_rate(server.url, 2.0 if args.quick else 5.0)
-        got = load(server.port, requests)
+        got = load(server.port, [reqs[:r] for reqs in every])
+        paced = [(rate, load(server.port, [reqs[r * i:r * (i + 1)] for reqs in every],
+                             rate=rate))
+                 for i, rate in enumerate(args.paced, start=1)]
         with Ledger(server.url) as led:
             with led.storage.transaction() as tx:
                 (sales,) = tx.one("SELECT COUNT(*) FROM sales") or (0,)
@@ -199,7 +213,11 @@ def run(backend: str, workers: int, args: argparse.Namespace, template: dict[str
           f"p50 {got['p50']:.0f} ms, p99 {got['p99']:.0f} ms, max {got['max']:.0f} ms; "
           f"{len(got['errors'])} errors; {sales:,} sales stored; balances "
           f"{'equal' if sound else 'DIFFER FROM'} journals")
-    for e in got["errors"][:3]:
+    for rate, p in paced:
+        print(f"{tag} paced at {rate:,.0f} requests/s offered: {p['rate']:,.0f} requests/s; "
+              f"p50 {p['p50']:.0f} ms, p99 {p['p99']:.0f} ms, max {p['max']:.0f} ms; "
+              f"{len(p['errors'])} errors")
+    for e in (got["errors"] + [e for _, p in paced for e in p["errors"]])[:3]:
         print(f"{tag}   error: {e}")
 
 
@@ -211,9 +229,13 @@ def main() -> None:
     ap.add_argument("--tills", type=int, default=1000)
     ap.add_argument("--requests", type=int, default=5, help="one-sale requests per till")
     ap.add_argument("--workers", default="1,2", help="ledger serve worker counts to run")
+    ap.add_argument("--paced", default="500,1000,2000",
+                    help="offered rates (requests/s, comma-separated) of the paced runs that "
+                         "follow the closed loop: latency at a given load")
     args = ap.parse_args()
     if args.quick:
-        args.tills, args.requests, args.workers = 50, 3, "1"
+        args.tills, args.requests, args.workers, args.paced = 50, 3, "1", "100"
+    args.paced = [float(x) for x in args.paced.split(",") if x]
     print(f"machine: {os.cpu_count()} cores, load average "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     template = sale_template()
