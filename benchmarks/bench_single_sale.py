@@ -224,7 +224,8 @@ def run(backend: str, workers: int, args: argparse.Namespace, template: dict[str
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="50 tills x 3 requests, workers 1")
+    ap.add_argument("--quick", action="store_true",
+                    help="50 tills x 3 requests, workers 1, paced at 100/s")
     ap.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     ap.add_argument("--tills", type=int, default=1000)
     ap.add_argument("--requests", type=int, default=5, help="one-sale requests per till")

@@ -24,5 +24,8 @@ def test_bench_single_sale_quick_runs_both_backends_with_every_sale_stored_once(
     for tag in ("[sqlite x1]", "[postgres x1]"):
         lines = [ln for ln in out.splitlines() if ln.startswith(tag + " ")]
         assert any("raw single-row durable commits" in ln for ln in lines), out
-        assert any("requests/s" in ln and "0 errors; 150 sales stored; balances equal journals"
+        # 50 tills x 3 requests, closed loop and then paced: 300 sales
+        assert any("requests/s" in ln and "0 errors; 300 sales stored; balances equal journals"
                    in ln for ln in lines), out
+        assert any("paced at 100 requests/s offered" in ln and "0 errors" in ln
+                   for ln in lines), out
