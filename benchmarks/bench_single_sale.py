@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_sync import ACK_SERVER, CARD, ACCOUNT, sale_template  # noqa: E402
+from bench_sync import ACK_SERVER, CARD, ACCOUNT, sale_template, wait_up  # noqa: E402
 from sync import GENESIS, txn_hash  # noqa: E402
 from sync.ledger import Ledger, open_storage  # noqa: E402
 from tests.sync.ledger_server import (  # noqa: E402
@@ -134,20 +134,6 @@ def load(port: int, requests: list[list[bytes]], check: bool = True, rate: float
     return {"n": n, "rate": n / elapsed, "p50": statistics.median(lat) * 1000,
             "p99": lat[min(n - 1, int(n * 0.99))] * 1000, "max": lat[-1] * 1000,
             "errors": errors}
-
-
-def wait_up(port: int) -> None:
-    import httpx
-
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/v1/time", timeout=1)
-            return
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 def ack_only(requests: list[list[bytes]]) -> dict[str, Any]:
