@@ -225,3 +225,33 @@ def test_a_heartbeat_grouped_with_an_upload_is_committed_durably_with_it(
                             upload(shop, till, [till.sale("A-77")])])
     assert answers[0] == shop.epoch() and answers[1].results[0].status == "accepted"
     assert recording.durable == [True, True]  # the gate's group, then the heartbeat's
+
+
+def test_a_key_is_looked_up_while_a_group_commit_holds_the_write_connection(
+        shop: Ledger, till: TillSim) -> None:
+    from sync.ledger._apikeys import authenticate
+
+    leading, looked_up = threading.Event(), threading.Event()
+
+    def hold(tx: Tx) -> bool:
+        leading.set()
+        return looked_up.wait(30)  # held open until the look-up below is done
+
+    holder = threading.Thread(target=lambda: held.append(shop.ingest.group.run(hold)))
+    held: list[bool] = []
+    holder.start()
+    assert leading.wait(30)
+    with shop.reader.transaction() as tx:  # does not wait for the open group
+        who = authenticate(tx, till.key)
+    looked_up.set()
+    holder.join(30)
+    assert who is not None and who.till is not None and who.till.till == till.till
+    assert held == [True]  # the group was still open during the look-up
+
+
+def test_the_read_only_connection_refuses_a_write(shop: Ledger) -> None:
+    with pytest.raises(Exception) as refused:  # noqa: PT011 - each driver has its own error
+        with shop.reader.transaction() as tx:
+            tx.execute("UPDATE accounts SET points = points + 1 WHERE account = 'A-77'")
+    assert "read" in str(refused.value).lower()
+    assert shop.balance("A-77") == 500
