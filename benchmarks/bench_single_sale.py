@@ -9,9 +9,10 @@ day), against ``kopilka ledger serve --workers N`` on SQLite and on
 PostgreSQL. The sales are real TXNs (priced by the engine, hash-chained per
 till, half of them for a member) built before the clock starts.
 
-Printed per backend and worker count: requests/s, latency p50/p99/max,
-the group commits the ledger made (requests per durable commit), and two
-baselines measured in the same run:
+Printed per backend and worker count: requests/s and latency p50/p99/max
+of the closed loop, of each paced run (``--paced``: offered rates) and of
+one heartbeat per till paced at ``--heartbeats``/s (250/s is 15,000 tills
+at one a minute), and two baselines measured in the same run:
 
 - the same client against an ack-only server (parses the JSON, answers
   ``accepted``): the ceiling of the client and uvicorn on this machine;
@@ -19,7 +20,7 @@ baselines measured in the same run:
   ``INSERT`` + ``COMMIT`` at a time): what one commit per request costs.
 
     .venv/bin/python benchmarks/bench_single_sale.py [--quick] [--backend sqlite|postgres|both]
-        [--tills 1000] [--requests 5] [--workers 1,2]
+        [--tills 1000] [--requests 5] [--workers 1,2] [--paced 500,1000,2000] [--heartbeats 250]
 """
 from __future__ import annotations
 
@@ -73,6 +74,19 @@ def build_requests(template: dict[str, Any], tills: list[tuple[str, str, str]],
                         b"Content-Type: application/json\r\nContent-Length: "
                         + str(len(body)).encode() + b"\r\n\r\n" + body)
         out.append(reqs)
+    return out
+
+
+def build_heartbeats(tills: list[tuple[str, str, str]], per_till: int) -> list[list[bytes]]:
+    """Each till's heartbeats as raw HTTP/1.1 bytes."""
+    out = []
+    for store, till, key in tills:
+        body = json.dumps({"till": till, "store": store, "at": "2026-11-22T15:00:00+07:00",
+                           "queue_depth": 0, "oldest_unsynced_age_s": 0}).encode()
+        out.append([b"POST /v1/heartbeat HTTP/1.1\r\nHost: ledger\r\n"
+                    b"Authorization: Bearer " + key.encode() + b"\r\n"
+                    b"Content-Type: application/json\r\nContent-Length: "
+                    + str(len(body)).encode() + b"\r\n\r\n" + body] * per_till)
     return out
 
 
@@ -186,6 +200,8 @@ def run(backend: str, workers: int, args: argparse.Namespace, template: dict[str
         paced = [(rate, load(server.port, [reqs[r * i:r * (i + 1)] for reqs in every],
                              rate=rate))
                  for i, rate in enumerate(args.paced, start=1)]
+        beats = load(server.port, build_heartbeats(tills, 1), check=False,
+                     rate=args.heartbeats) if args.heartbeats else None
         with Ledger(server.url) as led:
             with led.storage.transaction() as tx:
                 (sales,) = tx.one("SELECT COUNT(*) FROM sales") or (0,)
@@ -203,6 +219,10 @@ def run(backend: str, workers: int, args: argparse.Namespace, template: dict[str
         print(f"{tag} paced at {rate:,.0f} requests/s offered: {p['rate']:,.0f} requests/s; "
               f"p50 {p['p50']:.0f} ms, p99 {p['p99']:.0f} ms, max {p['max']:.0f} ms; "
               f"{len(p['errors'])} errors")
+    if beats is not None:
+        print(f"{tag} heartbeats paced at {args.heartbeats:,.0f}/s offered (one per till): "
+              f"{beats['rate']:,.0f}/s; p50 {beats['p50']:.0f} ms, p99 {beats['p99']:.0f} ms; "
+              f"{len(beats['errors'])} errors")
     for e in (got["errors"] + [e for _, p in paced for e in p["errors"]])[:3]:
         print(f"{tag}   error: {e}")
 
@@ -219,6 +239,8 @@ def main() -> None:
     ap.add_argument("--paced", default="500,1000,2000",
                     help="offered rates (requests/s, comma-separated) of the paced runs that "
                          "follow the closed loop: latency at a given load")
+    ap.add_argument("--heartbeats", type=float, default=250.0,
+                    help="offered heartbeats/s of the last run (one per till; 0: none)")
     args = ap.parse_args()
     if args.quick:
         args.tills, args.requests, args.workers, args.paced = 50, 3, "1", "100"

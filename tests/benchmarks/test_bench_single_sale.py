@@ -29,3 +29,4 @@ def test_bench_single_sale_quick_runs_both_backends_with_every_sale_stored_once(
                    in ln for ln in lines), out
         assert any("paced at 100 requests/s offered" in ln and "0 errors" in ln
                    for ln in lines), out
+        assert any("heartbeats paced at 250/s" in ln and "0 errors" in ln for ln in lines), out
