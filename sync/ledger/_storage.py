@@ -9,7 +9,9 @@ once. ``open_storage(url)`` picks the backend from the URL scheme:
 
 Each ``Storage`` holds one connection guarded by a lock: the ASGI app runs
 handlers in a thread pool and several uvicorn workers each open their own
-``Storage``; the database's own locking keeps them correct.
+``Storage``; the database's own locking keeps them correct. A process's
+writes go through one ``Storage`` in shared transactions (``_group``);
+a second, read-only one (``reader=True``) serves the key look-ups.
 """
 from __future__ import annotations
 
