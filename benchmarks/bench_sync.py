@@ -199,11 +199,24 @@ uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
 """
 
 
+def wait_up(port: int, limit_s: float = 60.0) -> None:
+    """Until a server on 127.0.0.1:``port`` answers ``GET /v1/time``."""
+    import httpx
+
+    deadline = time.monotonic() + limit_s
+    while True:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/v1/time", timeout=1)
+            return
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def till_side_ceiling(workdir: Path, template: dict[str, Any], n: int) -> float:
     """Drain rate to a server that only parses and acknowledges: the till side's own ceiling."""
     import subprocess
-
-    import httpx
 
     from tests.sync.ledger_server import free_port
 
@@ -211,15 +224,7 @@ def till_side_ceiling(workdir: Path, template: dict[str, Any], n: int) -> float:
     proc = subprocess.Popen([sys.executable, "-c", ACK_SERVER, str(port)])
     db = TillDb(workdir / "till-ceiling.db")
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/v1/time", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        wait_up(port)
         outbox = Outbox(db, till="KY-001-01", store="KY-001")
         fill(outbox, template, n)
         with Uploader(outbox, base_url=f"http://127.0.0.1:{port}", key="k", batch_size=1000,

@@ -11,11 +11,13 @@ a path does not take answers ``405`` with ``Allow``.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -50,6 +52,8 @@ log = logging.getLogger(__name__)
 MAX_BODY = 32 * 1024 * 1024
 #: the longest Authorization key looked at (keys are ~47 characters)
 MAX_KEY = 512
+#: worker threads of a server process (requests in flight, most waiting for a commit)
+THREADS = 256
 T = TypeVar("T")
 
 
@@ -82,6 +86,12 @@ def _read(led: Ledger, fn: Callable[..., T], *args: Any) -> T:
         return fn(tx, *args)
 
 
+def _read_only(led: Ledger, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(tx, *args)`` on the ledger's read-only connection (not behind a commit)."""
+    with led.reader.transaction() as tx:
+        return fn(tx, *args)
+
+
 def ledger_of(request: Request) -> Ledger:
     """The ledger the app serves (``app.state.ledger``)."""
     led: Ledger = request.app.state.ledger
@@ -97,7 +107,7 @@ async def principal(request: Request, *kinds: str) -> Principal:
         raise RequestError("unauthorized", "a key is required (Bearer)")
     if len(key) > MAX_KEY or has_control(key):
         raise RequestError("unauthorized", "unknown key")
-    who = await run_in_threadpool(_read, ledger_of(request), _apikeys.authenticate, key)
+    who = await run_in_threadpool(_read_only, ledger_of(request), _apikeys.authenticate, key)
     if who is None:
         raise RequestError("unauthorized", "unknown or revoked key")
     if who.kind not in kinds:
@@ -130,8 +140,7 @@ async def heartbeat(request: Request) -> Response:
     body = v.obj(await _body(request))
     v.own(body, till, store=True)
     hb = v.heartbeat(body)
-    await run_in_threadpool(ledger_of(request).heartbeat, till, hb)
-    epoch = await run_in_threadpool(ledger_of(request).epoch)
+    epoch = await run_in_threadpool(ledger_of(request).heartbeat, till, hb)
     return _json({"server_time": iso(ledger_of(request).clock()), "epoch": epoch})
 
 
@@ -376,7 +385,15 @@ ROUTES: list[tuple[str, tuple[str, ...], Handler]] = [
 def make_app(ledger: Ledger,
              routes: Sequence[tuple[str, tuple[str, ...], Handler]] = ROUTES) -> Starlette:
     """The ASGI app serving ``ledger`` (``routes``: the route table)."""
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        # A thread per request waiting for its group commit: the default 40
+        # would cap a group at 40 requests, whatever the number of tills.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
+        yield
+
     app = Starlette(
+        lifespan=lifespan,
         routes=[Route(path, handler, methods=list(methods)) for path, methods, handler in routes],
         middleware=[Middleware(GZipMiddleware, minimum_size=2048, compresslevel=1)],
         exception_handlers={LedgerError: on_error, HTTPException: on_error, Exception: on_error},

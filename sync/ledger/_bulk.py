@@ -44,45 +44,80 @@ class ClaimPlan:
     conflicts: list[tuple[Any, str, str]]
 
 
+def select_pairs(tx: Tx, sql: str, column: str, pairs: dict[str, list[Any]]) -> list[Row]:
+    """Run ``sql`` (ending in ``WHERE {}``) for ``till = t AND column IN (…)`` of every till.
+
+    One statement for many tills (their conditions OR-ed: an index probe
+    each on both backends), at most ``CHUNK`` values a statement.
+    """
+    out: list[Row] = []
+    terms: list[str] = []
+    params: list[Any] = []
+
+    def flush() -> None:
+        if terms:
+            out.extend(tx.all(sql.format(" OR ".join(terms)), params))
+            terms.clear()
+            params.clear()
+
+    for till, keys in pairs.items():
+        for part in _chunks(sorted(set(keys))):
+            if len(params) + len(part) > CHUNK:
+                flush()
+            terms.append(f"(till = ? AND {column} IN ({','.join('?' * len(part))}))")
+            params += [till, *part]
+    flush()
+    return out
+
+
 def plan_claims(tx: Tx, till: str, results: Iterable[Any], now: str) -> ClaimPlan:
     """Decide and write the claims of a batch; raises ``Conflict`` on a race."""
-    live = [r for r in results if r.txn is not None]
-    ids = sorted({r.txn.txn_id for r in live})
-    known = {row[0]: row[1:] for row in select_in(
-        tx, "SELECT txn_id, hash, state, outcome FROM till_seqs WHERE till = ? AND txn_id IN ({})",
-        (till,), ids)}
-    seqs = sorted({r.txn.seq for r in live})
-    taken: dict[int, Any] = {}
-    for row in select_in(tx, "SELECT seq, txn_id, hash, state, outcome FROM till_seqs "
-                         "WHERE till = ? AND seq IN ({})", (till,), seqs):
-        taken[int(row[0])] = row[1]
+    return plan_claims_many(tx, [(till, list(results))], now)[0]
+
+
+def plan_claims_many(tx: Tx, batches: list[tuple[str, list[Any]]], now: str) -> list[ClaimPlan]:
+    """``plan_claims`` for the batches of several tills at once (one till once)."""
+    lives = [[r for r in results if r.txn is not None] for _, results in batches]
+    known: dict[tuple[str, str], Any] = {}
+    ids = {till: [r.txn.txn_id for r in live] for (till, _), live in zip(batches, lives, strict=True)}
+    for row in select_pairs(tx, "SELECT till, txn_id, hash, state, outcome FROM till_seqs "
+                            "WHERE {}", "txn_id", ids):
+        known[(row[0], row[1])] = row[2:]
+    taken: dict[tuple[str, int], Any] = {}
+    seqs = {till: [r.txn.seq for r in live] for (till, _), live in zip(batches, lives, strict=True)}
+    for row in select_pairs(tx, "SELECT till, seq, txn_id, hash, state, outcome FROM till_seqs "
+                            "WHERE {}", "seq", seqs):
+        taken[(row[0], int(row[1]))] = row[2]
         # A concurrent upload may have committed this very claim between the two reads.
-        known.setdefault(row[1], row[2:])
-    plan = ClaimPlan([], [], [])
-    new_rows: list[tuple[str, int, str, str, str]] = []
-    for res in live:
-        txn = res.txn
-        claim = known.get(txn.txn_id)
-        if claim is not None:
-            if claim[0] != txn.hash:
-                plan.conflicts.append((res, "txn_id_conflict",
-                                       "this txn_id was uploaded before with another body"))
-            elif claim[1] == "applied":
-                plan.duplicates.append((res, json.loads(claim[2])))
-            else:
-                plan.todo.append(res)
-            continue
-        if txn.seq in taken:
-            plan.conflicts.append((res, "seq_conflict", f"seq {txn.seq} of till {till} "
-                                   "already belongs to another txn_id"))
-            continue
-        known[txn.txn_id] = (txn.hash, "claimed", None)
-        taken[txn.seq] = txn.txn_id
-        new_rows.append((till, txn.seq, txn.txn_id, txn.hash, now))
-        plan.todo.append(res)
+        known.setdefault((row[0], row[2]), row[3:])
+    plans = []
+    new_rows: list[tuple[str, int, str, str, str, str]] = []
+    for (till, _), live in zip(batches, lives, strict=True):
+        plan = ClaimPlan([], [], [])
+        plans.append(plan)
+        for res in live:
+            txn = res.txn
+            claim = known.get((till, txn.txn_id))
+            if claim is not None:
+                if claim[0] != txn.hash:
+                    plan.conflicts.append((res, "txn_id_conflict",
+                                           "this txn_id was uploaded before with another body"))
+                elif claim[1] == "applied":
+                    plan.duplicates.append((res, json.loads(claim[2])))
+                else:
+                    plan.todo.append(res)
+                continue
+            if (till, txn.seq) in taken:
+                plan.conflicts.append((res, "seq_conflict", f"seq {txn.seq} of till {till} "
+                                       "already belongs to another txn_id"))
+                continue
+            known[(till, txn.txn_id)] = (txn.hash, "claimed", None)
+            taken[(till, txn.seq)] = txn.txn_id
+            new_rows.append((till, txn.seq, txn.txn_id, txn.hash, "claimed", now))
+            plan.todo.append(res)
     tx.insert_many("till_seqs", ("till", "seq", "txn_id", "hash", "state", "received_at"),
-                   [(t, q, i, h, "claimed", n) for t, q, i, h, n in new_rows])
-    return plan
+                   new_rows)
+    return plans
 
 
 @dataclass

@@ -1,7 +1,6 @@
 """Batch upload: exactly-once application of till transactions.
 
-Three steps, each one transaction on one distribution key (see
-docs/ledger-distribution.md):
+Three steps:
 
 1. **claim** (the till's shard): each TXN's ``(till, seq)`` and
    ``(till, txn_id)`` are claimed in ``till_seqs``. A known ``txn_id`` with
@@ -11,19 +10,23 @@ docs/ledger-distribution.md):
 2. **apply** (the account's shard, per sale): the ``sales`` row — primary
    key ``(account, txn_id)``, kept forever — journal entries, balance,
    hold and the sale's ``audit_queue`` row (re-priced after the answer by
-   ``_auditor``), in one savepoint per TXN. By default the whole batch's
-   applies share one database transaction (one durable commit per batch);
-   ``per_sale_commit`` makes each sale its own single-shard transaction, as
-   on Citus.
+   ``_auditor``), in one savepoint per TXN.
 3. **finish** (the till's shard): claims become ``applied`` (with the
    outcome a resend will be answered with) or are dropped when the apply
    refused them; rejects, counters, last contact and the contiguous
    high-water mark are updated.
 
-The answer is sent only after step 3 commits. A crash between steps leaves
+On one database (the default) the three steps are one transaction — in
+fact one savepoint of a transaction shared with the other requests of the
+process (``_group.GroupCommit``): a crash at any point leaves either the
+whole batch or nothing, and a resend is answered from the committed claims
+(``duplicate``) or applied afresh. ``per_sale_commit`` (Citus, see
+docs/ledger-distribution.md) runs each step as its own transaction on one
+distribution key and each sale as its own: a crash between steps leaves
 ``claimed`` rows; a resend finds them and completes the work, and the
-``sales`` primary key stops a second apply: at-least-once delivery becomes
-exactly-once effect.
+``sales`` primary key stops a second apply. Either way the answer is sent
+only after the last commit: at-least-once delivery becomes exactly-once
+effect.
 """
 from __future__ import annotations
 
@@ -32,7 +35,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -42,12 +45,12 @@ from . import _audit, _bulk, _certificates, _enrol, _holds, _journal, _lots, _re
 from ._auditor import Activity
 from ._clock import utc_text
 from ._sales import AUDIT_QUEUED
+from ._group import GroupCommit, transient
 from ._errors import (
     BalanceOutOfBounds,
     Conflict,
     RequestError,
     ReturnRefused,
-    StorageError,
     TxnInvalid,
     TxnRefused,
 )
@@ -154,27 +157,6 @@ def safe_text(value: Any, limit: int = 300) -> Any:
     return value if len(value) <= limit else value[:limit] + "…"
 
 
-def transient(exc: BaseException) -> bool:
-    """True for a failure a retry can fix (database unavailable, lock, serialisation).
-
-    Everything else raised while applying one TXN is a property of that TXN
-    and is answered ``rejected`` (spec/sync.md: a 5xx means "retry").
-    """
-    if isinstance(exc, StorageError):
-        return True
-    import sqlite3
-
-    if isinstance(exc, sqlite3.OperationalError):
-        return True  # locked, busy, disk I/O
-    try:
-        import psycopg
-    except ImportError:  # pragma: no cover - the SQLite-only install
-        return False
-    # OperationalError covers serialization failures, deadlocks, lock and
-    # statement timeouts, a server going away; InterfaceError a closed connection
-    return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
-
-
 def _reject_id(res: Result) -> str:
     raw = f"{res.txn_id}|{res.txn.hash if res.txn else ''}|{res.seq}|{res.reason}"
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
@@ -192,22 +174,38 @@ class Ingest:
         self.activity = activity or Activity()
         self.on_queued = on_queued
         self.programs = _returns.Programs()
+        #: the uploads (and heartbeats) of this process share their commits
+        self.group = GroupCommit(storage)
 
     # -- step 1 ---------------------------------------------------------
     def _claim(self, till: TillRecord, results: list[Result], now: str) -> list[Result]:
-        try:
-            with self.storage.transaction() as tx:
-                plan = _bulk.plan_claims(tx, till.till, results, now)
-        except Conflict:  # a concurrent upload of the same till: decide one by one
-            log.info("claim race on till %s; claiming one by one", till.till)
-            return self._claim_each(till, results, now)
-        for res, original in plan.duplicates:
-            res.status, res.original = "duplicate", original
-        for res, reason, detail in plan.conflicts:
-            res.reject(reason, detail)
-        return plan.todo
+        """Step 1 in its own transaction (the ``per_sale_commit`` path)."""
+        with self.storage.transaction() as tx:
+            return self._claim_in(tx, till, results, now)
 
-    def _claim_each(self, till: TillRecord, results: list[Result], now: str) -> list[Result]:
+    def _claim_in(self, tx: Tx, till: TillRecord, results: list[Result], now: str
+                  ) -> list[Result]:
+        return self._claim_many(tx, [(till, results)], now)[0]
+
+    def _claim_many(self, tx: Tx, items: list[tuple[TillRecord, list[Result]]], now: str
+                    ) -> list[list[Result]]:
+        """Step 1 for the batches of several tills (one till once), set-based."""
+        try:
+            with tx.savepoint():
+                plans = _bulk.plan_claims_many(tx, [(t.till, rs) for t, rs in items], now)
+        except Conflict:  # a concurrent upload of the same till: decide one by one
+            log.info("claim race on till %s; claiming one by one",
+                     ", ".join(t.till for t, _ in items))
+            return [self._claim_each(tx, t, rs, now) for t, rs in items]
+        for plan in plans:
+            for res, original in plan.duplicates:
+                res.status, res.original = "duplicate", original
+            for res, reason, detail in plan.conflicts:
+                res.reject(reason, detail)
+        return [plan.todo for plan in plans]
+
+    def _claim_each(self, tx: Tx, till: TillRecord, results: list[Result], now: str
+                    ) -> list[Result]:
         todo: list[Result] = []
 
         def settle(res: Result, row: Any) -> None:
@@ -220,60 +218,59 @@ class Ingest:
             else:
                 todo.append(res)  # claimed by an interrupted upload: finish it
 
-        with self.storage.transaction() as tx:
-            for res in results:
-                txn = res.txn
-                if txn is None:
-                    continue
-                row = tx.one("SELECT hash, state, outcome FROM till_seqs WHERE till = ? AND "
-                             "txn_id = ?", (till.till, txn.txn_id))
-                if row is not None:
-                    settle(res, row)
-                    continue
-                claimed = tx.execute(
-                    "INSERT INTO till_seqs (till, seq, txn_id, hash, state, received_at) "
-                    "VALUES (?, ?, ?, ?, 'claimed', ?) ON CONFLICT DO NOTHING",
-                    (till.till, txn.seq, txn.txn_id, txn.hash, now))
-                if claimed == 1:
-                    todo.append(res)
-                    continue
-                # Refused: by another txn_id on this seq, or by a concurrent upload
-                # of this very txn that committed its claim after our look-up.
-                row = tx.one("SELECT hash, state, outcome FROM till_seqs WHERE till = ? AND "
-                             "txn_id = ?", (till.till, txn.txn_id))
-                if row is None:
-                    res.reject("seq_conflict", f"seq {txn.seq} of till {till.till} "
-                               "already belongs to another txn_id")
-                else:
-                    settle(res, row)
+        for res in results:
+            txn = res.txn
+            if txn is None:
+                continue
+            row = tx.one("SELECT hash, state, outcome FROM till_seqs WHERE till = ? AND "
+                         "txn_id = ?", (till.till, txn.txn_id))
+            if row is not None:
+                settle(res, row)
+                continue
+            claimed = tx.execute(
+                "INSERT INTO till_seqs (till, seq, txn_id, hash, state, received_at) "
+                "VALUES (?, ?, ?, ?, 'claimed', ?) ON CONFLICT DO NOTHING",
+                (till.till, txn.seq, txn.txn_id, txn.hash, now))
+            if claimed == 1:
+                todo.append(res)
+                continue
+            # Refused: by another txn_id on this seq, or by a concurrent upload
+            # of this very txn that committed its claim after our look-up.
+            row = tx.one("SELECT hash, state, outcome FROM till_seqs WHERE till = ? AND "
+                         "txn_id = ?", (till.till, txn.txn_id))
+            if row is None:
+                res.reject("seq_conflict", f"seq {txn.seq} of till {till.till} "
+                           "already belongs to another txn_id")
+            else:
+                settle(res, row)
         return todo
 
     # -- step 2 ---------------------------------------------------------
-    @contextlib.contextmanager
-    def _apply_scope(self) -> Iterator[Callable[[], contextlib.AbstractContextManager[Tx]]]:
+    def _apply(self, todo: list[Result], now: str) -> None:
+        """Step 2 in its own transaction(s): one per sale with ``per_sale_commit``."""
         if self.per_sale_commit:
-            yield self.storage.transaction
+            # enrolments first: a card's enrol TXN precedes its sales (docs/enrolment.md)
+            self._apply_each(self.storage.transaction, _enrols_first(todo), now)
             return
         with self.storage.transaction() as tx:
-            @contextlib.contextmanager
-            def scope() -> Iterator[Tx]:
-                with tx.savepoint():
-                    yield tx
-            yield scope
+            self._apply_in(tx, todo, now)
 
-    def _apply(self, todo: list[Result], now: str) -> None:
+    def _apply_in(self, tx: Tx, todo: list[Result], now: str) -> None:
+        @contextlib.contextmanager
+        def scope() -> Iterator[Tx]:
+            with tx.savepoint():
+                yield tx
         # Enrolments first: a card's enrol TXN precedes its sales (docs/enrolment.md).
         enrols = [r for r in todo if r.txn is not None and r.txn.kind == "enrol"]
         if enrols:
-            self._apply_each(enrols, now)
+            self._apply_each(scope, enrols, now)
             todo = [r for r in todo if r.txn is None or r.txn.kind != "enrol"]
-        if not self.per_sale_commit:
-            sales = [r for r in todo if r.txn is not None and r.txn.kind == "sale"]
-            if sales:
-                done = self._apply_sales_bulk(sales, now)
-                todo = [r for r in todo if id(r) not in done]
+        sales = [r for r in todo if r.txn is not None and r.txn.kind == "sale"]
+        if sales:
+            done = self._apply_sales_bulk(tx, sales, now)
+            todo = [r for r in todo if id(r) not in done]
         if todo:
-            self._apply_each(todo, now)
+            self._apply_each(scope, todo, now)
 
     def _needs_rules(self, tx: Tx, plans: list[_bulk.SalePlan]) -> set[str]:
         """Accounts whose sales in this batch go one by one through the full rules.
@@ -300,7 +297,7 @@ class Ingest:
             accounts |= {p.account for p in plans if (p.account, p.res.txn.txn_id) in held}
         return accounts
 
-    def _apply_sales_bulk(self, sales: list[Result], now: str) -> set[int]:
+    def _apply_sales_bulk(self, tx: Tx, sales: list[Result], now: str) -> set[int]:
         """A batch's plain accruals in one transaction, set-based; the ids of those done.
 
         Nothing is done (an empty set) on a race or on any failure: every
@@ -308,7 +305,7 @@ class Ingest:
         poison sale is refused alone.
         """
         try:
-            with self.storage.transaction() as tx:
+            with tx.savepoint():
                 plans = []
                 for res in sales:
                     txn = res.txn
@@ -345,33 +342,33 @@ class Ingest:
                 res.outcome, res.account = res.original, plan.account
         return {id(p.res) for p, _ in written}
 
-    def _apply_each(self, todo: list[Result], now: str) -> None:
-        with self._apply_scope() as scope:
-            for res in todo:
-                try:
-                    with scope() as tx:
-                        if res.txn is not None and res.txn.kind == "sale":
-                            self._apply_sale(tx, res, now)
-                        elif res.txn is not None and res.txn.kind == "enrol":
-                            self._apply_enrol(tx, res, now)
-                        else:
-                            self._apply_return(tx, res, now)
-                except TxnRefused as exc:
-                    res.reject(exc.reason, exc.message, exc.field or None)
-                except BalanceOutOfBounds as exc:
-                    kind = res.txn.kind if res.txn else "sale"
-                    res.reject("invalid", exc.message,
-                               "result.totals.points" if kind == "sale" else "returned")
-                except Exception as exc:  # noqa: BLE001 - see below
-                    # A failure a retry cannot fix (a value the database refuses, a
-                    # shape no rule foresaw) must not stall the till's queue behind
-                    # this one TXN: its savepoint is undone and it is refused alone.
-                    if transient(exc):
-                        raise
-                    log.warning("TXN %s of till %s cannot be applied: %r", res.txn_id,
-                                res.txn.till if res.txn else "?", exc)
-                    res.reject("invalid", f"cannot be applied: {type(exc).__name__}: "
-                               f"{str(exc)[:200]}")
+    def _apply_each(self, scope: Callable[[], contextlib.AbstractContextManager[Tx]],
+                    todo: list[Result], now: str) -> None:
+        for res in todo:
+            try:
+                with scope() as tx:
+                    if res.txn is not None and res.txn.kind == "sale":
+                        self._apply_sale(tx, res, now)
+                    elif res.txn is not None and res.txn.kind == "enrol":
+                        self._apply_enrol(tx, res, now)
+                    else:
+                        self._apply_return(tx, res, now)
+            except TxnRefused as exc:
+                res.reject(exc.reason, exc.message, exc.field or None)
+            except BalanceOutOfBounds as exc:
+                kind = res.txn.kind if res.txn else "sale"
+                res.reject("invalid", exc.message,
+                           "result.totals.points" if kind == "sale" else "returned")
+            except Exception as exc:  # noqa: BLE001 - see below
+                # A failure a retry cannot fix (a value the database refuses, a
+                # shape no rule foresaw) must not stall the till's queue behind
+                # this one TXN: its savepoint is undone and it is refused alone.
+                if transient(exc):
+                    raise
+                log.warning("TXN %s of till %s cannot be applied: %r", res.txn_id,
+                            res.txn.till if res.txn else "?", exc)
+                res.reject("invalid", f"cannot be applied: {type(exc).__name__}: "
+                           f"{str(exc)[:200]}")
 
     def _existing(self, tx: Tx, res: Result, account: str) -> bool:
         txn = res.txn
@@ -613,9 +610,20 @@ class Ingest:
     # -- step 3 ---------------------------------------------------------
     def _finish(self, till: TillRecord, results: list[Result], claimed: list[Result],
                 now: str) -> int:
-        claimed_ids = {id(r) for r in claimed}
+        """Step 3 in its own transaction (the ``per_sale_commit`` path)."""
         with self.storage.transaction() as tx:
-            drop, done = [], []
+            return self._finish_in(tx, till, results, claimed, now)
+
+    def _finish_in(self, tx: Tx, till: TillRecord, results: list[Result],
+                   claimed: list[Result], now: str) -> int:
+        return self._finish_many(tx, [(till, results, claimed)], now)[0]
+
+    def _finish_many(self, tx: Tx, items: list[tuple[TillRecord, list[Result], list[Result]]],
+                     now: str) -> list[int]:
+        """Step 3 for the batches of several tills (one till once), set-based."""
+        drop, done, counts = [], [], []
+        for till, results, claimed in items:
+            claimed_ids = {id(r) for r in claimed}
             for res in results:
                 if id(res) not in claimed_ids or res.txn is None:
                     continue
@@ -625,44 +633,49 @@ class Ingest:
                     outcome = res.outcome if res.status == "accepted" else res.original
                     text = (res.outcome_text if res.status == "accepted" and res.outcome_text
                             else json.dumps(outcome, separators=(",", ":")))
-                    done.append((res.account, text,
-                                 till.till, res.txn.txn_id))
-            tx.executemany("DELETE FROM till_seqs WHERE till = ? AND txn_id = ? AND "
-                           "state = 'claimed'", drop)
-            tx.update_rows("till_seqs", "state = 'applied'", ("account", "outcome"), "txn_id",
-                           "till_seqs.till = ?", (till.till,),
-                           [(a, o, t) for a, o, _, t in done])
+                    done.append((res.account, text, till.till, res.txn.txn_id))
             rejected = [r for r in results if r.status == "rejected"]
             for res in rejected:
                 tx.execute(
-                    "INSERT INTO rejects (till, reject_id, txn_id, seq, reason, detail, first_at, "
-                    "last_at, times) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1) "
+                    "INSERT INTO rejects (till, reject_id, txn_id, seq, reason, detail, "
+                    "first_at, last_at, times) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1) "
                     "ON CONFLICT (till, reject_id) DO UPDATE SET last_at = excluded.last_at, "
                     "times = rejects.times + 1",
                     (till.till, _reject_id(res), res.txn_id if isinstance(res.txn_id, str)
                      else None, res.seq if isinstance(res.seq, int) else None, res.reason,
                      res.detail, now, now))
-            accepted = sum(1 for r in results if r.status == "accepted")
-            dups = sum(1 for r in results if r.status == "duplicate")
-            mism = sum(1 for r in results if r.applied_now and r.audit == "mismatch")
-            top = max((r.txn.seq for r in results if r.txn and r.status != "rejected"), default=0)
-            tx.execute(
-                "UPDATE till_state SET accepted = accepted + ?, duplicates = duplicates + ?, "
-                "rejected = rejected + ?, audit_mismatches = audit_mismatches + ?, "
-                "last_contact = ?, max_seq = CASE WHEN max_seq > ? THEN max_seq ELSE ? END "
-                "WHERE till = ?",
-                (accepted, dups, len(rejected), mism, now, top, top, till.till))
-            return advance_high_water(tx, till.till)
+            top = max((r.txn.seq for r in results if r.txn and r.status != "rejected"),
+                      default=0)
+            counts.append((sum(1 for r in results if r.status == "accepted"),
+                           sum(1 for r in results if r.status == "duplicate"), len(rejected),
+                           sum(1 for r in results if r.applied_now and r.audit == "mismatch"),
+                           now, top, till.till))
+        tx.executemany("DELETE FROM till_seqs WHERE till = ? AND txn_id = ? AND "
+                       "state = 'claimed'", drop)
+        _values_update(tx, "till_seqs", "state = 'applied', account = v.column1, "
+                       "outcome = v.column2", "till_seqs.till = v.column3 AND "
+                       "till_seqs.txn_id = v.column4", done)
+        _values_update(tx, "till_state", "accepted = accepted + v.column1, "
+                       "duplicates = duplicates + v.column2, rejected = rejected + v.column3, "
+                       "audit_mismatches = audit_mismatches + v.column4, "
+                       "last_contact = v.column5, max_seq = CASE WHEN max_seq > v.column6 "
+                       "THEN max_seq ELSE v.column6 END", "till_state.till = v.column7", counts)
+        highs = advance_high_waters(tx, [till.till for till, _, _ in items])
+        return [highs[till.till] for till, _, _ in items]
 
-    def upload(self, till: TillRecord, body: Any, epoch: str) -> BatchAnswer:
-        """Apply one batch for ``till``; the answer is built after the last commit."""
+    def upload(self, till: TillRecord, body: Any, epoch: str | None = None) -> BatchAnswer:
+        """Apply one batch for ``till``; the answer is built after the last commit.
+
+        ``epoch``: the restore epoch to answer with (default: read in the
+        upload's own transaction).
+        """
         with self.activity.busy():
             answer = self._upload(till, body, epoch)
         if self.on_queued is not None and any(r.audit == AUDIT_QUEUED for r in answer.results):
             self.on_queued()
         return answer
 
-    def _upload(self, till: TillRecord, body: Any, epoch: str) -> BatchAnswer:
+    def _upload(self, till: TillRecord, body: Any, epoch: str | None) -> BatchAnswer:
         txns = check_envelope(body, till)
         now = utc_text(self.clock())
         results = []
@@ -685,11 +698,88 @@ class Ingest:
                     res.reject("bad_store", f"till {till.till} belongs to store {till.store}")
                     res.txn = None
             results.append(res)
-        claimed = self._claim(till, results, now)
-        self._apply(claimed, now)
-        high_water = self._finish(till, results, claimed, now)
-        return BatchAnswer(results, high_water, epoch)
+        if self.per_sale_commit:  # three steps, each on one distribution key (Citus)
+            claimed = self._claim(till, results, now)
+            self._apply(claimed, now)
+            high_water = self._finish(till, results, claimed, now)
+            if epoch is None:
+                with self.storage.transaction() as tx:
+                    epoch = read_epoch(tx)
+            return BatchAnswer(results, high_water, epoch)
 
+        item = (till, results, now, epoch)
+        return self.group.run(lambda tx: self._upload_many(tx, [item])[0],
+                              combine=self._upload_many, item=item, key=till.till)
+
+    def _upload_many(self, tx: Tx, items: list[tuple[TillRecord, list[Result], str, str | None]]
+                     ) -> list[BatchAnswer]:
+        """The uploads of different tills as one: claim and finish per till, one apply.
+
+        A run may be undone and done again (alone after a failed combined
+        run, or after a deadlock): each run starts from copies of the
+        validated results, never from those a rolled-back run changed.
+        """
+        mine = [[replace(r) for r in results] for _, results, _, _ in items]
+        now = max(i[2] for i in items)
+        tills = [i[0] for i in items]
+        claimed = self._claim_many(tx, list(zip(tills, mine, strict=True)), now)
+        self._apply_in(tx, [r for c in claimed for r in c], now)
+        highs = self._finish_many(tx, list(zip(tills, mine, claimed, strict=True)), now)
+        stored = read_epoch(tx) if any(i[3] is None for i in items) else ""
+        return [BatchAnswer(rs, high, stored if epoch is None else epoch)
+                for (_, _, _, epoch), rs, high in zip(items, mine, highs, strict=True)]
+
+
+def read_epoch(tx: Tx) -> str:
+    """The restore epoch (``meta``)."""
+    row = tx.one("SELECT value FROM meta WHERE key = 'epoch'")
+    return str(row[0]) if row else ""
+
+
+
+def _values_update(tx: Tx, table: str, sets: str, where: str,
+                   rows: list[tuple[Any, ...]]) -> None:
+    """``UPDATE table SET sets FROM (VALUES rows) AS v WHERE where``, 300 rows a statement."""
+    if not rows:
+        return
+    mark = "(" + ", ".join("?" * len(rows[0])) + ")"
+    for i in range(0, len(rows), 300):
+        part = rows[i:i + 300]
+        tx.execute(f"UPDATE {table} SET {sets} FROM (VALUES {', '.join([mark] * len(part))}) "
+                   f"AS v WHERE {where}", [x for r in part for x in r])
+
+
+def advance_high_waters(tx: Tx, tills: list[str]) -> dict[str, int]:
+    """``advance_high_water`` for several tills: two reads and one write for them all.
+
+    Each till's applied seqs are read at most ``HWM_CHUNK`` above its mark;
+    a till whose chunk was all contiguous goes on alone.
+    """
+    highs = {str(r[0]): int(r[1]) for r in _bulk.select_in(
+        tx, "SELECT till, high_water FROM till_state WHERE till IN ({})", (), sorted(tills))}
+    start = dict(highs)
+    seqs: dict[str, list[int]] = {}
+    order = sorted(highs)
+    for i in range(0, len(order), 100):
+        part = order[i:i + 100]
+        terms = " OR ".join(["(till = ? AND seq > ? AND seq <= ?)"] * len(part))
+        for row in tx.all(f"SELECT till, seq FROM till_seqs WHERE state = 'applied' AND "
+                          f"({terms})", [x for t in part
+                                         for x in (t, highs[t], highs[t] + HWM_CHUNK)]):
+            seqs.setdefault(str(row[0]), []).append(int(row[1]))
+    longer = []
+    for till, found in seqs.items():
+        for seq in sorted(found):
+            if seq != highs[till] + 1:
+                break
+            highs[till] = seq
+        if highs[till] == start[till] + HWM_CHUNK:
+            longer.append(till)
+    _values_update(tx, "till_state", "high_water = v.column1", "till_state.till = v.column2",
+                   [(highs[t], t) for t in order if highs[t] != start[t]])
+    for till in longer:
+        highs[till] = advance_high_water(tx, till)
+    return {t: highs.get(t, 0) for t in tills}
 
 
 def advance_high_water(tx: Tx, till: str) -> int:
@@ -727,3 +817,8 @@ def gaps(tx: Tx, till: str) -> list[tuple[int, int]]:
             out.append((expect, seq - 1))
         expect = seq + 1
     return out
+
+
+def _enrols_first(todo: list[Result]) -> list[Result]:
+    """``todo`` with its enrol TXNs first (a card's enrolment precedes its sales)."""
+    return sorted(todo, key=lambda r: r.txn is None or r.txn.kind != "enrol")

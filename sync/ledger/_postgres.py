@@ -19,6 +19,10 @@ from ._errors import Conflict, StorageError
 from ._storage import Row, Storage, Tx
 
 
+#: the fewest rows ``insert_many`` streams with COPY (fewer: one pipelined INSERT each)
+COPY_FROM = 50
+
+
 @functools.lru_cache(maxsize=512)
 def _pg(sql: str) -> str:
     return sql.replace("?", "%s")
@@ -35,15 +39,19 @@ class _PgTx(Tx):
             raise Conflict("conflict", str(exc)) from exc
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        params = [tuple(r) for r in rows]
+        if not params:
+            return
         try:
             with self._conn.cursor() as cur:
-                cur.executemany(_pg(sql), [tuple(r) for r in rows])
+                cur.executemany(_pg(sql), params)
         except pg_errors.UniqueViolation as exc:
             raise Conflict("conflict", str(exc)) from exc
 
     def insert_many(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
                     ) -> None:
-        if not rows:
+        if len(rows) < COPY_FROM:  # COPY's extra round trips only pay off for many rows
+            super().insert_many(table, columns, rows)
             return
         try:
             with self._conn.cursor() as cur:
@@ -70,8 +78,8 @@ class PostgresStorage(Storage):
     kind = "postgresql"
     for_update = " FOR UPDATE"
 
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
+    def __init__(self, url: str, *, reader: bool = False) -> None:
+        super().__init__(url, reader=reader)
         try:
             self._conn = self._connect()
         except psycopg.Error as exc:
@@ -82,10 +90,12 @@ class PostgresStorage(Storage):
         # Plans made when a table was small (a generic plan for the bulk
         # ``IN (…)`` look-ups) must not outlive its growth: plan each call.
         conn.execute("SET plan_cache_mode = force_custom_plan")
+        if self.reader:
+            conn.execute("SET default_transaction_read_only = on")
         return conn
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Tx]:
+    def transaction(self, *, durable: bool = True) -> Iterator[Tx]:
         with self._lock:
             if self._conn.broken:  # the server restarted: reconnect once
                 try:
@@ -96,6 +106,8 @@ class PostgresStorage(Storage):
                 raise StorageError("unavailable", "the PostgreSQL connection is closed")
             try:
                 with self._conn.transaction():
+                    if not durable:
+                        self._conn.execute("SET LOCAL synchronous_commit = off")
                     yield _PgTx(self._conn)
             except psycopg.OperationalError as exc:
                 raise StorageError("unavailable", f"PostgreSQL failed: {exc}") from exc

@@ -8,6 +8,8 @@ socket). Each worker opens its own ``Ledger`` (its own connections or
 pool, its own audit worker) and runs uvicorn on the shared socket; the
 kernel hands each new connection to one of them.
 
+Within a worker, the uploads and heartbeats of concurrent requests share
+their commits (``_group``: one durable commit per group of requests).
 Exactly-once does not depend on which worker takes a request: ingest's
 claim step is a database constraint (``till_seqs``), SQLite serialises
 writers with ``BEGIN IMMEDIATE`` under a busy timeout (WAL), PostgreSQL

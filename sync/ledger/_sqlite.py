@@ -100,8 +100,8 @@ class SqliteStorage(Storage):
 
     kind = "sqlite"
 
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
+    def __init__(self, url: str, *, reader: bool = False) -> None:
+        super().__init__(url, reader=reader)
         path = url[len("sqlite:///"):]
         if not path:
             raise StorageError("bad_url", "sqlite URL needs a path: sqlite:///ledger.db")
@@ -120,6 +120,8 @@ class SqliteStorage(Storage):
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute("PRAGMA busy_timeout=30000")
+            if reader:
+                self._conn.execute("PRAGMA query_only=ON")
             if path != ":memory:":
                 self._conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # WAL made
                 _private_companions(path)
@@ -127,18 +129,26 @@ class SqliteStorage(Storage):
             raise StorageError("unusable", f"cannot open {path}: {exc}") from exc
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Tx]:
+    def transaction(self, *, durable: bool = True) -> Iterator[Tx]:
         with self._lock:
+            if not durable:  # WAL with synchronous=NORMAL: no fsync at this commit
+                self._conn.execute("PRAGMA synchronous=NORMAL")
             try:
-                self._conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:  # closed, locked past the timeout, disk gone
-                raise StorageError("unavailable", f"cannot start a transaction: {exc}") from exc
-            try:
-                yield _SqliteTx(self._conn)
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+                try:
+                    # a writer takes the write lock at once; a reader a WAL snapshot
+                    self._conn.execute("BEGIN" if self.reader else "BEGIN IMMEDIATE")
+                except sqlite3.Error as exc:  # closed, locked past the timeout, disk gone
+                    raise StorageError("unavailable",
+                                       f"cannot start a transaction: {exc}") from exc
+                try:
+                    yield _SqliteTx(self._conn)
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+                self._conn.execute("COMMIT")
+            finally:
+                if not durable:
+                    self._conn.execute("PRAGMA synchronous=FULL")
 
     def close(self) -> None:
         with self._lock:

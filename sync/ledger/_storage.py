@@ -9,7 +9,9 @@ once. ``open_storage(url)`` picks the backend from the URL scheme:
 
 Each ``Storage`` holds one connection guarded by a lock: the ASGI app runs
 handlers in a thread pool and several uvicorn workers each open their own
-``Storage``; the database's own locking keeps them correct.
+``Storage``; the database's own locking keeps them correct. A process's
+writes go through one ``Storage`` in shared transactions (``_group``);
+a second, read-only one (``reader=True``) serves the key look-ups.
 """
 from __future__ import annotations
 
@@ -84,13 +86,20 @@ class Storage(abc.ABC):
     #: appended to a SELECT that must lock the account row until commit
     for_update: str = ""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, reader: bool = False) -> None:
         self.url = url
+        #: read-only: never takes the write lock, so it never waits for a commit
+        self.reader = reader
         self._lock = threading.Lock()
 
     @abc.abstractmethod
-    def transaction(self) -> contextlib.AbstractContextManager[Tx]:
-        """Open a transaction; commit on normal exit, roll back on an exception."""
+    def transaction(self, *, durable: bool = True) -> contextlib.AbstractContextManager[Tx]:
+        """Open a transaction; commit on normal exit, roll back on an exception.
+
+        ``durable=False``: the commit does not wait for the disk (a crash may
+        lose it, never half of it) — for writes a later one supersedes, such
+        as heartbeats.
+        """
 
     @abc.abstractmethod
     def close(self) -> None:
@@ -103,16 +112,19 @@ class Storage(abc.ABC):
         self.close()
 
 
-def open_storage(url: str) -> Storage:
-    """Open the backend named by ``url``'s scheme (no schema work here)."""
+def open_storage(url: str, *, reader: bool = False) -> Storage:
+    """Open the backend named by ``url``'s scheme (no schema work here).
+
+    ``reader``: a read-only connection (a write through it fails).
+    """
     if url.startswith("sqlite:///"):
         from ._sqlite import SqliteStorage
 
-        return SqliteStorage(url)
+        return SqliteStorage(url, reader=reader)
     if url.startswith(("postgresql://", "postgres://")):
         from ._postgres import PostgresStorage
 
-        return PostgresStorage(url)
+        return PostgresStorage(url, reader=reader)
     raise StorageError("bad_url", f"unsupported database URL {url!r} (sqlite:///… or postgresql://…)")
 
 

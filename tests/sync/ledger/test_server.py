@@ -75,18 +75,39 @@ class Server:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
 
-class ClaimWatch:
-    """A plain driver connection that sees the ledger's committed claims."""
+class WriteWatch:
+    """A plain driver connection that sees whether the ledger is inside a write transaction.
+
+    Uploads commit their claim, apply and finish together (one transaction):
+    nothing of a batch shows before its commit, so "mid-batch" is "a write
+    transaction is open". PostgreSQL: a backend holding a transaction id;
+    SQLite: the write lock is taken (our ``BEGIN IMMEDIATE`` is refused).
+    """
 
     def __init__(self, db_url: str) -> None:
-        if db_url.startswith("sqlite:///"):
-            self.conn: Any = sqlite3.connect(db_url[len("sqlite:///"):], isolation_level=None)
+        self.sqlite = db_url.startswith("sqlite:///")
+        if self.sqlite:
+            self.conn: Any = sqlite3.connect(db_url[len("sqlite:///"):], isolation_level=None,
+                                             timeout=0)
         else:
             self.conn = psycopg.connect(db_url, autocommit=True)
 
-    def claimed(self) -> int:
-        row = self.conn.execute("SELECT COUNT(*) FROM till_seqs WHERE state = 'claimed'").fetchone()
-        return int(row[0])
+    def writing(self) -> bool:
+        if not self.sqlite:
+            row = self.conn.execute(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()").fetchone()
+            return int(row[0]) > 0
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:  # database is locked: a writer is at work
+            return True
+        self.conn.execute("ROLLBACK")
+        return False
+
+    def writing_for(self, polls: int) -> bool:
+        """Writing at each of ``polls`` polls in a row (not a short read-only lock)."""
+        return all(self.writing() for _ in range(polls))
 
     def close(self) -> None:
         self.conn.close()
@@ -117,14 +138,14 @@ def test_a_ledger_killed_mid_batch_loses_nothing_and_doubles_nothing(
         except httpx.TransportError as exc:
             outcome["error"] = exc
 
-    watch = ClaimWatch(db_url)
+    watch = WriteWatch(db_url)
     sender = threading.Thread(target=upload_all_at_once)
     sender.start()
     deadline = time.monotonic() + 60
     try:
-        # Claims committed, sales not yet marked applied: the ledger is mid-batch
-        # (applying 5,000 sales takes far longer than one poll).
-        while watch.claimed() == 0:
+        # The batch's transaction is open: the ledger is mid-batch (applying
+        # 5,000 sales takes far longer than a few polls).
+        while not watch.writing_for(5):
             assert time.monotonic() < deadline and sender.is_alive()
             time.sleep(0.001)
         server.kill()
