@@ -137,6 +137,7 @@ cdef class _Priced:
 cdef class Engine:
     cdef readonly object bundle
     cdef object _reference
+    cdef object _hint_reach
     cdef PromoHot *hot
     cdef ItemRec *items      # n_items records, 64-byte aligned
     cdef unsigned int *sku_slots  # open addressing by sku hash: item + 1, 0 = empty
