@@ -181,7 +181,7 @@ class Reach:
     (cleared past ``ITEMS_MAX`` skus).
     """
 
-    ITEMS_MAX = 50_000
+    ITEMS_MAX = 20_000
 
     def __init__(self, bundle: Bundle) -> None:
         self.bundle = bundle
