@@ -1,5 +1,7 @@
 # Declarations of the compiled pricing engine (fastcore/_engine.pyx).
 
+cimport cython
+
 cdef extern from *:
     ctypedef long long i128 "__int128"
 
@@ -134,6 +136,7 @@ cdef class _Priced:
     cdef i64 points
 
 
+@cython.final  # no subclass: every self._method() is a direct C call the compiler may inline
 cdef class Engine:
     cdef readonly object bundle
     cdef object _reference
