@@ -10,7 +10,6 @@ the engine; catalog items are then read from the engine's validated
 """
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Mapping, cast
@@ -32,7 +31,10 @@ class ItemView(Mapping[str, Mapping[str, Any]]):
         self._items = items
 
     def __getitem__(self, sku: str) -> Mapping[str, Any]:
-        return dataclasses.asdict(self._items[sku])
+        # a shallow copy: an Item's fields are immutable values (asdict's deep
+        # copy cost ~40 µs an item, twice per basket line on every scan)
+        item = self._items[sku]
+        return {name: getattr(item, name) for name in item.__dataclass_fields__}
 
     def __contains__(self, sku: object) -> bool:
         return sku in self._items

@@ -1,6 +1,6 @@
 """Till agent benchmarks: scan latency, durable commit, resident memory.
 
-Usage: .venv/bin/python benchmarks/bench_agent.py [N]
+Usage: .venv/bin/python benchmarks/bench_agent.py [N] [--loaded [--backend postgres|sqlite]]
 
 1. scan -> priced basket visible through the local API: (a) the POS posts
    a line and gets the priced basket back (HTTP round trip on loopback);
@@ -13,6 +13,14 @@ Usage: .venv/bin/python benchmarks/bench_agent.py [N]
 3. resident memory of a till process with the 100,000-sku bundle loaded
    and priced (separate process, VmRSS), beside a bare interpreter with
    the same imports.
+
+``--loaded`` measures 1 (a) and (b) only, on a machine loaded the way a
+store's is: a ``kopilka ledger serve`` (PostgreSQL when 127.0.0.1:5432
+answers, else SQLite; ``--backend``) holding the same bundle, both tills
+bootstrapped from it and uploading to it, and a second till agent in its
+own process selling 10-line sales back to back for the whole measurement
+(so the ledger ingests and audits them meanwhile). The same measurement
+without that load runs first, in the same run, as the baseline.
 """
 from __future__ import annotations
 
@@ -46,14 +54,21 @@ def row(name: str, ms: list[float]) -> str:
     return f"| {name} | {statistics.median(ms):.3f} ms | {pct(ms, 99):.3f} ms |"
 
 
-def bench_scan_and_commit(n: int, tmp: Path, bundle: dict) -> list[str]:
+def bench_scan_and_commit(n: int, tmp: Path, bundle: dict, ledger: tuple[str, str, str] | None = None,
+                          scan_only: bool = False) -> list[str]:
+    """``ledger``: (url, key, till id) to bootstrap from and upload to; ``scan_only``: part 1 alone."""
     from hardware_sim import ScannerTwin
 
     (tmp / "bundle.json").write_text(json.dumps(bundle), encoding="utf-8")
     scanner = ScannerTwin().open()
-    cfg = parse_config({"till": {"id": "T-1", "store": bundle["stores"][0]["id"], "program": "kopilka"},
-                        "paths": {"data_dir": "till", "bundle": "bundle.json"}, "api": {"port": 0},
-                        "scanner": {"device": scanner.path}}, tmp)
+    doc: dict = {"till": {"id": "T-1", "store": bundle["stores"][0]["id"], "program": "kopilka"},
+                 "paths": {"data_dir": "till", "bundle": "bundle.json"}, "api": {"port": 0},
+                 "scanner": {"device": scanner.path}}
+    if ledger is not None:  # bootstrapped from the ledger (no seed file to be replaced mid-run)
+        doc["till"]["id"] = ledger[2]
+        doc["paths"] = {"data_dir": f"till-{ledger[2]}"}
+        doc["ledger"] = {"url": ledger[0], "key": ledger[1]}
+    cfg = parse_config(doc, tmp)
     agent = Agent(cfg)
     loop = threading.Thread(target=agent.run, daemon=True)
     loop.start()
@@ -83,8 +98,24 @@ def bench_scan_and_commit(n: int, tmp: Path, bundle: dict) -> list[str]:
             till.cancel(sid)
             sid = client.post("/v1/sessions").json()["id"]
             lines = 0
+    # the same edit in process (no HTTP): wall, and this thread's CPU time, which
+    # excludes waiting for a core (the p99 of a loaded 2-core machine is mostly that)
+    inproc_ms: list[float] = []
+    inproc_cpu: list[float] = []
+    till.cancel(sid)  # one open sale per till
+    sid_in = till.open_session().id
+    for i in range(min(n, 400)):
+        if i and i % 40 == 0:
+            till.cancel(sid_in)
+            sid_in = till.open_session().id
+        c0, t0 = time.thread_time(), time.perf_counter()
+        till.add_line(sid_in, skus[(i * 7) % len(skus)])
+        inproc_ms.append((time.perf_counter() - t0) * 1000)
+        inproc_cpu.append((time.thread_time() - c0) * 1000)
+    till.cancel(sid_in)
+    sid = till.open_session().id
     # whole pay() of a 10-line basket (reprice + commit + print queue + close)
-    for i in range(max(20, n // 40)):
+    for i in range(0 if scan_only else max(20, n // 40)):
         for j in range(10):
             client.post(f"/v1/sessions/{sid}/lines", json={"sku": skus[(i * 10 + j) % len(skus)]})
         t0 = time.perf_counter()
@@ -132,7 +163,7 @@ def bench_scan_and_commit(n: int, tmp: Path, bundle: dict) -> list[str]:
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT)")
     body = "x" * 2000
-    for i in range(max(300, n // 5)):
+    for i in range(0 if scan_only else max(300, n // 5)):
         s = till.open_session()
         for j in range(10):
             till.add_line(s.id, skus[(i * 10 + j) % len(skus)])
@@ -151,6 +182,13 @@ def bench_scan_and_commit(n: int, tmp: Path, bundle: dict) -> list[str]:
     agent.inbox.put(("signal", "stop"))
     loop.join(30)
     scanner.close()
+    if scan_only:
+        return [
+            row(f"POS API: add line -> priced basket returned (n={len(api_ms)})", api_ms),
+            row(f"pty scanner -> SSE event with the priced basket (n={len(sse_ms)})", sse_ms),
+            row(f"in process: add line (reprice + hints + journal + event), wall (n={len(inproc_ms)})", inproc_ms),
+            row(f"in process: the same, CPU time of the thread (n={len(inproc_cpu)})", inproc_cpu),
+        ]
     ratio_med = statistics.median(commit_ms) / statistics.median(raw_ms)
     ratio_p99 = pct(commit_ms, 99) / pct(raw_ms, 99)
     return [
@@ -214,17 +252,120 @@ def bench_memory(bundle: dict, tmp: Path) -> list[str]:
     ]
 
 
+_SECOND_TILL = r"""
+import json, logging, sys, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+logging.disable(logging.WARNING)
+from agent import Agent, parse_config
+tmp, url, key, till_id, store = Path(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
+skus = json.loads((tmp / "skus.json").read_text())
+cfg = parse_config({"till": {"id": till_id, "store": store, "program": "kopilka"}, "paths": {"data_dir": "till-2"},
+                    "ledger": {"url": url, "key": key}}, tmp)
+agent = Agent(cfg, serve_api=False).start()
+till = agent.till
+print("ready", flush=True)
+cards = json.loads((tmp / "cards.json").read_text())
+stop, sales, carded, i = tmp / "stop", 0, 0, 0
+while not stop.exists():
+    s = till.open_session()
+    if i % 2 == 0:  # every other sale to a member: the ledger then audits it (re-prices it)
+        try:
+            till.identify(s.id, cards[i % len(cards)])
+            carded += 1
+        except Exception as exc:  # counted: the figures say how many sales had a card
+            print("identify:", exc, file=sys.stderr)
+    for j in range(10):
+        till.add_line(s.id, skus[(i * 10 + j) % len(skus)])
+    till.pay(s.id)
+    sales += 1
+    i += 1
+(tmp / "sales.txt").write_text(f"{sales} {carded}")
+agent.stop()
+"""
+
+
+def _uptime() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def bench_loaded(n: int, bundle: dict, backend: str) -> list[str]:
+    """Part 1 without load, then with a ledger and a second till selling (see the module docstring)."""
+    from tests.sync.ledger_server import LedgerServer
+
+    from fastcore import ean13_check_digit, ean13_valid
+
+    out = [f"load average before: {_uptime()}", "", "| measure | median | p99 |", "|---|---|---|"]
+    with tempfile.TemporaryDirectory(prefix="kopilka-bench-") as d:
+        out += [line.replace("| ", "| quiet: ", 1)
+                for line in bench_scan_and_commit(n, Path(d), bundle, scan_only=True)]
+    with tempfile.TemporaryDirectory(prefix="kopilka-bench-loaded-") as d:
+        tmp = Path(d)
+        cards = [c + str(ean13_check_digit(c)) for c in (f"29{k:010d}" for k in range(1, 51))]
+        server = LedgerServer(backend, tmp, members=[{"card": c, "account": f"A-{k}", "tier": "silver",
+                                                      "opening_balance": 1000} for k, c in enumerate(cards)])
+        (tmp / "cards.json").write_text(json.dumps(cards))
+        second: subprocess.Popen[bytes] | None = None
+        try:
+            with server.ledger() as led:
+                t0 = time.perf_counter()
+                version, _ = led.import_bundle(json.dumps(bundle))
+                key2 = led.add_till(server.store, "KY-001-02")
+            print(f"ledger ({backend}): bundle version {version} imported in {time.perf_counter() - t0:.1f} s")
+            skus = [c["sku"] for c in bundle["catalog"] if c["unit"] == "pcs" and ean13_valid(c["sku"])][:5000]
+            (tmp / "skus.json").write_text(json.dumps(skus[::-1]))
+            second = subprocess.Popen([sys.executable, "-c", _SECOND_TILL, str(ROOT), str(tmp), server.base_url, key2,
+                                       "KY-001-02", server.store], stdout=subprocess.PIPE,
+                                      stderr=(tmp / "second-till.log").open("wb"))
+            assert second.stdout is not None
+            if second.stdout.readline().strip() != b"ready":
+                raise RuntimeError("the second till did not start")
+            load0 = _uptime()
+            t0 = time.perf_counter()
+            lines = bench_scan_and_commit(n, tmp, bundle, ledger=(server.base_url, server.key, server.till),
+                                          scan_only=True)
+            elapsed = time.perf_counter() - t0
+            load1 = _uptime()
+            (tmp / "stop").touch()
+            second.wait(120)
+            sales, carded = (int(x) for x in (tmp / "sales.txt").read_text().split())
+            with server.ledger() as led, led.storage.transaction() as tx:
+                audited = tx.one("SELECT count(*) FROM audits")
+        finally:
+            if second is not None and second.poll() is None:
+                second.kill()
+            server.close()
+        out += [line.replace("| ", "| loaded: ", 1) for line in lines]
+        out += ["", f"load: ledger serve ({backend}) + second till selling 10-line sales: {sales} sales in "
+                f"{elapsed:.0f} s ({sales / elapsed:.1f}/s, {carded} to a member card); sales audited by the ledger: {audited[0] if audited else 0}; "
+                f"load average {load0} -> {load1}"]
+    return out
+
+
 def main() -> None:
+    import argparse
     import logging
 
     logging.disable(logging.WARNING)  # "receipt queued" warnings: this till has no printer
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("n", nargs="?", type=int, default=2000)
+    ap.add_argument("--loaded", action="store_true", help="scan latency with a ledger and a second till selling")
+    ap.add_argument("--backend", choices=("postgres", "sqlite"), default=None)
+    args = ap.parse_args()
     import fastcore
 
-    print(f"engine: {fastcore.Engine.__module__}; python {sys.version.split()[0]}; {os.cpu_count()} cpus")
+    print(f"engine: {fastcore.Engine.__module__}; python {sys.version.split()[0]}; {os.cpu_count()} cpus; "
+          f"load average {_uptime()}")
     bundle = make_bundle()
+    if args.loaded:
+        from tests.sync.ledger_server import postgres_available
+
+        backend = args.backend or ("postgres" if postgres_available() else "sqlite")
+        for line in bench_loaded(args.n, bundle, backend):
+            print(line)
+        return
     with tempfile.TemporaryDirectory(prefix="kopilka-bench-") as d:
-        for line in bench_scan_and_commit(n, Path(d), bundle):
+        for line in bench_scan_and_commit(args.n, Path(d), bundle):
             print(line)
         print()
         for line in bench_memory(bundle, Path(d)):

@@ -15,7 +15,9 @@ basket of:
 - ``reference``: the pure-Python twin (fewer baskets; it is slow);
 
 and ``price_many`` against ``price`` in a loop over the same distinct
-baskets (receipts/s, one core). The timings of a run are interleaved
+baskets (receipts/s, one core); and the cashier hints read from an
+already priced result (``Engine.hints(basket, result=...)``, the screen's
+``limit=5`` and every hint), as the till asks for them on each scan. The timings of a run are interleaved
 batch by batch, so load from other processes falls on all of them alike;
 wall medians per basket and the CPU time of each batch per basket (which
 excludes waiting for a core on a shared machine) are both printed, and the
@@ -119,6 +121,18 @@ def _one_run(fast: Any, slow: Any, baskets: list[dict[str, Any]], ref_baskets: l
     for _ in range(repeat):  # modes interleaved batch by batch
         for k, f in modes.items():
             _batch(f, baskets, shapes, wall[k], cpu[k])
+    # cashier hints (Engine.hints) from an already priced result, as the till asks for them:
+    # the screen's 5, and every hint; and the reference twin's index on the same baskets
+    results = [price(b) for b in baskets]
+    hints5: list[float] = []
+    hints_all: list[float] = []
+    for b, r in zip(baskets, results, strict=True):
+        t0 = time.perf_counter_ns()
+        fast.hints(b, result=r, limit=5)
+        t1 = time.perf_counter_ns()
+        fast.hints(b, result=r)
+        hints5.append((t1 - t0) / 1000)
+        hints_all.append((time.perf_counter_ns() - t1) / 1000)
     ref_wall: list[float] = []
     ref_cpu: list[float] = []
     _batch(lambda b, _: slow.price(b).to_json(), ref_baskets, shapes[: len(ref_baskets)], ref_wall, ref_cpu)
@@ -133,6 +147,9 @@ def _one_run(fast: Any, slow: Any, baskets: list[dict[str, Any]], ref_baskets: l
     out.update({k + "_cpu": statistics.median(v) for k, v in cpu.items()})
     out["full_p99"] = statistics.quantiles(wall["full"], n=100)[98]
     out["ref"] = statistics.median(ref_wall)
+    out["hints5"] = statistics.median(hints5)
+    out["hints_all"] = statistics.median(hints_all)
+    out["hints5_p99"] = statistics.quantiles(hints5, n=100)[98]
     out["ref_cpu"] = ref_cpu[0]
     out.update(many=max(t_many), loop=max(t_loop), many_json=max(t_many_json))
     return out
@@ -174,7 +191,8 @@ def bench_shape(name: str, quick: bool, runs: int) -> list[dict[str, float]]:
         print(f"  run {run + 1}: compiled {r['full']:6.1f} us (p99 {r['full_p99']:7.1f}; cpu {r['full_cpu']:6.1f}), "
               f"price only {r['lazy']:6.1f} us (cpu {r['lazy_cpu']:6.1f}), floor {r['floor']:6.1f} us (cpu {r['floor_cpu']:6.1f}), "
               f"reference {r['ref']:8.0f} us | cpu rates: price_many {r['many']:7,.0f}/s, price loop {r['loop']:7,.0f}/s, "
-              f"price_many+to_json {r['many_json']:7,.0f}/s | load {r['load']}")
+              f"price_many+to_json {r['many_json']:7,.0f}/s | hints (5) {r['hints5']:6.0f} us (p99 {r['hints5_p99']:6.0f}), "
+              f"all hints {r['hints_all']:6.0f} us | load {r['load']}")
     med = {k: statistics.median(r[k] for r in out) for k in out[0] if k != "load"}
     print(f"  median of {runs} runs, wall per basket: compiled {med['full']:.1f} us, price only {med['lazy']:.1f} us, "
           f"floor {med['floor']:.1f} us, reference {med['ref']:.0f} us")
@@ -183,6 +201,8 @@ def bench_shape(name: str, quick: bool, runs: int) -> list[dict[str, float]]:
     print(f"  compiled / floor {med['full'] / med['floor']:.2f}x, reference / compiled {med['ref'] / med['full']:.0f}x "
           f"(target >= 30x); <= 50 us median: {'met' if med['full'] <= 50 else 'MISSED'} with to_json, "
           f"{'met' if med['lazy'] <= 50 else 'MISSED'} price only")
+    print(f"  hints from a priced result: the screen's 5 {med['hints5']:.0f} us, all {med['hints_all']:.0f} us "
+          f"({med['hints5'] / med['full']:.1f}x / {med['hints_all'] / med['full']:.1f}x the price with to_json)")
     print(f"  price_many {med['many']:,.0f} receipts/s (target >= 20,000: {'met' if med['many'] >= 20_000 else 'MISSED'}), "
           f"price loop {med['loop']:,.0f}/s ({med['many'] / med['loop']:.2f}x); with every to_json {med['many_json']:,.0f}/s")
     return out

@@ -26,6 +26,11 @@ def eligible(p: Promotion, item: Item) -> bool:
     """Does promotion ``p`` reach this item (targets, exclude, flags)?"""
     if not p.targets.empty and not _matches(p.targets, item):
         return False
+    return admits(p, item)
+
+
+def admits(p: Promotion, item: Item) -> bool:
+    """``eligible`` once the targets are known to match: exclude and flags."""
     if not p.exclude.empty and _matches(p.exclude, item):
         return False
     if p.phase == 2:

@@ -1,5 +1,7 @@
 # Declarations of the compiled pricing engine (fastcore/_engine.pyx).
 
+cimport cython
+
 cdef extern from *:
     ctypedef long long i128 "__int128"
 
@@ -134,9 +136,11 @@ cdef class _Priced:
     cdef i64 points
 
 
+@cython.final  # no subclass: every self._method() is a direct C call the compiler may inline
 cdef class Engine:
     cdef readonly object bundle
     cdef object _reference
+    cdef object _hint_reach
     cdef PromoHot *hot
     cdef ItemRec *items      # n_items records, 64-byte aligned
     cdef unsigned int *sku_slots  # open addressing by sku hash: item + 1, 0 = empty

@@ -26,7 +26,7 @@ from ._basket import MAX, _customer, _strs, read_basket, read_redeem
 from ._bundle import load_bundle
 from ._compile import LIMIT, compile_bundle, epoch_us
 from ._errors import BasketError
-from ._hints import NEAR_BP, hints_for
+from ._hints import NEAR_BP, Reach, hints_for
 from ._result import Result
 from ._instants import parse_instant
 from ._quantity import parse_qty_milli, qty_text
@@ -247,6 +247,7 @@ cdef class Engine:
     def __init__(self, bundle):
         self.bundle = load_bundle(bundle)
         self._reference = None
+        self._hint_reach = None
         cdef object comp = compile_bundle(self.bundle)
         self._skus = tuple(self.bundle.catalog)
         self._prefix_index = comp.prefix_index
@@ -422,7 +423,9 @@ cdef class Engine:
         (``fastcore._hints``); ``price()`` itself never computes them."""
         checked = read_basket(basket, self.bundle)
         data = (result if result is not None else self.price(basket)).to_json()
-        return hints_for(self.bundle, checked, data, near_bp=near_bp, limit=limit)
+        if self._hint_reach is None:
+            self._hint_reach = Reach(self.bundle)  # the hints' index, built on the first call
+        return hints_for(self.bundle, checked, data, near_bp=near_bp, limit=limit, reach=self._hint_reach)
 
     def price_many(self, baskets):
         """Price a day of receipts (the ledger's audit) in one call.

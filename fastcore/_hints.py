@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._basket import Basket
-from ._bundle import Bundle, Promotion
-from ._conditions import eligible, static_failure
+from ._bundle import Bundle, Item, Promotion
+from ._conditions import admits, static_failure
 from ._money import money_text
 from ._quantity import qty_text
 from ._values import rhu
@@ -162,16 +162,29 @@ _TEXTS = {  # reason -> (en, ru); {offer}, {scope_en}/{scope_ru}, {extra}
 }
 
 
-# -- the judge ------------------------------------------------------------------------
+# -- the index and the judge ----------------------------------------------------------
 
 
-class _Judge:
-    """The hints of one priced basket."""
+_Pending = tuple[int, bool, Any]  # (visit rank, near, (reason, extra, extra_ru, figures))
 
-    def __init__(self, bundle: Bundle, basket: Basket, result: dict[str, Any], near_bp: int) -> None:
+
+class Reach:
+    """One bundle's promotions indexed for hints; built once per engine.
+
+    Why: a basket reaches a few hundred of a chain's thousands of
+    promotions, and asking every promotion about every line (§3
+    "eligible") cost ~140 ms per 40-line basket on 5,000 promotions. The
+    index finds a line's promotions by its sku, brand and each prefix of
+    its category, and keeps, per sku seen, the ranks that are eligible for
+    it (exclusions and flags checked once, by ``admits``); it also keeps the
+    group turns and each promotion's texts. The per-sku memory is bounded
+    (cleared past ``ITEMS_MAX`` skus).
+    """
+
+    ITEMS_MAX = 20_000
+
+    def __init__(self, bundle: Bundle) -> None:
         self.bundle = bundle
-        self.b = basket
-        self.near_bp = near_bp
         promos = bundle.promotions
         self.rank = {p.id: r for r, p in enumerate(promos)}
         first: dict[str, int] = {}
@@ -180,40 +193,100 @@ class _Judge:
                 first.setdefault(p.group, r)
         # a group is judged, and its winner applied, at its first member's turn
         self.turn = [first[p.group] if p.group is not None else r for r, p in enumerate(promos)]
+        self.by_sku: dict[str, list[int]] = {}
+        self.by_brand: dict[str, list[int]] = {}
+        self.by_category: dict[str, list[int]] = {}
+        self.basket_wide: list[int] = []  # promotions without targets
+        # can it be a near miss (a quantity, amount or set size to reach)?
+        self.thresholds = [p.min_qty_milli > 0 or p.min_amount > 0 or p.kind == "n_for_m" for p in promos]
+        for r, p in enumerate(promos):
+            t = p.targets
+            if t.empty:
+                self.basket_wide.append(r)
+            for key, index in ((t.skus, self.by_sku), (t.brands, self.by_brand), (t.categories, self.by_category)):
+                for k in key:
+                    index.setdefault(k, []).append(r)
+        self._items: dict[str, tuple[int, ...]] = {}
+        self._texts: dict[int, tuple[str, str, str, str, str]] = {}
+
+    def item_ranks(self, item: Item) -> tuple[int, ...]:
+        """The ranks of the promotions with targets that are eligible for ``item``."""
+        got = self._items.get(item.sku)
+        if got is not None:
+            return got
+        found = set(self.by_sku.get(item.sku, ()))
+        if item.brand is not None:
+            found.update(self.by_brand.get(item.brand, ()))
+        if item.category is not None:
+            parts = item.category.split("/")
+            for k in range(1, len(parts) + 1):
+                found.update(self.by_category.get("/".join(parts[:k]), ()))
+        promos = self.bundle.promotions
+        got = tuple(sorted(r for r in found if admits(promos[r], item)))
+        if len(self._items) >= self.ITEMS_MAX:
+            self._items.clear()
+        self._items[item.sku] = got
+        return got
+
+    def texts(self, r: int) -> tuple[str, str, str, str, str]:
+        """Promotion ``r``'s (scope, scope_en, scope_ru, offer_en, offer_ru)."""
+        got = self._texts.get(r)
+        if got is None:
+            p = self.bundle.promotions[r]
+            got = self._texts[r] = (*_scope(p, self.bundle), *_offer(p))
+        return got
+
+
+class _Judge:
+    """The hints of one priced basket."""
+
+    def __init__(self, reach: Reach, basket: Basket, result: dict[str, Any], near_bp: int) -> None:
+        self.bundle = reach.bundle
+        self.b = basket
+        self.near_bp = near_bp
+        promos = self.bundle.promotions
+        self.rank = reach.rank
+        self.turn = reach.turn
         self.applied = {a["promo"]: a for a in result["applied"]}
         self.winners = {promos[self.rank[i]].group for i in self.applied} - {None}
         self.lines = result["lines"]
-        self.line_turns = [
-            [self.turn[self.rank[i]] for i in ln["promos"] if promos[self.rank[i]].phase < 2] for ln in self.lines
-        ]
+        # per line: the first discount-phase turn that discounted it, and the
+        # first that closed it (a promotion without stack); past the end: none
+        never = len(promos)
+        self.first_turn = [never] * len(self.lines)
+        self.first_close = [never] * len(self.lines)
+        for k, ln in enumerate(self.lines):
+            for i in ln["promos"]:
+                r = self.rank[i]
+                q = promos[r]
+                if q.phase < 2:
+                    t = self.turn[r]
+                    if t < self.first_turn[k]:
+                        self.first_turn[k] = t
+                    if not promos[t].stack and t < self.first_close[k]:
+                        self.first_close[k] = t
 
     def _state(self, i: int, turn: int) -> tuple[bool, bool, int]:
         """Line ``i`` at a discount-phase turn: (discounted, closed, current)."""
-        promos = self.bundle.promotions
-        before = [t for t in self.line_turns[i] if t < turn]
         ln = self.lines[i]
-        if not before:
+        if self.first_turn[i] >= turn:
             return False, False, ln["amount"]
-        closed = any(not promos[t].stack for t in before)
-        return True, closed, ln["amount"] - ln["discount"]
+        return True, self.first_close[i] < turn, ln["amount"] - ln["discount"]
 
     def _near(self, missing: int, threshold: int, unit_floor: int) -> bool:
         return missing <= unit_floor or missing * 10000 <= threshold * self.near_bp
 
-    def judge(self, r: int, p: Promotion) -> Hint | None:
-        """The hint for promotion ``p`` (visit rank ``r``), or None when the basket does not reach it."""
+    def judge(self, r: int, p: Promotion, reached: list[int] | None) -> _Pending:
+        """The hint for promotion ``p`` (visit rank ``r``), which the basket
+        reaches: ``reached`` are the lines eligible for it (``None``: not
+        listed yet, for a promotion without targets). The hint's texts are
+        made later, and only for the hints shown (``_make``)."""
         b = self.b
-        reached = [i for i, ln in enumerate(b.lines) if eligible(p, ln.item)]
-        if p.targets.empty:
-            if (p.when_from is not None and b.at < p.when_from) or (p.when_until is not None and b.at >= p.when_until):
-                return None
-        elif not reached:
-            return None
         failed = static_failure(p, b)
         if failed is not None:
             extra = {"tier_required": ", ".join(sorted(p.tiers)), "segment_required": ", ".join(sorted(p.segments)),
                      "coupon_missing": p.coupon or ""}.get(failed, "")
-            return self._hint(p, failed, extra=extra)
+            return self._hint(r, failed, extra=extra)
         if p.id in self.applied:
             a = self.applied[p.id]
             extra_en = extra_ru = ""
@@ -221,8 +294,10 @@ class _Judge:
                 extra_en = extra_ru = f": −{money_text(a['discount'])} ₽"
             elif a["points"]:
                 extra_en, extra_ru = f": +{a['points']} points", f": +{a['points']} баллов"
-            return self._hint(p, "applied", discount=a["discount"], points=a["points"], extra=extra_en, extra_ru=extra_ru)
+            return self._hint(r, "applied", discount=a["discount"], points=a["points"], extra=extra_en, extra_ru=extra_ru)
         lines = b.lines
+        if reached is None:
+            reached = [i for i, ln in enumerate(lines) if admits(p, ln.item)]
         currents: dict[int, int] = {}
         if p.phase == 2:
             touched = reached
@@ -237,29 +312,29 @@ class _Judge:
             touched = list(currents)
             amount = sum(currents.values())
         if not touched:
-            return self._hint(p, "lines_already_discounted" if reached else "no_eligible_lines")
+            return self._hint(r, "lines_already_discounted" if reached else "no_eligible_lines")
         qty = sum(lines[i].qty_milli for i in touched)
         if qty < p.min_qty_milli:
             missing = p.min_qty_milli - qty
-            return self._hint(p, "below_min_qty", missing_qty_milli=missing,
+            return self._hint(r, "below_min_qty", missing_qty_milli=missing,
                               near=self._near(missing, p.min_qty_milli, 1000), extra=qty_text(missing))
         if amount < p.min_amount:
             missing = p.min_amount - amount
-            return self._hint(p, "below_min_amount", missing_kop=missing,
+            return self._hint(r, "below_min_amount", missing_kop=missing,
                               near=self._near(missing, p.min_amount, 0), extra=money_text(missing))
         if (p.group is not None and p.group in self.winners) or p.kind == "bonus_multiplier":
-            return self._hint(p, "superseded_by_better")
+            return self._hint(r, "superseded_by_better")
         if p.kind == "n_for_m":
             units = sum(lines[i].qty_milli // 1000 for i in touched)
             if units < p.n:
                 missing = (p.n - units) * 1000
-                return self._hint(p, "below_set_size", missing_qty_milli=missing,
+                return self._hint(r, "below_set_size", missing_qty_milli=missing,
                                   near=self._near(missing, p.n * 1000, 1000), extra=qty_text(missing))
         if p.kind == "fixed_price" and all(currents[i] <= rhu(p.value * lines[i].qty_milli, 1000) for i in touched):
-            return self._hint(p, "price_not_lower")
+            return self._hint(r, "price_not_lower")
         if p.phase < 2 and all(currents[i] <= self._floor(i) for i in touched):
-            return self._hint(p, "at_price_floor")
-        return self._hint(p, "gave_nothing")
+            return self._hint(r, "at_price_floor")
+        return self._hint(r, "gave_nothing")
 
     def _floor(self, i: int) -> int:
         ln = self.b.lines[i]
@@ -267,36 +342,91 @@ class _Judge:
             return self.lines[i]["amount"]  # type: ignore[no-any-return]
         return rhu(ln.item.min_price * ln.qty_milli, 1000)
 
-    def _hint(self, p: Promotion, reason: str, *, extra: str = "", extra_ru: str | None = None,
-              **figures: Any) -> Hint:
-        scope, scope_en, scope_ru = _scope(p, self.bundle)
-        offer_en, offer_ru = _offer(p)
-        en, ru = _TEXTS[reason]
-        return Hint(
-            promo=p.id, kind=p.kind, reason=reason, scope=scope,
-            text_en=en.format(offer=offer_en, scope_en=scope_en, extra=extra),
-            text_ru=ru.format(offer=offer_ru, scope_ru=scope_ru, extra=extra if extra_ru is None else extra_ru),
-            **figures,
-        )
+    @staticmethod
+    def _hint(r: int, reason: str, *, extra: str = "", extra_ru: str | None = None, **figures: Any) -> _Pending:
+        return r, bool(figures.get("near")), (reason, extra, extra_ru, figures)
+
+
+def _make(reach: Reach, pending: _Pending) -> Hint:
+    """The ``Hint`` of a judged promotion, with its texts."""
+    r, _, (reason, extra, extra_ru, figures) = pending
+    p = reach.bundle.promotions[r]
+    scope, scope_en, scope_ru, offer_en, offer_ru = reach.texts(r)
+    en, ru = _TEXTS[reason]
+    return Hint(
+        promo=p.id, kind=p.kind, reason=reason, scope=scope,
+        text_en=en.format(offer=offer_en, scope_en=scope_en, extra=extra),
+        text_ru=ru.format(offer=offer_ru, scope_ru=scope_ru, extra=extra if extra_ru is None else extra_ru),
+        **figures,
+    )
+
+
+def reached_lines(reach: Reach, basket: Basket) -> dict[int, list[int] | None]:
+    """The promotions ``basket`` reaches, by visit rank: the lines eligible
+    for each (``None`` for a promotion without targets, listed when judged).
+
+    A promotion with targets is reached when some line is eligible for it;
+    one without, when the basket's instant lies in its from/until window.
+    """
+    out: dict[int, list[int] | None] = {}
+    for i, ln in enumerate(basket.lines):
+        for r in reach.item_ranks(ln.item):
+            got = out.get(r)
+            if got is None:
+                out[r] = [i]
+            elif got[-1] != i:
+                got.append(i)
+    promos = reach.bundle.promotions
+    for r in reach.basket_wide:
+        p = promos[r]
+        if (p.when_from is not None and basket.at < p.when_from) or (p.when_until is not None and basket.at >= p.when_until):
+            continue
+        out[r] = None
+    return out
 
 
 def hints_for(bundle: Bundle, basket: Basket, result: dict[str, Any], *,
-              near_bp: int = NEAR_BP, limit: int | None = None) -> list[Hint]:
+              near_bp: int = NEAR_BP, limit: int | None = None, reach: Reach | None = None) -> list[Hint]:
     """The hints of a priced basket: near misses first, then applied
     promotions, then the rest, each part in visit order; at most ``limit``.
 
-    ``result`` is the §7 object the engine gave for ``basket``.
+    ``result`` is the §7 object the engine gave for ``basket``; ``reach``
+    the engine's index of ``bundle`` (built here when not given).
     """
     if isinstance(near_bp, bool) or not isinstance(near_bp, int) or not 0 <= near_bp <= 10000:
         raise ValueError(f"near_bp must be an int in 0..10000, not {near_bp!r}")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise ValueError(f"limit must be an int >= 0 or None, not {limit!r}")
-    judge = _Judge(bundle, basket, result, near_bp)
-    ranked = []
-    for r, p in enumerate(bundle.promotions):
-        hint = judge.judge(r, p)
-        if hint is not None:
-            ranked.append((0 if hint.near else 1 if hint.reason == "applied" else 2, r, hint))
-    ranked.sort(key=lambda x: (x[0], x[1]))
-    out = [h for _, _, h in ranked]
-    return out if limit is None else out[:limit]
+    if reach is None or reach.bundle is not bundle:
+        reach = Reach(bundle)
+    judge = _Judge(reach, basket, result, near_bp)
+    promos = bundle.promotions
+    reached = reached_lines(reach, basket)
+    order = sorted(reached)
+    judged: dict[int, _Pending] = {}
+
+    def pending(r: int) -> _Pending:
+        got = judged.get(r)
+        if got is None:
+            got = judged[r] = judge.judge(r, promos[r], reached[r])
+        return got
+
+    # Only a promotion with a threshold can be a near miss, and only one the
+    # result applied can be "applied": the parts are filled in that order and
+    # a promotion is judged only when its part can still be shown.
+    want = len(order) if limit is None else limit
+    applied = judge.applied
+    b = basket
+    shown = [pending(r) for r in order if reach.thresholds[r] and promos[r].id not in applied
+             and static_failure(promos[r], b) is None and pending(r)[1]][:want]
+    if len(shown) < want:
+        shown += [x for x in (pending(r) for r in order if promos[r].id in applied)
+                  if not x[1] and x[2][0] == "applied"][:want - len(shown)]
+    if len(shown) < want:
+        for r in order:
+            x = pending(r)
+            if not x[1] and x[2][0] != "applied":
+                shown.append(x)
+                if len(shown) == want:
+                    break
+    return [_make(reach, x) for x in shown]

@@ -15,7 +15,7 @@ from typing import Any, Iterable
 from ._basket import MAX, Basket, read_basket
 from ._bundle import Bundle, Item, Promotion, load_bundle
 from ._conditions import eligible, static_failure
-from ._hints import NEAR_BP, Hint, hints_for
+from ._hints import NEAR_BP, Hint, Reach, hints_for
 from ._result import Result
 from ._quantity import qty_text
 from ._values import INF, _gc_paused, allocate, category_matches, rhu
@@ -323,6 +323,7 @@ class Engine:
 
     def __init__(self, bundle: Bundle | dict[str, Any] | str | bytes) -> None:
         self.bundle = load_bundle(bundle)
+        self._reach: Reach | None = None  # the hints' index, built on the first hints() call
 
     @property
     def version(self) -> int:
@@ -344,7 +345,9 @@ class Engine:
         """
         checked = read_basket(basket, self.bundle)
         data = (result if result is not None else self.price(basket)).to_json()
-        return hints_for(self.bundle, checked, data, near_bp=near_bp, limit=limit)
+        if self._reach is None:
+            self._reach = Reach(self.bundle)
+        return hints_for(self.bundle, checked, data, near_bp=near_bp, limit=limit, reach=self._reach)
 
     def price_many(self, baskets: Iterable[dict[str, Any]]) -> list[Result]:
         """Price a day of receipts (the ledger's audit) in one call.
