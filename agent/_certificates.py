@@ -26,7 +26,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from fastcore import CERT_TYP, b64url_decode, is_int, jws_signature_ok, offline_allowance, tender_amount
+from fastcore import (CERT_TYP, CertificateKind, b64url_decode, is_int, jws_signature_ok, offline_allowance,
+                      tender_amount)
 
 from ._errors import CodeRefused, LedgerUnavailable, SessionError, TokenError
 from ._part import TillPart
@@ -138,6 +139,8 @@ def certificate_item(catalog: Any, sku: str) -> tuple[int, int | None] | None:
     """``(face, ocap)`` when ``sku`` is a certificate in the bundle in force, else None."""
     item = catalog.items.get(sku) or {}
     kind = item.get("certificate")
+    if isinstance(kind, CertificateKind):  # the engine's own item (agent._catalog.ItemView)
+        return kind.face, kind.ocap
     if isinstance(kind, dict):
         return int(kind["face"]), kind.get("ocap")
     if item.get("kind") == "certificate":

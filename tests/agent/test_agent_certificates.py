@@ -392,3 +392,20 @@ def test_the_code_printed_at_the_sale_pays_once_the_sale_reached_the_ledger(shop
     assert early.value.reason == "certificate_not_active"
     shop.upload(seller)
     assert buyer.tender(sid, code).tenders[0]["mode"] == "online"
+
+
+def test_a_certificate_is_found_in_the_engines_own_items_as_a_started_till_reads_them(
+        bundle_doc: dict[str, Any]) -> None:
+    # a till started from its promo cache has no catalog dicts: its items are the engine's
+    # (agent._catalog.ItemView), whose certificate field is fastcore's CertificateKind
+    import fastcore
+    from agent._catalog import ItemView
+    from agent._certificates import certificate_item
+
+    doc = cert_bundle(bundle_doc)
+    engine = fastcore.Engine(fastcore.load_bundle(doc))
+    catalog = Catalog({k: v for k, v in doc.items() if k != "catalog"}, engine=engine)
+    assert isinstance(catalog.items, ItemView)
+    assert certificate_item(catalog, GC) == (100000, 50000)
+    assert certificate_item(catalog, GC_ONLINE) == (50000, None)
+    assert certificate_item(catalog, COFFEE) is None
