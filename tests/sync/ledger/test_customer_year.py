@@ -32,6 +32,7 @@ from .twins import BUNDLE, YearTill, basket, local, price
 
 CARD = "2900000123489"
 ACCOUNT = provisional_account(CARD)
+WELCOME = BUNDLE["program"]["welcome_points"]
 FACE = next(i["price"] for i in BUNDLE["catalog"] if i["sku"] == GC_ONLINE)
 MILK, BREAD, CHEESE, COFFEE, ICE = ("4607000000014", "4607000000045", "4607000000038",
                                     "4607000000090", "4601234567893")
@@ -48,8 +49,9 @@ def items(*pairs: tuple[str, int]) -> list[dict[str, Any]]:
 class Year:
     """The enrolled card's account seen through the ledger's own answers."""
 
-    def __init__(self, led: Ledger, client: ASGIClient, clock: FakeClock, till: YearTill) -> None:
-        self.led, self.client, self.clock, self.till = led, client, clock, till
+    def __init__(self, led: Ledger, client: ASGIClient, clock: FakeClock, till: YearTill,
+                 other: YearTill) -> None:
+        self.led, self.client, self.clock, self.till, self.other = led, client, clock, till, other
         self.office, self.app = office_headers(led, "year"), app_headers(led, "year-app")
         self.certs: list[str] = []
 
@@ -100,17 +102,19 @@ class Year:
                 "favorite_until": prof["favorite_until"],
                 "first_purchase": prof["first_purchase"], "available_points": prof["balance"]}
 
-    def upload(self, *txns: dict[str, Any]) -> list[dict[str, Any]]:
-        answers = upload(self.client, self.till, *txns)
+    def upload(self, *txns: dict[str, Any], till: YearTill | None = None
+               ) -> list[dict[str, Any]]:
+        answers = upload(self.client, till or self.till, *txns)
         for txn, answer in zip(txns, answers, strict=True):
             if txn["kind"] in ("enrol", "sale"):  # the account the ledger confirms
                 assert answer["account"] == ACCOUNT, answer
             if txn["kind"] == "sale":
-                self.journalled(txn)
+                self.journalled(txn, answer.get("corrected") or {})
         return answers
 
-    def journalled(self, txn: dict[str, Any]) -> None:
-        """The ledger journalled the engine's points of ``txn`` and its spend, nothing else."""
+    def journalled(self, txn: dict[str, Any], corrected: dict[str, int]) -> None:
+        """The ledger journalled the engine's points of ``txn`` and its spend, nothing else
+        (but the bonus it ``corrected``: a welcome given twice)."""
         totals = txn["result"]["totals"]
         self.led.audit_pending()  # the ledger re-prices what it acknowledged
         with self.led.storage.transaction() as tx:
@@ -118,7 +122,8 @@ class Year:
                           (txn["txn_id"],))
             spend = tx.one("SELECT amount FROM spend WHERE txn_id = ?", (txn["txn_id"],))
             audit = tx.one("SELECT outcome FROM audits WHERE txn_id = ?", (txn["txn_id"],))
-        want = {"accrual": totals["points"], "redemption": -totals["redeemed_points"]}
+        want = {"accrual": totals["points"], "redemption": -totals["redeemed_points"],
+                "audit_correction": -sum(corrected.values())}
         assert {str(k): int(p) for k, p in rows} == {k: p for k, p in want.items() if p}
         sold = sum(s["face"] for s in txn.get("certificates", {}).get("sold", []))
         assert spend == (totals["paid"] - sold,)  # a certificate bought is not spend
@@ -168,8 +173,9 @@ class Year:
 def year(ledger: Ledger, client: ASGIClient, clock: FakeClock) -> Year:
     on(clock, 1, 1)
     version, _ = ledger.import_bundle(json.dumps(BUNDLE))
-    till = YearTill("KY-001-01", "KY-001", ledger.add_till("KY-001", "KY-001-01"), version)
-    return Year(ledger, client, clock, till)
+    till, other = (YearTill(t, "KY-001", ledger.add_till("KY-001", t), version)
+                   for t in ("KY-001-01", "KY-001-02"))
+    return Year(ledger, client, clock, till, other)
 
 
 def test_a_customers_year(year: Year, clock: FakeClock) -> None:
@@ -179,37 +185,51 @@ def test_a_customers_year(year: Year, clock: FakeClock) -> None:
     # January: a new card from the box at a till that cannot reach head office. The till
     # enrols it under the account it derives from the card, sells with the welcome bonus
     on(clock, 1, 10)
-    newcomer = {"card": CARD, "account": ACCOUNT, "tier": "base", "first_purchase": True,
+    newcomer = {"card": CARD, "account": ACCOUNT, "tier": None, "first_purchase": True,
                 "available_points": 0}
     enrol = till.enrol(CARD, year.at)
     first = till.sale_of(newcomer, items((MILK, 2), (BREAD, 1)), year.at)
-    assert first["result"]["bonus"]["welcome"] == BUNDLE["program"]["welcome_points"]
-    p1 = first["result"]["totals"]["points"]
-    # the link is back: the enrol TXN goes first and the ledger confirms the account
+    assert first["result"]["bonus"]["welcome"] == WELCOME
+    # the next day, still offline, the next till does not know the card either: it
+    # enrols it too (the same account, derived from the card) and gives a welcome again
+    on(clock, 1, 11)
+    other = year.other
+    enrol2 = other.enrol(CARD, year.at)
+    again = other.sale_of(newcomer, items((ICE, 2), (CHEESE, 1)), year.at)
+    assert again["result"]["bonus"]["welcome"] == WELCOME
+    # the link is back: each till's enrol TXN goes first; the ledger creates the account
+    # the first till named and confirms it for the second; one welcome per card
+    on(clock, 1, 12)
     answers = year.upload(enrol, first)
     assert (answers[0]["enrolment"], answers[0]["account"]) == ("created", ACCOUNT)
-    assert year.customer()["first_purchase"] is False  # the welcome bonus was this one
+    answers = year.upload(enrol2, again, till=other)
+    assert (answers[0]["enrolment"], answers[0]["account"]) == ("confirmed", ACCOUNT)
+    assert answers[1]["corrected"] == {"welcome": WELCOME}
+    assert year.customer()["first_purchase"] is False
     assert year.tier() == "base"
-    year.settled(balance=p1, pending=p1)  # waiting out the return window
-    on(clock, 1, 24)  # 14 days later: spendable, without any job
-    year.settled(balance=p1, pending=0)
+    jan = first["result"]["totals"]["points"] + again["result"]["totals"]["points"] - WELCOME
+    year.settled(balance=jan, pending=jan)  # waiting out the return window
+    on(clock, 1, 25)  # 14 days after the second visit: the ledger counts from receipt
+    year.settled(balance=jan, pending=jan)
+    on(clock, 1, 26)  # 14 days after the ledger received them: spendable, without any job
+    year.settled(balance=jan, pending=0)
 
     # February: a sale that crosses 1000.00 ₽ of net sales: silver at once
     on(clock, 2, 1)
     second = year.sale((COFFEE, 3))
     assert second["basket"]["customer"]["tier"] is None  # the default: before the crossing
-    assert second["result"]["bonus"]["welcome"] == 0  # once per card
+    assert second["result"]["bonus"]["welcome"] == 0  # the ledger's profile says so
     p2 = second["result"]["totals"]["points"]
     assert year.tier() == "silver"
-    page = year.settled(balance=p1 + p2, pending=p2)
-    paid = [t["result"]["totals"]["paid"] for t in (first, second)]
+    page = year.settled(balance=jan + p2, pending=p2)
+    paid = [t["result"]["totals"]["paid"] for t in (first, again, second)]
     assert [(t["tier"], t["reason"], t["spend"]) for t in page["tiers"]] == [
         ("silver", "upgrade", sum(paid))]
 
     # ... and is returned within the window: its own pending points go, the tier stays
     on(clock, 2, 5)
     year.upload(till.ret(second, [(0, "3")]))
-    year.settled(balance=p1, pending=0)
+    year.settled(balance=jan, pending=0)
     assert year.tier() == "silver"
 
     # the customer chooses a favourite category in the app; the next token carries it
@@ -218,9 +238,9 @@ def test_a_customers_year(year: Year, clock: FakeClock) -> None:
     assert chosen.status_code == 200, chosen.text
     assert year.token()["fav"] == {"cat": "dairy"}
     on(clock, 2, 20)  # a change of mind too soon is refused with its reason
-    again = year.favourite("bakery")
-    assert again.status_code == 409 and again.json()["error"] == "favourite_too_soon"
-    assert again.json()["next_change_at"].startswith("2026-03-12T09:00:00")
+    too_soon = year.favourite("bakery")
+    assert too_soon.status_code == 409 and too_soon.json()["error"] == "favourite_too_soon"
+    assert too_soon.json()["next_change_at"].startswith("2026-03-12T09:00:00")
     assert year.token()["fav"] == {"cat": "dairy"}
 
     # March: a silver customer whose favourite is dairy buys dairy
@@ -229,6 +249,9 @@ def test_a_customers_year(year: Year, clock: FakeClock) -> None:
     assert {k: third["basket"]["customer"][k] for k in ("tier", "favorite_category")} == {
         "tier": "silver", "favorite_category": "dairy"}
     p3 = third["result"]["totals"]["points"]
+    plain = {**third["basket"], "customer": {**third["basket"]["customer"],
+                                             "favorite_category": None}}
+    assert price(plain)["totals"]["points"] < p3  # the favourite multiplies the dairy lines
     on(clock, 3, 12)  # 30 days after the first choice: the change is accepted
     changed = year.favourite("bakery")
     assert changed.status_code == 200, changed.text
@@ -238,14 +261,14 @@ def test_a_customers_year(year: Year, clock: FakeClock) -> None:
 
     # an online redemption of the January points with a hold: the oldest lot goes first
     on(clock, 3, 20)  # the 1 March points are spendable (since 15 March)
-    year.settled(balance=p1 + p3, pending=0)
-    redeeming = year.redeem(p1, (CHEESE, 1))
-    assert redeeming["result"]["totals"]["redeemed_points"] == p1
+    year.settled(balance=jan + p3, pending=0)
+    redeeming = year.redeem(jan, (CHEESE, 1))
+    assert redeeming["result"]["totals"]["redeemed_points"] == jan
     e4 = redeeming["result"]["totals"]["points"]
-    assert journal(led, ACCOUNT)[-2:] == [("accrual", e4), ("redemption", -p1)]
+    assert journal(led, ACCOUNT)[-2:] == [("accrual", e4), ("redemption", -jan)]
     year.settled(balance=p3 + e4, pending=e4)
     lots = {lot["lot_id"]: lot["remaining"] for lot in year.page()["lots"]}
-    assert f"{first['txn_id']}:accrual" not in lots  # the January lot was spent
+    assert not {f"{t['txn_id']}:accrual" for t in (first, again)} & set(lots)  # spent
     assert lots[f"{third['txn_id']}:accrual"] == p3
 
     # a review before the tier has been held 60 days keeps it
@@ -320,7 +343,8 @@ def test_a_customers_year(year: Year, clock: FakeClock) -> None:
     kinds: dict[str, int] = {}
     for kind, points in journal(led, ACCOUNT):
         kinds[kind] = kinds.get(kind, 0) + points
-    assert kinds == {"accrual": p1 + p2 + p3 + e4 + rest, "return_reversal": -p2,
-                     "redemption": -p1, "expiry": -p3 - e4 - rest}
+    assert kinds == {"accrual": jan + WELCOME + p2 + p3 + e4 + rest,
+                     "audit_correction": -WELCOME, "return_reversal": -p2,
+                     "redemption": -jan, "expiry": -p3 - e4 - rest}
     assert year.tier() == "base"
     assert year.token()["fav"] == {"cat": "bakery"}
