@@ -67,7 +67,10 @@ class Year:
         return out
 
     def token(self) -> dict[str, Any]:
-        return claims(self.led.issue_token(CARD))
+        """The claims of a token freshly issued to the app (``POST /v1/tokens``)."""
+        resp = self.client.post("/v1/tokens", headers=self.app, json={"card": CARD})
+        assert resp.status_code == 200, resp.text
+        return claims(resp.json()["token"])
 
     def settled(self, balance: int, pending: int) -> dict[str, Any]:
         """Every figure of the account and of its certificates agrees with its journal."""
@@ -75,6 +78,7 @@ class Year:
         page = self.page()
         assert page["balance"] == balance == sum(p for _, p in journal(self.led, ACCOUNT))
         assert page["balance"] == sum(e["points"] for e in page["entries"])
+        assert page["balance"] == sum(lot["remaining"] for lot in page["lots"])
         assert page["pending"] == pending
         assert page["available"] == balance - pending - page["held"]
         assert self.led.available(ACCOUNT) == page["available"]
@@ -228,7 +232,7 @@ def test_a_customers_year(year: Year, clock: FakeClock) -> None:
 
     # ... and is returned within the window: its own pending points go, the tier stays
     on(clock, 2, 5)
-    year.upload(till.ret(second, [(0, "3")]))
+    year.upload(till.return_of(second, [(0, "3")], year.at))
     year.settled(balance=jan, pending=0)
     assert year.tier() == "silver"
 

@@ -89,3 +89,11 @@ class YearTill(TillSim):
         extra: dict[str, Any] = {} if certificates is None else {"certificates": certificates}
         return self._txn("sale", at, customer, mode=mode, hold_id=hold_id, basket=sold,
                          result=price(sold), txn_id=txn_id, **extra)
+
+    def return_of(self, sale: dict[str, Any], returned: list[tuple[int, str]],
+                  at: str) -> dict[str, Any]:
+        """``TillSim.ret`` made at ``at`` (the till's clock), re-chained."""
+        prev = self.prev
+        txn = self.ret(sale, returned)
+        txn["at"], self.prev = at, prev
+        return self._chain(txn)
