@@ -101,11 +101,25 @@ def audit_row(txn: Txn, account: str, now: str) -> tuple[Any, ...]:
     return (account, txn.txn_id, txn.till, txn.store, txn.bundle_version, now)
 
 
-def paid(txn: Txn) -> int:
-    """What the customer paid in money for the sale (``totals.paid``, kopecks): its spend."""
-    totals = (txn.raw.get("result") or {}).get("totals") or {}
-    value = totals.get("paid") if isinstance(totals, dict) else None
+def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def paid(txn: Txn) -> int:
+    """What the customer paid in money for goods (``totals.paid`` less the face values of
+    the gift certificates it sold, kopecks): its spend.
+
+    A certificate bought is money changing form, not spend: it counts when it pays for
+    goods (that sale's ``totals.paid`` is unchanged by the tender), never twice, and a
+    gift bought for someone else does not lift the buyer's tier (docs/programme-life.md).
+    """
+    totals = (txn.raw.get("result") or {}).get("totals") or {}
+    value = _int(totals.get("paid")) if isinstance(totals, dict) else 0
+    certs = txn.raw.get("certificates")
+    sold = certs.get("sold") if isinstance(certs, dict) else None
+    faces = sum(_int(s.get("face")) for s in sold if isinstance(s, dict)) if isinstance(
+        sold, list) else 0
+    return max(0, value - faces)
 
 
 def after_sale(tx: Tx, txn: Txn, account: str, now: str) -> None:

@@ -12,10 +12,11 @@ import pytest
 
 from sync.ledger import Ledger
 
-from .certkit import GC, GC_ONLINE, install, sell, spend
+from .certkit import GC, GC_ONLINE, install, sale, sell, spend
 from .conftest import FakeClock
 from .credentials import office_headers
-from .helpers import ASGIClient, TillSim
+from .helpers import CARD_C, ASGIClient, TillSim
+from .twins import year_bundle
 
 
 def upload(client: ASGIClient, till: TillSim, *txns: dict[str, Any]) -> list[dict[str, Any]]:
@@ -304,6 +305,37 @@ def test_check_finds_a_certificate_whose_balance_was_changed_behind_its_entries(
 
 def shop_office_key(shop: Ledger) -> str:
     return office_headers(shop, "hq-" + uuid.uuid4().hex[:6])["Authorization"].split()[1]
+
+
+def test_a_certificate_bought_is_not_tier_spend_until_it_pays_for_goods(
+        client: ASGIClient, till: TillSim, shop: Ledger) -> None:
+    version, _ = shop.import_bundle(json.dumps(year_bundle()))  # silver from 1000.00 ₽
+    cert_id = uuid.uuid4().hex
+    bought = sale(till, version, account="B-01", lines=[{"sku": GC, "qty": 1},
+                                                        {"sku": "4607000000045", "qty": 1}],
+                  certificates={"sold": [{"cert_id": cert_id, "sku": GC, "face": 100000}]})
+    assert bought["result"]["totals"]["paid"] == 100000 + 3990
+    assert upload(client, till, bought)[0]["status"] == "accepted"
+    assert spend_of(shop, "B-01") == [3990]  # the loaf only: the gift is money, not spend
+    assert shop.customer(CARD_C)["tier"] == "base"  # type: ignore[index]
+    # the certificate paying for goods: that sale counts in full, and crosses
+    txn_id = str(uuid.uuid4())
+    placed = hold(client, till, cert_id, 250000, txn_id)
+    assert placed.json()["amount"] == 100000
+    paying = sale(till, version, account="B-01", mode="online", txn_id=txn_id,
+                  lines=[{"sku": "4607000000090", "qty": 3}], certificates={"tenders": [
+                      {"cert_id": cert_id, "amount": 100000, "mode": "online",
+                       "hold_id": placed.json()["hold_id"]}]})
+    assert upload(client, till, paying)[0]["status"] == "accepted"
+    assert spend_of(shop, "B-01") == sorted([3990, paying["result"]["totals"]["paid"]])
+    assert shop.customer(CARD_C)["tier"] == "silver"  # type: ignore[index]
+    assert shop.check() == []
+
+
+def spend_of(shop: Ledger, account: str) -> list[int]:
+    with shop.storage.transaction() as tx:
+        return sorted(int(r[0]) for r in tx.all("SELECT amount FROM spend WHERE account = ?",
+                                                (account,)))
 
 
 def report_flags(client: ASGIClient, shop: Ledger) -> list[dict[str, Any]]:
