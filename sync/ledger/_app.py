@@ -88,7 +88,7 @@ def _read(led: Ledger, fn: Callable[..., T], *args: Any) -> T:
 
 def _read_only(led: Ledger, fn: Callable[..., T], *args: Any) -> T:
     """``fn(tx, *args)`` on the ledger's read-only connection (not behind a commit)."""
-    with led.reader.transaction() as tx:
+    with led.reading() as tx:
         return fn(tx, *args)
 
 

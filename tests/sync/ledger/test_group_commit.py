@@ -241,7 +241,7 @@ def test_a_key_is_looked_up_while_a_group_commit_holds_the_write_connection(
     held: list[bool] = []
     holder.start()
     assert leading.wait(30)
-    with shop.reader.transaction() as tx:  # does not wait for the open group
+    with shop.reading() as tx:  # does not wait for the open group
         who = authenticate(tx, till.key)
     looked_up.set()
     holder.join(30)
@@ -251,7 +251,21 @@ def test_a_key_is_looked_up_while_a_group_commit_holds_the_write_connection(
 
 def test_the_read_only_connection_refuses_a_write(shop: Ledger) -> None:
     with pytest.raises(Exception) as refused:  # noqa: PT011 - each driver has its own error
-        with shop.reader.transaction() as tx:
+        with shop.reading() as tx:
             tx.execute("UPDATE accounts SET points = points + 1 WHERE account = 'A-77'")
     assert "read" in str(refused.value).lower()
     assert shop.balance("A-77") == 500
+
+
+def test_look_ups_at_once_each_get_a_read_only_connection_and_reuse_them(shop: Ledger) -> None:
+    import contextlib
+
+    from sync.ledger._ledger import READERS
+
+    for _ in range(2):  # the second round reuses the connections of the first
+        with contextlib.ExitStack() as stack:
+            txs = [stack.enter_context(shop.reading()) for _ in range(READERS)]
+            assert len({id(tx) for tx in txs}) == READERS  # none waits for another
+            assert all(tx.one("SELECT points FROM accounts WHERE account = 'A-77'") == (500,)
+                       for tx in txs)
+        assert len(shop._readers) == READERS
