@@ -88,6 +88,11 @@ class _Job(Generic[T]):
 
     def result(self) -> T:
         if self.error is not None:
+            if transient(self.error) and not isinstance(self.error, StorageError):
+                # a deadlock or lock timeout even when run alone: "retry later", said
+                # as the storage's own unavailable (503), never an unexplained crash
+                raise StorageError("unavailable", f"{type(self.error).__name__}: {self.error}"
+                                   ) from self.error
             raise self.error
         return self.value  # type: ignore[return-value]
 

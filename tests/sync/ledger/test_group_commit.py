@@ -269,3 +269,22 @@ def test_look_ups_at_once_each_get_a_read_only_connection_and_reuse_them(shop: L
             assert all(tx.one("SELECT points FROM accounts WHERE account = 'A-77'") == (500,)
                        for tx in txs)
         assert len(shop._readers) == READERS
+
+
+def test_a_job_deadlocked_again_when_run_alone_is_answered_unavailable_not_a_crash(
+        shop: Ledger) -> None:
+    import sqlite3
+
+    group = shop.ingest.group
+    runs: list[int] = []
+
+    def always_deadlocked(tx: Tx) -> str:
+        runs.append(1)
+        tx.execute("UPDATE accounts SET points = points + 7 WHERE account = 'B-01'")
+        raise sqlite3.OperationalError("deadlock detected")  # what a retry may fix
+
+    with pytest.raises(StorageError) as refused:
+        group.run(always_deadlocked)
+    assert refused.value.reason == "unavailable" and "deadlock" in str(refused.value)
+    assert len(runs) == 1  # alone in its group: answered at once, the till resends
+    assert shop.balance("B-01") == 40  # nothing of it kept
