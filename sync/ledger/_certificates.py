@@ -29,6 +29,7 @@ from typing import Any
 import msgspec
 from fastcore import CERT_KIND, CERT_VALID_DAYS, MAX_INT, b64url_decode, b64url_encode, cert_claims, cert_sign
 
+from . import _holds
 from ._clock import utc_text
 from ._errors import RequestError, TxnRefused
 from ._keys import active_key
@@ -319,17 +320,7 @@ def release_hold(storage: Storage, till: str, cert_id: str, hold_id: str, now: d
     if cert_of_hold(hold_id) != cert_id:
         raise RequestError("unknown_hold", "no such hold", "hold_id")
     with storage.transaction() as tx:
-        row = tx.one("SELECT till, state FROM certificate_holds WHERE cert_id = ? AND hold_id = ?",
-                     (cert_id, hold_id))
-        if row is None:
-            raise RequestError("unknown_hold", "no such hold", "hold_id")
-        if row[0] != till:
-            raise RequestError("forbidden", "the hold belongs to another till", "hold_id")
-        if row[1] == "consumed":
-            raise RequestError("hold_consumed", "the sale already used this hold", "hold_id")
-        if row[1] == "active":
-            tx.execute("UPDATE certificate_holds SET state = 'released', closed_at = ? WHERE "
-                       "cert_id = ? AND hold_id = ?", (utc_text(now), cert_id, hold_id))
+        _holds.release_row(tx, "certificate_holds", "cert_id", cert_id, hold_id, till, utc_text(now))
 
 
 # -- reading -----------------------------------------------------------------

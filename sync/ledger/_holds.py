@@ -122,17 +122,28 @@ def release(storage: Storage, till: str, hold_id: str, now: datetime) -> None:
     now_text = utc_text(now)
     with storage.transaction() as tx:
         expire(tx, account, now_text)
-        row = tx.one("SELECT till, state FROM holds WHERE account = ? AND hold_id = ?",
-                     (account, hold_id))
-        if row is None:
-            raise RequestError("unknown_hold", "no such hold", "hold_id")
-        if row[0] != till:
-            raise RequestError("forbidden", "the hold belongs to another till", "hold_id")
-        if row[1] == "consumed":
-            raise RequestError("hold_consumed", "the sale already used this hold", "hold_id")
-        if row[1] == "active":
-            tx.execute("UPDATE holds SET state = 'released', closed_at = ? WHERE account = ? "
-                       "AND hold_id = ?", (now_text, account, hold_id))
+        release_row(tx, "holds", "account", account, hold_id, till, now_text)
+
+
+def release_row(tx: Tx, table: str, key: str, value: str, hold_id: str, till: str,
+                now_text: str) -> None:
+    """The rule of giving any hold back (points or a certificate's), in one place.
+
+    Releasing twice is fine; a hold its sale consumed is 409; another till's is 403.
+    ``table``/``key`` are the callers' constants (``holds``/``account``,
+    ``certificate_holds``/``cert_id``), never input.
+    """
+    row = tx.one(f"SELECT till, state FROM {table} WHERE {key} = ? AND hold_id = ?",
+                 (value, hold_id))
+    if row is None:
+        raise RequestError("unknown_hold", "no such hold", "hold_id")
+    if row[0] != till:
+        raise RequestError("forbidden", "the hold belongs to another till", "hold_id")
+    if row[1] == "consumed":
+        raise RequestError("hold_consumed", "the sale already used this hold", "hold_id")
+    if row[1] == "active":
+        tx.execute(f"UPDATE {table} SET state = 'released', closed_at = ? WHERE {key} = ? "
+                   "AND hold_id = ?", (now_text, value, hold_id))
 
 
 def of_sale(tx: Tx, account: str, till: str, txn_id: str, hold_id: str | None
