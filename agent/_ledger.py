@@ -53,8 +53,7 @@ class HoldClientLedger:
         with its reason; no answer in time is ``LedgerUnavailable``.
         """
         body = {"till": self.client.till, "txn_id": txn_id, "amount": amount}
-        resp = self.client._within_budget(  # the hold client's own budget
-            lambda: self.client.client.post(f"/v1/certificates/{cert_id}/holds", json=body))
+        resp = self.client.call("POST", f"/v1/certificates/{cert_id}/holds", body)
         if isinstance(resp, str):
             raise LedgerUnavailable("offline", resp)
         try:
@@ -73,8 +72,7 @@ class HoldClientLedger:
         """The signed code of a certificate just sold (pending on the ledger until the sale arrives)."""
         body = {"till": self.client.till, "txn_id": txn_id, "sku": sku, "face": face,
                 "bundle_version": version}
-        resp = self.client._within_budget(
-            lambda: self.client.client.put(f"/v1/certificates/{cert_id}", json=body))
+        resp = self.client.call("PUT", f"/v1/certificates/{cert_id}", body)
         if isinstance(resp, str) or resp.status_code != 200:
             raise LedgerUnavailable("offline", resp if isinstance(resp, str) else f"http_{resp.status_code}")
         try:
@@ -87,8 +85,7 @@ class HoldClientLedger:
 
     def cert_release(self, cert_id: str, hold_id: str, timeout: float) -> None:
         """Give a certificate hold back (a cancelled sale); ``LedgerUnavailable`` if not confirmed."""
-        resp = self.client._within_budget(
-            lambda: self.client.client.delete(f"/v1/certificates/{cert_id}/holds/{hold_id}"))
+        resp = self.client.call("DELETE", f"/v1/certificates/{cert_id}/holds/{hold_id}")
         if isinstance(resp, str) or resp.status_code != 200:
             raise LedgerUnavailable("offline", "release not confirmed")
 

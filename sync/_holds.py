@@ -80,6 +80,14 @@ class HoldClient:
         except httpx.HTTPError as exc:
             return f"network: {type(exc).__name__}"
 
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response | str:
+        """One request to the ledger within the hold budget; a ``str`` says why no answer came.
+
+        The till's other short online calls (a gift certificate's hold, code and
+        release: agent/_ledger.py) share this budget and pool rather than keep their own.
+        """
+        return self._within_budget(lambda: self.client.request(method, path, json=body))
+
     def place(self, account: str, points: int, txn_id: str) -> HoldOutcome:
         """Hold ``points`` of ``account`` for sale ``txn_id``; never longer than the budget."""
         body = {"till": self.till, "account": account, "points": points, "txn_id": txn_id}
