@@ -440,3 +440,36 @@ def test_the_loyalty_report_table_and_csv_carry_the_certificates_block(
     csv = client.get("/v1/reports/loyalty?format=csv", headers=headers).text
     block = csv.split("sold,redeemed,outstanding,certificates")[1].strip().splitlines()[0]
     assert block == "100000,0,100000,1"
+
+
+@pytest.mark.timeout(240)
+def test_two_tills_holding_a_whole_certificate_at_once_through_two_workers_get_it_once(
+        db_url: str, tmp_path: Any) -> None:
+    import httpx
+
+    from .test_races import race
+    from .test_server import Server
+
+    with Ledger(db_url) as led:
+        a = TillSim("KY-001-01", "KY-001", led.add_till("KY-001", "KY-001-01"))
+        b = TillSim("KY-002-01", "KY-002", led.add_till("KY-002", "KY-002-01"))
+        certs = [str(led.certificates.issue(50000)["cert_id"]) for _ in range(6)]
+    server = Server(db_url, tmp_path / "ledger.log", "--workers", "2")
+    try:
+        for cert_id in certs:
+            def ask(sim: TillSim, cert_id: str = cert_id) -> Any:
+                body = {"till": sim.till, "txn_id": str(uuid.uuid4()), "amount": 50000}
+                return lambda: httpx.post(f"{server.url}/v1/certificates/{cert_id}/holds",
+                                          json=body, headers=sim.headers, timeout=30)
+            answers = race([ask(a), ask(b)])
+            granted = [r.json()["amount"] for r in answers if r.status_code == 201]
+            refused = [(r.status_code, r.json()["error"]) for r in answers if r.status_code != 201]
+            assert granted == [50000] and refused == [(409, "certificate_spent")], \
+                [r.text for r in answers]
+    finally:
+        server.kill()
+    with Ledger(db_url) as led:
+        assert led.check() == []
+        for cert_id in certs:
+            held = led.certificates.show(cert_id)
+            assert held is not None and held["balance"] == 50000  # held, not yet debited
